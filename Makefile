@@ -1,0 +1,40 @@
+# Two commands from a fresh clone: `make demo` and `make test`. Both set everything up on first run.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup demo test test-unit lint format clean
+
+## setup: virtualenv with ioc and its test tools, Kafka's jars from Maven Central, Redis if missing
+setup: $(STAMP)
+	@$(BIN)/ioc infra fetch
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+## demo: Kafka, Redis, a worker, the API and the simulator; Ctrl-C stops them all
+demo: setup
+	$(BIN)/ioc demo
+
+## test: the whole suite; it starts its own Kafka and Redis on free ports
+test: setup
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+## test-unit: the pure tests only (milliseconds, no servers)
+test-unit: $(STAMP)
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

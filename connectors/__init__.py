@@ -1,0 +1,1 @@
+"""Connectors: sources that bring events into Kafka and sinks that carry results out of it."""

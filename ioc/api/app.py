@@ -1,0 +1,84 @@
+"""The FastAPI application factory. Run it with ``ioc api``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from aiokafka import AIOKafkaClient
+from fastapi import FastAPI, Response, status
+from pydantic import BaseModel
+
+from connectors.sinks.redis_picture import connect
+from ioc import __version__
+from ioc.api import picture
+from ioc.settings import Settings
+
+DESCRIPTION = """
+The live operating picture of the city, from the `ioc` event-stream pipeline.
+
+Authenticate with an `X-API-Key` header holding a key from `IOC_API_KEYS`
+(`role:key` pairs; roles `operator`, `integrator`, `admin`).
+"""
+
+
+class Health(BaseModel):
+    status: str
+    checks: dict[str, str] = {}
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.redis = connect(settings)
+        try:
+            yield
+        finally:
+            await app.state.redis.aclose()
+
+    app = FastAPI(title="ioc", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    app.include_router(picture.router)
+
+    @app.get("/healthz", tags=["health"], summary="The process is alive", response_model=Health)
+    async def healthz() -> Health:
+        return Health(status="ok")
+
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        summary="Kafka and Redis are reachable",
+        response_model=Health,
+        responses={503: {"description": "Kafka or Redis is unreachable", "model": Health}},
+    )
+    async def readyz(response: Response) -> Health:
+        checks = {"redis": await _check(_ping_redis(app)), "kafka": await _check(_ping_kafka(settings))}
+        healthy = all(v == "ok" for v in checks.values())
+        if not healthy:
+            response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+        return Health(status="ok" if healthy else "unavailable", checks=checks)
+
+    return app
+
+
+async def _check(probe: object, timeout: float = 3.0) -> str:
+    try:
+        await asyncio.wait_for(probe, timeout)  # type: ignore[arg-type]
+        return "ok"
+    except Exception as error:  # a readiness probe reports every failure, whatever its kind
+        return f"unreachable: {type(error).__name__}"
+
+
+async def _ping_redis(app: FastAPI) -> None:
+    await app.state.redis.ping()
+
+
+async def _ping_kafka(settings: Settings) -> None:
+    client = AIOKafkaClient(bootstrap_servers=settings.bootstrap_servers)
+    try:
+        await client.bootstrap()
+    finally:
+        await client.close()

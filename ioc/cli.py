@@ -1,0 +1,128 @@
+"""``ioc``: the one command line. Every process and tool is a subcommand."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from ioc.infra.cli import infra_app
+from ioc.settings import Settings
+
+app = typer.Typer(
+    name="ioc",
+    help="Event-stream backend for a city's Intelligent Operations Centre.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(infra_app, name="infra")
+console = Console(stderr=True)
+
+
+def _parse_time(value: str | None) -> datetime:
+    if value is None or value == "now":
+        return datetime.now(UTC).replace(microsecond=0)
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        raise typer.BadParameter(f"{value!r} has no UTC offset; write e.g. 2026-01-15T00:00:00+07:00")
+    return moment
+
+
+@app.command()
+def worker(
+    loglevel: Annotated[str, typer.Option(help="Log level: debug, info, warning.")] = "info",
+) -> None:
+    """Run a stream-processing worker (Faust); start several to share the partitions."""
+    from faust.worker import Worker
+
+    from connectors.kafka import create_topics
+    from streams.app import create_app
+
+    settings = Settings()
+    create_topics(settings)
+    Worker(create_app(settings), loglevel=loglevel).execute_from_commandline()
+
+
+@app.command()
+def api(
+    host: Annotated[str | None, typer.Option(help="Listen address [IOC_API_HOST].")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port [IOC_API_PORT].")] = None,
+) -> None:
+    """Serve the HTTP API (live picture) from Redis; stateless, run as many as needed."""
+    import uvicorn
+
+    from ioc.api import create_app
+
+    settings = Settings()
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        log_level="info",
+    )
+
+
+@app.command()
+def simulate(
+    speed: Annotated[
+        str, typer.Option(help="Event-time pace: 1 = real time, 10 = ten times faster, max = no pacing.")
+    ] = "1",
+    start: Annotated[str | None, typer.Option(help="First event time (ISO 8601 with offset) or now.")] = None,
+    duration: Annotated[
+        float | None, typer.Option(help="Seconds of event time to simulate; endless when omitted.")
+    ] = None,
+    interval: Annotated[float, typer.Option(help="Seconds of event time between a sensor's readings.")] = 60,
+    rate: Annotated[float | None, typer.Option(help="Cap on events per second.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same events.")] = 1,
+) -> None:
+    """Simulate Hanoi's sensor feeds into Kafka."""
+    from connectors.kafka import create_topics
+    from connectors.sources.base import run_source
+    from connectors.sources.simulator import AirSimulator
+    from ioc.city import load_city
+
+    settings = Settings()
+    pace = None if speed == "max" else float(speed)
+    source = AirSimulator(
+        load_city(settings.city),
+        start=_parse_time(start),
+        interval=timedelta(seconds=interval),
+        duration=timedelta(seconds=duration) if duration is not None else None,
+        seed=seed,
+    )
+    create_topics(settings)
+    with console.status("simulating…") as status:
+        sent = asyncio.run(
+            run_source(
+                source,
+                settings,
+                speed=pace,
+                rate=rate,
+                on_sent=lambda n: status.update(f"simulating… {n:,} events acknowledged by Kafka"),
+            )
+        )
+    console.print(f"{sent:,} events acknowledged by Kafka")
+
+
+@app.command()
+def demo(
+    interval: Annotated[float, typer.Option(help="Seconds between a simulated sensor's readings.")] = 10,
+) -> None:
+    """Start Kafka, Redis, a worker, the API and the simulator together; Ctrl-C stops them all."""
+    from ioc.demo import run_demo
+
+    run_demo(Settings(), console, interval=interval)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""``ioc demo``: the whole pipeline on one machine, and a clean stop on Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+
+from ioc import infra
+from ioc.settings import Settings
+
+READY_TIMEOUT = 240
+
+
+class ChildProcess:
+    """An ``ioc`` subcommand in its own process group, logging to a file."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.log_file = log_dir / f"{name}.log"
+        with self.log_file.open("ab") as log:
+            # Own session: Ctrl-C reaches only the demo, which then stops children in order.
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "ioc", *args],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def stop(self, timeout: float = 20) -> None:
+        if self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+def demo_keys(settings: Settings) -> str:
+    """The configured keys, or fresh random ones for this demo."""
+    if settings.api_keys:
+        return settings.api_keys
+    return ",".join(
+        f"{role}:{role[:3]}-{secrets.token_urlsafe(12)}" for role in ("operator", "integrator", "admin")
+    )
+
+
+def run_demo(settings: Settings, console: Console, *, interval: float) -> None:
+    def stop_on_sigterm(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
+    before = {s.name: s.state for s in infra.status(settings)}
+    console.print(
+        "[bold]Starting Kafka and Redis[/] (the first run fetches Kafka's jars from Maven Central)…"
+    )
+    statuses = infra.up(settings)
+    started_infra = [s.name for s in statuses if before.get(s.name) == "stopped"]
+    keys = demo_keys(settings)
+    env = {**os.environ, "IOC_API_KEYS": keys}
+    log_dir = settings.run_dir / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    base = f"http://{settings.api_host}:{settings.api_port}"
+    operator_key = next(
+        pair.split(":", 1)[1] for pair in keys.split(",") if pair.startswith(("operator:", "admin:"))
+    )
+
+    with ExitStack() as cleanup:
+        if started_infra:
+            cleanup.callback(lambda: infra.down(settings, only=started_infra))
+        children = [
+            ChildProcess("worker", ["worker"], env, log_dir),
+            ChildProcess("api", ["api"], env, log_dir),
+            ChildProcess("simulator", ["simulate", "--interval", str(interval)], env, log_dir),
+        ]
+        for child in children:
+            cleanup.callback(child.stop)
+        try:
+            _wait_for_picture(base, operator_key, children, console)
+            console.print(f"\n[bold green]ioc is running.[/] Live picture: [link]{base}/v1/picture[/]")
+            console.print(f"API docs: {base}/docs")
+            console.print("API keys in use (X-API-Key header):")
+            for pair in keys.split(","):
+                console.print(f"  {pair.replace(':', ': ', 1)}")
+            console.print(f"Try: curl -H 'X-API-Key: {operator_key}' {base}/v1/picture")
+            console.print("Logs: " + ", ".join(str(c.log_file) for c in children))
+            console.print("Press Ctrl-C to stop everything the demo started.")
+            while all(c.process.poll() is None for c in children):
+                time.sleep(1)
+            dead = next(c for c in children if c.process.poll() is not None)
+            console.print(f"[red]{dead.name} exited ({dead.process.returncode}); see {dead.log_file}[/]")
+        except KeyboardInterrupt:
+            console.print("\nStopping…")
+    console.print("Stopped.")
+
+
+def _wait_for_picture(base: str, key: str, children: list[ChildProcess], console: Console) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    with console.status("waiting for the first live readings…"):
+        while time.monotonic() < deadline:
+            for child in children:
+                if child.process.poll() is not None:
+                    raise RuntimeError(f"{child.name} exited early; see {child.log_file}")
+            try:
+                body = httpx.get(f"{base}/v1/picture", headers={"X-API-Key": key}, timeout=2).json()
+                if any(feed["sensors"] for feed in body.get("feeds", {}).values()):
+                    return
+            except (httpx.HTTPError, ValueError):
+                pass
+            time.sleep(1)
+    raise RuntimeError(
+        f"no live readings after {READY_TIMEOUT} s; see the logs in {children[0].log_file.parent}"
+    )

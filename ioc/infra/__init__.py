@@ -1,0 +1,62 @@
+"""The local infrastructure manager: a single-node Kafka and a Redis for development and tests.
+
+Everything (data, logs, PID files) lives under ``settings.run_dir``, jars under ``settings.cache_dir``;
+two different run_dirs (with different ports) are fully independent. A service whose address is set
+(``IOC_KAFKA_BOOTSTRAP`` / ``IOC_REDIS_URL``) is "external": reported, never started or stopped.
+Progress is reported on the ``ioc.infra`` logger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ioc.infra.kafka import LocalKafka, wait_for_kafka
+from ioc.infra.process import InfraError, ServiceStatus
+from ioc.infra.redis import LocalRedis, wait_for_redis
+from ioc.settings import Settings
+
+__all__ = [
+    "InfraError",
+    "LocalKafka",
+    "LocalRedis",
+    "ServiceStatus",
+    "down",
+    "fetch",
+    "status",
+    "up",
+    "wait_for_kafka",
+    "wait_for_redis",
+]
+
+
+def up(settings: Settings, timeout: float = 180) -> list[ServiceStatus]:
+    """Start whatever is neither running nor external; already running services are left alone."""
+    kafka, redis = LocalKafka(settings), LocalRedis(settings)
+    # Check every port before starting anything, so a conflict does not leave half a setup running.
+    kafka.check_ports()
+    redis.check_ports()
+    # Redis first: it takes a fraction of a second, Kafka takes the rest of the budget.
+    redis_status = redis.start(timeout=min(timeout, 30))
+    kafka_status = kafka.start(timeout=timeout)
+    return [kafka_status, redis_status]
+
+
+def down(settings: Settings, only: Iterable[str] = ("kafka", "redis")) -> list[ServiceStatus]:
+    """Stop the services this run_dir's PID files name; external services are never touched."""
+    services = [LocalKafka(settings), LocalRedis(settings)]
+    for service, name in zip(services, ("kafka", "redis"), strict=True):
+        if name in only:
+            service.stop()
+    return [service.status() for service in services]
+
+
+def fetch(settings: Settings) -> list[ServiceStatus]:
+    """Get what ``up`` needs without starting anything: Kafka's jars, and Redis when missing."""
+    LocalKafka(settings).ensure_jars()
+    if not settings.redis_url:
+        LocalRedis(settings).ensure_installed()
+    return status(settings)
+
+
+def status(settings: Settings) -> list[ServiceStatus]:
+    return [LocalKafka(settings).status(), LocalRedis(settings).status()]

@@ -1,0 +1,187 @@
+"""Detached processes with PID files: the shared plumbing of the local Kafka and Redis."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str  # "kafka" | "redis"
+    state: str  # "running" | "stopped" | "external"
+    address: str
+    pid: int | None
+    log_file: Path | None
+    version: str | None
+
+
+class InfraError(RuntimeError):
+    """A local service could not be installed, started or stopped; the message says why."""
+
+
+def read_pid(pid_file: Path) -> int | None:
+    try:
+        return int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _cmdline(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return None
+
+
+def _is_zombie(pid: int) -> bool:
+    # A dead child that nobody reaped yet still has a /proc entry; it is not running.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[0] in ("Z", "X")
+
+
+def _reap(pid: int) -> None:
+    # Only succeeds when we are the parent (tests, or stop() right after start()).
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def is_running(pid: int | None, marker: str) -> bool:
+    """True when ``pid`` is alive and its command line contains ``marker`` (guards against PID reuse)."""
+    if pid is None or pid <= 0:
+        return False
+    _reap(pid)
+    cmdline = _cmdline(pid)
+    return cmdline is not None and marker in cmdline and not _is_zombie(pid)
+
+
+def running_pid(pid_file: Path, marker: str) -> int | None:
+    """The PID recorded in ``pid_file`` if that process still runs; a stale file counts as stopped."""
+    pid = read_pid(pid_file)
+    return pid if is_running(pid, marker) else None
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    # Binding (not connecting) is what the service will do, so it is the honest test.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                return True
+            raise
+    return False
+
+
+def require_free_port(port: int, what: str, env_var: str) -> None:
+    if port_in_use(port):
+        raise InfraError(
+            f"port {port} ({what}) is already in use by another process; stop it or set {env_var} "
+            "to a free port"
+        )
+
+
+def port_open(host: str, port: int, timeout: float = 1.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def spawn_detached(argv: Sequence[str], pid_file: Path, output: Path, cwd: Path) -> int:
+    """Start ``argv`` in its own session so it outlives the caller; record its PID."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with output.open("ab") as out:
+        proc = subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
+    # Popen returns mid-exec: /proc/<pid>/cmdline can still be empty for a moment, and the
+    # PID-reuse check reads it, so wait until it is filled in (or the process already died).
+    deadline = time.monotonic() + 5
+    while not _cmdline(proc.pid) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    pid_file.write_text(f"{proc.pid}\n")
+    return proc.pid
+
+
+def terminate(pid_file: Path, marker: str, timeout: float) -> None:
+    """SIGTERM, wait up to ``timeout``, then SIGKILL; return once the process is gone; drop the PID file."""
+    pid = running_pid(pid_file, marker)
+    if pid is not None:
+        _signal(pid, signal.SIGTERM)
+        if not _wait_gone(pid, marker, timeout):
+            _signal(pid, signal.SIGKILL)
+            if not _wait_gone(pid, marker, 10):
+                raise InfraError(f"process {pid} survived SIGKILL")
+    pid_file.unlink(missing_ok=True)
+
+
+def _signal(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+
+
+def _wait_gone(pid: int, marker: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while is_running(pid, marker):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def wait_until(
+    probe: Callable[[], bool],
+    timeout: float,
+    what: str,
+    check: Callable[[], None] | None = None,
+    interval: float = 0.5,
+) -> None:
+    """Call ``probe`` until it returns True; ``check`` may raise to give up early (e.g. the process died)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if check is not None:
+            check()
+        if probe():
+            return
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"{what} was not ready after {timeout:.0f} s")
+        time.sleep(interval)
+
+
+def file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def tail(path: Path, lines: int = 20, since: int = 0) -> str:
+    """The last ``lines`` lines of ``path``, ignoring the first ``since`` bytes (an earlier run's)."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(since, fh.tell() - 64 * 1024))
+            text = fh.read().decode(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])

@@ -1,0 +1,179 @@
+"""A throwaway Redis (no persistence) run from Debian's redis-server, under ``settings.run_dir/redis``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import subprocess
+import time
+from functools import cached_property
+
+import redis
+
+from ioc.infra.process import (
+    InfraError,
+    ServiceStatus,
+    file_size,
+    require_free_port,
+    running_pid,
+    spawn_detached,
+    tail,
+    terminate,
+    wait_until,
+)
+from ioc.settings import Settings
+
+log = logging.getLogger("ioc.infra")
+
+# Redis rewrites its process title to "redis-server 127.0.0.1:<port>", so our own arguments are gone
+# from /proc/<pid>/cmdline; the binary name is what is left to recognise it by.
+MARKER = "redis-server"
+
+
+def redis_answers(url: str, timeout: float = 2.0) -> bool:
+    """One readiness probe: PING succeeds."""
+    client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout, protocol=2)
+    try:
+        return bool(client.ping())
+    except (redis.RedisError, OSError):
+        return False
+    finally:
+        client.close()
+
+
+def wait_for_redis(url: str, timeout: float) -> None:
+    """Block until Redis at ``url`` answers PING; TimeoutError otherwise."""
+    try:
+        wait_until(lambda: redis_answers(url), timeout, f"Redis at {url}", interval=0.2)
+    except TimeoutError:
+        raise TimeoutError(f"Redis at {url} did not answer PING within {timeout:.0f} s") from None
+
+
+class LocalRedis:
+    name = "redis"
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.home = (settings.run_dir / "redis").absolute()
+        self.pid_file = self.home / "redis.pid"
+        self.log_file = self.home / "redis.log"
+        self._log_offset = 0
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.settings.redis_port}/0"
+
+    @property
+    def external(self) -> bool:
+        return bool(self.settings.redis_url)
+
+    # --- status -------------------------------------------------------------------------------------
+
+    def pid(self) -> int | None:
+        return running_pid(self.pid_file, MARKER)
+
+    def status(self) -> ServiceStatus:
+        if self.external:
+            return ServiceStatus(self.name, "external", str(self.settings.redis_url), None, None, None)
+        pid = self.pid()
+        return ServiceStatus(
+            name=self.name,
+            state="running" if pid else "stopped",
+            address=self.url,
+            pid=pid,
+            log_file=self.log_file if pid or self.log_file.exists() else None,
+            version=self.version,
+        )
+
+    @cached_property
+    def version(self) -> str | None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            return None
+        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10).stdout
+        match = re.search(r"v=(\S+)", out)
+        return match.group(1) if match else None
+
+    # --- install ------------------------------------------------------------------------------------
+
+    def ensure_installed(self) -> str:
+        """Path of redis-server; installs Debian's package when missing and we are root."""
+        path = shutil.which("redis-server")
+        if path:
+            return path
+        if os.geteuid() != 0:
+            raise InfraError(
+                "redis-server is not installed; install it (e.g. `sudo apt-get install -y redis-server`) "
+                "or set IOC_REDIS_URL to use an existing Redis"
+            )
+        log.info("installing redis-server with apt-get…")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        for argv in (["apt-get", "update"], ["apt-get", "install", "-y", "redis-server"]):
+            result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
+            if result.returncode != 0:
+                lines = "\n".join((result.stdout + result.stderr).strip().splitlines()[-20:])
+                raise InfraError(f"`{' '.join(argv)}` failed:\n{lines}")
+        self.__dict__.pop("version", None)  # the cached "not installed" answer is now wrong
+        path = shutil.which("redis-server")
+        if path is None:
+            raise InfraError("apt-get installed redis-server but it is not on PATH")
+        return path
+
+    # --- start / stop -------------------------------------------------------------------------------
+
+    def start(self, timeout: float = 30) -> ServiceStatus:
+        """Start Redis unless it runs (or is external); return once it answers PING."""
+        if self.external:
+            return self.status()
+        started = time.monotonic()
+        if self.pid() is None:
+            self._launch()
+        else:
+            log.info("Redis already running (PID %s)", self.pid())
+        try:
+            wait_until(lambda: redis_answers(self.url), timeout, "Redis", self._check_alive, interval=0.2)
+        except TimeoutError:
+            raise TimeoutError(f"Redis on {self.url} did not answer PING within {timeout:.0f} s") from None
+        log.info("Redis ready in %.1f s", time.monotonic() - started)
+        return self.status()
+
+    def check_ports(self) -> None:
+        """Fail with the port's name when something else listens where Redis would."""
+        if self.external or self.pid():
+            return
+        require_free_port(self.settings.redis_port, "Redis", "IOC_REDIS_PORT")
+
+    def _launch(self) -> None:
+        self.check_ports()
+        binary = self.ensure_installed()
+        self.home.mkdir(parents=True, exist_ok=True)
+        log.info("starting Redis on %s…", self.url)
+        argv = [
+            binary,
+            "--port", str(self.settings.redis_port),
+            "--bind", "127.0.0.1",
+            # A dev cache: nothing is written to disk, a restart starts empty.
+            "--save", "",
+            "--appendonly", "no",
+            "--dir", str(self.home),
+            "--logfile", str(self.log_file),
+            "--daemonize", "no",  # we detach it ourselves and keep the PID
+        ]
+        self._log_offset = file_size(self.log_file)
+        spawn_detached(argv, self.pid_file, self.log_file, self.home)
+
+    def stop(self, timeout: float = 30) -> None:
+        """Stop the Redis this run_dir started."""
+        if self.external:
+            return
+        if self.pid():
+            log.info("stopping Redis…")
+        terminate(self.pid_file, MARKER, timeout)
+
+    def _check_alive(self) -> None:
+        if self.pid() is None:
+            output = tail(self.log_file, 20, since=self._log_offset) or "(no log output)"
+            raise InfraError(f"Redis exited during startup:\n{output}")
+

@@ -1,0 +1,46 @@
+"""What every feed event shares: sensor id, event time, ingest time and a schema version.
+
+Field names on the wire follow the FIWARE Smart Data Models (camelCase: ``dateObserved``,
+``relativeHumidity``); Python code uses snake_case.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar, NamedTuple
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+SCHEMA_VERSION = 1
+
+
+class FieldUnit(NamedTuple):
+    """A measured field of a feed and the unit it is expressed in."""
+
+    field: str
+    unit: str
+
+
+class Event(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+    feed: ClassVar[str]
+    # The numeric fields an event-time window aggregates, with their units.
+    measures: ClassVar[tuple[FieldUnit, ...]] = ()
+
+    schema_version: int = Field(SCHEMA_VERSION, ge=1, le=SCHEMA_VERSION)
+    sensor_id: str = Field(min_length=1, max_length=128, description="Registry id of the sensor.")
+    date_observed: AwareDatetime = Field(description="Event time, from the sensor, with its offset.")
+    ingest_time: AwareDatetime | None = Field(None, description="When ioc accepted the event.")
+
+    @property
+    def event_time(self) -> datetime:
+        return self.date_observed
+
+    def measured_values(self) -> dict[str, float]:
+        """The aggregatable fields that this event carries (missing ones are left out)."""
+        return {m.field: value for m in self.measures if (value := getattr(self, m.field)) is not None}
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(by_alias=True, exclude_none=True).encode()

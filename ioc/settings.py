@@ -1,0 +1,126 @@
+"""The one settings object. Every knob is an environment variable with the prefix ``IOC_``.
+
+``IOC_KAFKA_BOOTSTRAP=broker:9092 ioc worker`` uses an existing broker; left unset, the local
+infrastructure manager (``ioc infra up``) starts one on ``127.0.0.1:IOC_KAFKA_PORT``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ioc.windows import WindowSpec
+
+FEEDS = ("traffic", "air", "water", "transit")
+
+
+class Role(StrEnum):
+    operator = "operator"
+    integrator = "integrator"
+    admin = "admin"
+
+
+def parse_api_keys(spec: str) -> dict[str, Role]:
+    """Parse ``role:key,role:key`` into ``{key: role}``; a malformed pair is an error, not ignored."""
+    keys: dict[str, Role] = {}
+    for pair in filter(None, (p.strip() for p in spec.split(","))):
+        role, sep, key = pair.partition(":")
+        if not sep or not key:
+            raise ValueError(f"IOC_API_KEYS entry {pair.split(':')[0]!r}… must be 'role:key'")
+        if role not in Role.__members__:
+            raise ValueError(f"IOC_API_KEYS role {role!r} is not one of {', '.join(Role)}")
+        keys[key] = Role(role)
+    return keys
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="IOC_", env_file=".env", extra="ignore")
+
+    # Kafka: an existing cluster, or the local broker started by `ioc infra up`.
+    kafka_bootstrap: str | None = Field(
+        None, description="Existing Kafka bootstrap servers (host:port,…); when set, nothing is started."
+    )
+    kafka_port: int = Field(9092, description="Port of the local Kafka broker.")
+    kafka_controller_port: int = Field(9093, description="Port of the local KRaft controller.")
+    kafka_version: str = Field("3.9.2", description="Apache Kafka version fetched from Maven Central.")
+    kafka_heap: str = Field("-Xms512m -Xmx1g", description="JVM heap options of the local broker.")
+    partitions: int = Field(4, ge=1, description="Partitions of every ioc topic (the unit of parallelism).")
+    replication_factor: int = Field(1, ge=1, description="Replication factor of the topics ioc creates.")
+    topic_prefix: str = Field("ioc", description="Prefix of every topic: <prefix>.<feed>.raw, <prefix>.dlq …")
+
+    # Redis: an existing server, or the local one started by `ioc infra up`.
+    redis_url: str | None = Field(None, description="Existing Redis URL; when set, nothing is started.")
+    redis_port: int = Field(6379, description="Port of the local Redis server.")
+    redis_prefix: str = Field("ioc", description="Prefix of every Redis key.")
+
+    # Where the local infrastructure keeps jars (reused), data, logs and PID files.
+    cache_dir: Path = Field(Path("~/.cache/ioc"), description="Downloaded Kafka jars, reused across runs.")
+    run_dir: Path = Field(Path("~/.local/state/ioc"), description="Local broker data, logs and PID files.")
+
+    # API.
+    api_host: str = Field("127.0.0.1", description="Address the API listens on.")
+    api_port: int = Field(8000, description="Port the API listens on.")
+    api_keys: str = Field(
+        "", description="Comma-separated role:key pairs; roles operator, integrator, admin."
+    )
+
+    # City and time.
+    city: str = Field("hanoi", description="City registry to load (ioc/city/<city>.json or a file path).")
+    timezone: str = Field("Asia/Ho_Chi_Minh", description="Zone assumed for display and simulator clocks.")
+
+    # Stream processing.
+    window_seconds: int = Field(60, ge=1, description="Length of the event-time tumbling window.")
+    allowed_lateness_seconds: int = Field(
+        300, ge=0, description="How long after its end a window still accepts late events."
+    )
+    worker_id: str = Field("ioc", description="Faust application id; workers with one id share the work.")
+    worker_web_port: int = Field(6066, description="Port of the Faust worker's own web server.")
+    store: str = Field("memory://", description="Faust table store: memory:// or rocksdb://.")
+
+    @field_validator("cache_dir", "run_dir")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @field_validator("api_keys")
+    @classmethod
+    def _check_keys(cls, value: str) -> str:
+        parse_api_keys(value)
+        return value
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def redis_address(self) -> str:
+        return self.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
+
+    @cached_property
+    def keys_by_value(self) -> dict[str, Role]:
+        return parse_api_keys(self.api_keys)
+
+    def topic(self, name: str) -> str:
+        """Full topic name: ``topic("air.raw")`` → ``ioc.air.raw``."""
+        return f"{self.topic_prefix}.{name}"
+
+    def raw_topic(self, feed: str) -> str:
+        return self.topic(f"{feed}.raw")
+
+    def agg_topic(self, feed: str) -> str:
+        return self.topic(f"{feed}.agg.{self.window.label}")
+
+    @property
+    def dlq_topic(self) -> str:
+        return self.topic("dlq")
+
+    @property
+    def window(self) -> WindowSpec:
+        return WindowSpec(self.window_seconds, self.allowed_lateness_seconds)
+
+    def redis_key(self, *parts: str) -> str:
+        return ":".join((self.redis_prefix, *parts))

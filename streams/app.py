@@ -1,0 +1,32 @@
+"""Builds the Faust app from the settings. Wiring only: the arithmetic lives in ``ioc``."""
+
+from __future__ import annotations
+
+import faust
+
+from ioc.settings import Settings
+from streams.picture import register_picture_sink
+from streams.windows import register_window_agent
+
+# Feeds with a model; the others join as their models land.
+WINDOWED_FEEDS = ("air",)
+
+
+def create_app(settings: Settings) -> faust.App:
+    app = faust.App(
+        settings.worker_id,
+        broker=[f"kafka://{server}" for server in settings.bootstrap_servers.split(",")],
+        store=settings.store,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        # A new consumer group starts from the beginning, so a fresh worker rebuilds the picture.
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        web_enabled=False,  # the API is its own process; several workers share one host
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    for feed in WINDOWED_FEEDS:
+        register_window_agent(app, settings, feed)
+        register_picture_sink(app, settings, feed)
+    return app

@@ -1,0 +1,106 @@
+"""Session-wide Kafka and Redis for the tests, and an isolated namespace per test.
+
+Where the servers come from, in order:
+1. ``IOC_TEST_KAFKA`` / ``IOC_TEST_REDIS`` (bootstrap servers, Redis URL) when set;
+2. testcontainers (Kafka in KRaft mode, Redis) when a Docker engine answers a ping;
+3. the local infrastructure manager (``ioc infra``), on free ports and a run directory of its own,
+   so a running ``ioc demo`` never interferes.
+Every test then gets its own topic prefix, Redis prefix and consumer group.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+
+import pytest
+
+from ioc import infra
+from ioc.settings import Settings
+
+TEST_KEYS = {"operator": "op-test-key", "integrator": "int-test-key", "admin": "adm-test-key"}
+
+
+@dataclass(frozen=True)
+class Servers:
+    kafka: str
+    redis: str
+    origin: str
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker
+
+        return bool(docker.from_env(timeout=3).ping())
+    except Exception:  # no engine, no socket, no permission: all mean "use something else"
+        return False
+
+
+def _from_containers(stack: ExitStack) -> Servers:
+    from testcontainers.kafka import KafkaContainer
+    from testcontainers.redis import RedisContainer
+
+    kafka = stack.enter_context(KafkaContainer().with_kraft())
+    redis = stack.enter_context(RedisContainer())
+    redis_url = f"redis://{redis.get_container_host_ip()}:{redis.get_exposed_port(6379)}/0"
+    return Servers(kafka.get_bootstrap_server(), redis_url, "testcontainers")
+
+
+def _from_local_infra(stack: ExitStack, run_dir: os.PathLike[str]) -> Servers:
+    settings = Settings(
+        kafka_bootstrap=None,
+        redis_url=None,
+        run_dir=run_dir,
+        kafka_port=free_port(),
+        kafka_controller_port=free_port(),
+        redis_port=free_port(),
+    )
+    stack.callback(infra.down, settings)
+    infra.up(settings)
+    return Servers(settings.bootstrap_servers, settings.redis_address, "ioc infra")
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    kafka, redis = os.environ.get("IOC_TEST_KAFKA"), os.environ.get("IOC_TEST_REDIS")
+    with ExitStack() as stack:
+        if kafka and redis:
+            yield Servers(kafka, redis, "IOC_TEST_KAFKA/IOC_TEST_REDIS")
+        elif _docker_answers():
+            yield _from_containers(stack)
+        else:
+            yield _from_local_infra(stack, tmp_path_factory.mktemp("infra"))
+
+
+@pytest.fixture
+def settings(servers: Servers) -> Settings:
+    """Settings for one test: the shared servers, and names nobody else uses."""
+    namespace = f"t{uuid.uuid4().hex[:10]}"
+    return Settings(
+        kafka_bootstrap=servers.kafka,
+        redis_url=servers.redis,
+        topic_prefix=namespace,
+        redis_prefix=namespace,
+        worker_id=namespace,
+        partitions=2,
+        api_keys=",".join(f"{role}:{key}" for role, key in TEST_KEYS.items()),
+    )
+
+
+def settings_env(settings: Settings, **overrides: object) -> dict[str, str]:
+    """The environment that makes an ``ioc`` subprocess see these settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IOC_")}
+    values = settings.model_dump(exclude_none=True) | overrides
+    env.update({f"IOC_{name.upper()}": str(value) for name, value in values.items()})
+    return env

@@ -1,0 +1,85 @@
+"""Run ``ioc`` subcommands as real processes in tests, and read Kafka topics back."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+from kafka import KafkaConsumer
+
+from ioc.settings import Settings
+from tests.conftest import settings_env
+
+
+class IocProcess:
+    def __init__(self, args: list[str], settings: Settings, log_file: Path, **env: object) -> None:
+        self.log_file = log_file
+        self._log = log_file.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "ioc", *args],
+            env=settings_env(settings, **env),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def stop(self, timeout: float = 30) -> int:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+        return self.process.returncode
+
+    def check_alive(self) -> None:
+        if self.process.poll() is not None:
+            raise AssertionError(
+                f"process exited {self.process.returncode}:\n{self.log_file.read_text()[-3000:]}"
+            )
+
+
+def wait_for(probe: Callable[[], Any], *, timeout: float, every: float = 0.5, processes=()) -> Any:
+    """Call ``probe`` until it returns something truthy; fail with the last result after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    result = None
+    while time.monotonic() < deadline:
+        for process in processes:
+            process.check_alive()
+        try:
+            result = probe()
+        except (httpx.HTTPError, ValueError, KeyError) as error:
+            result = error
+        if result and not isinstance(result, Exception):
+            return result
+        time.sleep(every)
+    raise AssertionError(f"gave up after {timeout} s; last result: {result!r}")
+
+
+def read_topic(settings: Settings, topic: str, *, expect: int, timeout: float = 30) -> list[dict]:
+    """Every record of ``topic`` as {key, value}, reading until ``expect`` arrived or the time is up."""
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=settings.bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=2000,
+    )
+    records: list[dict] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(records) < expect and time.monotonic() < deadline:
+            for message in consumer:
+                records.append(
+                    {"key": message.key.decode() if message.key else None, "value": json.loads(message.value)}
+                )
+    finally:
+        consumer.close()
+    return records

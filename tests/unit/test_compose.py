@@ -1,0 +1,53 @@
+"""docker-compose.yml cannot run here (no Docker engine); check it against the CLI and the settings."""
+
+import re
+from pathlib import Path
+
+import pytest
+import typer.main
+import yaml
+
+from ioc.cli import app
+from ioc.settings import Settings
+
+COMPOSE = yaml.safe_load((Path(__file__).parents[2] / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+IOC_SERVICES = {name: s for name, s in SERVICES.items() if s.get("image", "").startswith("ioc")}
+CLI = typer.main.get_command(app)
+
+
+def interpolated(environment: dict[str, str]) -> dict[str, str]:
+    """Compose's ``${NAME:-default}`` with nothing set in the environment."""
+    return {k: re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", str(v)) for k, v in environment.items()}
+
+
+def test_the_services_the_user_expects_are_there():
+    assert {"kafka", "redis", "worker", "api", "simulator"} <= set(SERVICES)
+    assert set(IOC_SERVICES) == {"worker", "api", "simulator"}
+    assert "ports" not in SERVICES["worker"], "a worker publishing a port could not be scaled"
+
+
+@pytest.mark.parametrize("name", sorted(IOC_SERVICES))
+def test_service_command_is_a_real_ioc_subcommand_with_real_options(name):
+    subcommand, *args = IOC_SERVICES[name]["command"]
+    assert subcommand in CLI.commands, f"{name}: 'ioc {subcommand}' does not exist"
+    known = {opt for param in CLI.commands[subcommand].params for opt in param.opts}
+    assert {a for a in args if a.startswith("--")} <= known
+
+
+@pytest.mark.parametrize("name", sorted(IOC_SERVICES))
+def test_environment_names_are_settings(name):
+    for variable in IOC_SERVICES[name]["environment"]:
+        assert variable.startswith("IOC_")
+        assert variable.removeprefix("IOC_").lower() in Settings.model_fields, variable
+    environment = interpolated(IOC_SERVICES[name]["environment"])
+    settings = Settings(**{k.removeprefix("IOC_").lower(): v for k, v in environment.items()})
+    kafka_port = SERVICES["kafka"]["environment"]["KAFKA_LISTENERS"].split(",")[0].rsplit(":", 1)[1]
+    assert settings.bootstrap_servers == f"kafka:{kafka_port}"
+    assert settings.redis_address.startswith("redis://redis:6379")
+
+
+def test_api_port_matches_its_setting():
+    api = IOC_SERVICES["api"]
+    port = api["environment"]["IOC_API_PORT"]
+    assert [p.split(":")[1] for p in api["ports"]] == [port]
