@@ -173,8 +173,16 @@ class LocalKafka:
         self.jar_dir.mkdir(parents=True, exist_ok=True)
         pom = self.jar_dir / "pom.xml"
         pom.write_text(resources.files("ioc.infra").joinpath("kafka-pom.xml").read_text())
-        argv = [mvn, "-q", "-B", "-f", str(pom), f"-Dkafka.version={self.version}",
-                "dependency:copy-dependencies", f"-DoutputDirectory={self.libs}"]
+        argv = [
+            mvn,
+            "-q",
+            "-B",
+            "-f",
+            str(pom),
+            f"-Dkafka.version={self.version}",
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={self.libs}",
+        ]
         result = _run(argv, JAR_FETCH_TIMEOUT, cwd=self.jar_dir)
         if result.returncode != 0:
             raise InfraError(f"fetching Kafka {self.version} jars failed:\n{_last_lines(result.stdout)}")
@@ -301,8 +309,16 @@ class LocalKafka:
         if (self.data_dir / "meta.properties").exists():
             return
         log.info("formatting Kafka storage in %s…", self.data_dir)
-        argv = self._java(STORAGE_TOOL, "format", "-t", new_cluster_id(), "-c", str(self.properties),
-                          heap="-Xmx256m", log4j=self.tools_log4j)
+        argv = self._java(
+            STORAGE_TOOL,
+            "format",
+            "-t",
+            new_cluster_id(),
+            "-c",
+            str(self.properties),
+            heap="-Xmx256m",
+            log4j=self.tools_log4j,
+        )
         result = _run(argv, 120, cwd=self.home)
         if result.returncode != 0:
             raise InfraError(f"formatting Kafka storage failed:\n{_last_lines(result.stdout)}")
@@ -321,8 +337,13 @@ def _require_tool(tool: str, why: str, package: str) -> str:
 def _run(argv: list[str], timeout: float, cwd: Path) -> subprocess.CompletedProcess[str]:
     try:
         return subprocess.run(
-            argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, timeout=timeout,
+            argv,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=timeout,
         )
     except subprocess.TimeoutExpired:
         raise InfraError(f"`{shlex.join(argv[:3])} …` did not finish within {timeout:.0f} s") from None

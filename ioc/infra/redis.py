@@ -152,14 +152,21 @@ class LocalRedis:
         log.info("starting Redis on %s…", self.url)
         argv = [
             binary,
-            "--port", str(self.settings.redis_port),
-            "--bind", "127.0.0.1",
+            "--port",
+            str(self.settings.redis_port),
+            "--bind",
+            "127.0.0.1",
             # A dev cache: nothing is written to disk, a restart starts empty.
-            "--save", "",
-            "--appendonly", "no",
-            "--dir", str(self.home),
-            "--logfile", str(self.log_file),
-            "--daemonize", "no",  # we detach it ourselves and keep the PID
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.home),
+            "--logfile",
+            str(self.log_file),
+            "--daemonize",
+            "no",  # we detach it ourselves and keep the PID
         ]
         self._log_offset = file_size(self.log_file)
         spawn_detached(argv, self.pid_file, self.log_file, self.home)
@@ -176,4 +183,3 @@ class LocalRedis:
         if self.pid() is None:
             output = tail(self.log_file, 20, since=self._log_offset) or "(no log output)"
             raise InfraError(f"Redis exited during startup:\n{output}")
-
