@@ -121,6 +121,9 @@ def demo(
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Client libraries narrate every connection at INFO; keep their warnings only.
+    for chatty in ("kafka", "aiokafka", "httpx"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     app()
 
 

@@ -61,6 +61,8 @@ def run_demo(settings: Settings, console: Console, *, interval: float) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop_on_sigterm)
+    # A parent that ignored SIGINT (a background job, a service manager) must not make Ctrl-C a no-op.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     before = {s.name: s.state for s in infra.status(settings)}
     console.print(
         "[bold]Starting Kafka and Redis[/] (the first run fetches Kafka's jars from Maven Central)…"
