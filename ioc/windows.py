@@ -118,26 +118,16 @@ def add_event(
 
     window = state["windows"].setdefault(str(start), {"count": 0, "last_time": moment, "fields": {}})
     window["count"] += 1
-    is_latest = moment >= window["last_time"]
-    if is_latest:
-        window["last_time"] = moment
+    window["last_time"] = max(window["last_time"], moment)
     for name, value in values.items():
-        stats = window["fields"].get(name)
-        if stats is None:
-            window["fields"][name] = {
-                "n": 1,
-                "sum": value,
-                "min": value,
-                "max": value,
-                "last": value,
-                "last_time": moment,
-            }
-            continue
+        stats = window["fields"].setdefault(
+            name, {"n": 0, "sum": 0.0, "min": value, "max": value, "last": value, "last_time": moment}
+        )
         stats["n"] += 1
         stats["sum"] += value
         stats["min"] = min(stats["min"], value)
         stats["max"] = max(stats["max"], value)
-        if moment >= stats["last_time"]:
+        if moment >= stats["last_time"]:  # "last" is by event time; a tie goes to the later arrival
             stats["last"], stats["last_time"] = value, moment
 
     if watermark is None or moment > watermark:
