@@ -17,14 +17,8 @@ from kafka.errors import KafkaError
 
 from ioc.infra.process import (
     InfraError,
-    ServiceStatus,
-    file_size,
+    LocalService,
     port_open,
-    require_free_port,
-    running_pid,
-    spawn_detached,
-    tail,
-    terminate,
     wait_until,
 )
 from ioc.settings import Settings
@@ -109,55 +103,46 @@ def wait_for_kafka(bootstrap: str, timeout: float) -> None:
         ) from None
 
 
-class LocalKafka:
+class LocalKafka(LocalService):
     name = "kafka"
+    title = "Kafka"
+    what = "the Kafka broker"
+    waiting = "waiting for the broker…"
+    not_ready = (
+        "the Kafka broker on {address} did not answer within {timeout:.0f} s "
+        "(it keeps running; see {log_file})"
+    )
+    start_timeout = 180
 
     def __init__(self, settings: Settings):
-        self.settings = settings
+        super().__init__(settings)
+        self.external_address = settings.kafka_bootstrap
+        self.address = self.bootstrap
         self.version = settings.kafka_version
-        self.home = (settings.run_dir / "kafka").absolute()
         self.jar_dir = (settings.cache_dir / f"kafka-{self.version}").absolute()
         self.libs = self.jar_dir / "libs"
         self.data_dir = self.home / "data"
         self.log_dir = self.home / "logs"
         self.properties = self.home / "server.properties"
+        # The properties path is unique per run_dir, so two run_dirs never claim each other's JVM.
+        self.marker = str(self.properties)
         self.log4j = self.home / "log4j.properties"
         self.tools_log4j = self.home / "tools-log4j.properties"
-        self.pid_file = self.home / "kafka.pid"
         self.log_file = self.log_dir / "server.log"
         self.stdout_file = self.log_dir / "kafka.out"
-        self._log_offsets: dict[Path, int] = {}
+        self.output_files = (self.stdout_file, self.log_file)
+        self.ports = [
+            (settings.kafka_port, "Kafka", "IOC_KAFKA_PORT"),
+            (settings.kafka_controller_port, "Kafka controller", "IOC_KAFKA_CONTROLLER_PORT"),
+        ]
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.settings.kafka_port}"
 
-    @property
-    def external(self) -> bool:
-        return bool(self.settings.kafka_bootstrap)
-
-    @property
-    def marker(self) -> str:
-        # The properties path is unique per run_dir, so two run_dirs never claim each other's JVM.
-        return str(self.properties)
-
-    # --- status -------------------------------------------------------------------------------------
-
-    def pid(self) -> int | None:
-        return running_pid(self.pid_file, self.marker)
-
-    def status(self) -> ServiceStatus:
-        if self.external:
-            return ServiceStatus(self.name, "external", str(self.settings.kafka_bootstrap), None, None, None)
-        pid = self.pid()
-        return ServiceStatus(
-            name=self.name,
-            state="running" if pid else "stopped",
-            address=self.bootstrap,
-            pid=pid,
-            log_file=self.log_file if pid or self.log_file.exists() else None,
-            version=self.version,
-        )
+    def answers(self) -> bool:
+        """The broker answers a metadata request."""
+        return kafka_answers(self.bootstrap)
 
     # --- jars ---------------------------------------------------------------------------------------
 
@@ -192,38 +177,6 @@ class LocalKafka:
         log.info("Kafka jars ready in %.1f s (%s)", time.monotonic() - started, self.libs)
         return self.libs
 
-    # --- start / stop -------------------------------------------------------------------------------
-
-    def start(self, timeout: float = 180) -> ServiceStatus:
-        """Start the broker unless it runs (or is external); return once it answers metadata requests."""
-        if self.external:
-            return self.status()
-        started = time.monotonic()
-        if self.pid() is None:
-            self._launch()
-        else:
-            log.info("Kafka already running (PID %s)", self.pid())
-        # Also for an already running broker: it may have been started a moment ago by someone else.
-        log.info("waiting for the broker…")
-        try:
-            wait_until(lambda: kafka_answers(self.bootstrap), timeout, "the Kafka broker", self._check_alive)
-        except TimeoutError:
-            raise TimeoutError(
-                f"the Kafka broker on {self.bootstrap} did not answer within {timeout:.0f} s "
-                f"(it keeps running; see {self.log_file})"
-            ) from None
-        log.info("Kafka ready in %.1f s", time.monotonic() - started)
-        return self.status()
-
-    def check_ports(self) -> None:
-        """Fail with the port's name when something else listens where the broker would."""
-        if self.external or self.pid():
-            return
-        require_free_port(self.settings.kafka_port, "Kafka", "IOC_KAFKA_PORT")
-        require_free_port(
-            self.settings.kafka_controller_port, "Kafka controller", "IOC_KAFKA_CONTROLLER_PORT"
-        )
-
     def _launch(self) -> None:
         self.check_ports()
         self.ensure_jars()
@@ -231,29 +184,7 @@ class LocalKafka:
         self._format_storage()
         log.info("starting the Kafka broker on %s…", self.bootstrap)
         argv = self._java(MAIN_CLASS, str(self.properties), heap=self.settings.kafka_heap, log4j=self.log4j)
-        # Logs are appended across runs; a startup failure should show this run's lines only.
-        self._log_offsets = {path: file_size(path) for path in (self.stdout_file, self.log_file)}
-        spawn_detached(argv, self.pid_file, self.stdout_file, self.home)
-
-    def stop(self, timeout: float = 30) -> None:
-        """Stop the broker this run_dir started (clean shutdown, SIGKILL after ``timeout``)."""
-        if self.external:
-            return
-        if self.pid():
-            log.info("stopping the Kafka broker…")
-        terminate(self.pid_file, self.marker, timeout)
-
-    def _check_alive(self) -> None:
-        if self.pid() is None:
-            raise InfraError(f"the Kafka broker exited during startup:\n{self._recent_output()}")
-
-    def _recent_output(self) -> str:
-        parts = []
-        for path in (self.stdout_file, self.log_file):
-            text = tail(path, 20, since=self._log_offsets.get(path, 0))
-            if text.strip():
-                parts.append(f"--- {path} ---\n{text}")
-        return "\n".join(parts) or "(no log output)"
+        self._spawn(argv)
 
     # --- configuration ------------------------------------------------------------------------------
 

@@ -1,9 +1,10 @@
-"""Detached processes with PID files: the shared plumbing of the local Kafka and Redis."""
+"""Detached processes with PID files, and ``LocalService``: the life cycle of the local Kafka and Redis."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 import signal
 import socket
@@ -12,6 +13,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from ioc.settings import Settings
+
+log = logging.getLogger("ioc.infra")
 
 
 @dataclass(frozen=True)
@@ -185,3 +190,113 @@ def tail(path: Path, lines: int = 20, since: int = 0) -> str:
     except OSError:
         return ""
     return "\n".join(text.splitlines()[-lines:])
+
+
+class LocalService:
+    """A process this run_dir starts under ``run_dir/<name>``; subclasses say how to launch and probe it.
+
+    A subclass sets the class attributes below, and in ``__init__`` (after calling this one): address,
+    external_address, version, marker, log_file, output_files (the first gets stdout) and ports
+    ((port, what, env var) for each port it listens on). It implements ``answers`` and ``_launch``.
+    """
+
+    name: str  # "kafka" | "redis": its directory under run_dir and its PID file
+    title: str  # "Kafka ready in …"
+    what: str  # "stopping the Kafka broker…"
+    waiting: str | None = None  # logged before waiting for the first answer
+    not_ready: str  # the timeout error, formatted with address, timeout and log_file
+    start_timeout: float
+    probe_interval = 0.5
+    address: str
+    external_address: str | None
+    version: str | None
+    marker: str  # what the process's command line contains (guards against PID reuse)
+    log_file: Path
+    output_files: tuple[Path, ...]
+    ports: list[tuple[int, str, str]]
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.home = (settings.run_dir / self.name).absolute()
+        self.pid_file = self.home / f"{self.name}.pid"
+        self._log_offsets: dict[Path, int] = {}
+
+    def answers(self) -> bool:
+        """One readiness probe."""
+        raise NotImplementedError
+
+    def _launch(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def external(self) -> bool:
+        return bool(self.external_address)
+
+    def pid(self) -> int | None:
+        return running_pid(self.pid_file, self.marker)
+
+    def status(self) -> ServiceStatus:
+        if self.external:
+            return ServiceStatus(self.name, "external", str(self.external_address), None, None, None)
+        pid = self.pid()
+        return ServiceStatus(
+            name=self.name,
+            state="running" if pid else "stopped",
+            address=self.address,
+            pid=pid,
+            log_file=self.log_file if pid or self.log_file.exists() else None,
+            version=self.version,
+        )
+
+    def start(self, timeout: float | None = None) -> ServiceStatus:
+        """Start the service unless it runs (or is external); return once it answers."""
+        if self.external:
+            return self.status()
+        timeout = self.start_timeout if timeout is None else timeout
+        started = time.monotonic()
+        if self.pid() is None:
+            self._launch()
+        else:
+            log.info("%s already running (PID %s)", self.title, self.pid())
+        # Also for a service already running: it may have been started a moment ago by someone else.
+        if self.waiting:
+            log.info(self.waiting)
+        try:
+            wait_until(self.answers, timeout, self.what, self._check_alive, interval=self.probe_interval)
+        except TimeoutError:
+            message = self.not_ready.format(address=self.address, timeout=timeout, log_file=self.log_file)
+            raise TimeoutError(message) from None
+        log.info("%s ready in %.1f s", self.title, time.monotonic() - started)
+        return self.status()
+
+    def check_ports(self) -> None:
+        """Fail with the port's name when something else listens where the service would."""
+        if self.external or self.pid():
+            return
+        for port, what, env_var in self.ports:
+            require_free_port(port, what, env_var)
+
+    def stop(self, timeout: float = 30) -> None:
+        """Stop the process this run_dir started (clean shutdown, SIGKILL after ``timeout``)."""
+        if self.external:
+            return
+        if self.pid():
+            log.info("stopping %s…", self.what)
+        terminate(self.pid_file, self.marker, timeout)
+
+    def _spawn(self, argv: list[str]) -> None:
+        # Logs are appended across runs; a startup failure should show this run's lines only.
+        self._log_offsets = {path: file_size(path) for path in self.output_files}
+        spawn_detached(argv, self.pid_file, self.output_files[0], self.home)
+
+    def _check_alive(self) -> None:
+        if self.pid() is None:
+            raise InfraError(f"{self.what} exited during startup:\n{self._recent_output()}")
+
+    def _recent_output(self) -> str:
+        parts = []
+        for path in self.output_files:
+            text = tail(path, 20, since=self._log_offsets.get(path, 0))
+            if text.strip():
+                parts.append(f"--- {path} ---\n{text}" if len(self.output_files) > 1 else text)
+        return "\n".join(parts) or "(no log output)"

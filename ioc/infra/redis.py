@@ -7,20 +7,13 @@ import os
 import re
 import shutil
 import subprocess
-import time
 from functools import cached_property
 
 import redis
 
 from ioc.infra.process import (
     InfraError,
-    ServiceStatus,
-    file_size,
-    require_free_port,
-    running_pid,
-    spawn_detached,
-    tail,
-    terminate,
+    LocalService,
     wait_until,
 )
 from ioc.settings import Settings
@@ -51,41 +44,29 @@ def wait_for_redis(url: str, timeout: float) -> None:
         raise TimeoutError(f"Redis at {url} did not answer PING within {timeout:.0f} s") from None
 
 
-class LocalRedis:
+class LocalRedis(LocalService):
     name = "redis"
+    title = what = "Redis"
+    not_ready = "Redis on {address} did not answer PING within {timeout:.0f} s"
+    start_timeout = 30
+    probe_interval = 0.2
+    marker = MARKER
 
     def __init__(self, settings: Settings):
-        self.settings = settings
-        self.home = (settings.run_dir / "redis").absolute()
-        self.pid_file = self.home / "redis.pid"
+        super().__init__(settings)
+        self.external_address = settings.redis_url
+        self.address = self.url
         self.log_file = self.home / "redis.log"
-        self._log_offset = 0
+        self.output_files = (self.log_file,)
+        self.ports = [(settings.redis_port, "Redis", "IOC_REDIS_PORT")]
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.settings.redis_port}/0"
 
-    @property
-    def external(self) -> bool:
-        return bool(self.settings.redis_url)
-
-    # --- status -------------------------------------------------------------------------------------
-
-    def pid(self) -> int | None:
-        return running_pid(self.pid_file, MARKER)
-
-    def status(self) -> ServiceStatus:
-        if self.external:
-            return ServiceStatus(self.name, "external", str(self.settings.redis_url), None, None, None)
-        pid = self.pid()
-        return ServiceStatus(
-            name=self.name,
-            state="running" if pid else "stopped",
-            address=self.url,
-            pid=pid,
-            log_file=self.log_file if pid or self.log_file.exists() else None,
-            version=self.version,
-        )
+    def answers(self) -> bool:
+        """Redis answers PING."""
+        return redis_answers(self.url)
 
     @cached_property
     def version(self) -> str | None:
@@ -121,30 +102,6 @@ class LocalRedis:
             raise InfraError("apt-get installed redis-server but it is not on PATH")
         return path
 
-    # --- start / stop -------------------------------------------------------------------------------
-
-    def start(self, timeout: float = 30) -> ServiceStatus:
-        """Start Redis unless it runs (or is external); return once it answers PING."""
-        if self.external:
-            return self.status()
-        started = time.monotonic()
-        if self.pid() is None:
-            self._launch()
-        else:
-            log.info("Redis already running (PID %s)", self.pid())
-        try:
-            wait_until(lambda: redis_answers(self.url), timeout, "Redis", self._check_alive, interval=0.2)
-        except TimeoutError:
-            raise TimeoutError(f"Redis on {self.url} did not answer PING within {timeout:.0f} s") from None
-        log.info("Redis ready in %.1f s", time.monotonic() - started)
-        return self.status()
-
-    def check_ports(self) -> None:
-        """Fail with the port's name when something else listens where Redis would."""
-        if self.external or self.pid():
-            return
-        require_free_port(self.settings.redis_port, "Redis", "IOC_REDIS_PORT")
-
     def _launch(self) -> None:
         self.check_ports()
         binary = self.ensure_installed()
@@ -168,18 +125,4 @@ class LocalRedis:
             "--daemonize",
             "no",  # we detach it ourselves and keep the PID
         ]
-        self._log_offset = file_size(self.log_file)
-        spawn_detached(argv, self.pid_file, self.log_file, self.home)
-
-    def stop(self, timeout: float = 30) -> None:
-        """Stop the Redis this run_dir started."""
-        if self.external:
-            return
-        if self.pid():
-            log.info("stopping Redis…")
-        terminate(self.pid_file, MARKER, timeout)
-
-    def _check_alive(self) -> None:
-        if self.pid() is None:
-            output = tail(self.log_file, 20, since=self._log_offset) or "(no log output)"
-            raise InfraError(f"Redis exited during startup:\n{output}")
+        self._spawn(argv)
