@@ -1,8 +1,14 @@
-"""The city registry: districts and sensors, loaded from a data file (another city is a new file)."""
+"""The city registry: districts, sensors and transit lines, from a data file (another city is a new file).
+
+Sensors of every feed share one list; the optional fields apply to some kinds only: ``water_body`` to
+water stations, ``lines`` to transit stations and stops, ``free_flow_speed`` and ``neighbours`` (the
+detectors an incident spreads to) to traffic detectors.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
@@ -27,6 +33,19 @@ class Sensor(BaseModel):
     lon: float = Field(ge=-180, le=180)
     district: str
     site_type: str | None = None
+    water_body: str | None = Field(None, description="River or lake a water station samples.")
+    lines: list[str] = Field(default_factory=list, description="Transit lines or routes serving the stop.")
+    free_flow_speed: float | None = Field(None, gt=0, le=130, description="Free-flow speed, km/h.")
+    neighbours: list[str] = Field(default_factory=list, description="Adjacent traffic detector ids.")
+
+
+class Line(BaseModel):
+    """A metro line, BRT line or bus route, with its stations or stops in travel order."""
+
+    id: str
+    name: str
+    mode: str = Field(description="metro, brt or bus, as in the transit feed.")
+    stations: list[str] = Field(min_length=2)
 
 
 class City(BaseModel):
@@ -36,6 +55,7 @@ class City(BaseModel):
     centre: dict[str, float]
     districts: list[District]
     sensors: list[Sensor]
+    lines: list[Line] = Field(default_factory=list)
     _sensors: dict[str, Sensor] = PrivateAttr(default_factory=dict)
     _districts: dict[str, District] = PrivateAttr(default_factory=dict)
 
@@ -48,12 +68,25 @@ class City(BaseModel):
     def district(self, district_id: str) -> District | None:
         return self._districts.get(district_id)
 
+    def line(self, line_id: str) -> Line | None:
+        return next((line for line in self.lines if line.id == line_id), None)
+
     def model_post_init(self, __context: object) -> None:
         self._sensors = {s.id: s for s in self.sensors}
         self._districts = {d.id: d for d in self.districts}
         unknown = {s.district for s in self.sensors} - set(self._districts)
         if unknown:
             raise ValueError(f"sensors refer to unknown districts: {sorted(unknown)}")
+        if len(self._sensors) != len(self.sensors):
+            raise ValueError("sensor ids are not unique")
+        dangling = self._unknown_ids(s.neighbours for s in self.sensors) | self._unknown_ids(
+            line.stations for line in self.lines
+        )
+        if dangling:
+            raise ValueError(f"neighbours or line stations refer to unknown sensors: {sorted(dangling)}")
+
+    def _unknown_ids(self, id_lists: Iterable[list[str]]) -> set[str]:
+        return {sensor_id for ids in id_lists for sensor_id in ids} - set(self._sensors)
 
 
 @lru_cache

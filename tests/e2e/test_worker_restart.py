@@ -1,0 +1,93 @@
+"""A worker killed with SIGKILL mid-stream and restarted: every window counts every event exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+import pytest
+
+from connectors.kafka import EventProducer, create_topics
+from connectors.sources.simulator import AirSimulator
+from ioc.city import load_city
+from ioc.windows import Accepted, add_event, new_state
+from tests.processes import IocProcess, read_topic, wait_for
+
+pytestmark = pytest.mark.e2e
+
+START = datetime.fromisoformat("2026-01-15T07:00:00+07:00")
+
+
+def simulated(minutes: int) -> list:
+    city = load_city("hanoi")
+    sim = AirSimulator(city, start=START, interval=timedelta(seconds=5), duration=timedelta(minutes=minutes))
+    return list(sim.events())
+
+
+def expected_counts(events, settings) -> dict[tuple[str, str], int]:
+    states: dict[str, dict] = defaultdict(new_state)
+    counts = {}
+    for e in events:
+        outcome = add_event(
+            states[e.sensor_id],
+            feed="air",
+            sensor_id=e.sensor_id,
+            event_time=e.event_time,
+            values=e.measured_values(),
+            units={m.field: m.unit for m in e.measures},
+            spec=settings.window,
+        )
+        assert isinstance(outcome, Accepted)
+        counts[(e.sensor_id, outcome.aggregate.window_start.isoformat())] = outcome.aggregate.count
+    return counts
+
+
+def produced_counts(settings, expect: int) -> dict[tuple[str, str], int]:
+    counts: dict[tuple[str, str], int] = {}
+    for record in read_topic(settings, settings.agg_topic("air"), expect=expect, timeout=20):
+        value = record["value"]
+        key = (value["sensorId"], datetime.fromisoformat(value["windowStart"]).isoformat())
+        counts[key] = max(counts.get(key, 0), value["count"])
+    return counts
+
+
+async def produce(settings, events) -> None:
+    async with EventProducer(settings) as producer:
+        await producer.send_many((settings.raw_topic("air"), e.sensor_id, e.to_json()) for e in events)
+
+
+def test_sigkill_and_restart_neither_loses_nor_double_counts(settings, tmp_path):
+    events = simulated(minutes=6)
+    half = len(events) // 2
+    create_topics(settings)
+    expected = expected_counts(events, settings)
+
+    worker = IocProcess(["worker"], settings, tmp_path / "worker-1.log")
+    try:
+        asyncio.run(produce(settings, events[:half]))
+        wait_for(
+            lambda: len(read_topic(settings, settings.agg_topic("air"), expect=half, timeout=5)) >= half,
+            timeout=120,
+            every=1,
+            processes=[worker],
+        )
+        worker.process.send_signal(signal.SIGKILL)  # before its next offset commit, most likely
+        worker.stop()
+        asyncio.run(produce(settings, events[half:]))
+        worker = IocProcess(["worker"], settings, tmp_path / "worker-2.log")
+
+        def complete():
+            counts = produced_counts(settings, expect=len(events))
+            return counts if all(counts.get(k) == v for k, v in expected.items()) else None
+
+        try:
+            counts = wait_for(complete, timeout=120, every=2, processes=[worker])
+        except AssertionError:
+            counts = produced_counts(settings, expect=len(events))
+        wrong = {k: (counts.get(k), v) for k, v in expected.items() if counts.get(k) != v}
+        assert not wrong, f"{len(wrong)} windows differ (got, expected): {dict(list(wrong.items())[:5])}"
+        assert set(counts) == set(expected)
+    finally:
+        worker.stop()

@@ -1,0 +1,271 @@
+"""Feed models and their NGSI-LD forms: valid events survive every round trip, invalid ones name the field."""
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from ioc.models import MODELS, AirQualityObserved, FareTap, TrafficFlowObserved, WaterQualityObserved
+from ioc.models.dead_letter import describe_validation_error
+from ioc.models.ngsi_ld import NgsiLdError, from_ngsi_ld, to_ngsi_ld
+
+sensor_ids = st.from_regex(r"[a-z0-9][a-z0-9-]{0,40}", fullmatch=True)
+offsets = st.integers(-12 * 60, 14 * 60).map(lambda minutes: timezone(timedelta(minutes=minutes)))
+aware_times = st.datetimes(min_value=datetime(2000, 1, 1), timezones=offsets | st.just(UTC)).map(
+    lambda moment: moment.isoformat()
+)
+
+
+def within(low: float, high: float) -> st.SearchStrategy[float]:
+    return st.floats(low, high, allow_nan=False)
+
+
+def event_dicts(optional: dict, **required) -> st.SearchStrategy[dict]:
+    return st.fixed_dictionaries(
+        {"sensorId": sensor_ids, "dateObserved": aware_times, **required}, optional=optional
+    )
+
+
+air_dicts = event_dicts(
+    {
+        "pm25": within(0, 2000),
+        "pm10": within(0, 3000),
+        "no2": within(0, 5000),
+        "co": within(0, 200_000),
+        "temperature": within(-20, 60),
+        "relativeHumidity": within(0, 100),
+        "ingestTime": aware_times,
+    }
+)
+WATER_RANGES = {
+    "pH": (0, 14),
+    "dissolvedOxygen": (0, 30),
+    "temperature": (0, 50),
+    "bod5": (0, 10_000),
+    "cod": (0, 20_000),
+    "toc": (0, 10_000),
+    "nh4N": (0, 1000),
+    "no3N": (0, 1000),
+    "no2N": (0, 100),
+    "po4P": (0, 500),
+    "coliform": (0, 1e10),
+    "eColi": (0, 1e10),
+    "turbidity": (0, 10_000),
+    "conductivity": (0, 100_000),
+}
+water_dicts = event_dicts({name: within(*bounds) for name, bounds in WATER_RANGES.items()}).filter(
+    lambda d: set(d) & set(WATER_RANGES)
+)
+
+
+@st.composite
+def traffic_dicts(draw: st.DrawFn) -> dict:
+    interval = draw(st.integers(1, 3600))
+    intensity = draw(st.integers(0, interval * 50_000 // 3600))
+    classes = {}
+    left = intensity
+    for name in draw(st.lists(st.sampled_from(["motorcycleCount", "carCount", "busCount", "truckCount"]))):
+        if name not in classes:
+            classes[name] = draw(st.integers(0, left))
+            left -= classes[name]
+    base = draw(
+        event_dicts(
+            {
+                "laneId": st.integers(0, 32),
+                "refRoadSegment": sensor_ids,
+                "flow": within(0, 50_000),
+                "averageVehicleSpeed": within(0, 200),
+                "occupancy": within(0, 1),
+            }
+        )
+    )
+    return base | classes | {"intervalSeconds": interval, "intensity": intensity}
+
+
+ngsi_ld_cases = st.one_of(
+    air_dicts.map(lambda d: (AirQualityObserved, d)),
+    water_dicts.map(lambda d: (WaterQualityObserved, d)),
+    traffic_dicts().map(lambda d: (TrafficFlowObserved, d)),
+)
+
+
+@given(ngsi_ld_cases)
+def test_valid_events_round_trip_through_json(case):
+    model, wire = case
+    event = model.model_validate(wire)
+    again = model.model_validate_json(event.to_json())
+    assert again == event and again.to_json() == event.to_json()
+
+
+@given(ngsi_ld_cases, st.booleans())
+def test_valid_events_round_trip_through_ngsi_ld(case, key_values):
+    model, wire = case
+    event = model.model_validate(wire)
+    entity = json.loads(json.dumps(to_ngsi_ld(event, key_values=key_values)))
+    assert entity["id"] == f"urn:ngsi-ld:{model.__name__}:{event.sensor_id}"
+    assert entity["type"] == model.__name__ and entity["@context"]
+    again = from_ngsi_ld(entity)
+    assert type(again) is model
+    assert again == event and again.to_json() == event.to_json()
+
+
+@given(air_dicts.filter(lambda d: "pm25" in d))
+def test_normalized_form_wraps_values_as_properties(wire):
+    entity = to_ngsi_ld(AirQualityObserved.model_validate(wire))
+    assert entity["pm25"]["type"] == "Property" and entity["pm25"]["unitCode"] == "GQ"
+    assert entity["pm25"]["observedAt"].endswith("Z")
+    assert entity["dateObserved"]["value"]["@type"] == "DateTime"
+
+
+def test_fiware_traffic_interval_gives_date_observed_and_interval():
+    entity = {
+        "id": "urn:ngsi-ld:TrafficFlowObserved:traffic-nga-tu-so",
+        "type": "TrafficFlowObserved",
+        "dateObservedFrom": "2026-01-15T08:00:00+07:00",
+        "dateObservedTo": "2026-01-15T08:05:00+07:00",
+        "intensity": 900,
+        "location": {"type": "Point", "coordinates": [105.8203, 21.0028]},
+    }
+    event = from_ngsi_ld(entity)
+    assert event.interval_seconds == 300 and event.date_observed.hour == 8
+    assert event.measured_values()["flow"] == 900 * 12  # derived when the detector gives no flow
+
+
+@pytest.mark.parametrize(
+    ("entity", "needle"),
+    [
+        ({"type": "Parking", "id": "urn:ngsi-ld:Parking:p"}, "type="),
+        ({"type": "AirQualityObserved", "id": "air-kim-lien", "pm25": 3}, "id="),
+        ([], "JSON object"),
+    ],
+)
+def test_unreadable_entities_say_why(entity, needle):
+    with pytest.raises(NgsiLdError, match=needle):
+        from_ngsi_ld(entity)
+
+
+def test_invalid_ngsi_ld_values_name_the_wire_field():
+    entity = {
+        "id": "urn:ngsi-ld:WaterQualityObserved:water-ho-tay",
+        "type": "WaterQualityObserved",
+        "dateObserved": {
+            "type": "Property",
+            "value": {"@type": "DateTime", "@value": "2026-01-15T08:00:00Z"},
+        },
+        "pH": {"type": "Property", "value": 15.2},
+    }
+    with pytest.raises(ValidationError) as error:
+        from_ngsi_ld(entity)
+    assert describe_validation_error(error.value).startswith("pH=15.2")
+
+
+def rejection(model, wire) -> str:
+    with pytest.raises(ValidationError) as error:
+        model.model_validate(wire)
+    return describe_validation_error(error.value)
+
+
+def outside(low: float, high: float) -> st.SearchStrategy[float]:
+    return st.floats(max_value=low, exclude_max=True) | st.floats(min_value=high, exclude_min=True)
+
+
+@given(
+    water_dicts,
+    st.sampled_from(sorted(WATER_RANGES)).flatmap(
+        lambda name: st.tuples(st.just(name), outside(*WATER_RANGES[name]))
+    ),
+)
+def test_out_of_range_water_values_name_the_field(wire, bad):
+    name, value = bad
+    assert f"{name}=" in rejection(WaterQualityObserved, wire | {name: value})
+
+
+@given(
+    traffic_dicts(),
+    st.one_of(
+        st.tuples(st.just("averageVehicleSpeed"), outside(0, 200)),
+        st.tuples(st.just("occupancy"), outside(0, 1)),
+        st.tuples(st.just("laneId"), st.integers(max_value=-1) | st.integers(min_value=33)),
+        st.tuples(st.just("intensity"), st.integers(max_value=-1)),
+    ),
+)
+def test_out_of_range_traffic_values_name_the_field(wire, bad):
+    name, value = bad
+    assert f"{name}=" in rejection(TrafficFlowObserved, wire | {name: value})
+
+
+@given(ngsi_ld_cases, st.datetimes())
+def test_naive_event_times_are_rejected_naming_the_field(case, naive):
+    model, wire = case
+    message = rejection(model, wire | {"dateObserved": naive.isoformat()})
+    assert message.startswith("dateObserved=") and "timezone" in message
+
+
+@given(ngsi_ld_cases, st.from_regex(r"[a-z][A-Za-z0-9]{0,15}", fullmatch=True))
+def test_unknown_fields_are_rejected_naming_the_field(case, name):
+    model, wire = case
+    known = {field.alias for field in model.model_fields.values()} | set(model.model_fields)
+    if name in known:
+        return
+    assert f"{name}=" in rejection(model, wire | {name: 1})
+
+
+@given(event_dicts({}))
+def test_water_without_any_parameter_says_which_are_possible(wire):
+    message = rejection(WaterQualityObserved, wire)
+    assert "at least one of pH, dissolvedOxygen" in message
+
+
+def test_class_counts_cannot_exceed_the_vehicle_count():
+    wire = {
+        "sensorId": "t",
+        "dateObserved": "2026-01-15T08:00:00+07:00",
+        "intervalSeconds": 60,
+        "intensity": 10,
+    }
+    assert "motorcycleCount + carCount" in rejection(TrafficFlowObserved, wire | {"motorcycleCount": 11})
+    assert "intervalSeconds" in rejection(TrafficFlowObserved, wire | {"intensity": 100_000})
+
+
+TAP = {
+    "sensorId": "metro-2a-cat-linh",
+    "dateObserved": "2026-01-15T08:00:00+07:00",
+    "eventId": "tap-0001",
+    "cardIdHash": "3f" * 32,
+    "cardKeyId": "k2026-01",
+    "cardType": "student",
+    "mode": "metro",
+    "line": "2A",
+    "deviceId": "cat-linh-g03",
+    "direction": "EXIT",
+    "fare": 12_000,
+}
+
+
+def test_fare_tap_round_trips_and_is_counted_not_averaged():
+    tap = FareTap.model_validate(TAP)
+    assert FareTap.model_validate_json(tap.to_json()) == tap
+    assert tap.measured_values() == {} and MODELS["transit"] is FareTap
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"cardIdHash": "9704123412341234"}, "cardIdHash"),  # a raw card number, not a digest
+        ({"cardIdHash": "3F" * 32}, "cardIdHash"),
+        ({"fare": -1000}, "fare"),
+        ({"mode": "tram"}, "mode"),
+        ({"direction": "BOARD"}, "(event)"),  # a metro gate has no BOARD
+        ({"cardId": "9704123412341234"}, "cardId"),
+    ],
+)
+def test_invalid_taps_name_the_field(change, field):
+    assert rejection(FareTap, TAP | change).startswith(f"{field}=")
+
+
+def test_every_feed_has_a_model():
+    assert set(MODELS) == {"air", "traffic", "water", "transit"}
+    assert all(model.feed == feed for feed, model in MODELS.items())
