@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     worker_id: str = Field("ioc", description="Faust application id; workers with one id share the work.")
     worker_web_port: int = Field(6066, description="Port of the Faust worker's own web server.")
     store: str = Field("memory://", description="Faust table store: memory:// or rocksdb://.")
+    worker_session_timeout_seconds: float = Field(
+        30, ge=6, description="How soon a silent worker is declared dead and its partitions move on."
+    )
 
     @field_validator("cache_dir", "run_dir")
     @classmethod

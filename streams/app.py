@@ -22,6 +22,8 @@ def create_app(settings: Settings) -> faust.App:
         # A new consumer group starts from the beginning, so a fresh worker rebuilds the picture.
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        broker_session_timeout=settings.worker_session_timeout_seconds,
+        broker_heartbeat_interval=settings.worker_session_timeout_seconds / 10,
         web_enabled=False,  # the API is its own process; several workers share one host
         key_serializer="raw",
         value_serializer="raw",
