@@ -10,7 +10,7 @@ from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ioc.windows import WindowSpec
@@ -71,6 +71,15 @@ class Settings(BaseSettings):
     # City and time.
     city: str = Field("hanoi", description="City registry to load (ioc/city/<city>.json or a file path).")
     timezone: str = Field("Asia/Ho_Chi_Minh", description="Zone assumed for display and simulator clocks.")
+
+    # Privacy: transit card ids are replaced by HMAC-SHA256(key, card id) before they reach Kafka.
+    card_hmac_key: SecretStr = Field(
+        SecretStr("dev-only-change-me"),
+        description="Key of the HMAC-SHA256 that pseudonymises transit card ids; change it in production.",
+    )
+    card_hmac_key_id: str = Field(
+        "k1", description="Id of the card HMAC key, written beside every card hash so keys can rotate."
+    )
 
     # Stream processing.
     window_seconds: int = Field(60, ge=1, description="Length of the event-time tumbling window.")

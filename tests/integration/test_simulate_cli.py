@@ -33,6 +33,8 @@ def test_simulate_backfills_an_hour_into_the_raw_topic(settings):
             "600",
             "--seed",
             "5",
+            "--feeds",
+            "air",
         ],
         env=settings_env(settings),
         capture_output=True,

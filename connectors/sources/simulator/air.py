@@ -1,4 +1,4 @@
-"""Simulated Hanoi feeds. Deterministic: the same seed, start and options give the same events.
+"""Simulated air quality. Deterministic: the same seed, start and options give the same events.
 
 Air quality follows the city's published patterns (../shared/reference/hanoi.md): PM2.5 is a monthly
 base × a daily profile × persistent lognormal noise (AR(1), ρ ≈ 0.9 per hour); PM10 ≈ 1.3–1.6 × PM2.5;
@@ -11,10 +11,10 @@ import math
 import random
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
-from connectors.sources.base import Source
-from ioc.city import City, Sensor
+from connectors.sources.simulator.periodic import PeriodicSimulator
+from connectors.sources.simulator.profiles import ar1_step, interpolate, step_rho
+from ioc.city import Sensor
 from ioc.models import AirQualityObserved
 
 # Monthly PM2.5 base, µg/m³, January first.
@@ -77,48 +77,32 @@ HOURLY_RHO = 0.9
 NOISE_SIGMA = 0.35
 
 
-class AirSimulator(Source):
+class AirSimulator(PeriodicSimulator):
     """One AirQualityObserved per station every ``interval`` seconds of event time."""
 
-    def __init__(
-        self,
-        city: City,
-        *,
-        start: datetime,
-        interval: timedelta = timedelta(seconds=60),
-        duration: timedelta | None = None,
-        seed: int = 1,
-    ) -> None:
-        if start.tzinfo is None:
-            raise ValueError("start must be timezone-aware")
-        self.stations = city.sensors_of("air")
-        self.zone = ZoneInfo(city.timezone)
-        self.start, self.interval, self.duration, self.seed = start, interval, duration, seed
+    feed = "air"
+    default_interval = timedelta(seconds=60)
 
     def events(self) -> Iterator[AirQualityObserved]:
         rng = random.Random(self.seed)
-        # Per-step AR(1) coefficient that gives ρ = 0.9 per hour; innovations keep the stationary σ.
-        rho = HOURLY_RHO ** (self.interval.total_seconds() / 3600)
-        innovation = NOISE_SIGMA * math.sqrt(1 - rho * rho)
-        noise = {s.id: rng.gauss(0, NOISE_SIGMA) for s in self.stations}
-        moment = self.start
-        while self.duration is None or moment < self.start + self.duration:
-            for station in self.stations:
-                noise[station.id] = rho * noise[station.id] + rng.gauss(0, innovation)
+        rho = step_rho(HOURLY_RHO, self.interval)
+        noise = {s.id: rng.gauss(0, NOISE_SIGMA) for s in self.sensors}
+        for moment in self.moments():
+            for station in self.sensors:
+                noise[station.id] = ar1_step(noise[station.id], rho, NOISE_SIGMA, rng)
                 yield self._reading(station, moment, noise[station.id], rng)
-            moment += self.interval
 
     def _reading(
         self, station: Sensor, moment: datetime, noise: float, rng: random.Random
     ) -> AirQualityObserved:
         local = moment.astimezone(self.zone)
         hour = local.hour + local.minute / 60
-        traffic = _interpolate(TRAFFIC_PROFILE, hour)
+        traffic = interpolate(TRAFFIC_PROFILE, hour)
         site = 1.15 if station.site_type == "traffic" else 1.0
         # exp(noise - σ²/2) keeps the lognormal factor's mean at 1.
         pm25 = (
             PM25_MONTHLY_BASE[local.month - 1]
-            * _interpolate(PM25_DAILY_PROFILE, hour)
+            * interpolate(PM25_DAILY_PROFILE, hour)
             * site
             * math.exp(noise - NOISE_SIGMA**2 / 2)
         )
@@ -136,10 +120,3 @@ class AirSimulator(Source):
             relative_humidity=round(min(100.0, 75 - 12 * math.sin(math.pi * (hour - 9) / 12)), 1),
             averaging_period=int(self.interval.total_seconds()),
         )
-
-
-def _interpolate(profile: tuple[float, ...], hour: float) -> float:
-    """Linear interpolation in a 24-value hourly profile, wrapping at midnight."""
-    low = int(hour) % 24
-    fraction = hour - int(hour)
-    return profile[low] * (1 - fraction) + profile[(low + 1) % 24] * fraction
