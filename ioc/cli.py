@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -130,6 +131,7 @@ def simulate(
 
     pace = None if speed == "max" else float(speed)
     create_topics(settings)
+    began = time.monotonic()
     with console.status("simulating…") as status:
         sent = asyncio.run(
             run_source(
@@ -140,7 +142,8 @@ def simulate(
                 on_sent=lambda n: status.update(f"simulating… {n:,} events acknowledged by Kafka"),
             )
         )
-    console.print(f"{sent:,} events acknowledged by Kafka")
+    elapsed = time.monotonic() - began
+    console.print(f"{sent:,} events acknowledged by Kafka in {elapsed:.1f} s ({sent / elapsed:,.0f}/s)")
 
 
 @app.command()
