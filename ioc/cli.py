@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import Progress, TextColumn
 
 from ioc.infra.cli import infra_app
 from ioc.settings import Settings
@@ -97,9 +98,14 @@ def simulate(
             'one event a line, {"feed": …, "key": <sensor id>, "value": <event JSON>}.'
         ),
     ] = None,
+    sensors: Annotated[
+        int | None,
+        typer.Option(help="Scale the registry up to this many sensors with synthetic copies (load tests)."),
+    ] = None,
 ) -> None:
     """Simulate Hanoi's sensor feeds into Kafka (or a JSON Lines file with --out)."""
     from connectors.sources.simulator import city_simulator, parse_feeds
+    from connectors.sources.simulator.scale import with_synthetic_sensors
     from ioc.city import load_city
 
     settings = Settings()
@@ -109,8 +115,9 @@ def simulate(
         raise typer.BadParameter(str(error), param_hint="--feeds") from None
     if out is not None and duration is None:
         raise typer.BadParameter("--out writes a finite file: give --duration too", param_hint="--out")
+    city = load_city(settings.city)
     source = city_simulator(
-        load_city(settings.city),
+        with_synthetic_sensors(city, sensors) if sensors else city,
         chosen,
         start=_parse_time(start),
         duration=timedelta(seconds=duration) if duration is not None else None,
@@ -132,16 +139,14 @@ def simulate(
     pace = None if speed == "max" else float(speed)
     create_topics(settings)
     began = time.monotonic()
-    with console.status("simulating…") as status:
-        sent = asyncio.run(
-            run_source(
-                source,
-                settings,
-                speed=pace,
-                rate=rate,
-                on_sent=lambda n: status.update(f"simulating… {n:,} events acknowledged by Kafka"),
-            )
-        )
+    # The bar follows event time: full when the whole --duration has been produced.
+    with Progress(*Progress.get_default_columns(), TextColumn("{task.fields[sent]}"), console=console) as bar:
+        task = bar.add_task("simulating", total=duration, sent="")
+
+        def progress(acknowledged: int, event_seconds: float) -> None:
+            bar.update(task, completed=event_seconds, sent=f"{acknowledged:,} events acknowledged by Kafka")
+
+        sent = asyncio.run(run_source(source, settings, speed=pace, rate=rate, on_sent=progress))
     elapsed = time.monotonic() - began
     console.print(f"{sent:,} events acknowledged by Kafka in {elapsed:.1f} s ({sent / elapsed:,.0f}/s)")
 

@@ -26,12 +26,13 @@ async def run_source(
     *,
     speed: float | None,
     rate: float | None = None,
-    on_sent: Callable[[int], None] | None = None,
+    on_sent: Callable[[int, float], None] | None = None,
 ) -> int:
     """Produce the source's events to their raw topics.
 
     ``speed`` paces by event time (1 = real time, 10 = ten times faster); ``None`` means as fast as
-    possible. ``rate`` caps events per second. Returns the number of events Kafka acknowledged.
+    possible. ``rate`` caps events per second. ``on_sent(acknowledged, event_seconds)`` reports progress:
+    events acknowledged so far and seconds of event time covered. Returns the number acknowledged.
     """
     sent = 0
     first_event_time: float | None = None
@@ -49,10 +50,10 @@ async def run_source(
                 sent += await producer.send_many(batch)
                 batch.clear()
                 if on_sent:
-                    on_sent(sent)
+                    on_sent(sent, moment - first_event_time)
                 await asyncio.sleep(max(0.0, due - time.monotonic()))
             batch.append((settings.raw_topic(event.feed), event.sensor_id, event.to_json()))
         sent += await producer.send_many(batch)
-    if on_sent:
-        on_sent(sent)
+    if on_sent and first_event_time is not None:
+        on_sent(sent, moment - first_event_time)
     return sent

@@ -276,3 +276,21 @@ def test_simulate_out_writes_the_same_jsonl_for_the_same_seed(tmp_path):
     lines = [json.loads(line) for line in first.splitlines()]
     assert {line["feed"] for line in lines} == {"water", "transit"}
     assert all(line["key"] == line["value"]["sensorId"] for line in lines)
+
+
+def test_registry_scales_to_ten_thousand_sensors_that_behave_like_their_originals():
+    from connectors.sources.simulator.scale import with_synthetic_sensors
+
+    scaled = with_synthetic_sensors(CITY, 10_000)
+    assert len(scaled.sensors) == 10_000
+    assert len({s.id for s in scaled.sensors}) == 10_000
+    copy = scaled.sensor("air-kim-lien~00001")
+    original = CITY.sensor("air-kim-lien")
+    assert (copy.kind, copy.district, copy.site_type) == (
+        original.kind,
+        original.district,
+        original.site_type,
+    )
+    assert abs(copy.lat - original.lat) <= 0.01
+    assert with_synthetic_sensors(CITY, 10_000) == scaled
+    assert with_synthetic_sensors(CITY, 5) is CITY

@@ -60,12 +60,11 @@ def city_simulator(
     interval: timedelta | None = None,
 ) -> CitySimulator:
     """The chosen feeds' simulators merged. ``interval`` overrides each sampled feed's default."""
-    every = {"interval": interval} if interval is not None else {}
     common = {"start": start, "duration": duration, "seed": seed}
     builders = {
-        "air": lambda: AirSimulator(city, **common, **every),
-        "traffic": lambda: TrafficSimulator(city, **common, **every),
-        "water": lambda: WaterSimulator(city, **common, **every),
+        "air": lambda: AirSimulator(city, **common, interval=interval),
+        "traffic": lambda: TrafficSimulator(city, **common, interval=interval),
+        "water": lambda: WaterSimulator(city, **common, interval=interval),
         "transit": lambda: TransitSimulator(city, **common, card_key=card_key, card_key_id=card_key_id),
     }
     chosen = sorted(set(feeds), key=FEED_RANK.__getitem__)

@@ -1,0 +1,38 @@
+"""A registry scaled up with synthetic sensors, for load tests beyond the real city's few hundred."""
+
+from __future__ import annotations
+
+from ioc.city import City
+
+# Transit stations come with their lines; only sampled sensors are copied.
+COPIED_KINDS = ("air", "traffic", "water")
+JITTER_DEGREES = 0.01
+
+
+def with_synthetic_sensors(city: City, total: int) -> City:
+    """The city with copies of its air, traffic and water sensors added until it has ``total`` sensors.
+
+    Copy ``n`` of sensor ``s`` is ``s~nnnnn``: same kind, district and site type (so it behaves like
+    its original), a small deterministic offset in position, no neighbours.
+    """
+    originals = [s for s in city.sensors if s.kind in COPIED_KINDS]
+    missing = total - len(city.sensors)
+    if missing <= 0 or not originals:
+        return city
+    copies = []
+    for n in range(missing):
+        original = originals[n % len(originals)]
+        round_ = n // len(originals) + 1
+        offset = JITTER_DEGREES * ((round_ * 7919 % 200) / 100 - 1)  # in [-jitter, +jitter), no RNG
+        copies.append(
+            original.model_copy(
+                update={
+                    "id": f"{original.id}~{round_:05d}",
+                    "name": f"{original.name} #{round_}",
+                    "lat": original.lat + offset,
+                    "lon": original.lon - offset,
+                    "neighbours": [],
+                }
+            )
+        )
+    return City.model_validate({**city.model_dump(), "sensors": [*city.sensors, *copies]})
