@@ -102,6 +102,18 @@ def simulate(
         int | None,
         typer.Option(help="Scale the registry up to this many sensors with synthetic copies (load tests)."),
     ] = None,
+    scenarios: Annotated[
+        str | None,
+        typer.Option(
+            help="Inject scenarios (needs --duration and --truth): all, or comma-separated kinds: "
+            "pollution_episode, stuck_value, spike, dropout, out_of_range, traffic_incident, "
+            "water_contamination, transit_surge, gate_offline. Default: none."
+        ),
+    ] = None,
+    truth: Annotated[
+        Path | None,
+        typer.Option(help="Write the scenarios' ground truth here, one JSON line per scenario."),
+    ] = None,
 ) -> None:
     """Simulate Hanoi's sensor feeds into Kafka (or a JSON Lines file with --out)."""
     from connectors.sources.simulator import city_simulator, parse_feeds
@@ -115,17 +127,44 @@ def simulate(
         raise typer.BadParameter(str(error), param_hint="--feeds") from None
     if out is not None and duration is None:
         raise typer.BadParameter("--out writes a finite file: give --duration too", param_hint="--out")
+    if scenarios is not None and (truth is None or duration is None):
+        raise typer.BadParameter("scenarios need --truth FILE and --duration", param_hint="--scenarios")
     city = load_city(settings.city)
+    city = with_synthetic_sensors(city, sensors) if sensors else city
+    first_event = _parse_time(start)
+    span = timedelta(seconds=duration) if duration is not None else None
+    reading_interval = timedelta(seconds=interval) if interval is not None else None
+    card_key = settings.card_hmac_key.get_secret_value().encode()
     source = city_simulator(
-        with_synthetic_sensors(city, sensors) if sensors else city,
+        city,
         chosen,
-        start=_parse_time(start),
-        duration=timedelta(seconds=duration) if duration is not None else None,
-        interval=timedelta(seconds=interval) if interval is not None else None,
+        start=first_event,
+        duration=span,
+        interval=reading_interval,
         seed=seed,
-        card_key=settings.card_hmac_key.get_secret_value().encode(),
+        card_key=card_key,
         card_key_id=settings.card_hmac_key_id,
     )
+    if scenarios is not None:
+        from connectors.sources.simulator.scenarios import (
+            ScenarioInjector,
+            parse_kinds,
+            plan_scenarios,
+            write_ground_truth,
+        )
+
+        try:
+            kinds = parse_kinds(scenarios)
+            plan = plan_scenarios(
+                city, kinds, start=first_event, duration=span, seed=seed, interval=reading_interval
+            )
+        except ValueError as error:
+            raise typer.BadParameter(str(error), param_hint="--scenarios") from None
+        write_ground_truth(plan, truth)
+        console.print(f"{len(plan)} scenarios planned, ground truth in {truth}")
+        source = ScenarioInjector(
+            source, plan, city, seed=seed, card_key=card_key, card_key_id=settings.card_hmac_key_id
+        )
     if out is not None:
         from connectors.sinks.jsonl import write_jsonl
 
