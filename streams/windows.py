@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import faust
 from pydantic import ValidationError
 
+from ioc.city import load_city
 from ioc.models import MODELS
 from ioc.models.dead_letter import dead_letter, describe_validation_error
 from ioc.settings import Settings
@@ -20,6 +21,7 @@ def register_window_agent(app: faust.App, settings: Settings, feed: str) -> None
     model = MODELS[feed]
     units = {m.field: m.unit for m in model.measures}
     spec = settings.window
+    city = load_city(settings.city)
     raw = app.topic(settings.raw_topic(feed), partitions=settings.partitions)
     aggregates = app.topic(settings.agg_topic(feed), partitions=settings.partitions)
     dlq = app.topic(settings.dlq_topic, partitions=settings.partitions)
@@ -47,7 +49,7 @@ def register_window_agent(app: faust.App, settings: Settings, feed: str) -> None
         async for event in stream.events():
             key, value, message = event.key, event.value, event.message
             try:
-                reading = model.model_validate_json(value)
+                reading = model.model_validate_json(value, context={"city": city})
             except ValidationError as error:
                 await reject("invalid", describe_validation_error(error), key, value)
                 continue

@@ -15,6 +15,8 @@ from pathlib import Path
 from pydantic import BaseModel, Field, PrivateAttr
 
 UNREGISTERED = "unregistered"
+# A sensor id with this prefix is explicitly outside the registry (a new or synthetic sensor).
+UNREGISTERED_PREFIX = f"{UNREGISTERED}:"
 
 
 class District(BaseModel):

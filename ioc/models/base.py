@@ -1,5 +1,8 @@
 """What every feed event shares: sensor id, event time, ingest time and a schema version.
 
+Validated with ``context={"city": city}``, the sensor id must be one of the city registry's sensors of
+this feed, or say explicitly that it is not: ``unregistered:<id>``.
+
 Field names on the wire follow the FIWARE Smart Data Models (camelCase: ``dateObserved``,
 ``relativeHumidity``); Python code uses snake_case.
 """
@@ -9,8 +12,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import ClassVar, NamedTuple
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic.alias_generators import to_camel
+
+from ioc.city import UNREGISTERED_PREFIX, City
 
 SCHEMA_VERSION = 1
 
@@ -33,6 +38,22 @@ class Event(BaseModel):
     sensor_id: str = Field(min_length=1, max_length=128, description="Registry id of the sensor.")
     date_observed: AwareDatetime = Field(description="Event time, from the sensor, with its offset.")
     ingest_time: AwareDatetime | None = Field(None, description="When ioc accepted the event.")
+
+    @field_validator("sensor_id")
+    @classmethod
+    def _known_to_the_registry(cls, sensor_id: str, info: ValidationInfo) -> str:
+        city: City | None = (info.context or {}).get("city")
+        if city is None or sensor_id.startswith(UNREGISTERED_PREFIX):
+            return sensor_id
+        sensor = city.sensor(sensor_id)
+        if sensor is None:
+            raise ValueError(
+                f"is not in the {city.city_en} registry; register it, or send it as "
+                f"'{UNREGISTERED_PREFIX}{sensor_id}'"
+            )
+        if sensor.kind != cls.feed:
+            raise ValueError(f"is a {sensor.kind} sensor in the registry, not a {cls.feed} one")
+        return sensor_id
 
     @property
     def event_time(self) -> datetime:

@@ -47,6 +47,7 @@ def test_readings_reach_the_picture_through_kafka_faust_and_redis(settings, tmp_
                 b'{"sensorId": "air-kim-lien", "dateObserved": "2026-01-15T08:00:40+07:00", "pm25": -5}',
             )
         )
+        records.append(("air-nowhere", reading("air-nowhere", 15, pm25=12.0).to_json()))
         asyncio.run(produce(settings, records))
 
         url = f"http://127.0.0.1:{port}/v1/picture"
@@ -75,10 +76,12 @@ def test_readings_reach_the_picture_through_kafka_faust_and_redis(settings, tmp_
         assert kim_lien["values"]["no2"]["mean"] == 30.0
         assert sensors["air-hoan-kiem"]["values"]["pm25"]["mean"] == 42.0
 
-        # The invalid reading went to the DLQ with a reason naming the field.
-        [rejected] = read_topic(settings, settings.dlq_topic, expect=1)
-        assert rejected["value"]["reason"] == "invalid"
-        assert rejected["value"]["detail"].startswith("pm25=-5")
+        # The invalid reading and the unregistered sensor went to the DLQ with reasons naming the field.
+        rejected = {r["key"]: r["value"] for r in read_topic(settings, settings.dlq_topic, expect=2)}
+        assert rejected["air-kim-lien"]["reason"] == "invalid"
+        assert rejected["air-kim-lien"]["detail"].startswith("pm25=-5")
+        assert rejected["air-nowhere"]["reason"] == "invalid"
+        assert "not in the Hanoi registry" in rejected["air-nowhere"]["detail"]
 
         # A newer window replaces the old one in the picture; then an event for the closed
         # 08:00 window (watermark 08:03:00 > 08:01:00 + 60 s lateness) is late: DLQ, not counted.
@@ -93,7 +96,9 @@ def test_readings_reach_the_picture_through_kafka_faust_and_redis(settings, tmp_
             processes=[worker, api],
         )
         asyncio.run(produce(settings, [("air-kim-lien", reading("air-kim-lien", 50, pm25=999.0).to_json())]))
-        letters = read_topic(settings, settings.dlq_topic, expect=2)
+        letters = [
+            r for r in read_topic(settings, settings.dlq_topic, expect=3) if r["key"] == "air-kim-lien"
+        ]
         assert [letter["value"]["reason"] for letter in letters] == ["invalid", "late"]
         aggregates = read_topic(settings, settings.agg_topic("air"), expect=5)
         assert all(a["value"]["fields"]["pm25"]["max"] < 999 for a in aggregates)

@@ -34,3 +34,23 @@ def test_invalid_readings_name_the_field_and_value(change, field):
     message = describe_validation_error(error.value)
     assert message.startswith(f"{field}=")
     assert json.dumps(next(iter(change.values())), ensure_ascii=False) in message
+
+
+def test_with_the_city_the_sensor_must_be_registered_for_its_feed_or_say_it_is_not():
+    from ioc.city import load_city
+
+    city = {"city": load_city("hanoi")}
+    assert AirQualityObserved.model_validate(VALID, context=city).sensor_id == "air-kim-lien"
+    unregistered = VALID | {"sensorId": "unregistered:lowcost-42"}
+    assert (
+        AirQualityObserved.model_validate(unregistered, context=city).sensor_id == "unregistered:lowcost-42"
+    )
+    for sensor_id, reason in [
+        ("air-nowhere", "not in the Hanoi registry"),
+        ("traffic-nga-tu-so", "traffic sensor"),
+    ]:
+        with pytest.raises(ValidationError) as error:
+            AirQualityObserved.model_validate(VALID | {"sensorId": sensor_id}, context=city)
+        message = describe_validation_error(error.value)
+        assert message.startswith(f'sensorId="{sensor_id}"') and reason in message
+    assert AirQualityObserved.model_validate(VALID | {"sensorId": "air-nowhere"}).sensor_id == "air-nowhere"

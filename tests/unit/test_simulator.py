@@ -284,7 +284,7 @@ def test_registry_scales_to_ten_thousand_sensors_that_behave_like_their_original
     scaled = with_synthetic_sensors(CITY, 10_000)
     assert len(scaled.sensors) == 10_000
     assert len({s.id for s in scaled.sensors}) == 10_000
-    copy = scaled.sensor("air-kim-lien~00001")
+    copy = scaled.sensor("unregistered:air-kim-lien~00001")
     original = CITY.sensor("air-kim-lien")
     assert (copy.kind, copy.district, copy.site_type) == (
         original.kind,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ioc.city import City
+from ioc.city import UNREGISTERED_PREFIX, City
 
 # Transit stations come with their lines; only sampled sensors are copied.
 COPIED_KINDS = ("air", "traffic", "water")
@@ -12,8 +12,9 @@ JITTER_DEGREES = 0.01
 def with_synthetic_sensors(city: City, total: int) -> City:
     """The city with copies of its air, traffic and water sensors added until it has ``total`` sensors.
 
-    Copy ``n`` of sensor ``s`` is ``s~nnnnn``: same kind, district and site type (so it behaves like
-    its original), a small deterministic offset in position, no neighbours.
+    Copy ``n`` of sensor ``s`` is ``unregistered:s~nnnnn`` (the pipeline's registry does not know it):
+    same kind, district and site type, so it behaves like its original; a small deterministic offset
+    in position; no neighbours.
     """
     originals = [s for s in city.sensors if s.kind in COPIED_KINDS]
     missing = total - len(city.sensors)
@@ -27,7 +28,7 @@ def with_synthetic_sensors(city: City, total: int) -> City:
         copies.append(
             original.model_copy(
                 update={
-                    "id": f"{original.id}~{round_:05d}",
+                    "id": f"{UNREGISTERED_PREFIX}{original.id}~{round_:05d}",
                     "name": f"{original.name} #{round_}",
                     "lat": original.lat + offset,
                     "lon": original.lon - offset,
