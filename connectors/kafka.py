@@ -40,7 +40,7 @@ def create_topics(settings: Settings, topics: Iterable[str] | None = None) -> li
 
 
 class EventProducer:
-    """Idempotent, ``acks=all`` producer: ``send`` returns only once Kafka has the event."""
+    """Idempotent, ``acks=all`` producer: ``send_many`` returns only once Kafka has every event."""
 
     def __init__(self, settings: Settings, *, linger_ms: int = 5) -> None:
         self._producer = AIOKafkaProducer(
@@ -58,9 +58,6 @@ class EventProducer:
 
     async def __aexit__(self, *exc: object) -> None:
         await self._producer.stop()
-
-    async def send(self, topic: str, key: str, value: bytes) -> None:
-        await self._producer.send_and_wait(topic, value=value, key=key.encode())
 
     async def send_many(self, records: Iterable[tuple[str, str, bytes]]) -> int:
         """Send a batch and wait until Kafka acknowledged every record of it."""

@@ -68,9 +68,8 @@ class Settings(BaseSettings):
         "", description="Comma-separated role:key pairs; roles operator, integrator, admin."
     )
 
-    # City and time.
+    # City (its time zone comes with its registry file).
     city: str = Field("hanoi", description="City registry to load (ioc/city/<city>.json or a file path).")
-    timezone: str = Field("Asia/Ho_Chi_Minh", description="Zone assumed for display and simulator clocks.")
 
     # Privacy: transit card ids are replaced by HMAC-SHA256(key, card id) before they reach Kafka.
     card_hmac_key: SecretStr = Field(
@@ -87,7 +86,6 @@ class Settings(BaseSettings):
         300, ge=0, description="How long after its end a window still accepts late events."
     )
     worker_id: str = Field("ioc", description="Faust application id; workers with one id share the work.")
-    worker_web_port: int = Field(6066, description="Port of the Faust worker's own web server.")
     store: str = Field("memory://", description="Faust table store: memory:// or rocksdb://.")
     worker_session_timeout_seconds: float = Field(
         30, ge=6, description="How soon a silent worker is declared dead and its partitions move on."

@@ -49,4 +49,3 @@ def require(*roles: Role) -> Callable[..., Role]:
 
 
 Operator = Annotated[Role, Depends(require(Role.operator))]
-Integrator = Annotated[Role, Depends(require(Role.integrator))]
