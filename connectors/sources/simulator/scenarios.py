@@ -29,12 +29,17 @@ from zoneinfo import ZoneInfo
 from connectors.sources.base import Source
 from connectors.sources.simulator.air import AirSimulator
 from connectors.sources.simulator.traffic import TrafficSimulator
-from connectors.sources.simulator.transit import CARD_PREFIX, FLAT_FARE, SERVICE_END, SERVICE_START
+from connectors.sources.simulator.transit import (
+    FLAT_FARE,
+    GATES_PER_STATION,
+    SERVICE_END,
+    SERVICE_START,
+    new_card,
+)
 from connectors.sources.simulator.water import WaterSimulator, water_body_of
 from ioc.city import City, Sensor
 from ioc.models import Event, FareTap
 from ioc.models.transit import CardType, Direction, Mode
-from ioc.privacy import pseudonymise_card
 
 # Alert rule ids each kind should fire; the alert rules (a later issue) use these ids.
 EXPECTED_RULES: dict[str, tuple[str, ...]] = {
@@ -99,7 +104,6 @@ OUT_OF_RANGE_VALUES: dict[str, dict[str, float]] = {  # outside the model's limi
     "water": {"ph": 15.2, "dissolved_oxygen": -0.5},
 }
 SURGE_TAPS_PER_MINUTE = 25  # a station's weekday peak is about 2–3 trips a minute
-GATES_PER_STATION = 4
 
 
 @dataclass(frozen=True)
@@ -391,8 +395,7 @@ class ScenarioInjector(Source):
             minute += timedelta(minutes=1)
 
     def _tap(self, rng: random.Random, station: str, line: str, mode: Mode, moment: datetime) -> FareTap:
-        raw_card = f"{CARD_PREFIX}{rng.randrange(10**12):012d}"
-        card_hash, key_id = pseudonymise_card(raw_card, self.card_key, self.card_key_id)
+        card_hash, key_id = new_card(rng, self.card_key, self.card_key_id)
         metro = mode is Mode.METRO
         return FareTap(
             sensor_id=station,

@@ -65,6 +65,11 @@ class Stop:
     line_stations: tuple[str, ...]
 
 
+def new_card(rng: random.Random, key: bytes, key_id: str) -> tuple[str, str]:
+    """A synthetic card number, pseudonymised at once: (HMAC hex, key id); the raw number goes no further."""
+    return pseudonymise_card(f"{CARD_PREFIX}{rng.randrange(10**12):012d}", key, key_id)
+
+
 def metro_fare(hops: int) -> int:
     """Line 2A fare by distance: 8,000 VND for one hop, about 700 more per hop, at most 15,000."""
     steps = round(METRO_FARE_PER_HOP * (hops - 1) / 1000) * 1000
@@ -146,8 +151,7 @@ class TransitSimulator(Source):
         if not in_service(local):
             return []
         card_type = rng.choices(CARD_TYPES, CARD_TYPE_WEIGHTS)[0]
-        raw_card = f"{CARD_PREFIX}{rng.randrange(10**12):012d}"
-        card_hash, key_id = pseudonymise_card(raw_card, self.card_key, self.card_key_id)
+        card_hash, key_id = new_card(rng, self.card_key, self.card_key_id)
         rider = dict(card_id_hash=card_hash, card_key_id=key_id, card_type=card_type, line=stop.line)
         if stop.mode is not Mode.METRO:
             fare = 0 if card_type in PASSES else FLAT_FARE[stop.mode]
