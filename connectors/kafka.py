@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 from contextlib import suppress
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin import NewTopic as NewAdminTopic
+from aiokafka.errors import KafkaConnectionError
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
@@ -39,17 +43,50 @@ def create_topics(settings: Settings, topics: Iterable[str] | None = None) -> li
         admin.close()
 
 
+async def ensure_topics(settings: Settings, topics: Iterable[str]) -> list[str]:
+    """``create_topics`` for asyncio callers (the API): the same topics, cancellable, no thread."""
+    wanted = list(topics)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="ioc-admin")
+    await admin.start()
+    try:
+        missing = [t for t in wanted if t not in set(await admin.list_topics())]
+        if missing:
+            response = await admin.create_topics(
+                [NewAdminTopic(t, settings.partitions, settings.replication_factor) for t in missing]
+            )
+            for topic, code, *_ in response.topic_errors:
+                # 36 = TOPIC_ALREADY_EXISTS: another process created it meanwhile; that is as good.
+                if code not in (0, 36):
+                    raise RuntimeError(f"cannot create topic {topic}: Kafka error code {code}")
+            log.info("created topics %s", ", ".join(missing))
+        return missing
+    finally:
+        await admin.close()
+
+
 class EventProducer:
     """Idempotent, ``acks=all`` producer: ``send_many`` returns only once Kafka has every event."""
 
-    def __init__(self, settings: Settings, *, linger_ms: int = 5) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        linger_ms: int = 5,
+        request_timeout_ms: int = 40_000,
+        max_batch_size: int = 16_384,
+        client_id: str = "ioc-producer",
+    ) -> None:
+        # request_timeout_ms also bounds how long a record waits for an unreachable broker before
+        # its future fails (aiokafka expires batches after it).
         self._producer = AIOKafkaProducer(
             bootstrap_servers=settings.bootstrap_servers,
             enable_idempotence=True,
             acks="all",
             linger_ms=linger_ms,
+            request_timeout_ms=request_timeout_ms,
+            max_batch_size=max_batch_size,
             compression_type=None,
-            client_id="ioc-producer",
+            client_id=client_id,
         )
 
     async def __aenter__(self) -> EventProducer:
@@ -57,6 +94,19 @@ class EventProducer:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        await self._producer.stop()
+
+    async def abort(self) -> None:
+        """Stop at once, failing every record Kafka has not acknowledged yet (``stop`` would wait for
+        them, forever if the broker is gone): for a producer that lost its broker."""
+        # aiokafka has no public abort: fail the pending batches, end the sender, then stop.
+        accumulator = getattr(self._producer, "_message_accumulator", None)
+        if accumulator is not None:
+            accumulator.fail_all(KafkaConnectionError("the producer was aborted"))
+        sender = getattr(self._producer, "_sender", None)
+        task = getattr(sender, "sender_task", None)
+        if task is not None and not task.done():
+            task.cancel()
         await self._producer.stop()
 
     async def send_many(self, records: Iterable[tuple[str, str, bytes]]) -> int:
@@ -67,3 +117,40 @@ class EventProducer:
         for future in futures:
             await future
         return len(futures)
+
+    async def send_each(
+        self, records: Iterable[tuple[str, str | None, bytes]], *, timeout: float | None = None
+    ) -> list[BaseException | None]:
+        """Send a batch and wait for every record's outcome: None when Kafka acknowledged it, else the error
+        (``TimeoutError`` for one still unacknowledged after ``timeout`` seconds).
+
+        Unlike ``send_many`` it does not stop at the first failure, so a caller knows exactly which
+        records are in Kafka (the ingest API reports nothing as accepted that was not written).
+        """
+        outcomes: list[BaseException | None] = []
+        futures: dict[asyncio.Future, int] = {}
+        for index, (topic, key, value) in enumerate(records):
+            try:
+                future = await self._producer.send(topic, value=value, key=key.encode() if key else None)
+            except Exception as error:  # metadata timeout, buffer full, producer closed …
+                outcomes.append(error)
+                continue
+            outcomes.append(None)
+            futures[future] = index
+        if not futures:
+            return outcomes
+        _done, pending = await asyncio.wait(futures, timeout=timeout)
+        for future, index in futures.items():
+            if future in pending:
+                outcomes[index] = TimeoutError(f"no acknowledgement within {timeout} s")
+                future.add_done_callback(_retrieve)  # it may still fail later: nobody is waiting then
+            elif future.cancelled():
+                outcomes[index] = asyncio.CancelledError()
+            elif future.exception() is not None:
+                outcomes[index] = future.exception()
+        return outcomes
+
+
+def _retrieve(future: asyncio.Future) -> None:
+    if not future.cancelled():
+        future.exception()

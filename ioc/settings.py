@@ -57,6 +57,17 @@ class Settings(BaseSettings):
     redis_port: int = Field(6379, description="Port of the local Redis server.")
     redis_prefix: str = Field("ioc", description="Prefix of every Redis key.")
 
+    # MQTT: an existing broker, or the local Mosquitto started by `ioc infra up`; `ioc bridge mqtt` reads it.
+    mqtt_url: str | None = Field(
+        None, description="Existing MQTT broker (mqtt://[user:password@]host:port, mqtts:// for TLS); "
+        "when set, nothing is started."
+    )
+    mqtt_port: int = Field(1883, description="Port of the local Mosquitto.")
+    mqtt_topic_root: str = Field("ioc", description="The MQTT bridge reads <root>/<feed>/<sensor id>.")
+    mqtt_client_id: str = Field(
+        "ioc-bridge", description="MQTT client id of the bridge: its persistent session at the broker."
+    )
+
     # Where the local infrastructure keeps jars (reused), data, logs and PID files.
     cache_dir: Path = Field(Path("~/.cache/ioc"), description="Downloaded Kafka jars, reused across runs.")
     run_dir: Path = Field(Path("~/.local/state/ioc"), description="Local broker data, logs and PID files.")
@@ -66,6 +77,33 @@ class Settings(BaseSettings):
     api_port: int = Field(8000, description="Port the API listens on.")
     api_keys: str = Field(
         "", description="Comma-separated role:key pairs; roles operator, integrator, admin."
+    )
+
+    # Ingest API (POST /v1/ingest/{feed}, POST /v1/ngsi-ld/notify).
+    ingest_max_body_bytes: int = Field(
+        10 * 1024 * 1024,
+        ge=1024,
+        description="Largest ingest body in bytes, also after gzip decoding; 413 beyond.",
+    )
+    ingest_max_items: int = Field(5000, ge=1, description="Most items in one ingest request; 413 beyond.")
+    ingest_rate_per_key: float = Field(
+        5000,
+        gt=0,
+        description="Events per second one API key may push, all API replicas together; 429 beyond.",
+    )
+    ingest_burst_per_key: int = Field(
+        10_000, ge=1, description="Events a key may push at once above its rate (at least ingest_max_items)."
+    )
+    ingest_dedup_seconds: int = Field(
+        86_400,
+        ge=1,
+        description="How long an event id or natural key is remembered; a repeat is a duplicate.",
+    )
+    ingest_kafka_timeout_seconds: float = Field(
+        10, gt=0, description="How long an ingest request waits for Kafka's acknowledgement before a 503."
+    )
+    ingest_retry_after_seconds: int = Field(
+        5, ge=1, description="Retry-After of a 503 when Kafka or Redis is unreachable."
     )
 
     # City (its time zone comes with its registry file).
@@ -109,6 +147,10 @@ class Settings(BaseSettings):
     @property
     def redis_address(self) -> str:
         return self.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
+
+    @property
+    def mqtt_address(self) -> str:
+        return self.mqtt_url or f"mqtt://127.0.0.1:{self.mqtt_port}"
 
     @cached_property
     def keys_by_value(self) -> dict[str, Role]:

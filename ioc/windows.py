@@ -167,3 +167,12 @@ def _aggregate(
             for name, s in window["fields"].items()
         },
     )
+
+
+def window_seconds(label: str) -> int:
+    """``1m`` → 60, ``15m`` → 900, ``1h`` → 3600, ``90s`` → 90 (the inverse of ``WindowSpec.label``)."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    number, unit = label[:-1], label[-1:]
+    if unit not in units or not number.isdigit() or int(number) == 0:
+        raise ValueError(f"window {label!r} is not a number followed by s, m, h or d (e.g. 5m)")
+    return int(number) * units[unit]

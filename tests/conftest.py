@@ -1,11 +1,13 @@
-"""Session-wide Kafka and Redis for the tests, and an isolated namespace per test.
+"""Session-wide Kafka, Redis and MQTT broker for the tests, and an isolated namespace per test.
 
 Where the servers come from, in order:
 1. ``IOC_TEST_KAFKA`` / ``IOC_TEST_REDIS`` (bootstrap servers, Redis URL) when set;
 2. testcontainers (Kafka in KRaft mode, Redis) when a Docker engine answers a ping;
 3. the local infrastructure manager (``ioc infra``), on free ports and a run directory of its own,
    so a running ``ioc demo`` never interferes.
-Every test then gets its own topic prefix, Redis prefix and consumer group.
+The MQTT broker comes from ``IOC_TEST_MQTT`` when set, else it is a local Mosquitto (``ioc infra``; no
+Docker needed). Every test then gets its own topic prefix, Redis prefix, consumer group, MQTT topic root
+and MQTT client id.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class Servers:
     kafka: str
     redis: str
     origin: str
+    mqtt: str
 
 
 def free_port() -> int:
@@ -47,14 +50,25 @@ def _docker_answers() -> bool:
         return False
 
 
-def _from_containers(stack: ExitStack) -> Servers:
+def _mqtt(stack: ExitStack, run_dir: os.PathLike[str]) -> str:
+    """``IOC_TEST_MQTT``, else a local Mosquitto on a free port."""
+    if url := os.environ.get("IOC_TEST_MQTT"):
+        return url
+    settings = Settings(mqtt_url=None, run_dir=run_dir, mqtt_port=free_port())
+    mosquitto = infra.LocalMosquitto(settings)
+    stack.callback(mosquitto.stop)
+    mosquitto.start()
+    return settings.mqtt_address
+
+
+def _from_containers(stack: ExitStack, run_dir: os.PathLike[str]) -> Servers:
     from testcontainers.kafka import KafkaContainer
     from testcontainers.redis import RedisContainer
 
     kafka = stack.enter_context(KafkaContainer().with_kraft())
     redis = stack.enter_context(RedisContainer())
     redis_url = f"redis://{redis.get_container_host_ip()}:{redis.get_exposed_port(6379)}/0"
-    return Servers(kafka.get_bootstrap_server(), redis_url, "testcontainers")
+    return Servers(kafka.get_bootstrap_server(), redis_url, "testcontainers", _mqtt(stack, run_dir))
 
 
 def _from_local_infra(stack: ExitStack, run_dir: os.PathLike[str]) -> Servers:
@@ -65,22 +79,25 @@ def _from_local_infra(stack: ExitStack, run_dir: os.PathLike[str]) -> Servers:
         kafka_port=free_port(),
         kafka_controller_port=free_port(),
         redis_port=free_port(),
+        mqtt_url=os.environ.get("IOC_TEST_MQTT"),
+        mqtt_port=free_port(),
     )
     stack.callback(infra.down, settings)
     infra.up(settings)
-    return Servers(settings.bootstrap_servers, settings.redis_address, "ioc infra")
+    return Servers(settings.bootstrap_servers, settings.redis_address, "ioc infra", settings.mqtt_address)
 
 
 @pytest.fixture(scope="session")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     kafka, redis = os.environ.get("IOC_TEST_KAFKA"), os.environ.get("IOC_TEST_REDIS")
     with ExitStack() as stack:
+        run_dir = tmp_path_factory.mktemp("infra")
         if kafka and redis:
-            yield Servers(kafka, redis, "IOC_TEST_KAFKA/IOC_TEST_REDIS")
+            yield Servers(kafka, redis, "IOC_TEST_KAFKA/IOC_TEST_REDIS", _mqtt(stack, run_dir))
         elif _docker_answers():
-            yield _from_containers(stack)
+            yield _from_containers(stack, run_dir)
         else:
-            yield _from_local_infra(stack, tmp_path_factory.mktemp("infra"))
+            yield _from_local_infra(stack, run_dir)
 
 
 @pytest.fixture
@@ -90,6 +107,9 @@ def settings(servers: Servers) -> Settings:
     return Settings(
         kafka_bootstrap=servers.kafka,
         redis_url=servers.redis,
+        mqtt_url=servers.mqtt,
+        mqtt_topic_root=namespace,
+        mqtt_client_id=namespace,
         topic_prefix=namespace,
         redis_prefix=namespace,
         worker_id=namespace,

@@ -12,11 +12,12 @@ from pydantic import BaseModel
 
 from connectors.sinks.redis_picture import connect
 from ioc import __version__
-from ioc.api import picture
+from ioc.api import ingest, picture
 from ioc.settings import Settings
 
 DESCRIPTION = """
-The live operating picture of the city, from the `ioc` event-stream pipeline.
+The live operating picture of the city, from the `ioc` event-stream pipeline, and the ways in for
+integrators: `POST /v1/ingest/{feed}` (JSON or NDJSON batches) and `POST /v1/ngsi-ld/notify`.
 
 Authenticate with an `X-API-Key` header holding a key from `IOC_API_KEYS`
 (`role:key` pairs; roles `operator`, `integrator`, `admin`).
@@ -34,14 +35,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.redis = connect(settings)
+        app.state.ingest = ingest.IngestService(settings, app.state.redis)
         try:
             yield
         finally:
+            await app.state.ingest.close()
             await app.state.redis.aclose()
 
     app = FastAPI(title="ioc", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.include_router(picture.router)
+    app.include_router(ingest.router)
 
     @app.get("/healthz", tags=["health"], summary="The process is alive", response_model=Health)
     async def healthz() -> Health:

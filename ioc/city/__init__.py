@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from datetime import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -36,6 +37,11 @@ class Sensor(BaseModel):
     district: str
     site_type: str | None = None
     water_body: str | None = Field(None, description="River or lake a water station samples.")
+    water_class: str | None = Field(
+        None,
+        pattern="^[ABCD]$",
+        description="QCVN 08:2023 class the water body is managed for (A best … D: urban drains).",
+    )
     lines: list[str] = Field(default_factory=list, description="Transit lines or routes serving the stop.")
     free_flow_speed: float | None = Field(None, gt=0, le=130, description="Free-flow speed, km/h.")
     neighbours: list[str] = Field(default_factory=list, description="Adjacent traffic detector ids.")
@@ -48,6 +54,8 @@ class Line(BaseModel):
     name: str
     mode: str = Field(description="metro, brt or bus, as in the transit feed.")
     stations: list[str] = Field(min_length=2)
+    service_start: time = Field(time(5, 30), description="First departure, local time.")
+    service_end: time = Field(time(22, 0), description="Service ends, local time.")
 
 
 class City(BaseModel):

@@ -1,8 +1,9 @@
-"""The local infrastructure manager: a single-node Kafka and a Redis for development and tests.
+"""The local infrastructure manager: a single-node Kafka, a Redis and a Mosquitto for development and tests.
 
 Everything (data, logs, PID files) lives under ``settings.run_dir``, jars under ``settings.cache_dir``;
 two different run_dirs (with different ports) are fully independent. A service whose address is set
-(``IOC_KAFKA_BOOTSTRAP`` / ``IOC_REDIS_URL``) is "external": reported, never started or stopped.
+(``IOC_KAFKA_BOOTSTRAP`` / ``IOC_REDIS_URL`` / ``IOC_MQTT_URL``) is "external": reported, never started
+or stopped.
 Progress is reported on the ``ioc.infra`` logger.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ioc.infra.kafka import LocalKafka, wait_for_kafka
+from ioc.infra.mosquitto import LocalMosquitto, wait_for_mqtt
 from ioc.infra.process import InfraError, ServiceStatus
 from ioc.infra.redis import LocalRedis, wait_for_redis
 from ioc.settings import Settings
@@ -18,6 +20,7 @@ from ioc.settings import Settings
 __all__ = [
     "InfraError",
     "LocalKafka",
+    "LocalMosquitto",
     "LocalRedis",
     "ServiceStatus",
     "down",
@@ -25,38 +28,43 @@ __all__ = [
     "status",
     "up",
     "wait_for_kafka",
+    "wait_for_mqtt",
     "wait_for_redis",
 ]
 
 
 def up(settings: Settings, timeout: float = 180) -> list[ServiceStatus]:
     """Start whatever is neither running nor external; already running services are left alone."""
-    kafka, redis = LocalKafka(settings), LocalRedis(settings)
+    kafka, redis, mosquitto = LocalKafka(settings), LocalRedis(settings), LocalMosquitto(settings)
     # Check every port before starting anything, so a conflict does not leave half a setup running.
     kafka.check_ports()
     redis.check_ports()
-    # Redis first: it takes a fraction of a second, Kafka takes the rest of the budget.
+    mosquitto.check_ports()
+    # Redis and Mosquitto first: they take a fraction of a second, Kafka takes the rest of the budget.
     redis_status = redis.start(timeout=min(timeout, 30))
+    mosquitto_status = mosquitto.start(timeout=min(timeout, 30))
     kafka_status = kafka.start(timeout=timeout)
-    return [kafka_status, redis_status]
+    return [kafka_status, redis_status, mosquitto_status]
 
 
-def down(settings: Settings, only: Iterable[str] = ("kafka", "redis")) -> list[ServiceStatus]:
+def down(settings: Settings, only: Iterable[str] = ("kafka", "redis", "mosquitto")) -> list[ServiceStatus]:
     """Stop the services this run_dir's PID files name; external services are never touched."""
-    services = [LocalKafka(settings), LocalRedis(settings)]
-    for service, name in zip(services, ("kafka", "redis"), strict=True):
-        if name in only:
+    services = [LocalKafka(settings), LocalRedis(settings), LocalMosquitto(settings)]
+    for service in services:
+        if service.name in only:
             service.stop()
     return [service.status() for service in services]
 
 
 def fetch(settings: Settings) -> list[ServiceStatus]:
-    """Get what ``up`` needs without starting anything: Kafka's jars, and Redis when missing."""
+    """Get what ``up`` needs without starting anything: Kafka's jars, and Redis and Mosquitto when missing."""
     LocalKafka(settings).ensure_jars()
     if not settings.redis_url:
         LocalRedis(settings).ensure_installed()
+    if not settings.mqtt_url:
+        LocalMosquitto(settings).ensure_installed()
     return status(settings)
 
 
 def status(settings: Settings) -> list[ServiceStatus]:
-    return [LocalKafka(settings).status(), LocalRedis(settings).status()]
+    return [LocalKafka(settings).status(), LocalRedis(settings).status(), LocalMosquitto(settings).status()]

@@ -1,4 +1,4 @@
-"""``ioc infra``: start, stop and inspect the local Kafka and Redis."""
+"""``ioc infra``: start, stop and inspect the local Kafka, Redis and Mosquitto."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ from ioc import infra
 from ioc.infra.process import ServiceStatus
 from ioc.settings import Settings
 
-infra_app = typer.Typer(help="Start, stop and inspect the local Kafka and Redis.", no_args_is_help=True)
+infra_app = typer.Typer(
+    help="Start, stop and inspect the local Kafka, Redis and Mosquitto.", no_args_is_help=True
+)
 
 console = Console()
 if not console.is_terminal:
@@ -82,26 +84,26 @@ def _run(action: Callable[[Settings], list[ServiceStatus]]) -> None:
 def up(
     timeout: float = typer.Option(180, help="Seconds to wait for the broker to answer."),
 ) -> None:
-    """Start the local Kafka and Redis (those not already running and not external)."""
+    """Start the local Kafka, Redis and Mosquitto (those not already running and not external)."""
     _show_progress()
     _run(lambda settings: infra.up(settings, timeout=timeout))
 
 
 @infra_app.command()
 def down() -> None:
-    """Stop the local Kafka and Redis started by `ioc infra up`."""
+    """Stop the local Kafka, Redis and Mosquitto started by `ioc infra up`."""
     _show_progress()
     _run(infra.down)
 
 
 @infra_app.command()
 def status() -> None:
-    """Show whether the local Kafka and Redis are running."""
+    """Show whether the local Kafka, Redis and Mosquitto are running."""
     _run(infra.status)
 
 
 @infra_app.command()
 def fetch() -> None:
-    """Fetch Kafka's jars from Maven Central (and install Redis when missing) without starting them."""
+    """Fetch Kafka's jars from Maven Central (and install Redis and Mosquitto when missing); start nothing."""
     _show_progress()
     _run(infra.fetch)

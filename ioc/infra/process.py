@@ -6,6 +6,7 @@ import contextlib
 import errno
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -21,7 +22,7 @@ log = logging.getLogger("ioc.infra")
 
 @dataclass(frozen=True)
 class ServiceStatus:
-    name: str  # "kafka" | "redis"
+    name: str  # "kafka" | "redis" | "mosquitto"
     state: str  # "running" | "stopped" | "external"
     address: str
     pid: int | None
@@ -96,6 +97,36 @@ def require_free_port(port: int, what: str, env_var: str) -> None:
             f"port {port} ({what}) is already in use by another process; stop it or set {env_var} "
             "to a free port"
         )
+
+
+def find_binary(name: str) -> str | None:
+    """``name`` on PATH, or in /usr/sbin and /sbin (daemons live there; a normal user's PATH lacks them)."""
+    return shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+
+
+def ensure_debian_package(binary: str, package: str, instead: str) -> str:
+    """Path of ``binary``; installs Debian's ``package`` with apt-get when missing and we are root.
+
+    ``instead`` completes "install it … or <instead>" in the error a normal user gets.
+    """
+    path = find_binary(binary)
+    if path:
+        return path
+    if os.geteuid() != 0:
+        raise InfraError(
+            f"{binary} is not installed; install it (e.g. `sudo apt-get install -y {package}`) or {instead}"
+        )
+    log.info("installing %s with apt-get…", package)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for argv in (["apt-get", "update"], ["apt-get", "install", "-y", package]):
+        result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
+        if result.returncode != 0:
+            lines = "\n".join((result.stdout + result.stderr).strip().splitlines()[-20:])
+            raise InfraError(f"`{' '.join(argv)}` failed:\n{lines}")
+    path = find_binary(binary)
+    if path is None:
+        raise InfraError(f"apt-get installed {package} but {binary} is not on PATH")
+    return path
 
 
 def port_open(host: str, port: int, timeout: float = 1.0) -> bool:

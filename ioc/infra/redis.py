@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
 import shutil
 import subprocess
@@ -12,8 +11,8 @@ from functools import cached_property
 import redis
 
 from ioc.infra.process import (
-    InfraError,
     LocalService,
+    ensure_debian_package,
     wait_until,
 )
 from ioc.settings import Settings
@@ -81,25 +80,10 @@ class LocalRedis(LocalService):
 
     def ensure_installed(self) -> str:
         """Path of redis-server; installs Debian's package when missing and we are root."""
-        path = shutil.which("redis-server")
-        if path:
-            return path
-        if os.geteuid() != 0:
-            raise InfraError(
-                "redis-server is not installed; install it (e.g. `sudo apt-get install -y redis-server`) "
-                "or set IOC_REDIS_URL to use an existing Redis"
-            )
-        log.info("installing redis-server with apt-get…")
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        for argv in (["apt-get", "update"], ["apt-get", "install", "-y", "redis-server"]):
-            result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
-            if result.returncode != 0:
-                lines = "\n".join((result.stdout + result.stderr).strip().splitlines()[-20:])
-                raise InfraError(f"`{' '.join(argv)}` failed:\n{lines}")
-        self.__dict__.pop("version", None)  # the cached "not installed" answer is now wrong
-        path = shutil.which("redis-server")
-        if path is None:
-            raise InfraError("apt-get installed redis-server but it is not on PATH")
+        path = ensure_debian_package(
+            "redis-server", "redis-server", "set IOC_REDIS_URL to use an existing Redis"
+        )
+        self.__dict__.pop("version", None)  # a cached "not installed" answer may now be wrong
         return path
 
     def _launch(self) -> None:

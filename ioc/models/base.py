@@ -38,6 +38,12 @@ class Event(BaseModel):
     sensor_id: str = Field(min_length=1, max_length=128, description="Registry id of the sensor.")
     date_observed: AwareDatetime = Field(description="Event time, from the sensor, with its offset.")
     ingest_time: AwareDatetime | None = Field(None, description="When ioc accepted the event.")
+    event_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=128,
+        description="The event's id at the source (optional); a repeat within the dedup horizon is dropped.",
+    )
 
     @field_validator("sensor_id")
     @classmethod

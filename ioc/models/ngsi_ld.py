@@ -76,6 +76,16 @@ def to_ngsi_ld(event: Event, *, key_values: bool = False) -> dict[str, Any]:
 
 def from_ngsi_ld(entity: dict[str, Any]) -> Event:
     """The event an NGSI-LD entity (normalized or keyValues) describes; raises on anything invalid."""
+    model, attributes = entity_attributes(entity)
+    return model.model_validate(attributes)
+
+
+def entity_attributes(entity: dict[str, Any]) -> tuple[type[Event], dict[str, Any]]:
+    """The feed model an entity's type names and its attributes as wire JSON, not yet validated.
+
+    For callers that add to the event before validating it (the ingest edge stamps ``ingestTime`` and
+    validates against the city registry). Raises ``NgsiLdError`` on an envelope ioc does not read.
+    """
     if not isinstance(entity, dict):
         raise NgsiLdError(f"an NGSI-LD entity is a JSON object, not {type(entity).__name__}")
     entity_type = entity.get("type")
@@ -91,7 +101,7 @@ def from_ngsi_ld(entity: dict[str, Any]) -> Event:
     }
     if model is TrafficFlowObserved:
         attributes = _traffic_interval(attributes)
-    return model.model_validate({"sensorId": _sensor_id(entity_type, entity.get("id")), **attributes})
+    return model, {"sensorId": _sensor_id(entity_type, entity.get("id")), **attributes}
 
 
 def _plain_attributes(event: Event) -> dict[str, Any]:

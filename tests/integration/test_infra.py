@@ -1,4 +1,4 @@
-"""The local infrastructure manager against real processes: a KRaft broker and a redis-server.
+"""The local infrastructure manager against real processes: a KRaft broker, a redis-server, a mosquitto.
 
 Each test uses its own run_dir and free ports, so it never touches a demo started on the defaults.
 Jars come from the real cache dir (``settings.cache_dir``) so they are fetched at most once.
@@ -18,6 +18,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
 from ioc import infra
 from ioc.infra import InfraError, ServiceStatus
+from ioc.infra.mosquitto import new_client, parse_mqtt_url
 from ioc.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -38,8 +39,10 @@ def local_settings(run_dir: Path, **overrides: object) -> Settings:
         "kafka_port": free_port(),
         "kafka_controller_port": free_port(),
         "redis_port": free_port(),
+        "mqtt_port": free_port(),
         "kafka_bootstrap": None,
         "redis_url": None,
+        "mqtt_url": None,
     }
     return Settings(**(fields | overrides))
 
@@ -94,6 +97,28 @@ def check_redis(url: str) -> None:
         client.close()
 
 
+def check_mqtt(url: str) -> None:
+    """A QoS 1 message published by one client reaches another's subscription."""
+    address = parse_mqtt_url(url)
+    received: list[bytes] = []
+    subscriber, publisher = new_client(address, "infra-sub"), new_client(address, "infra-pub")
+    subscriber.on_message = lambda client, userdata, message: received.append(message.payload)
+    for client in (subscriber, publisher):
+        client.connect(address.host, address.port)
+        client.loop_start()
+    try:
+        subscriber.subscribe("ioc-infra-test/#", qos=1)
+        deadline = time.monotonic() + 10
+        while not received and time.monotonic() < deadline:
+            publisher.publish("ioc-infra-test/hello", b"hello broker", qos=1).wait_for_publish(5)
+            time.sleep(0.2)
+        assert received and received[0] == b"hello broker"
+    finally:
+        for client in (subscriber, publisher):
+            client.disconnect()
+            client.loop_stop()
+
+
 def test_up_status_down(tmp_path: Path) -> None:
     settings = local_settings(tmp_path / "run")
     pids: list[int] = []
@@ -101,46 +126,52 @@ def test_up_status_down(tmp_path: Path) -> None:
         started = time.monotonic()
         up = by_name(infra.up(settings, timeout=120))
         print(f"up took {time.monotonic() - started:.1f} s")
-        kafka, rds = up["kafka"], up["redis"]
-        pids = [s.pid for s in (kafka, rds) if s.pid]
+        kafka, rds, mqtt = up["kafka"], up["redis"], up["mosquitto"]
+        pids = [s.pid for s in (kafka, rds, mqtt) if s.pid]
 
-        assert kafka.state == rds.state == "running"
+        assert kafka.state == rds.state == mqtt.state == "running"
         assert kafka.address == f"127.0.0.1:{settings.kafka_port}"
         assert rds.address == f"redis://127.0.0.1:{settings.redis_port}/0"
-        assert kafka.pid and rds.pid and kafka.pid != rds.pid
+        assert mqtt.address == f"mqtt://127.0.0.1:{settings.mqtt_port}"
+        assert kafka.pid and rds.pid and mqtt.pid and len({kafka.pid, rds.pid, mqtt.pid}) == 3
+        assert mqtt.version and re.fullmatch(r"\d+\.\d+\.\d+", mqtt.version)
+        assert mqtt.log_file and mqtt.log_file.is_file() and mqtt.log_file.is_relative_to(tmp_path)
         assert kafka.version == settings.kafka_version
         assert rds.version and re.fullmatch(r"\d+\.\d+\.\d+", rds.version)
         assert kafka.log_file and kafka.log_file.is_file() and kafka.log_file.is_relative_to(tmp_path)
         assert rds.log_file and rds.log_file.is_file() and rds.log_file.is_relative_to(tmp_path)
         assert (settings.run_dir / "kafka" / "kafka.pid").read_text().strip() == str(kafka.pid)
         assert (settings.run_dir / "redis" / "redis.pid").read_text().strip() == str(rds.pid)
-        assert infra.status(settings) == [kafka, rds]
+        assert (settings.run_dir / "mosquitto" / "mosquitto.pid").read_text().strip() == str(mqtt.pid)
+        assert infra.status(settings) == [kafka, rds, mqtt]
 
         roundtrip_kafka(kafka.address)
         check_redis(rds.address)
+        check_mqtt(mqtt.address)
 
         again = by_name(infra.up(settings, timeout=30))
-        assert (again["kafka"].pid, again["redis"].pid) == (kafka.pid, rds.pid)
+        assert [again[s.name].pid for s in (kafka, rds, mqtt)] == [kafka.pid, rds.pid, mqtt.pid]
     finally:
         started = time.monotonic()
         down = by_name(infra.down(settings))
         print(f"down took {time.monotonic() - started:.1f} s")
 
-    assert down["kafka"].state == down["redis"].state == "stopped"
-    assert down["kafka"].pid is None and down["redis"].pid is None
-    assert pids and all(gone(pid) for pid in pids), "a broker or redis process outlived down()"
+    assert down["kafka"].state == down["redis"].state == down["mosquitto"].state == "stopped"
+    assert down["kafka"].pid is None and down["redis"].pid is None and down["mosquitto"].pid is None
+    assert len(pids) == 3 and all(gone(pid) for pid in pids), "a broker or redis process outlived down()"
     assert not (settings.run_dir / "kafka" / "kafka.pid").exists()
     assert not (settings.run_dir / "redis" / "redis.pid").exists()
+    assert not (settings.run_dir / "mosquitto" / "mosquitto.pid").exists()
     assert infra.down(settings) == infra.status(settings)  # down twice is harmless
 
 
 def test_stale_pid_file_counts_as_stopped(tmp_path: Path) -> None:
     settings = local_settings(tmp_path / "run")
     # PID 1 exists but is not our broker or redis: PID reuse must not make it "running".
-    for service, pid_file in (("kafka", "kafka.pid"), ("redis", "redis.pid")):
+    for service in ("kafka", "redis", "mosquitto"):
         (settings.run_dir / service).mkdir(parents=True)
-        (settings.run_dir / service / pid_file).write_text("1\n")
-    assert [s.state for s in infra.status(settings)] == ["stopped", "stopped"]
+        (settings.run_dir / service / f"{service}.pid").write_text("1\n")
+    assert [s.state for s in infra.status(settings)] == ["stopped", "stopped", "stopped"]
     infra.down(settings)  # must not signal PID 1
     assert Path("/proc/1").exists()
 
@@ -154,16 +185,20 @@ def test_port_taken_is_a_clear_error(tmp_path: Path) -> None:
         with pytest.raises(InfraError, match=f"port {port} .*IOC_KAFKA_PORT"):
             infra.up(settings, timeout=30)
     # Ports are checked before anything starts: no Redis left behind by a failed up.
-    assert [s.state for s in infra.status(settings)] == ["stopped", "stopped"]
+    assert [s.state for s in infra.status(settings)] == ["stopped", "stopped", "stopped"]
 
 
 def test_external_services_are_reported_not_managed(tmp_path: Path) -> None:
     settings = local_settings(
-        tmp_path / "run", kafka_bootstrap="broker.example:9092", redis_url="redis://cache.example:6379/1"
+        tmp_path / "run",
+        kafka_bootstrap="broker.example:9092",
+        redis_url="redis://cache.example:6379/1",
+        mqtt_url="mqtt://mqtt.example:1883",
     )
     expected = [
         ServiceStatus("kafka", "external", "broker.example:9092", None, None, None),
         ServiceStatus("redis", "external", "redis://cache.example:6379/1", None, None, None),
+        ServiceStatus("mosquitto", "external", "mqtt://mqtt.example:1883", None, None, None),
     ]
     assert infra.status(settings) == expected
     assert infra.up(settings) == expected
@@ -182,4 +217,4 @@ def test_broker_dying_during_startup_fails_fast_with_its_log(tmp_path: Path) -> 
         infra.down(settings)
     assert time.monotonic() - started < 60
     assert "heap" in str(failure.value).lower()
-    assert [s.state for s in infra.status(settings)] == ["stopped", "stopped"]
+    assert [s.state for s in infra.status(settings)] == ["stopped", "stopped", "stopped"]

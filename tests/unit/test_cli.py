@@ -7,7 +7,7 @@ CLI = typer.main.get_command(app)
 
 
 def test_every_subcommand_has_a_one_line_description():
-    groups = [CLI, CLI.commands["infra"]]
+    groups = [CLI, CLI.commands["infra"], CLI.commands["bridge"], CLI.commands["dlq"]]
     for group in groups:
         for name, command in group.commands.items():
             summary = command.get_short_help_str(limit=200)

@@ -22,8 +22,8 @@ def interpolated(environment: dict[str, str]) -> dict[str, str]:
 
 
 def test_the_services_the_user_expects_are_there():
-    assert {"kafka", "redis", "worker", "api", "simulator"} <= set(SERVICES)
-    assert set(IOC_SERVICES) == {"worker", "api", "simulator"}
+    assert {"kafka", "redis", "mosquitto", "worker", "api", "simulator", "bridge"} <= set(SERVICES)
+    assert set(IOC_SERVICES) == {"worker", "api", "simulator", "bridge"}
     assert "ports" not in SERVICES["worker"], "a worker publishing a port could not be scaled"
 
 
@@ -51,3 +51,13 @@ def test_api_port_matches_its_setting():
     api = IOC_SERVICES["api"]
     port = api["environment"]["IOC_API_PORT"]
     assert [p.split(":")[1] for p in api["ports"]] == [port]
+
+
+def test_bridge_reads_the_mosquitto_service():
+    bridge = IOC_SERVICES["bridge"]
+    group, command = bridge["command"]
+    assert command in CLI.commands[group].commands, f"'ioc {group} {command}' does not exist"
+    settings = Settings(mqtt_url=bridge["environment"]["IOC_MQTT_URL"])
+    published = [p.split(":")[1] for p in SERVICES["mosquitto"]["ports"]]
+    assert settings.mqtt_address == f"mqtt://mosquitto:{published[0]}"
+    assert set(bridge["depends_on"]) == {"kafka", "mosquitto"}

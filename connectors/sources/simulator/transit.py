@@ -20,17 +20,19 @@ import random
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from connectors.sources.base import Source
 from connectors.sources.simulator.profiles import poisson
-from ioc.city import City
+from ioc.city import City, Line
 from ioc.models import FareTap
 from ioc.models.transit import CardType, Direction, Mode
 from ioc.privacy import pseudonymise_card
 
-SERVICE_START, SERVICE_END = time(5, 30), time(22, 0)
+# Every simulated line keeps the registry's default service hours.
+SERVICE_START = Line.model_fields["service_start"].default
+SERVICE_END = Line.model_fields["service_end"].default
 # Trips started per station (per route at a bus stop) on a weekday; 2A: 12 × 1,300 ≈ 16k trips ≈ 31k taps.
 DAILY_TRIPS = {Mode.METRO: 1300, Mode.BRT: 1200, Mode.BUS: 800}
 # Relative trips by local hour (05 covers 05:30–06:00 only, so it is weighted for half an hour).

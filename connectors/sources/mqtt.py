@@ -1,0 +1,474 @@
+"""The MQTT bridge: ``<root>/<feed>/<sensor id>`` on an MQTT broker into ``<prefix>.<feed>.raw``.
+
+Each MQTT message is one JSON item, or a JSON array of items, of the topic's feed. Every item goes
+through the ingest edge (``ioc.ingest.edge.prepare``: pseudonymise card ids, stamp the ingest time,
+validate), exactly as an HTTP batch does; the item's ``sensorId`` must also be the topic's sensor.
+Accepted items go to the raw topic, everything else to ``<prefix>.dlq`` with a reason: items that fail
+validation, payloads that are not JSON, topics that name no feed. Nothing is dropped.
+
+Delivery: the bridge subscribes with QoS 1 under a persistent session (a fixed client id, clean start
+off, a session expiry), and acknowledges a message (PUBACK) only once Kafka has acknowledged every
+record made from it (idempotent producer, ``acks=all``). A message the bridge received but had not
+acknowledged when it stopped or crashed is delivered again by the broker when the bridge reconnects, so
+a message is never lost between the broker and Kafka; it can reach Kafka twice (at least once), and the
+edge's ``dedup_key`` names such duplicates.
+
+``route`` is pure (topic and payload in, edge outcomes out); ``MqttBridge`` does the I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import signal
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from aiokafka.errors import KafkaError as AIOKafkaError
+from kafka.errors import KafkaError
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from connectors.kafka import EventProducer, create_topics
+from ioc.city import City, load_city
+from ioc.infra.mosquitto import new_client, parse_mqtt_url
+from ioc.ingest.edge import (
+    INVALID,
+    Accepted,
+    Problem,
+    Rejected,
+    parse_json,
+    prepare,
+    prepare_json,
+    redact,
+    redact_text,
+)
+from ioc.models import MODELS
+from ioc.settings import FEEDS, Settings
+
+log = logging.getLogger(__name__)
+
+QOS = 1
+# How long the broker keeps the session (subscription and unacknowledged messages) while the bridge is
+# away. Mosquitto caps the queued messages per session (max_queued_messages), not the time.
+SESSION_EXPIRY_SECONDS = 7 * 24 * 3600
+RECEIVE_MAXIMUM = 1000  # QoS 1 messages the broker may have in flight to the bridge, unacknowledged
+BATCH = 500  # messages per Kafka round trip at most
+KEEPALIVE_SECONDS = 30
+RETRY_FIRST, RETRY_MAX = 1.0, 30.0  # back-off between Kafka attempts while Kafka fails
+STOP_GRACE_SECONDS = 3.0  # how long a stop waits for a Kafka write in flight before giving up on it
+SLOW_KAFKA_SECONDS = 5.0  # a Kafka write taking longer is reported, every this many seconds
+FIRST = asyncio.FIRST_COMPLETED
+_TOPIC_FIELD = "(topic)"
+_MAX_SHOWN = 64
+
+
+@dataclass(frozen=True)
+class Edge:
+    """What the edge needs besides the item: the city registry and the card key."""
+
+    city: City
+    card_key: bytes
+    card_key_id: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Edge:
+        return cls(
+            load_city(settings.city),
+            settings.card_hmac_key.get_secret_value().encode(),
+            settings.card_hmac_key_id,
+        )
+
+
+def route(
+    topic: str, payload: bytes, *, root: str, edge: Edge, received_at: datetime
+) -> list[Accepted | Rejected]:
+    """The edge outcomes of one MQTT message: one per item, or one rejection for the whole message."""
+    source = f"mqtt:{topic}"
+    levels, root_levels = topic.split("/"), root.split("/")
+    rest = levels[len(root_levels) :] if levels[: len(root_levels)] == root_levels else []
+    if len(rest) != 2 or not all(rest):
+        problem = Problem(_TOPIC_FIELD, f"must be {root}/<feed>/<sensor id>")
+        feed = _shown(rest[0]) if rest and rest[0] else "mqtt"
+        return [_whole_message(feed, problem, payload, None, source, received_at)]
+    feed, sensor = rest
+    if feed not in MODELS:
+        problem = Problem(_TOPIC_FIELD, f"names no feed: {_shown(feed)!r} is not one of {', '.join(FEEDS)}")
+        return [_whole_message(_shown(feed), problem, payload, sensor, source, received_at)]
+
+    def through_edge(item: object) -> Accepted | Rejected:
+        outcome = prepare(
+            feed,
+            item,
+            city=edge.city,
+            card_key=edge.card_key,
+            card_key_id=edge.card_key_id,
+            source=source,
+            received_at=received_at,
+        )
+        return _check_sensor(outcome, item, sensor, source, received_at)
+
+    parsed = parse_json(payload)
+    if isinstance(parsed, Problem):
+        # The edge's own "unparseable" rejection, with card ids redacted from the text.
+        rejected = prepare_json(
+            feed,
+            payload,
+            city=edge.city,
+            card_key=edge.card_key,
+            card_key_id=edge.card_key_id,
+            source=source,
+            received_at=received_at,
+        )
+        return [_with_key(rejected, sensor)]
+    items = parsed.value if isinstance(parsed.value, list) else [parsed.value]
+    if not items:
+        problem = Problem("(body)", "is an empty array: send one item or an array of items")
+        return [_whole_message(feed, problem, payload, sensor, source, received_at)]
+    return [through_edge(item) for item in items]
+
+
+def _check_sensor(
+    outcome: Accepted | Rejected, item: object, sensor: str, source: str, at: datetime
+) -> Accepted | Rejected:
+    """The item's sensorId must be the topic's sensor; a mismatch joins (or becomes) the rejection."""
+    if isinstance(outcome, Accepted):
+        if outcome.key == sensor:
+            return outcome
+        # What the client sent, pseudonymised by the edge, without the ingest stamp: replayable as is.
+        payload = {k: v for k, v in json.loads(outcome.value).items() if k != "ingestTime"}
+        return Rejected(
+            outcome.feed, INVALID, (_mismatch(outcome.key, sensor),), payload, outcome.key, source, at
+        )
+    named = item.get("sensorId") if isinstance(item, dict) else None
+    if isinstance(named, str) and named != sensor and outcome.key is not None:
+        outcome = dataclasses.replace(outcome, problems=(*outcome.problems, _mismatch(outcome.key, sensor)))
+    return _with_key(outcome, sensor)
+
+
+def _mismatch(named: str, sensor: str) -> Problem:
+    return Problem("sensorId", f"is {_shown(named)!r} but the MQTT topic names sensor {_shown(sensor)!r}")
+
+
+def _with_key(rejected: Rejected, sensor: str) -> Rejected:
+    return rejected if rejected.key else dataclasses.replace(rejected, key=sensor[:128])
+
+
+def _whole_message(
+    feed: str, problem: Problem, payload: bytes, key: str | None, source: str, at: datetime
+) -> Rejected:
+    """A rejection of the whole message before any item is looked at; the payload is kept, redacted."""
+    parsed = parse_json(payload)
+    if isinstance(parsed, Problem):
+        kept: Any = redact_text(payload.decode(errors="replace"))
+    else:
+        kept = redact(parsed.value)
+    return Rejected(feed, INVALID, (problem,), kept, key[:128] if key else None, source, at)
+
+
+def _shown(text: str) -> str:
+    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 1] + "…"
+
+
+# --- the bridge process ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Message:
+    mid: int
+    qos: int
+    topic: str
+    payload: bytes
+    received_at: datetime
+    connection: int  # which MQTT connection delivered it: a PUBACK only makes sense on that one
+
+
+@dataclass
+class BridgeCounts:
+    messages: int = 0  # MQTT messages written to Kafka and acknowledged
+    accepted: Counter[str] = field(default_factory=Counter)  # items, by feed
+    rejected: Counter[str] = field(default_factory=Counter)  # items or messages, by DLQ reason
+    kafka_failures: int = 0  # Kafka writes that failed (their messages stayed unacknowledged)
+
+    def line(self) -> str:
+        def spread(counter: Counter[str]) -> str:
+            return ", ".join(f"{name} {count:,}" for name, count in sorted(counter.items())) or "0"
+
+        return (
+            f"{self.messages:,} MQTT messages acknowledged; accepted {spread(self.accepted)}; "
+            f"to the DLQ {spread(self.rejected)}; {self.kafka_failures} failed Kafka writes"
+        )
+
+
+class BridgeError(RuntimeError):
+    """The bridge cannot run: the MQTT broker refused it, or a subscription was not granted."""
+
+
+class MqttBridge:
+    """Subscribes to ``<root>/#`` and bridges each message into Kafka; see the module docstring."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        edge: Edge | None = None,
+        batch: int = BATCH,
+        report_every: float = 30.0,
+        on_report: Callable[[BridgeCounts], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.edge = edge or Edge.from_settings(settings)
+        self.address = parse_mqtt_url(settings.mqtt_address)
+        self.root = settings.mqtt_topic_root.strip("/")
+        self.batch = batch
+        self.report_every = report_every
+        self.on_report = on_report
+        self.counts = BridgeCounts()
+        self._connection = 0  # bumped by every successful CONNACK
+        self._queue: asyncio.Queue[_Message] = asyncio.Queue()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._fatal: BridgeError | None = None
+
+    @property
+    def subscription(self) -> str:
+        return f"{self.root}/#"
+
+    async def run(self, stop: asyncio.Event) -> BridgeCounts:
+        """Bridge until ``stop`` is set; raise BridgeError when the broker refuses the bridge."""
+        self._loop, self._stop = asyncio.get_running_loop(), stop
+        feeds_topics = [self.settings.raw_topic(feed) for feed in FEEDS]
+        await asyncio.to_thread(create_topics, self.settings, [*feeds_topics, self.settings.dlq_topic])
+        producer = EventProducer(self.settings)
+        await producer.__aenter__()
+        client: mqtt.Client | None = None
+        try:
+            client = await asyncio.to_thread(self._connect)
+            await self._pump(client, producer, stop)
+        finally:
+            if client is not None:
+                # Disconnect without unsubscribing: the session keeps the subscription, and whatever was
+                # not acknowledged is delivered again to the next bridge with this client id.
+                client.disconnect()
+                client.loop_stop()
+            try:
+                await asyncio.wait_for(producer.__aexit__(None, None, None), STOP_GRACE_SECONDS)
+            except TimeoutError:
+                log.warning("the Kafka producer did not close within %.0f s", STOP_GRACE_SECONDS)
+            log.info("MQTT bridge stopped: %s", self.counts.line())
+        if self._fatal is not None:
+            raise self._fatal
+        return self.counts
+
+    # --- MQTT side (paho's network thread) ----------------------------------------------------------
+
+    def _connect(self) -> mqtt.Client:
+        client = new_client(self.address, self.settings.mqtt_client_id, manual_ack=True)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
+        client.on_message = self._on_message
+        client.reconnect_delay_set(1, 30)
+        properties = Properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = SESSION_EXPIRY_SECONDS
+        properties.ReceiveMaximum = RECEIVE_MAXIMUM
+        log.info(
+            "connecting to %s as %r, subscribing to %s (QoS %d)",
+            self.address,
+            self.settings.mqtt_client_id,
+            self.subscription,
+            QOS,
+        )
+        client.connect(
+            self.address.host,
+            self.address.port,
+            keepalive=KEEPALIVE_SECONDS,
+            clean_start=False,
+            properties=properties,
+        )
+        client.loop_start()
+        return client
+
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
+    ) -> None:
+        if reason.is_failure:
+            self._fail(f"the MQTT broker at {self.address} refused the bridge: {reason}")
+            return
+        self._connection += 1
+        log.info(
+            "connected to %s (%s session)",
+            self.address,
+            "resumed" if flags.session_present else "new",
+        )
+        client.subscribe(self.subscription, qos=QOS)
+
+    def _on_subscribe(
+        self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, properties: Any
+    ) -> None:
+        granted = reasons[0]
+        if granted.is_failure:
+            self._fail(f"the MQTT broker did not grant the subscription {self.subscription}: {granted}")
+        elif granted.value < QOS:
+            self._fail(
+                f"the MQTT broker granted {self.subscription} only QoS {granted.value}; QoS 1 is needed"
+            )
+        else:
+            log.info("subscribed to %s (QoS %d)", self.subscription, granted.value)
+
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
+    ) -> None:
+        if reason.is_failure:
+            log.warning("lost the MQTT broker (%s); reconnecting", reason)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        received = _Message(
+            message.mid, message.qos, message.topic, message.payload, datetime.now(UTC), self._connection
+        )
+        assert self._loop is not None
+        with contextlib.suppress(RuntimeError):  # the event loop is closing: the broker will redeliver
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, received)
+
+    def _fail(self, message: str) -> None:
+        log.error(message)
+        self._fatal = BridgeError(message)
+        assert self._loop is not None and self._stop is not None
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._stop.set)
+
+    # --- Kafka side (the event loop) ----------------------------------------------------------------
+
+    async def _pump(self, client: mqtt.Client, producer: EventProducer, stop: asyncio.Event) -> None:
+        last_report, reported = time.monotonic(), (0, 0)
+        held = 0
+        while not stop.is_set():
+            batch = await self._next_batch()
+            if batch and not await self._deliver(client, producer, batch, stop):
+                held = len(batch)  # stopping before Kafka acknowledged them: they stay unacknowledged
+                break
+            now = time.monotonic()
+            if now - last_report >= self.report_every:
+                # Only when something happened: an idle bridge keeps its log quiet.
+                current = (self.counts.messages, self.counts.kafka_failures)
+                if current != reported:
+                    rate = (current[0] - reported[0]) / (now - last_report)
+                    log.info("MQTT bridge: %s (%.1f messages/s lately)", self.counts.line(), rate)
+                    if self.on_report:
+                        self.on_report(self.counts)
+                last_report, reported = now, current
+        held += self._queue.qsize()
+        if held:
+            log.warning(
+                "stopping with %d received MQTT messages not acknowledged; the broker delivers them again",
+                held,
+            )
+
+    async def _next_batch(self) -> list[_Message]:
+        try:
+            first = await asyncio.wait_for(self._queue.get(), timeout=0.5)
+        except TimeoutError:
+            return []
+        batch = [first]
+        while len(batch) < self.batch and not self._queue.empty():
+            batch.append(self._queue.get_nowait())
+        return batch
+
+    async def _deliver(
+        self, client: mqtt.Client, producer: EventProducer, batch: list[_Message], stop: asyncio.Event
+    ) -> bool:
+        """Write the batch to Kafka (retrying while Kafka fails), then acknowledge it; False if stopped."""
+        outcomes = [
+            route(m.topic, m.payload, root=self.root, edge=self.edge, received_at=m.received_at)
+            for m in batch
+        ]
+        records = [self._record(outcome) for per_message in outcomes for outcome in per_message]
+        if not await self._write(producer, records, len(batch), stop):
+            return False
+        # Kafka has every record: now (and only now) acknowledge, in the order the broker sent them.
+        for message in batch:
+            if message.connection == self._connection:
+                client.ack(message.mid, message.qos)
+            # else: that connection is gone; the broker redelivers the message on the new one.
+        self.counts.messages += len(batch)
+        for per_message in outcomes:
+            for outcome in per_message:
+                if isinstance(outcome, Accepted):
+                    self.counts.accepted[outcome.feed] += 1
+                else:
+                    self.counts.rejected[outcome.kind] += 1
+        return True
+
+    async def _write(
+        self,
+        producer: EventProducer,
+        records: list[tuple[str, str, bytes]],
+        messages: int,
+        stop: asyncio.Event,
+    ) -> bool:
+        """Until Kafka acknowledged every record: True; or stopped first: False (nothing to acknowledge)."""
+        delay = RETRY_FIRST
+        while True:
+            sending = asyncio.ensure_future(producer.send_many(records))
+            stopping = asyncio.ensure_future(stop.wait())
+            waited = 0.0
+            while not sending.done() and not stop.is_set():
+                await asyncio.wait({sending, stopping}, timeout=SLOW_KAFKA_SECONDS, return_when=FIRST)
+                if not sending.done() and not stop.is_set():
+                    waited += SLOW_KAFKA_SECONDS
+                    log.warning(
+                        "Kafka has not acknowledged for %.0f s; %d MQTT messages stay unacknowledged",
+                        waited,
+                        messages,
+                    )
+            stopping.cancel()
+            if not sending.done():
+                # Asked to stop while Kafka has not answered: give it a moment, not forever.
+                await asyncio.wait({sending}, timeout=STOP_GRACE_SECONDS)
+                if not sending.done():
+                    sending.cancel()
+                    return False
+            error = sending.exception()
+            if error is None:
+                return True
+            if not isinstance(error, AIOKafkaError | KafkaError | OSError | TimeoutError):
+                raise error
+            self.counts.kafka_failures += 1
+            log.warning(
+                "Kafka write failed (%s: %s); %d MQTT messages stay unacknowledged, retrying in %.0f s",
+                type(error).__name__,
+                error,
+                messages,
+                delay,
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            if stop.is_set():
+                return False
+            delay = min(delay * 2, RETRY_MAX)
+
+    def _record(self, outcome: Accepted | Rejected) -> tuple[str, str, bytes]:
+        if isinstance(outcome, Accepted):
+            return self.settings.raw_topic(outcome.feed), outcome.key, outcome.value
+        return self.settings.dlq_topic, outcome.key or "", outcome.dead_letter().to_json()
+
+
+async def run_bridge(settings: Settings, **options: Any) -> BridgeCounts:
+    """Run the bridge until SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        return await MqttBridge(settings, **options).run(stop)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)

@@ -1,0 +1,782 @@
+"""Ingestion for integrators: ``POST /v1/ingest/{feed}`` (batches) and ``POST /v1/ngsi-ld/notify``.
+
+Every item goes through the pure edge (``ioc.ingest.edge``): card ids pseudonymised, ``ingestTime``
+stamped, validated against the feed model and the city registry. What this module adds is the I/O:
+
+- **Kafka.** Accepted events go to ``<prefix>.<feed>.raw`` (key = sensor id), rejected items to
+  ``<prefix>.dlq``, through one idempotent ``acks=all`` aiokafka producer per API process (started on the
+  first ingest request, replaced after any failure). The response is written only after Kafka
+  acknowledged every record of the request. If it did not within ``IOC_INGEST_KAFKA_TIMEOUT_SECONDS``,
+  the answer is 503 with ``Retry-After`` and nothing is reported accepted.
+- **Idempotency** (Redis). Each accepted event's dedup key (its ``eventId``, else sensor + event time
+  [+ lane]) is marked ``pending`` with ``SET NX EX IOC_INGEST_DEDUP_SECONDS`` before producing and
+  ``done`` once Kafka acknowledged it; a mark that was ours and whose record failed is removed again.
+  A key already ``done`` is a duplicate: not produced, counted in ``duplicates``. A key ``pending`` in
+  another request still in flight is produced anyway: a possible duplicate downstream beats a loss.
+- **Rate limit** (Redis, shared by every API replica): a token bucket per API key, refilled at
+  ``IOC_INGEST_RATE_PER_KEY`` events per second up to ``max(IOC_INGEST_BURST_PER_KEY,
+  IOC_INGEST_MAX_ITEMS)``; a request takes one token per item, all or nothing (429 with Retry-After).
+
+Redis unreachable is a 503 as well: without it neither duplicates nor rates can be checked.
+Logs name the endpoint, the key id (``<role>#<n>``) and counts, never a key, a payload or a card id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+from collections.abc import Callable, Coroutine
+from copy import deepcopy
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from connectors.kafka import EventProducer, ensure_topics
+from ioc.api.auth import Caller, Integrator
+from ioc.city import City, load_city
+from ioc.ingest.body import BodyError, RawLine, decode, parse_object, split_items
+from ioc.ingest.edge import Accepted, Rejected, prepare, prepare_json, prepare_ngsi_ld
+from ioc.models import MODELS, AirQualityObserved
+from ioc.models.ngsi_ld import ENTITY_MODELS, to_ngsi_ld
+from ioc.settings import FEEDS, Settings
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/v1", tags=["ingest"])
+
+PENDING, DONE = "pending", "done"
+NEW, SEEN, IN_FLIGHT = 0, 1, 2
+
+# Every key: SET NX; when it exists, say whether it is done (a duplicate) or pending elsewhere.
+_MARK = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  if redis.call('SET', key, ARGV[1], 'NX', 'EX', ARGV[2]) then
+    out[i] = 0
+  elseif redis.call('GET', key) == ARGV[3] then
+    out[i] = 1
+  else
+    out[i] = 2
+  end
+end
+return out
+"""
+# Delete the keys still marked pending (ours), leave the others.
+_UNMARK = """
+for _, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[1] then redis.call('DEL', key) end
+end
+return 0
+"""
+# Token bucket: ARGV rate (tokens/s), capacity, tokens wanted. Returns {1, 0} or {0, seconds to wait}.
+_TAKE = """
+local rate, capacity, wanted = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens, at = tonumber(state[1]), tonumber(state[2])
+if tokens == nil or at == nil then tokens, at = capacity, now end
+tokens = math.min(capacity, tokens + math.max(0, now - at) * rate)
+local granted = 0
+if tokens >= wanted then tokens = tokens - wanted; granted = 1 end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('EXPIRE', KEYS[1], math.ceil(capacity / rate) + 1)
+if granted == 1 then return {1, '0'} end
+return {0, tostring((wanted - tokens) / rate)}
+"""
+
+
+class Unavailable(Exception):
+    """Kafka or Redis did not answer; the request is refused with 503 and Retry-After."""
+
+
+class CamelModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class ItemProblem(CamelModel):
+    field: str = Field(description="Wire name of the field, or (event), (entity), (body) for the whole item.")
+    reason: str = Field(description="What is wrong, naming the rule (values of card fields are redacted).")
+
+
+class RejectedItem(CamelModel):
+    index: int = Field(description="0-based position of the item in the batch (NDJSON: non-blank line).")
+    field: str = Field(description="The first problem's field.")
+    reason: str = Field(description="The first problem's reason.")
+    problems: list[ItemProblem] = Field(description="Every problem of the item (the first one included).")
+
+
+class IngestResult(CamelModel):
+    received: int = Field(description="Items in the request.")
+    accepted: int = Field(description="Items acknowledged by Kafka on <prefix>.<feed>.raw.")
+    duplicates: int = Field(
+        description="Items seen before within IOC_INGEST_DEDUP_SECONDS: already accepted, not produced again."
+    )
+    duplicate_indexes: list[int] = Field(description="Positions of the duplicates.")
+    rejected: list[RejectedItem] = Field(description="Every rejected item; each is on <prefix>.dlq too.")
+    accepted_by_feed: dict[str, int] = Field(description="Accepted items per feed.")
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+# ---------------------------------------------------------------------------------------------------
+# The service: producer, dedup marks and rate limits, one per API process.
+
+
+class IngestService:
+    def __init__(self, settings: Settings, redis: Redis) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.city: City = load_city(settings.city)
+        self.card_key = settings.card_hmac_key.get_secret_value().encode()
+        self._producer: EventProducer | None = None
+        self._lock = asyncio.Lock()
+        self._topics_ready = False
+        self._closing: set[asyncio.Task] = set()
+        self._mark = redis.register_script(_MARK)
+        self._unmark = redis.register_script(_UNMARK)
+        self._take = redis.register_script(_TAKE)
+
+    @property
+    def timeout(self) -> float:
+        return self.settings.ingest_kafka_timeout_seconds
+
+    async def take(self, key_id: str, count: int) -> float:
+        """Take ``count`` tokens from the key's bucket: 0 when granted, else seconds to wait."""
+        settings = self.settings
+        capacity = max(settings.ingest_burst_per_key, settings.ingest_max_items)
+        granted, wait = await self._redis(
+            self._take(
+                keys=[settings.redis_key("ingest", "rate", key_id)],
+                args=[settings.ingest_rate_per_key, capacity, count],
+            )
+        )
+        return 0.0 if int(granted) == 1 else float(wait)
+
+    async def mark(self, dedup_keys: list[str]) -> list[int]:
+        if not dedup_keys:
+            return []
+        keys = [self._dedup_key(k) for k in dedup_keys]
+        states = await self._redis(
+            self._mark(keys=keys, args=[PENDING, self.settings.ingest_dedup_seconds, DONE])
+        )
+        return [int(s) for s in states]
+
+    async def confirm(self, dedup_keys: list[str]) -> None:
+        if not dedup_keys:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in dedup_keys:
+                pipe.set(self._dedup_key(key), DONE, ex=self.settings.ingest_dedup_seconds)
+            await self._redis(pipe.execute())
+
+    async def unmark(self, dedup_keys: list[str]) -> None:
+        if dedup_keys:
+            await self._redis(self._unmark(keys=[self._dedup_key(k) for k in dedup_keys], args=[PENDING]))
+
+    def _dedup_key(self, dedup_key: str) -> str:
+        return self.settings.redis_key("ingest", "seen", dedup_key)
+
+    async def _redis(self, call: Coroutine[Any, Any, Any]) -> Any:
+        try:
+            return await asyncio.wait_for(call, self.timeout)
+        except (RedisError, OSError, TimeoutError) as error:
+            log.warning("ingest: Redis unreachable (%s)", type(error).__name__)
+            raise Unavailable("Redis is unreachable") from None
+
+    async def produce(self, records: list[tuple[str, str | None, bytes]]) -> list[bool]:
+        """Send every record; True for each one Kafka acknowledged. Raises Unavailable if none could go."""
+        if not records:
+            return []
+        producer = await self._producer_started()
+        try:
+            # send() itself may wait up to the timeout (metadata, full buffer); the second one is a backstop.
+            outcomes = await asyncio.wait_for(
+                producer.send_each(records, timeout=self.timeout), 2 * self.timeout + 5
+            )
+        except TimeoutError:
+            outcomes = [TimeoutError()] * len(records)
+        written = [outcome is None for outcome in outcomes]
+        if not all(written):
+            errors = {type(o).__name__ for o in outcomes if o is not None}
+            log.warning(
+                "ingest: Kafka acknowledged %d of %d records (%s); replacing the producer",
+                sum(written),
+                len(records),
+                ", ".join(sorted(errors)),
+            )
+            await self._discard(producer)
+        return written
+
+    async def _producer_started(self) -> EventProducer:
+        async with self._lock:
+            if self._producer is not None:
+                return self._producer
+            settings = self.settings
+            if not self._topics_ready:
+                topics = [*(settings.raw_topic(feed) for feed in FEEDS), settings.dlq_topic]
+                try:
+                    await asyncio.wait_for(ensure_topics(settings, topics), self.timeout)
+                except Exception as error:  # any failure to reach the broker means: not now
+                    log.warning("ingest: cannot create topics (%s)", type(error).__name__)
+                    raise Unavailable("Kafka is unreachable") from None
+                self._topics_ready = True
+            producer = EventProducer(
+                settings,
+                linger_ms=5,
+                request_timeout_ms=int(self.timeout * 1000),
+                max_batch_size=512 * 1024,
+                client_id="ioc-api-ingest",
+            )
+            try:
+                await asyncio.wait_for(producer.__aenter__(), self.timeout)
+            except Exception as error:  # bootstrap failed, timed out, …
+                log.warning("ingest: cannot start the Kafka producer (%s)", type(error).__name__)
+                self._stop_later(producer)
+                raise Unavailable("Kafka is unreachable") from None
+            self._producer = producer
+            return producer
+
+    async def _discard(self, producer: EventProducer) -> None:
+        async with self._lock:
+            if self._producer is producer:
+                self._producer = None
+        self._stop_later(producer)
+
+    def _stop_later(self, producer: EventProducer) -> None:
+        """Stop a failed producer in the background: its pending records may hold it for a while."""
+
+        async def stop() -> None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(producer.abort(), self.timeout)
+
+        task = asyncio.get_running_loop().create_task(stop())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def close(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(producer.__aexit__(None, None, None), self.timeout)
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
+
+
+def service_of(request: Request) -> IngestService:
+    app = request.app
+    service = getattr(app.state, "ingest", None)
+    if service is None:  # an app built without the lifespan's help (should not happen)
+        service = app.state.ingest = IngestService(app.state.settings, app.state.redis)
+    return service
+
+
+# ---------------------------------------------------------------------------------------------------
+# The shared request path.
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The raw body, refusing (413) past ``max_bytes`` without reading it all."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise BodyError(413, f"the body is larger than {max_bytes} bytes (IOC_INGEST_MAX_BODY_BYTES)")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise BodyError(413, f"the body is larger than {max_bytes} bytes (IOC_INGEST_MAX_BODY_BYTES)")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _error(status: int, detail: str, retry_after: float | None = None) -> JSONResponse:
+    headers = {"Retry-After": str(max(1, math.ceil(retry_after)))} if retry_after is not None else None
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+async def _run(
+    request: Request,
+    caller: Caller,
+    endpoint: str,
+    items_of: Callable[[bytes], list[object]],
+    prepare_item: Callable[..., Accepted | Rejected],
+) -> JSONResponse:
+    settings: Settings = request.app.state.settings
+    service = service_of(request)
+    try:
+        raw = await read_body(request, settings.ingest_max_body_bytes)
+        body = decode(raw, request.headers.get("content-encoding"), max_bytes=settings.ingest_max_body_bytes)
+        items = items_of(body)
+    except BodyError as error:
+        log.info("ingest %s key=%s: %d %s", endpoint, caller.key_id, error.status, error.detail)
+        return _error(error.status, error.detail)
+    try:
+        wait = await service.take(caller.key_id, len(items))
+        if wait > 0:
+            log.info("ingest %s key=%s: 429 for %d items", endpoint, caller.key_id, len(items))
+            return _error(
+                429,
+                f"key {caller.key_id} is over its rate of {settings.ingest_rate_per_key:g} events/s "
+                "(IOC_INGEST_RATE_PER_KEY); retry after the time in Retry-After",
+                wait,
+            )
+        result = await _ingest(service, caller, endpoint, items, prepare_item)
+    except Unavailable as error:
+        return _error(
+            503,
+            f"{error}; nothing of this request was accepted, send it again (already written items "
+            "will be reported as duplicates)",
+            settings.ingest_retry_after_seconds,
+        )
+    status = 422 if result.received and len(result.rejected) == result.received else 200
+    log.info(
+        "ingest %s key=%s: %d received, %d accepted, %d duplicates, %d rejected",
+        endpoint,
+        caller.key_id,
+        result.received,
+        result.accepted,
+        result.duplicates,
+        len(result.rejected),
+    )
+    return JSONResponse(result.model_dump(mode="json", by_alias=True), status_code=status)
+
+
+async def _ingest(
+    service: IngestService,
+    caller: Caller,
+    endpoint: str,
+    items: list[object],
+    prepare_item: Callable[..., Accepted | Rejected],
+) -> IngestResult:
+    settings = service.settings
+    received_at = datetime.now(UTC)
+    options = {
+        "city": service.city,
+        "card_key": service.card_key,
+        "card_key_id": settings.card_hmac_key_id,
+        "source": f"http POST {endpoint} key={caller.key_id}",
+        "received_at": received_at,
+    }
+    outcomes = [prepare_item(item, **options) for item in items]
+    accepted = [(i, o) for i, o in enumerate(outcomes) if isinstance(o, Accepted)]
+    rejected = [(i, o) for i, o in enumerate(outcomes) if isinstance(o, Rejected)]
+
+    # The same event twice in one request: the later ones are duplicates of the first.
+    first: dict[str, tuple[int, Accepted]] = {}
+    repeated: list[int] = []
+    for i, o in accepted:
+        if o.dedup_key in first:
+            repeated.append(i)
+        else:
+            first[o.dedup_key] = (i, o)
+    unique = list(first.values())
+    states = await service.mark([o.dedup_key for _, o in unique])
+    duplicates = [i for (i, _), state in zip(unique, states, strict=True) if state == SEEN]
+    duplicates = sorted(duplicates + repeated)
+    sending = [(o, state) for (_, o), state in zip(unique, states, strict=True) if state != SEEN]
+    records = [(settings.raw_topic(o.feed), o.key, o.value) for o, _ in sending]
+    records += [(settings.dlq_topic, r.key, r.dead_letter().to_json()) for _, r in rejected]
+
+    try:
+        written = await service.produce(records)
+    except Unavailable:
+        await service.unmark([o.dedup_key for o, state in sending if state == NEW])
+        raise
+    events_written = written[: len(sending)]
+    if not all(written):
+        # Those Kafka has stay marked (a retry reports them as duplicates); the others are unmarked.
+        await service.confirm([o.dedup_key for (o, _), ok in zip(sending, events_written, strict=True) if ok])
+        await service.unmark(
+            [
+                o.dedup_key
+                for (o, state), ok in zip(sending, events_written, strict=True)
+                if not ok and state == NEW
+            ]
+        )
+        raise Unavailable(f"Kafka acknowledged {sum(written)} of {len(records)} records in time")
+    await service.confirm([o.dedup_key for o, _ in sending])
+
+    by_feed: dict[str, int] = {}
+    for o, _ in sending:
+        by_feed[o.feed] = by_feed.get(o.feed, 0) + 1
+    return IngestResult(
+        received=len(items),
+        accepted=len(sending),
+        duplicates=len(duplicates),
+        duplicate_indexes=duplicates,
+        rejected=[
+            RejectedItem(
+                index=i,
+                field=r.field,
+                reason=r.reason,
+                problems=[ItemProblem(field=p.field, reason=p.reason) for p in r.problems],
+            )
+            for i, r in rejected
+        ],
+        accepted_by_feed=by_feed,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# OpenAPI: schemas and examples.
+
+STATUS_CONVENTION = """
+**Status convention.** `200`: the body was read and at least one item was accepted or was a duplicate
+(or the batch was empty); the result lists every rejected item, and each of those is on `<prefix>.dlq`.
+`422`: the body was read but every item was rejected (all of them are on `<prefix>.dlq`; same result
+shape). `400`: the body itself could not be read (not JSON, not an array, bad gzip, not UTF-8): nothing
+was written anywhere. `413`: over `IOC_INGEST_MAX_BODY_BYTES` or `IOC_INGEST_MAX_ITEMS`. `415`: another
+Content-Type or Content-Encoding. `429`: the key is over `IOC_INGEST_RATE_PER_KEY` (wait `Retry-After`
+seconds). `503`: Kafka (or Redis) did not acknowledge in time: **nothing** of the request counts as
+accepted; send the same request again after `Retry-After` seconds (items that did reach Kafka are then
+reported as duplicates, not written twice).
+
+A 2xx means every accepted item is acknowledged by Kafka (idempotent producer, `acks=all`).
+"""
+
+AIR_EXAMPLE = [
+    {"sensorId": "air-kim-lien", "dateObserved": "2026-01-15T08:00:00+07:00", "pm25": 80.5, "no2": 41.0},
+    {"sensorId": "air-kim-lien", "dateObserved": "2026-01-15T08:01:00+07:00", "pm25": -3},
+]
+EXAMPLES: dict[str, list[dict[str, Any]]] = {
+    "air": AIR_EXAMPLE,
+    "water": [
+        {
+            "sensorId": "water-to-lich-cau-giay",
+            "eventId": "wq-2026-01-15-0800-tl1",
+            "dateObserved": "2026-01-15T08:00:00+07:00",
+            "pH": 7.1,
+            "dissolvedOxygen": 3.2,
+            "nh4N": 1.8,
+        }
+    ],
+    "traffic": [
+        {
+            "sensorId": "traffic-nga-tu-so",
+            "dateObserved": "2026-01-15T08:00:00+07:00",
+            "intervalSeconds": 60,
+            "laneId": 1,
+            "intensity": 42,
+            "averageVehicleSpeed": 21.5,
+            "occupancy": 0.31,
+        }
+    ],
+    "transit": [
+        {
+            "sensorId": "metro-2a-cat-linh",
+            "eventId": "tap-000183",
+            "dateObserved": "2026-01-15T08:00:00+07:00",
+            "cardId": "9704000012345678",
+            "cardType": "adult",
+            "mode": "metro",
+            "line": "2A",
+            "deviceId": "cat-linh-g3",
+            "direction": "ENTRY",
+            "fare": 0,
+        }
+    ],
+}
+RESULT_EXAMPLE = {
+    "received": 2,
+    "accepted": 1,
+    "duplicates": 0,
+    "duplicateIndexes": [],
+    "rejected": [
+        {
+            "index": 1,
+            "field": "pm25",
+            "reason": "Input should be greater than or equal to 0 (got -3)",
+            "problems": [{"field": "pm25", "reason": "Input should be greater than or equal to 0 (got -3)"}],
+        }
+    ],
+    "acceptedByFeed": {"air": 1},
+}
+ALL_REJECTED_EXAMPLE = {
+    "received": 1,
+    "accepted": 0,
+    "duplicates": 0,
+    "duplicateIndexes": [],
+    "rejected": [
+        {
+            "index": 0,
+            "field": "sensorId",
+            "reason": "is not in the Hanoi registry; register it, or send it as 'unregistered:air-x' "
+            '(got "air-x")',
+            "problems": [{"field": "sensorId", "reason": "is not in the Hanoi registry; …"}],
+        }
+    ],
+    "acceptedByFeed": {},
+}
+
+
+def _error_response(description: str, example: str, retry_after: bool = False) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": description,
+        "model": Problem,
+        "content": {"application/json": {"example": {"detail": example}}},
+    }
+    if retry_after:
+        response["headers"] = {
+            "Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}
+        }
+    return response
+
+
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "At least one item accepted or a duplicate; every rejected one listed and on the DLQ.",
+        "content": {"application/json": {"example": RESULT_EXAMPLE}},
+    },
+    400: _error_response("The body could not be read; nothing was written.", "the body is not JSON: …"),
+    401: _error_response("No API key, or an unknown one.", "The API key is not one of IOC_API_KEYS."),
+    403: _error_response(
+        "The key's role may not ingest.",
+        "This endpoint needs the admin or integrator role; your key has operator.",
+    ),
+    413: _error_response(
+        "Body or item count over the limits.",
+        "5001 items in one request; at most 5000 are allowed (IOC_INGEST_MAX_ITEMS)",
+    ),
+    415: _error_response(
+        "Unsupported Content-Type or Content-Encoding.",
+        "Content-Type 'text/csv' is not supported; send application/json … or application/x-ndjson …",
+    ),
+    422: {
+        "description": "Every item was rejected (each is on the DLQ); same shape as 200.",
+        "model": IngestResult,
+        "content": {"application/json": {"example": ALL_REJECTED_EXAMPLE}},
+    },
+    429: _error_response(
+        "The key is over its rate limit.",
+        "key integrator#1 is over its rate of 5000 events/s (IOC_INGEST_RATE_PER_KEY); retry after …",
+        retry_after=True,
+    ),
+    503: _error_response(
+        "Kafka or Redis did not answer in time: nothing of this request was accepted.",
+        "Kafka is unreachable; nothing of this request was accepted, send it again …",
+        retry_after=True,
+    ),
+}
+
+
+def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    """A pydantic JSON schema with its ``$defs`` inlined (OpenAPI resolves ``$ref`` from the root)."""
+    schema = deepcopy(schema)
+    defs = schema.pop("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return walk(deepcopy(defs[ref.removeprefix("#/$defs/")]))
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    return walk(schema)
+
+
+def item_schema(feed: str) -> dict[str, Any]:
+    """The JSON schema of one item of ``feed`` as an integrator sends it."""
+    schema = _inline_refs(MODELS[feed].model_json_schema(by_alias=True))
+    properties = schema["properties"]
+    properties.pop("ingestTime", None)  # stamped by ioc
+    if feed == "transit":
+        properties["cardId"] = {
+            "type": "string",
+            "description": "The raw card id: ioc replaces it by cardIdHash and cardKeyId at once. "
+            "Alternatively send cardIdHash and cardKeyId yourself.",
+        }
+        required = [r for r in schema.get("required", []) if r not in ("cardIdHash", "cardKeyId")]
+        schema["required"] = required
+        schema["anyOf"] = [{"required": ["cardId"]}, {"required": ["cardIdHash", "cardKeyId"]}]
+    return schema
+
+
+def _batch_request(feed: str) -> dict[str, Any]:
+    example = EXAMPLES[feed]
+    return {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {"type": "array", "items": item_schema(feed)},
+                "example": example,
+            },
+            "application/x-ndjson": {
+                "schema": {"type": "string", "description": "One JSON event per line."},
+                "example": "\n".join(json.dumps(item, ensure_ascii=False) for item in example) + "\n",
+            },
+        },
+    }
+
+
+def _batch_endpoint(feed: str) -> Callable[..., Coroutine[Any, Any, JSONResponse]]:
+    endpoint = f"/v1/ingest/{feed}"
+
+    async def ingest(request: Request, caller: Integrator) -> JSONResponse:
+        def items_of(body: bytes) -> list[object]:
+            return split_items(
+                body,
+                request.headers.get("content-type"),
+                max_items=request.app.state.settings.ingest_max_items,
+            )
+
+        def prepare_item(item: object, **options: Any) -> Accepted | Rejected:
+            if isinstance(item, RawLine):
+                return prepare_json(feed, item.text, **options)
+            return prepare(feed, item, **options)
+
+        return await _run(request, caller, endpoint, items_of, prepare_item)
+
+    ingest.__name__ = f"ingest_{feed}"
+    return ingest
+
+
+for _feed in FEEDS:
+    router.add_api_route(
+        f"/ingest/{_feed}",
+        _batch_endpoint(_feed),
+        methods=["POST"],
+        response_model=IngestResult,
+        summary=f"Push a batch of {_feed} events",
+        operation_id=f"ingest_{_feed}",
+        description=(
+            f"A batch of `{_feed}` events ({MODELS[_feed].__name__}, FIWARE field names) as a JSON array "
+            "(`Content-Type: application/json`) or one event per line (`application/x-ndjson`), optionally "
+            "gzip-compressed (`Content-Encoding: gzip`). Each item is validated on its own against the feed "
+            "model and the city registry; accepted ones go to `<prefix>."
+            f"{_feed}.raw` keyed by `sensorId`, rejected ones to `<prefix>.dlq` with the reason, the key id "
+            "and this endpoint. An item whose `eventId` (or, without one, sensor + `dateObserved`"
+            + (" + `laneId`" if _feed == "traffic" else "")
+            + ") was accepted within `IOC_INGEST_DEDUP_SECONDS` is a duplicate: not written again."
+            + (
+                " A raw `cardId` is replaced by `cardIdHash` (HMAC-SHA256) and `cardKeyId` before anything "
+                "is stored or logged."
+                if _feed == "transit"
+                else ""
+            )
+            + "\n\nNeeds the integrator or admin role.\n"
+            + STATUS_CONVENTION
+        ),
+        responses=RESPONSES,
+        openapi_extra={"requestBody": _batch_request(_feed)},
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# NGSI-LD notifications.
+
+NGSI_LD_EXAMPLE = {
+    "id": "urn:ngsi-ld:Notification:5fd0fa684eb81930c97005f3",
+    "type": "Notification",
+    "subscriptionId": "urn:ngsi-ld:Subscription:ioc-air",
+    "notifiedAt": "2026-01-15T01:00:05.000Z",
+    "data": [
+        to_ngsi_ld(
+            AirQualityObserved.model_validate(
+                {"sensorId": "air-kim-lien", "dateObserved": "2026-01-15T08:00:00+07:00", "pm25": 80.5}
+            )
+        ),
+        to_ngsi_ld(
+            AirQualityObserved.model_validate(
+                {"sensorId": "air-hoan-kiem", "dateObserved": "2026-01-15T08:00:00+07:00", "pm25": 61.0}
+            ),
+            key_values=True,
+        ),
+    ],
+}
+NOTIFICATION_SCHEMA = {
+    "type": "object",
+    "required": ["type", "data"],
+    "properties": {
+        "id": {"type": "string", "description": "Notification id (urn:ngsi-ld:Notification:…)."},
+        "type": {"type": "string", "enum": ["Notification"]},
+        "subscriptionId": {"type": "string"},
+        "notifiedAt": {"type": "string", "format": "date-time"},
+        "data": {
+            "type": "array",
+            "description": "Entities of type " + ", ".join(ENTITY_MODELS) + ", normalized or keyValues.",
+            "items": {
+                "type": "object",
+                "required": ["id", "type"],
+                "properties": {
+                    "id": {"type": "string", "description": "urn:ngsi-ld:<type>:<sensorId>"},
+                    "type": {"type": "string", "enum": list(ENTITY_MODELS)},
+                },
+                "additionalProperties": True,
+            },
+        },
+    },
+}
+
+
+def _notification_items(body: bytes, max_items: int) -> list[object]:
+    notification = parse_object(body)
+    if notification.get("type") != "Notification":
+        raise BodyError(
+            400, f"type={notification.get('type')!r}: an NGSI-LD notification has type 'Notification'"
+        )
+    data = notification.get("data")
+    if not isinstance(data, list):
+        raise BodyError(400, "data: an NGSI-LD notification carries a list of entities in 'data'")
+    if len(data) > max_items:
+        raise BodyError(
+            413,
+            f"{len(data)} entities in one notification; at most {max_items} allowed (IOC_INGEST_MAX_ITEMS)",
+        )
+    return data
+
+
+@router.post(
+    "/ngsi-ld/notify",
+    response_model=IngestResult,
+    summary="Receive an NGSI-LD notification",
+    operation_id="ngsi_ld_notify",
+    description=(
+        "The endpoint of an NGSI-LD subscription (Orion-LD, Scorpio): a notification (`id`, `type: "
+        "Notification`, `subscriptionId`, `notifiedAt`, `data`) whose entities are "
+        + ", ".join(f"`{t}`" for t in ENTITY_MODELS)
+        + ", in normalized or keyValues form. The entity `type` picks the feed (air, water, traffic) and its "
+        "id `urn:ngsi-ld:<type>:<sensorId>` the sensor. Each entity is validated like an item of "
+        "`/v1/ingest/{feed}` and ends up in the same topics; `index` in the result is the entity's "
+        "position in `data`. Without an `eventId` attribute, the natural key (sensor + `dateObserved`) "
+        "makes a repeated notification of the same observation a duplicate. Send the key in the "
+        "subscription's `notification.endpoint.receiverInfo` as `X-API-Key`. Content-Type "
+        "`application/json` or `application/ld+json`, gzip accepted.\n\nNeeds the integrator or admin role.\n"
+        + STATUS_CONVENTION
+    ),
+    responses=RESPONSES,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": NOTIFICATION_SCHEMA, "example": NGSI_LD_EXAMPLE},
+                "application/ld+json": {"schema": NOTIFICATION_SCHEMA, "example": NGSI_LD_EXAMPLE},
+            },
+        }
+    },
+)
+async def ngsi_ld_notify(request: Request, caller: Integrator) -> JSONResponse:
+    content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if content_type and content_type not in ("application/json", "application/ld+json"):
+        raise HTTPException(415, f"Content-Type {content_type!r} is not supported; send application/json")
+
+    def items_of(body: bytes) -> list[object]:
+        return _notification_items(body, request.app.state.settings.ingest_max_items)
+
+    def prepare_item(entity: object, **options: Any) -> Accepted | Rejected:
+        return prepare_ngsi_ld(entity, **options)
+
+    return await _run(request, caller, "/v1/ngsi-ld/notify", items_of, prepare_item)

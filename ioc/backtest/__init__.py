@@ -1,0 +1,1 @@
+"""Run the detection pipeline offline over recorded events and compare its alerts with a ground truth."""

@@ -1,0 +1,140 @@
+"""Alerts against a ground truth (the simulator's ``--truth`` file): recall, precision, delay, duplicates.
+
+An alert *matches* a scenario when its rule is one the scenario expects, its entity is one of the
+scenario's, and its episode began between ``TOLERANCE`` before the scenario's start and ``TOLERANCE``
+after its end. Delay is from the scenario's start to the event time the alert opened, in windows of the
+rule (a 1-hour index counts in hours, a 5-minute detector in 5 minutes).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from pydantic import AwareDatetime, BaseModel
+
+from ioc.alerts.rules import RuleSet
+from ioc.models.anomaly import Anomaly, alert_id
+from ioc.windows import window_seconds
+
+TOLERANCE = timedelta(minutes=30)
+
+
+class TruthScenario(BaseModel):
+    id: str
+    kind: str
+    entities: list[str]
+    district: str
+    start: AwareDatetime
+    end: AwareDatetime
+    rules: list[str]
+
+
+def load_truth(path: Path) -> list[TruthScenario]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [TruthScenario.model_validate_json(line) for line in lines if line.strip()]
+
+
+@dataclass(frozen=True)
+class RaisedAlert:
+    id: str
+    rule: str
+    entity: str
+    episode_start: datetime
+    opened_at: datetime
+
+
+def alerts_from_anomalies(anomalies: Iterable[Anomaly]) -> tuple[list[RaisedAlert], int]:
+    """One alert per episode, in opening order, and how many times an episode was opened again."""
+    alerts: dict[str, RaisedAlert] = {}
+    open_ids: set[str] = set()
+    reopened = 0
+    for anomaly in anomalies:
+        ident = alert_id(anomaly.rule, anomaly.entity, anomaly.episode_start)
+        if anomaly.firing and ident not in alerts:
+            alerts[ident] = RaisedAlert(ident, anomaly.rule, anomaly.entity, anomaly.episode_start,
+                                        anomaly.observed_at)  # fmt: skip
+            open_ids.add(ident)
+        elif anomaly.firing and ident not in open_ids:
+            reopened += 1
+        elif not anomaly.firing:
+            open_ids.discard(ident)
+    return list(alerts.values()), reopened
+
+
+@dataclass
+class Score:
+    scenarios: int
+    alerts: int
+    recalled: list[str] = field(default_factory=list)
+    fully_recalled: list[str] = field(default_factory=list)  # every expected rule alerted
+    missed: list[str] = field(default_factory=list)
+    matched_alerts: int = 0
+    unmatched: list[RaisedAlert] = field(default_factory=list)
+    delays_windows: list[float] = field(default_factory=list)
+    duplicates: int = 0
+
+    @property
+    def recall(self) -> float:
+        return len(self.recalled) / self.scenarios if self.scenarios else 1.0
+
+    @property
+    def precision(self) -> float:
+        return self.matched_alerts / self.alerts if self.alerts else 1.0
+
+    @property
+    def median_delay_windows(self) -> float | None:
+        return statistics.median(self.delays_windows) if self.delays_windows else None
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "scenarios": self.scenarios,
+            "alerts": self.alerts,
+            "recall": round(self.recall, 3),
+            "recall_every_rule": round(len(self.fully_recalled) / self.scenarios, 3)
+            if self.scenarios
+            else 1.0,
+            "precision": round(self.precision, 3),
+            "median_delay_windows": self.median_delay_windows,
+            "duplicates": self.duplicates,
+            "missed": self.missed,
+            "unmatched": [f"{a.rule} {a.entity} {a.episode_start.isoformat()}" for a in self.unmatched],
+        }
+
+
+def score(
+    alerts: list[RaisedAlert], truth: list[TruthScenario], rules: RuleSet, duplicates: int = 0
+) -> Score:
+    result = Score(scenarios=len(truth), alerts=len(alerts), duplicates=duplicates)
+    matched: set[str] = set()
+    for scenario in truth:
+        hits = [a for a in alerts if _matches(a, scenario)]
+        matched.update(a.id for a in hits)
+        if not hits:
+            result.missed.append(scenario.id)
+            continue
+        result.recalled.append(scenario.id)
+        if {a.rule for a in hits} >= set(scenario.rules):
+            result.fully_recalled.append(scenario.id)
+        first = min(hits, key=lambda a: a.opened_at)
+        size = window_seconds(rules.get(first.rule).window)
+        result.delays_windows.append(max(0.0, (first.opened_at - scenario.start).total_seconds() / size))
+    result.matched_alerts = len(matched)
+    result.unmatched = [a for a in alerts if a.id not in matched]
+    return result
+
+
+def _matches(alert: RaisedAlert, scenario: TruthScenario) -> bool:
+    return (
+        alert.rule in scenario.rules
+        and alert.entity in scenario.entities
+        and scenario.start - TOLERANCE <= alert.episode_start <= scenario.end + TOLERANCE
+    )
+
+
+def report_json(result: Score) -> str:
+    return json.dumps(result.summary(), indent=2, ensure_ascii=False)

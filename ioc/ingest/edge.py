@@ -1,0 +1,417 @@
+"""The ingest edge: one pure function from an integrator's item to a Kafka record or a dead letter.
+
+Every way in (HTTP batches, NGSI-LD notifications, the MQTT bridge) calls the same functions, so the
+same item gets the same answer whichever way it came::
+
+    outcome = prepare(
+        "transit", item,
+        city=city, card_key=b"secret", card_key_id="k1",
+        source="http /v1/ingest/transit key=integrator:1a2b3c4d", received_at=now,
+    )
+    if isinstance(outcome, Accepted):
+        producer.send(settings.raw_topic(outcome.feed), key=outcome.key_bytes, value=outcome.value)
+    else:
+        producer.send(settings.dlq_topic, key=outcome.dlq_key, value=outcome.dead_letter().to_json())
+
+Public names (stable; other components rely on them):
+
+- ``prepare(feed, item, *, city, card_key, card_key_id, source, received_at) -> Accepted | Rejected``
+  for an already-parsed JSON value (``item`` may be anything ``json.loads`` returns);
+- ``prepare_json(feed, raw, *, ...same) -> Accepted | Rejected`` for the bytes of one JSON document
+  (an MQTT payload, an NDJSON line): text that is not JSON is rejected with kind ``unparseable``;
+- ``prepare_ngsi_ld(entity, *, ...same) -> Accepted | Rejected`` for one entity of an NGSI-LD
+  notification (normalized or keyValues); its ``type`` picks the feed;
+- ``Accepted``: ``feed``, ``event`` (the validated model), ``key`` (the sensor id; ``key_bytes``), ``value``
+  (the JSON bytes for ``<prefix>.<feed>.raw``) and ``dedup_key`` (see Idempotency);
+- ``Rejected``: ``feed``, ``kind`` (the DLQ reason code: ``invalid`` or ``unparseable``), ``problems``
+  (``Problem(field, reason)``, at least one), ``field`` and ``reason`` (the first problem's, a sentence
+  naming no secret), ``payload`` (the original item, redacted), ``key``, ``source``, ``at``;
+  ``dead_letter()`` gives the ``ioc.models.dead_letter.DeadLetter`` for ``<prefix>.dlq``.
+
+What ``prepare`` does, in order:
+
+1. **Pseudonymise.** A transit item may carry the raw card id as ``cardId`` (a string, or a JSON
+   number). It is removed and replaced by ``cardIdHash`` = HMAC-SHA256(``card_key``, card id) and
+   ``cardKeyId`` = ``card_key_id`` (``ioc.privacy.pseudonymise_card``) before anything else looks at
+   the item. The raw id goes nowhere: not into the accepted value, not into a rejection's payload, field
+   or reason. A rejection also redacts every other field whose name mentions a card (``cardNumber``,
+   ``card_id`` …) unless it is a well-formed digest, key id or card type, and every occurrence of the
+   raw id inside other values. An item that carries its raw card id in another field too is rejected,
+   so a misplaced card number cannot reach Kafka.
+2. **Stamp** ``ingestTime`` = ``received_at`` (a client's own ``ingestTime`` is replaced).
+3. **Validate** with ``MODELS[feed].model_validate(item, context={"city": city})``.
+
+Idempotency: ``Accepted.dedup_key`` names the event for duplicate detection: the client's ``eventId``
+when given (every feed accepts an optional ``eventId``; transit requires it), else the natural key of a
+reading — the sensor, its event time (as an instant) and, for traffic, the lane. The edge does not
+remember anything; the caller marks the key (the API uses Redis ``SET NX EX``).
+
+No clock, no I/O, no logging: the function is pure and runs the same in the API, the MQTT bridge and
+``ioc dlq replay``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from ioc.city import City
+from ioc.models import MODELS, Event, TrafficFlowObserved
+from ioc.models.dead_letter import DeadLetter
+from ioc.models.ngsi_ld import ENTITY_MODELS, NgsiLdError, entity_attributes
+from ioc.models.transit import HMAC_SHA256_HEX
+from ioc.privacy import pseudonymise_card
+
+INVALID = "invalid"
+UNPARSEABLE = "unparseable"
+NGSI_LD_FEED = "ngsi-ld"  # the DLQ feed of an entity whose type names no feed
+REDACTED = "[redacted]"
+
+RAW_CARD_FIELD = "cardId"
+_HASH_FIELDS = frozenset({"cardIdHash", "card_id_hash"})
+_LABEL_FIELDS = frozenset({"cardKeyId", "card_key_id", "cardType", "card_type"})
+_CARD_NAME = re.compile(r"card", re.IGNORECASE)
+_LONG_NUMBER = re.compile(r"\d{6}")
+# In text that is not JSON: a card-named key and the value after it, up to the next separator.
+_CARD_IN_TEXT = re.compile(
+    r"""(["']?\w*card\w*["']?\s*[:=]\s*)("[^"]*"?|'[^']*'?|[^,;}\s]*)""", re.IGNORECASE
+)
+_MIN_SCRUB = 4  # shorter raw ids are not searched for inside other values (they would match everything)
+_MAX_DEPTH = 32  # redaction stops descending here; deeper structures are replaced whole
+_MAX_SHOWN = 80  # characters of an offending value quoted in a reason
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why an item was rejected: the wire field (``(event)`` for the whole item) and a sentence."""
+
+    field: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Accepted:
+    feed: str
+    event: Event
+    key: str  # the sensor id: the Kafka key
+    value: bytes  # the event's wire JSON, pseudonymised and stamped
+    dedup_key: str  # "<feed>:<sha256 hex>", for duplicate detection (see the module docstring)
+
+    @property
+    def key_bytes(self) -> bytes:
+        return self.key.encode()
+
+
+@dataclass(frozen=True)
+class Rejected:
+    feed: str
+    kind: str  # the DLQ reason code: "invalid" or "unparseable"
+    problems: tuple[Problem, ...]
+    payload: Any  # the original item with every card id redacted (str when it was not JSON)
+    key: str | None  # the item's sensorId when it named one (redacted like the payload)
+    source: str
+    at: datetime
+
+    @property
+    def field(self) -> str:
+        return self.problems[0].field
+
+    @property
+    def reason(self) -> str:
+        return self.problems[0].reason
+
+    @property
+    def detail(self) -> str:
+        """Every problem on one line: ``field: reason; field: reason``."""
+        return "; ".join(f"{p.field}: {p.reason}" for p in self.problems)
+
+    @property
+    def dlq_key(self) -> bytes | None:
+        return self.key.encode() if self.key else None
+
+    def payload_bytes(self) -> bytes:
+        if isinstance(self.payload, str) and self.kind == UNPARSEABLE:
+            return self.payload.encode()
+        return json.dumps(self.payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+    def dead_letter(self) -> DeadLetter:
+        return DeadLetter(
+            reason=self.kind,
+            detail=self.detail,
+            feed=self.feed,
+            source=self.source,
+            time=self.at,
+            key=self.key,
+            payload=self.payload_bytes().decode(errors="replace"),
+        )
+
+
+def prepare(
+    feed: str,
+    item: object,
+    *,
+    city: City,
+    card_key: bytes,
+    card_key_id: str,
+    source: str,
+    received_at: datetime,
+) -> Accepted | Rejected:
+    """Pseudonymise, stamp and validate one item of ``feed``; see the module docstring."""
+    model = MODELS.get(feed)
+    if model is None:
+        raise ValueError(f"unknown feed {feed!r}; feeds: {', '.join(MODELS)}")
+    if received_at.tzinfo is None:
+        raise ValueError("received_at must be timezone-aware")
+    return _prepare(model, feed, item, city, card_key, card_key_id, source, received_at)
+
+
+def prepare_json(
+    feed: str,
+    raw: bytes | str,
+    *,
+    city: City,
+    card_key: bytes,
+    card_key_id: str,
+    source: str,
+    received_at: datetime,
+) -> Accepted | Rejected:
+    """``prepare`` for the bytes of one JSON document; text that is not JSON is rejected (redacted)."""
+    parsed = parse_json(raw)
+    if isinstance(parsed, Problem):
+        text = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
+        problem = Problem("(event)", parsed.reason)
+        return Rejected(feed, UNPARSEABLE, (problem,), redact_text(text), None, source, received_at)
+    return prepare(
+        feed,
+        parsed.value,
+        city=city,
+        card_key=card_key,
+        card_key_id=card_key_id,
+        source=source,
+        received_at=received_at,
+    )
+
+
+def prepare_ngsi_ld(
+    entity: object,
+    *,
+    city: City,
+    card_key: bytes,
+    card_key_id: str,
+    source: str,
+    received_at: datetime,
+) -> Accepted | Rejected:
+    """``prepare`` for one NGSI-LD entity (normalized or keyValues); its ``type`` picks the feed."""
+    entity_type = entity.get("type") if isinstance(entity, dict) else None
+    model = ENTITY_MODELS.get(entity_type) if isinstance(entity_type, str) else None
+    feed = model.feed if model else NGSI_LD_FEED
+    try:
+        model, attributes = entity_attributes(entity)  # type: ignore[arg-type]
+    except NgsiLdError as error:
+        field, reason = _split_ngsi_ld_error(str(error))
+        return _reject(feed, INVALID, [Problem(field, reason)], entity, None, source, received_at)
+    except ValueError as error:  # a malformed date in a traffic interval, and the like
+        problem = Problem("(entity)", _sentence(str(error)))
+        return _reject(feed, INVALID, [problem], entity, None, source, received_at)
+    return _prepare(model, model.feed, attributes, city, card_key, card_key_id, source, received_at)
+
+
+@dataclass(frozen=True)
+class Parsed:
+    value: Any
+
+
+def parse_json(raw: bytes | str) -> Parsed | Problem:
+    """One JSON document, strictly: no NaN or Infinity, no absurd nesting; a ``Problem`` says why not."""
+    try:
+        return Parsed(json.loads(raw, parse_constant=_no_constants))
+    except UnicodeDecodeError:
+        return Problem("(body)", "is not UTF-8 text")
+    except RecursionError:
+        return Problem("(body)", "is nested too deeply to be an event")
+    except ValueError as error:  # JSONDecodeError, NaN/Infinity, integers too long to convert
+        return Problem("(body)", f"is not JSON: {_sentence(str(error))}")
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _prepare(
+    model: type[Event],
+    feed: str,
+    item: object,
+    city: City,
+    card_key: bytes,
+    card_key_id: str,
+    source: str,
+    received_at: datetime,
+) -> Accepted | Rejected:
+    if not isinstance(item, dict):
+        problem = Problem("(event)", f"an event is a JSON object, not {_json_type(item)}")
+        return _reject(feed, INVALID, [problem], item, None, source, received_at)
+    item = dict(item)
+    raw_card: str | None = None
+    if RAW_CARD_FIELD in item:
+        raw = item.pop(RAW_CARD_FIELD)
+        problem = None
+        if isinstance(raw, bool) or not isinstance(raw, str | int) or not str(raw).strip():
+            problem = Problem(RAW_CARD_FIELD, "must be the card id as a non-empty string or number")
+        elif any(name in item for name in _HASH_FIELDS):
+            problem = Problem(RAW_CARD_FIELD, "give either cardId or cardIdHash, not both")
+        else:
+            raw_card = str(raw).strip()
+            item["cardIdHash"], item["cardKeyId"] = pseudonymise_card(raw_card, card_key, card_key_id)
+            elsewhere = _fields_containing(item, raw_card) if len(raw_card) >= _MIN_SCRUB else []
+            if elsewhere:
+                problem = Problem(
+                    elsewhere[0],
+                    "contains the raw card id; send the card id only as cardId, where it is pseudonymised",
+                )
+        if problem is not None:
+            item[RAW_CARD_FIELD] = REDACTED
+            return _reject(feed, INVALID, [problem], item, raw_card, source, received_at)
+    # The payload of a rejection is what the client sent (pseudonymised), without our stamp.
+    stamped = {name: value for name, value in item.items() if name != "ingest_time"}
+    stamped["ingestTime"] = received_at.isoformat()
+    try:
+        event = model.model_validate(stamped, context={"city": city})
+    except ValidationError as error:
+        problems = [_problem(p) for p in error.errors(include_url=False)]
+        return _reject(feed, INVALID, problems, item, raw_card, source, received_at)
+    return Accepted(feed, event, event.sensor_id, event.to_json(), dedup_key(event))
+
+
+def dedup_key(event: Event) -> str:
+    """The event's identity for duplicate detection: its eventId, else sensor + event time (+ lane)."""
+    if event.event_id is not None:
+        parts = ["id", event.event_id]
+    else:
+        parts = ["at", event.sensor_id, event.date_observed.astimezone(UTC).isoformat()]
+        if isinstance(event, TrafficFlowObserved):
+            parts.append("" if event.lane_id is None else str(event.lane_id))
+    digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+    return f"{event.feed}:{digest}"
+
+
+def _reject(
+    feed: str,
+    kind: str,
+    problems: list[Problem],
+    item: object,
+    raw_card: str | None,
+    source: str,
+    at: datetime,
+) -> Rejected:
+    payload = redact(item, raw_card)
+    problems = [Problem(p.field, _scrub(p.reason, raw_card)) for p in problems]
+    key = payload.get("sensorId") if isinstance(payload, dict) else None
+    key = key[:128] if isinstance(key, str) and key else None
+    return Rejected(feed, kind, tuple(problems), payload, key, source, at)
+
+
+def redact(value: object, raw_card: str | None = None, depth: int = 0) -> Any:
+    """A copy of a JSON value with card ids redacted: card-named fields, and the known raw id anywhere."""
+    if depth > _MAX_DEPTH:
+        return "[nested too deeply]"
+    if isinstance(value, dict):
+        return {
+            str(name): (
+                inner
+                if _is_safe_card_value(str(name), inner)
+                else REDACTED
+                if _CARD_NAME.search(str(name))
+                else redact(inner, raw_card, depth + 1)
+            )
+            for name, inner in value.items()
+        }
+    if isinstance(value, list):
+        return [redact(inner, raw_card, depth + 1) for inner in value]
+    if isinstance(value, str):
+        return _scrub(value, raw_card)
+    return value
+
+
+def redact_text(text: str, raw_card: str | None = None) -> str:
+    """Text that is not JSON, with the value after any card-named key redacted."""
+    return _scrub(_CARD_IN_TEXT.sub(lambda m: f'{m.group(1)}"{REDACTED}"', text), raw_card)
+
+
+def _is_safe_card_value(name: str, value: object) -> bool:
+    if name in _HASH_FIELDS:
+        return isinstance(value, str) and HMAC_SHA256_HEX.fullmatch(value) is not None
+    if name in _LABEL_FIELDS:
+        return isinstance(value, str) and len(value) <= 32 and not _LONG_NUMBER.search(value)
+    return False
+
+
+def _scrub(text: str, raw_card: str | None) -> str:
+    if raw_card and len(raw_card) >= _MIN_SCRUB:
+        return text.replace(raw_card, REDACTED)
+    return text
+
+
+def _fields_containing(item: dict[str, Any], needle: str) -> list[str]:
+    found = []
+    for name, value in item.items():
+        if name in _HASH_FIELDS or name in _LABEL_FIELDS:
+            continue
+        if needle in str(name) or needle in _flat_text(value):
+            found.append(str(name))
+    return found
+
+
+def _flat_text(value: object, depth: int = 0) -> str:
+    if depth > _MAX_DEPTH:
+        return ""
+    if isinstance(value, dict):
+        return " ".join(f"{k} {_flat_text(v, depth + 1)}" for k, v in value.items())
+    if isinstance(value, list):
+        return " ".join(_flat_text(v, depth + 1) for v in value)
+    return str(value)
+
+
+def _problem(error: Any) -> Problem:
+    """A pydantic error as (wire field, sentence), quoting the offending value unless it names a card."""
+    location = [str(part) for part in error["loc"]]
+    field = ".".join(location) or "(event)"
+    message = _sentence(str(error["msg"]).removeprefix("Value error, "))
+    if not location:
+        return Problem(field, message)
+    value = error.get("input")
+    if error["type"] == "missing" or isinstance(value, dict | list):
+        return Problem(field, message)
+    if any(_CARD_NAME.search(part) for part in location) and not _is_safe_card_value(location[-1], value):
+        return Problem(field, f"{message} (value redacted)")
+    shown = json.dumps(value, ensure_ascii=False, default=str)
+    if len(shown) > _MAX_SHOWN:
+        shown = shown[: _MAX_SHOWN - 1] + "…"
+    return Problem(field, f"{message} (got {shown})")
+
+
+def _split_ngsi_ld_error(message: str) -> tuple[str, str]:
+    """``type='X': unsupported …`` → (``type``, ``unsupported …``); other messages name the entity."""
+    match = re.match(r"(\w+)=(.*?): (.*)$", message, re.DOTALL)
+    if match is None:
+        return "(entity)", _sentence(message)
+    field, value, reason = match.groups()
+    if _CARD_NAME.search(field):
+        value = REDACTED
+    if len(value) > _MAX_SHOWN:
+        value = value[: _MAX_SHOWN - 1] + "…"
+    return field, _sentence(f"{reason} (got {value})")
+
+
+def _sentence(text: str) -> str:
+    return " ".join(text.split()) or "invalid"
+
+
+def _json_type(value: object) -> str:
+    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "an array"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)

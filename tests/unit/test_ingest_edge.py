@@ -1,0 +1,274 @@
+"""The ingest edge, pure: pseudonymisation first, stamping, validation, redaction of every rejection."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ioc.city import load_city
+from ioc.ingest.body import BodyError, RawLine, decode, parse_object, split_items
+from ioc.ingest.edge import (
+    INVALID,
+    UNPARSEABLE,
+    Accepted,
+    Rejected,
+    dedup_key,
+    prepare,
+    prepare_json,
+    prepare_ngsi_ld,
+)
+from ioc.models import AirQualityObserved, TrafficFlowObserved
+from ioc.models.ngsi_ld import to_ngsi_ld
+from ioc.privacy import pseudonymise_card
+
+CITY = load_city("hanoi")
+KEY, KEY_ID = b"unit-test-key", "k7"
+NOW = datetime(2026, 1, 15, 1, 0, 5, tzinfo=UTC)
+OPTIONS = {"city": CITY, "card_key": KEY, "card_key_id": KEY_ID, "source": "unit", "received_at": NOW}
+CARD = "9704000011112222"
+
+AIR = {"sensorId": "air-kim-lien", "dateObserved": "2026-01-15T08:00:00+07:00", "pm25": 80.5}
+TAP = {
+    "sensorId": "metro-2a-cat-linh",
+    "eventId": "tap-1",
+    "dateObserved": "2026-01-15T08:00:00+07:00",
+    "cardId": CARD,
+    "cardType": "adult",
+    "mode": "metro",
+    "line": "2A",
+    "deviceId": "cat-linh-g3",
+    "direction": "ENTRY",
+    "fare": 0,
+}
+
+
+def everything_of(rejected: Rejected) -> str:
+    """Every text a rejection could leak through: DLQ record, field, reasons."""
+    return rejected.dead_letter().to_json().decode() + rejected.field + rejected.detail
+
+
+def test_a_valid_reading_is_stamped_keyed_and_serialised():
+    outcome = prepare("air", dict(AIR, ingestTime="1999-01-01T00:00:00Z"), **OPTIONS)
+    assert isinstance(outcome, Accepted)
+    assert outcome.key == "air-kim-lien" and outcome.key_bytes == b"air-kim-lien"
+    value = json.loads(outcome.value)
+    assert value["ingestTime"] == "2026-01-15T01:00:05Z"  # ours, not the client's
+    assert value["dateObserved"] == "2026-01-15T08:00:00+07:00"
+    assert value["pm25"] == 80.5
+    assert outcome.dedup_key.startswith("air:")
+
+
+def test_a_raw_card_id_is_pseudonymised_before_validation_and_goes_nowhere():
+    outcome = prepare("transit", TAP, **OPTIONS)
+    assert isinstance(outcome, Accepted)
+    digest, key_id = pseudonymise_card(CARD, KEY, KEY_ID)
+    value = json.loads(outcome.value)
+    assert value["cardIdHash"] == digest and value["cardKeyId"] == key_id
+    assert "cardId" not in value and CARD not in outcome.value.decode()
+    assert TAP["cardId"] == CARD  # the caller's item is not modified
+
+
+def test_a_card_number_as_json_number_is_pseudonymised_too():
+    outcome = prepare("transit", dict(TAP, cardId=int(CARD)), **OPTIONS)
+    assert isinstance(outcome, Accepted)
+    assert json.loads(outcome.value)["cardIdHash"] == pseudonymise_card(CARD, KEY, KEY_ID)[0]
+
+
+def test_a_rejected_tap_keeps_the_hash_never_the_card():
+    outcome = prepare("transit", dict(TAP, fare=-5), **OPTIONS)
+    assert isinstance(outcome, Rejected)
+    assert outcome.kind == INVALID and outcome.field == "fare"
+    assert "greater than or equal to 0" in outcome.reason and "(got -5)" in outcome.reason
+    assert CARD not in everything_of(outcome)
+    payload = json.loads(outcome.dead_letter().payload)
+    assert payload["cardIdHash"] == pseudonymise_card(CARD, KEY, KEY_ID)[0]
+    assert "ingestTime" not in payload  # the original item, not our stamped copy
+    letter = outcome.dead_letter()
+    assert (letter.reason, letter.feed, letter.source, letter.key) == (
+        "invalid",
+        "transit",
+        "unit",
+        TAP["sensorId"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"deviceId": f"gate-{CARD}"}, "deviceId"),  # the raw id elsewhere in the item
+        ({"cardNumber": CARD}, "cardNumber"),  # a card-named extra field
+        ({"cardIdHash": CARD}, "cardId"),  # both cardId and a (bogus) hash
+        ({"cardId": {"nested": CARD}}, "cardId"),  # not a string or number
+    ],
+)
+def test_a_card_id_never_leaks_through_a_rejection(change, field):
+    outcome = prepare("transit", dict(TAP, **change), **OPTIONS)
+    assert isinstance(outcome, Rejected), outcome
+    assert outcome.field == field
+    assert CARD not in everything_of(outcome)
+
+
+def test_a_card_number_sent_as_the_hash_is_refused_and_redacted():
+    item = {k: v for k, v in TAP.items() if k != "cardId"} | {"cardIdHash": CARD, "cardKeyId": "k1"}
+    outcome = prepare("transit", item, **OPTIONS)
+    assert isinstance(outcome, Rejected)
+    assert outcome.field == "cardIdHash" and "value redacted" in outcome.reason
+    assert CARD not in everything_of(outcome)
+
+
+def test_an_unparseable_line_is_rejected_with_its_card_redacted():
+    outcome = prepare_json("transit", f'{{"cardId": "{CARD}", "fare": '.encode(), **OPTIONS)
+    assert isinstance(outcome, Rejected)
+    assert outcome.kind == UNPARSEABLE and outcome.field == "(event)" and "not JSON" in outcome.reason
+    assert CARD not in everything_of(outcome)
+    assert outcome.dead_letter().reason == "unparseable"
+
+
+@pytest.mark.parametrize("raw", [b"NaN", b'{"pm25": Infinity}', b"[" * 100_000, b"\xff\xfe\x00", b"1" * 5000])
+def test_json_that_python_would_swallow_or_choke_on_is_unparseable(raw):
+    outcome = prepare_json("air", raw, **OPTIONS)
+    assert isinstance(outcome, Rejected) and outcome.kind == UNPARSEABLE
+
+
+def test_registry_and_feed_are_checked():
+    outcome = prepare("air", dict(AIR, sensorId="air-nowhere"), **OPTIONS)
+    assert isinstance(outcome, Rejected) and outcome.field == "sensorId"
+    assert "unregistered:air-nowhere" in outcome.reason
+    assert isinstance(prepare("air", dict(AIR, sensorId="unregistered:lowcost-1"), **OPTIONS), Accepted)
+    outcome = prepare("air", dict(AIR, sensorId="traffic-nga-tu-so"), **OPTIONS)
+    assert isinstance(outcome, Rejected) and "traffic sensor" in outcome.reason
+
+
+def test_every_problem_is_listed_and_the_first_is_the_field():
+    outcome = prepare("air", {"sensorId": "air-kim-lien", "pm25": -1, "colour": "grey"}, **OPTIONS)
+    assert isinstance(outcome, Rejected)
+    assert [p.field for p in outcome.problems] == ["dateObserved", "pm25", "colour"]
+    assert outcome.field == "dateObserved" and outcome.reason == "Field required"
+
+
+@pytest.mark.parametrize("item", [None, 3, "air", [AIR], True])
+def test_an_item_that_is_not_an_object_is_rejected(item):
+    outcome = prepare("air", item, **OPTIONS)
+    assert isinstance(outcome, Rejected) and outcome.field == "(event)"
+    assert "JSON object" in outcome.reason
+
+
+def test_unknown_feed_and_naive_time_are_programming_errors():
+    with pytest.raises(ValueError, match="unknown feed"):
+        prepare("noise", AIR, **OPTIONS)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        prepare("air", AIR, **(OPTIONS | {"received_at": datetime(2026, 1, 1)}))
+
+
+def test_dedup_key_is_the_event_id_else_sensor_time_and_lane():
+    a = prepare("air", dict(AIR, eventId="e-1"), **OPTIONS)
+    b = prepare(
+        "air", dict(AIR, eventId="e-1", pm25=1.0, dateObserved="2026-01-15T09:00:00+07:00"), **OPTIONS
+    )
+    assert isinstance(a, Accepted) and isinstance(b, Accepted) and a.dedup_key == b.dedup_key
+    # Without an id: the same instant in another offset is the same reading.
+    c = prepare("air", AIR, **OPTIONS)
+    d = prepare("air", dict(AIR, dateObserved="2026-01-15T01:00:00+00:00", pm25=1.0), **OPTIONS)
+    assert isinstance(c, Accepted) and isinstance(d, Accepted) and c.dedup_key == d.dedup_key
+    assert c.dedup_key != a.dedup_key
+    lane = {
+        "sensorId": "traffic-nga-tu-so",
+        "dateObserved": "2026-01-15T08:00:00+07:00",
+        "intervalSeconds": 60,
+    }
+    lanes = [TrafficFlowObserved.model_validate(lane | {"intensity": 5, "laneId": n}) for n in (1, 2)]
+    assert dedup_key(lanes[0]) != dedup_key(lanes[1])
+
+
+def test_ngsi_ld_entities_in_both_forms_become_the_same_event():
+    event = AirQualityObserved.model_validate(AIR)
+    normalized = prepare_ngsi_ld(to_ngsi_ld(event), **OPTIONS)
+    key_values = prepare_ngsi_ld(to_ngsi_ld(event, key_values=True), **OPTIONS)
+    assert isinstance(normalized, Accepted) and isinstance(key_values, Accepted)
+    assert normalized.value == key_values.value and normalized.feed == "air"
+    assert json.loads(normalized.value)["pm25"] == 80.5
+
+
+def test_ngsi_ld_entities_are_checked_against_the_registry_and_their_envelope():
+    entity = to_ngsi_ld(AirQualityObserved.model_validate(dict(AIR, sensorId="air-nowhere")))
+    outcome = prepare_ngsi_ld(entity, **OPTIONS)
+    assert isinstance(outcome, Rejected) and outcome.feed == "air" and outcome.field == "sensorId"
+    outcome = prepare_ngsi_ld({"id": "urn:x", "type": "Parking"}, **OPTIONS)
+    assert isinstance(outcome, Rejected) and outcome.feed == "ngsi-ld" and outcome.field == "type"
+    outcome = prepare_ngsi_ld(dict(entity, id="urn:ngsi-ld:AirQualityObserved:"), **OPTIONS)
+    assert isinstance(outcome, Rejected) and outcome.field == "id"
+    outcome = prepare_ngsi_ld(["not", "an", "entity"], **OPTIONS)
+    assert isinstance(outcome, Rejected) and outcome.feed == "ngsi-ld"
+
+
+def test_ngsi_ld_card_attributes_are_redacted():
+    entity = to_ngsi_ld(AirQualityObserved.model_validate(AIR)) | {
+        "cardId": {"type": "Property", "value": CARD}
+    }
+    outcome = prepare_ngsi_ld(entity, **OPTIONS)
+    assert isinstance(outcome, Rejected) and CARD not in everything_of(outcome)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=5)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    feed=st.sampled_from(["air", "water", "traffic", "transit"]),
+    extra=st.dictionaries(st.sampled_from([*TAP, "pm25", "laneId", "card_id", "x"]), json_values, max_size=6),
+)
+def test_any_item_gets_an_answer_and_the_card_never_leaks(feed, extra):
+    outcome = prepare(feed, dict(TAP, **extra), **OPTIONS)
+    if isinstance(outcome, Accepted):
+        assert CARD not in outcome.value.decode()
+    else:
+        assert outcome.problems and CARD not in everything_of(outcome)
+
+
+def test_bodies_json_ndjson_gzip_and_limits():
+    items = [AIR, dict(AIR, pm25=1)]
+    assert split_items(json.dumps(items).encode(), "application/json; charset=utf-8", max_items=5) == items
+    assert split_items(json.dumps(AIR).encode(), None, max_items=5) == [AIR]  # one object: a batch of one
+    ndjson = b'{"a": 1}\n\n  \nnot json\r\n'
+    assert split_items(ndjson, "application/x-ndjson", max_items=5) == [
+        RawLine(b'{"a": 1}'),
+        RawLine(b"not json"),
+    ]
+    with pytest.raises(BodyError) as error:
+        split_items(json.dumps(items).encode(), "application/json", max_items=1)
+    assert error.value.status == 413
+    for body, status in ((b"[1,", 400), (b'"text"', 400), (b"\xff", 400)):
+        with pytest.raises(BodyError) as error:
+            split_items(body, "application/json", max_items=5)
+        assert error.value.status == status
+    with pytest.raises(BodyError) as error:
+        split_items(b"a,b", "text/csv", max_items=5)
+    assert error.value.status == 415
+
+    assert decode(gzip.compress(b"[]"), "gzip", max_bytes=1024) == b"[]"
+    assert decode(b"[]", "identity", max_bytes=1024) == b"[]"
+    for raw, encoding, status in (
+        (gzip.compress(b" " * 5000), "gzip", 413),  # a small body that expands too much
+        (b"x" * 2000, None, 413),
+        (b"not gzip", "gzip", 400),
+        (gzip.compress(b"[]")[:-12], "gzip", 400),  # truncated
+        (b"[]", "br", 415),
+    ):
+        with pytest.raises(BodyError) as error:
+            decode(raw, encoding, max_bytes=1024)
+        assert error.value.status == status, (raw[:10], encoding)
+
+    assert parse_object(b'{"type": "Notification"}') == {"type": "Notification"}
+    with pytest.raises(BodyError):
+        parse_object(b"[]")
