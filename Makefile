@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: setup demo test test-unit lint format clean
 
-## setup: virtualenv with ioc and its test tools, Kafka's jars from Maven Central, Redis if missing
+## setup: virtualenv with ioc and its test tools, Kafka's jars from Maven Central, Redis and Mosquitto if missing
 setup: $(STAMP)
 	@$(BIN)/ioc infra fetch
 

@@ -172,6 +172,7 @@ def fetch(
         return []
     consumer = _consumer(settings)
     found: dict[Position, StoredLetter] = {}
+    held: dict[int, tuple[int, int]] = {}  # partition → (first offset, end offset), for the error
     try:
         partitions = {tp.partition: tp for tp in _partitions(consumer, settings.dlq_topic)}
         missing_partitions = sorted({p.partition for p in wanted} - set(partitions))
@@ -186,6 +187,7 @@ def fetch(
         starts = consumer.beginning_offsets(chosen)
         limits = {}
         for tp in chosen:
+            held[tp.partition] = (starts[tp], ends[tp])
             offsets = [p.offset for p in wanted if p.partition == tp.partition]
             consumer.seek(tp, max(min(offsets), starts[tp]))
             limits[tp] = min(max(offsets) + 1, ends[tp])
@@ -195,9 +197,19 @@ def fetch(
                 found[stored.position] = stored
     finally:
         consumer.close()
-    missing = [str(p) for p in wanted if p not in found]
+    missing = [p for p in wanted if p not in found]
     if missing:
-        raise DlqError(f"no dead letter at {', '.join(missing)} in {settings.dlq_topic}")
+        ranges = []
+        for partition in sorted({p.partition for p in missing}):
+            first, end = held[partition]
+            ranges.append(
+                f"partition {partition} is empty"
+                if first >= end
+                else f"partition {partition} holds {first}–{end - 1}"
+            )
+        raise DlqError(
+            f"no dead letter at {', '.join(map(str, missing))} in {settings.dlq_topic} ({'; '.join(ranges)})"
+        )
     return [found[p] for p in wanted]
 
 

@@ -21,8 +21,21 @@ log = logging.getLogger(__name__)
 
 def pipeline_topics(settings: Settings) -> list[str]:
     """Every topic the pipeline reads or writes (Faust creates its own changelog topics)."""
-    per_feed = [t for feed in FEEDS for t in (settings.raw_topic(feed), settings.agg_topic(feed))]
-    return [*per_feed, settings.dlq_topic]
+    per_feed = [
+        topic
+        for feed in FEEDS
+        for topic in (
+            settings.raw_topic(feed),
+            *(settings.agg_topic(feed, spec.label) for spec in settings.windows_of(feed)),
+        )
+    ]
+    return [
+        *per_feed,
+        settings.dlq_topic,
+        settings.anomalies_topic,
+        settings.alerts_topic,
+        settings.alert_commands_topic,
+    ]
 
 
 def create_topics(settings: Settings, topics: Iterable[str] | None = None) -> list[str]:

@@ -22,6 +22,7 @@ def mqtt(
     ] = 30,
 ) -> None:
     """Bridge MQTT <root>/<feed>/<sensor> into Kafka: QoS 1, acknowledged once Kafka has it; Ctrl-C stops."""
+    from aiokafka.errors import KafkaError as AIOKafkaError
     from kafka.errors import KafkaError
 
     from connectors.sources.mqtt import BridgeError, run_bridge
@@ -29,9 +30,11 @@ def mqtt(
     settings = Settings()
     # While Kafka is down aiokafka logs every reconnection attempt (ten a second); the bridge itself
     # reports how long Kafka has not acknowledged and how many MQTT messages wait.
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    # kafka-python (topic creation) narrates every refused connection the same way.
+    for chatty in ("aiokafka", "kafka"):
+        logging.getLogger(chatty).setLevel(logging.CRITICAL)
     try:
         asyncio.run(run_bridge(settings, report_every=report_every))
-    except (BridgeError, KafkaError, OSError, ValueError) as error:
+    except (BridgeError, KafkaError, AIOKafkaError, OSError, ValueError) as error:
         err.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None

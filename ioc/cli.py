@@ -292,7 +292,9 @@ def detect(
             "sets which direction of change matters. Default: both."
         ),
     ] = None,
-    threshold: Annotated[float | None, typer.Option(help="anomaly_score from which is_anomaly is 1.")] = None,
+    threshold: Annotated[
+        float | None, typer.Option(help="anomaly_score from which is_anomaly is 1 [the alarm level, 0.5].")
+    ] = None,
     nab_dir: Annotated[
         Path | None,
         typer.Option(

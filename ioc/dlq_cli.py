@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import logging
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
@@ -47,6 +48,13 @@ def _since(value: str | None) -> datetime | None:
             f"{value!r} has no UTC offset; write e.g. 2026-01-15T00:00:00+07:00", param_hint="--since"
         )
     return moment
+
+
+@dlq_app.callback()
+def _quiet() -> None:
+    # kafka-python logs at ERROR what it retries or what closing a consumer cancels; the commands
+    # report what failed themselves.
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
 
 
 def _zone(settings: Settings) -> ZoneInfo:

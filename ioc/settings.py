@@ -13,9 +13,17 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ioc.windows import WindowSpec
+from ioc.windows import WindowSpec, window_seconds
 
 FEEDS = ("traffic", "air", "water", "transit")
+# A window shorter than a feed's reporting interval holds one reading, so each feed starts at its own
+# rhythm: air reports every minute, traffic every 5, water every 15; ridership counts per 15 minutes.
+DEFAULT_WINDOWS: dict[str, tuple[str, ...]] = {
+    "air": ("1m", "5m", "1h"),
+    "traffic": ("5m", "1h"),
+    "water": ("15m", "1h"),
+    "transit": ("15m", "1h"),
+}
 
 
 class Role(StrEnum):
@@ -59,8 +67,9 @@ class Settings(BaseSettings):
 
     # MQTT: an existing broker, or the local Mosquitto started by `ioc infra up`; `ioc bridge mqtt` reads it.
     mqtt_url: str | None = Field(
-        None, description="Existing MQTT broker (mqtt://[user:password@]host:port, mqtts:// for TLS); "
-        "when set, nothing is started."
+        None,
+        description="Existing MQTT broker (mqtt://[user:password@]host:port, mqtts:// for TLS); "
+        "when set, nothing is started.",
     )
     mqtt_port: int = Field(1883, description="Port of the local Mosquitto.")
     mqtt_topic_root: str = Field("ioc", description="The MQTT bridge reads <root>/<feed>/<sensor id>.")
@@ -119,7 +128,10 @@ class Settings(BaseSettings):
     )
 
     # Stream processing.
-    window_seconds: int = Field(60, ge=1, description="Length of the event-time tumbling window.")
+    windows: dict[str, list[str]] = Field(
+        default_factory=lambda: {feed: list(labels) for feed, labels in DEFAULT_WINDOWS.items()},
+        description='Event-time tumbling windows per feed, as JSON: {"air": ["1m", "5m", "1h"], …}.',
+    )
     allowed_lateness_seconds: int = Field(
         300, ge=0, description="How long after its end a window still accepts late events."
     )
@@ -128,11 +140,25 @@ class Settings(BaseSettings):
     worker_session_timeout_seconds: float = Field(
         30, ge=6, description="How soon a silent worker is declared dead and its partitions move on."
     )
+    rules: str = Field("hanoi", description="Alert rules: a packaged rules file's name or a YAML path.")
 
     @field_validator("cache_dir", "run_dir")
     @classmethod
     def _expand(cls, value: Path) -> Path:
         return value.expanduser()
+
+    @field_validator("windows")
+    @classmethod
+    def _check_windows(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        unknown = sorted(set(value) - set(FEEDS))
+        if unknown:
+            raise ValueError(
+                f"windows for unknown feed(s) {', '.join(unknown)}: feeds are {', '.join(FEEDS)}"
+            )
+        for labels in value.values():
+            for label in labels:
+                window_seconds(label)
+        return value
 
     @field_validator("api_keys")
     @classmethod
@@ -163,16 +189,32 @@ class Settings(BaseSettings):
     def raw_topic(self, feed: str) -> str:
         return self.topic(f"{feed}.raw")
 
-    def agg_topic(self, feed: str) -> str:
-        return self.topic(f"{feed}.agg.{self.window.label}")
+    def agg_topic(self, feed: str, window: str | None = None) -> str:
+        """``<prefix>.<feed>.agg.<window>``; the feed's shortest window when none is named."""
+        return self.topic(f"{feed}.agg.{window or self.windows_of(feed)[0].label}")
+
+    @property
+    def anomalies_topic(self) -> str:
+        return self.topic("anomalies")
+
+    @property
+    def alerts_topic(self) -> str:
+        return self.topic("alerts")
+
+    @property
+    def alert_commands_topic(self) -> str:
+        """Operators' acknowledge and resolve commands, keyed by the alert's entity."""
+        return self.topic("alert-commands")
 
     @property
     def dlq_topic(self) -> str:
         return self.topic("dlq")
 
-    @property
-    def window(self) -> WindowSpec:
-        return WindowSpec(self.window_seconds, self.allowed_lateness_seconds)
+    def windows_of(self, feed: str) -> list[WindowSpec]:
+        """The feed's windows, shortest first."""
+        labels = self.windows.get(feed) or DEFAULT_WINDOWS[feed]
+        specs = {WindowSpec(window_seconds(label), self.allowed_lateness_seconds) for label in labels}
+        return sorted(specs, key=lambda spec: spec.size_seconds)
 
     def redis_key(self, *parts: str) -> str:
         return ":".join((self.redis_prefix, *parts))

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import faust
 
-from ioc.settings import Settings
-from streams.picture import register_picture_sink
-from streams.windows import register_window_agent
-
-# Feeds with a model; the others join as their models land.
-WINDOWED_FEEDS = ("air",)
+from ioc.settings import FEEDS, Settings
+from streams.alerts import register_alert_manager
+from streams.picture import register_picture_sinks
+from streams.pipeline import register_pipeline_agent
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -28,7 +26,8 @@ def create_app(settings: Settings) -> faust.App:
         key_serializer="raw",
         value_serializer="raw",
     )
-    for feed in WINDOWED_FEEDS:
-        register_window_agent(app, settings, feed)
-        register_picture_sink(app, settings, feed)
+    for feed in FEEDS:
+        register_pipeline_agent(app, settings, feed)
+    register_alert_manager(app, settings)
+    register_picture_sinks(app, settings)
     return app

@@ -12,6 +12,7 @@ and MQTT client id.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import uuid
@@ -20,6 +21,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 
 import pytest
+from pydantic import SecretStr
 
 from ioc import infra
 from ioc.settings import Settings
@@ -122,5 +124,14 @@ def settings_env(settings: Settings, **overrides: object) -> dict[str, str]:
     """The environment that makes an ``ioc`` subprocess see these settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("IOC_")}
     values = settings.model_dump(exclude_none=True) | overrides
-    env.update({f"IOC_{name.upper()}": str(value) for name, value in values.items()})
+    env.update({f"IOC_{name.upper()}": _env_value(value) for name, value in values.items()})
     return env
+
+
+def _env_value(value: object) -> str:
+    """As pydantic-settings reads it back: JSON for dicts and lists, the secret itself for a secret."""
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return str(value)

@@ -10,8 +10,8 @@ Delivery: the bridge subscribes with QoS 1 under a persistent session (a fixed c
 off, a session expiry), and acknowledges a message (PUBACK) only once Kafka has acknowledged every
 record made from it (idempotent producer, ``acks=all``). A message the bridge received but had not
 acknowledged when it stopped or crashed is delivered again by the broker when the bridge reconnects, so
-a message is never lost between the broker and Kafka; it can reach Kafka twice (at least once), and the
-edge's ``dedup_key`` names such duplicates.
+a message is never lost between the broker and Kafka; it can reach Kafka twice (at least once). The
+bridge does not filter such duplicates; the edge's ``dedup_key`` of an event names them.
 
 ``route`` is pure (topic and payload in, edge outcomes out); ``MqttBridge`` does the I/O.
 """
@@ -67,6 +67,10 @@ RETRY_FIRST, RETRY_MAX = 1.0, 30.0  # back-off between Kafka attempts while Kafk
 STOP_GRACE_SECONDS = 3.0  # how long a stop waits for a Kafka write in flight before giving up on it
 SLOW_KAFKA_SECONDS = 5.0  # a Kafka write taking longer is reported, every this many seconds
 FIRST = asyncio.FIRST_COMPLETED
+SESSION_TAKEN_OVER = 0x8E  # MQTT 5 DISCONNECT reason: another client connected with this client id
+# Mosquitto 2.0 closes a taken-over connection without saying why. Losing the connection this many times
+# in a row, each within seconds of connecting, is read the same way: two bridges share a client id.
+FLAPS, FLAP_SECONDS = 3, 5.0
 _TOPIC_FIELD = "(topic)"
 _MAX_SHOWN = 64
 
@@ -233,6 +237,8 @@ class MqttBridge:
         self.on_report = on_report
         self.counts = BridgeCounts()
         self._connection = 0  # bumped by every successful CONNACK
+        self._connected_at = 0.0
+        self._flaps = 0  # connections lost within FLAP_SECONDS of being made, in a row
         self._queue: asyncio.Queue[_Message] = asyncio.Queue()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -246,6 +252,7 @@ class MqttBridge:
         """Bridge until ``stop`` is set; raise BridgeError when the broker refuses the bridge."""
         self._loop, self._stop = asyncio.get_running_loop(), stop
         feeds_topics = [self.settings.raw_topic(feed) for feed in FEEDS]
+        log.info("connecting to Kafka at %s…", self.settings.bootstrap_servers)
         await asyncio.to_thread(create_topics, self.settings, [*feeds_topics, self.settings.dlq_topic])
         producer = EventProducer(self.settings)
         await producer.__aenter__()
@@ -287,13 +294,16 @@ class MqttBridge:
             self.subscription,
             QOS,
         )
-        client.connect(
-            self.address.host,
-            self.address.port,
-            keepalive=KEEPALIVE_SECONDS,
-            clean_start=False,
-            properties=properties,
-        )
+        try:
+            client.connect(
+                self.address.host,
+                self.address.port,
+                keepalive=KEEPALIVE_SECONDS,
+                clean_start=False,
+                properties=properties,
+            )
+        except OSError as error:
+            raise BridgeError(f"cannot reach the MQTT broker at {self.address}: {error}") from None
         client.loop_start()
         return client
 
@@ -304,6 +314,7 @@ class MqttBridge:
             self._fail(f"the MQTT broker at {self.address} refused the bridge: {reason}")
             return
         self._connection += 1
+        self._connected_at = time.monotonic()
         log.info(
             "connected to %s (%s session)",
             self.address,
@@ -327,8 +338,27 @@ class MqttBridge:
     def _on_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
     ) -> None:
-        if reason.is_failure:
-            log.warning("lost the MQTT broker (%s); reconnecting", reason)
+        if not reason.is_failure:
+            return
+        soon = time.monotonic() - self._connected_at < FLAP_SECONDS
+        self._flaps = self._flaps + 1 if soon else 0
+        if reason.value == SESSION_TAKEN_OVER or self._flaps >= FLAPS:
+            # Reconnecting would take the session back, and two bridges would pass it to and fro, each
+            # losing the messages in flight on every switch (they come again: duplicates). Stop instead.
+            client.disconnect()  # no reconnecting: paho's loop ends here
+            if reason.value == SESSION_TAKEN_OVER:
+                why = "took this bridge's session over"
+            else:
+                why = (
+                    "seems to hold this bridge's session (the broker closed it "
+                    f"{self._flaps} times in a row, each within seconds)"
+                )
+            self._fail(
+                f"another MQTT client with the id {self.settings.mqtt_client_id!r} {why}; "
+                "run one bridge per IOC_MQTT_CLIENT_ID"
+            )
+            return
+        log.warning("lost the MQTT broker (%s); reconnecting", reason)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         received = _Message(

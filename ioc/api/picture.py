@@ -104,7 +104,7 @@ async def get_picture(request: Request, _: Operator) -> Picture:
     feeds: dict[str, FeedPicture] = {}
     for feed in ("air",):
         sensors = []
-        for aggregate in await store.latest_aggregates(feed, settings.window.label):
+        for aggregate in await store.latest_aggregates(feed, settings.windows_of(feed)[0].label):
             sensor = city.sensor(aggregate.sensor_id)
             district = city.district(sensor.district) if sensor else None
             sensors.append(
@@ -123,5 +123,5 @@ async def get_picture(request: Request, _: Operator) -> Picture:
                     values=aggregate.fields,
                 )
             )
-        feeds[feed] = FeedPicture(window=settings.window.label, sensors=sensors)
+        feeds[feed] = FeedPicture(window=settings.windows_of(feed)[0].label, sensors=sensors)
     return Picture(city=city.city, generated_at=datetime.now(zone), feeds=feeds)

@@ -9,11 +9,13 @@ learned, so a score never looks ahead:
   clipped mean absolute deviation. Until a node of the hour-of-week profile has ``weekly_min_samples``
   samples, the hour-of-day profile (24 nodes) stands in, and the global level before that; once it
   has, it is shrunk toward the hour-of-day profile by ``weekly_shrinkage`` samples' worth, so a week
-  or two of history does not make a brittle normal.
+  or two of history does not make a brittle normal. Memory is counted in a node's own samples, so a
+  5-minute series adapts faster in wall-clock time than a 30-minute one (NAB's traffic series need it).
 - **Spikes.** The robust z-score ``z = (value - expected) / spread``.
-- **Shifts.** A two-sided CUSUM on clipped z-scores (drift ``cusum_drift``) accumulates a slow change
-  that no single point shows; it restarts when it reaches ``cusum_limit`` (the shift has been
-  reported) or after a gap of ``gap_seconds`` (stale evidence).
+- **Shifts.** A two-sided CUSUM (drift ``cusum_drift``) accumulates a change that no single point
+  shows. It measures departures with a second spread learned ``shift_alpha_ratio`` times slower, so a
+  shift does not widen the yardstick it is judged by; it restarts when it reaches ``cusum_limit`` (the
+  shift has been reported) or after a gap of ``gap_seconds`` (stale evidence).
 - **Score** in [0, 1): ``r / (1 + r)`` with ``r = max(|z| / spike_z, cusum / cusum_limit)`` over the
   directions that matter (``direction``), so 0.5 means "a ``spike_z`` spike or a full CUSUM".
 - **Novelty.** Once a point scores ``alarm_level`` or more, the scores of the next

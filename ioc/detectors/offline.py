@@ -18,7 +18,7 @@ from typing import TextIO
 from ioc.detectors import nab
 from ioc.detectors.baseline import BaselineParams, new_state, params_for_metric, score_point
 
-# is_anomaly: the detector's own alarm level (NAB's sweep picks 0.506 for the defaults, see docs/benchmarks.md).
+# is_anomaly: the detector's own alarm level (NAB's sweep picks 0.514, see docs/benchmarks.md).
 DEFAULT_THRESHOLD = BaselineParams().alarm_level
 OUTPUT_HEADER = ("timestamp", "value", "anomaly_score", "is_anomaly")
 

@@ -33,6 +33,7 @@ AQI_HOURS = 12  # the NowCast looks back 12 hourly means
 HOUR = 3600
 BIN = 15 * 60  # transit ridership bins
 NORMAL_HISTORY = 12  # a traffic detector's normal speed: the median of its last readings outside incidents
+FALLBACK_BINS = 4  # a first day borrows the normal of the hour before
 BIN_ALPHA = 0.3  # weight of the newest bin in a station's normal for its time of the week
 
 
@@ -180,29 +181,35 @@ class SensorDetector:
         return readings
 
     def _transit(self, state: dict[str, Any], epoch: float) -> dict[str, Reading]:
-        """Taps per 15-minute bin against the station's normal for that hour of day. A busy partial bin
-        may open an episode; only completed bins may close one."""
+        """Taps per 15-minute bin against the station's normal for that time of the week. A busy partial
+        bin may open an episode; only completed bins may close one."""
         station = state["feed"]
-        start = int(epoch // BIN * BIN)
-        station.setdefault("bin", [start, 0])
-        readings: dict[str, Reading] = {}
-        if start > station["bin"][0]:
-            done_start, done_count = station["bin"]
-            readings["taps_ratio"] = self._crowding(station, done_start + BIN, done_count, partial=False)
-            # A bin while the gates were out is not the station's normal; empty bins otherwise are (a
-            # quiet night is normal too).
-            if not self._firing(state, "taps"):
-                _learn_bin(station, done_start, done_count, self.zone)
-                for empty in range(done_start + BIN, start, BIN):
-                    _learn_bin(station, empty, 0, self.zone)
-            station["bin"] = [start, 0]
-        if start == station["bin"][0]:
-            station["bin"][1] += 1
+        readings = self._roll_bins(state, epoch, learn=True)
+        station["bin"][1] += 1
         station["last_tap"] = max(station.get("last_tap") or epoch, epoch)
         if not self._firing(state, "taps_ratio") and "taps_ratio" not in readings:
             readings["taps_ratio"] = self._crowding(station, epoch, station["bin"][1], partial=True)
         readings["taps"] = Reading(_utc(epoch), float(station["bin"][1]), breached=False, cleared=True)
         return readings
+
+    def _roll_bins(self, state: dict[str, Any], epoch: float, *, learn: bool) -> dict[str, Reading]:
+        """Close the station's bins that ended by ``epoch``: the last one is judged for crowding, and all
+        are learned as the station's normal — empty ones too (a quiet night is normal), but not while the
+        gates are out (an outage is not the normal)."""
+        station = state["feed"]
+        start = int(epoch // BIN * BIN)
+        if "bin" not in station:
+            station["bin"] = [start, 0]
+        done_start, done_count = station["bin"]
+        if start <= done_start:
+            return {}
+        judged = self._crowding(station, done_start + BIN, done_count, partial=False)
+        if learn and not self._firing(state, "taps"):
+            _learn_bin(station, done_start, done_count, self.zone)
+            for empty in range(done_start + BIN, start, BIN):
+                _learn_bin(station, empty, 0, self.zone)
+        station["bin"] = [start, 0]
+        return {"taps_ratio": judged}
 
     def _crowding(self, station: dict[str, Any], epoch: float, count: int, *, partial: bool) -> Reading:
         rule = self._rule_for("taps_ratio")
@@ -216,21 +223,22 @@ class SensorDetector:
         return reading
 
     def _gates(self, state: dict[str, Any], sensor_id: str, epoch: float) -> dict[str, Reading]:
-        """A station whose gates have been silent for a whole bin, in service hours, at a time it is
-        normally busy."""
+        """A station whose gates have been silent for a whole bin while its normal says riders should
+        have tapped: so many (``min_expected_taps``) that the silence is no accident — riders come in
+        bursts with the trains, so a short gap proves nothing. Judged before the silent bins are learned,
+        so an outage does not become the normal."""
         station = state["feed"]
         last = station.get("last_tap")
         rule = self._rule_for("taps")
-        if last is None or rule is None or not self._in_service(sensor_id, epoch - BIN, epoch + BIN):
-            return {}
-        silent = epoch - last
-        normal = _normal_taps(station, epoch, self.zone)
-        busy = normal is not None and normal >= float(rule.params.get("min_normal_taps", 10))
-        if silent < BIN or not busy:
-            return {}
-        return {
-            "taps": Reading(_utc(epoch), 0.0, breached=True, cleared=False, baseline=normal, began=_utc(last))
-        }
+        readings: dict[str, Reading] = {}
+        if last is not None and rule is not None and self._in_service(sensor_id, last, epoch):
+            expected = _expected_taps(station, last, epoch, self.zone)
+            if epoch - last >= BIN and expected >= float(rule.params.get("min_expected_taps", 10)):
+                readings["taps"] = Reading(
+                    _utc(epoch), 0.0, breached=True, cleared=False, baseline=expected, began=_utc(last)
+                )
+        readings.update(self._roll_bins(state, epoch, learn="taps" not in readings))
+        return readings
 
     # --- evaluation --------------------------------------------------------------------------------
 
@@ -302,14 +310,26 @@ def _learn_bin(station: dict[str, Any], start: int, count: int, zone: ZoneInfo) 
     normals[slot] = count if previous is None else (1 - BIN_ALPHA) * previous + BIN_ALPHA * count
 
 
+def _expected_taps(station: dict[str, Any], first: float, last: float, zone: ZoneInfo) -> float:
+    """Taps the station's normal expects between two instants (0 where it has no normal)."""
+    total, moment = 0.0, first
+    while moment < last:
+        bin_end = (moment // BIN + 1) * BIN
+        span = min(bin_end, last) - moment
+        total += (_normal_taps(station, moment, zone) or 0.0) * span / BIN
+        moment = bin_end
+    return total
+
+
 def _normal_taps(station: dict[str, Any], epoch: float, zone: ZoneInfo) -> float | None:
     """The station's usual taps per bin at this time of the week. Until it has seen this quarter on
-    this kind of day: the same quarter on the other kind of day, else the quarter before (a first
-    day), else None — no judgement without a normal."""
+    this kind of day: the same quarter on the other kind of day, else the latest quarter it has seen in
+    the hour before (a first day), else None — no judgement without a normal."""
     normals: dict[str, float] = station.get("normal", {})
     slot = _slot(epoch, zone)
     other = ("wd" if slot.startswith("we") else "we") + slot[2:]
-    for candidate in (slot, other, _slot(epoch - BIN, zone)):
+    earlier = [_slot(epoch - back * BIN, zone) for back in range(1, FALLBACK_BINS + 1)]
+    for candidate in (slot, other, *earlier):
         if candidate in normals:
             return normals[candidate]
     return None

@@ -57,6 +57,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from pydantic import ValidationError
@@ -82,6 +83,9 @@ _LONG_NUMBER = re.compile(r"\d{6}")
 _CARD_IN_TEXT = re.compile(
     r"""(["']?\w*card\w*["']?\s*[:=]\s*)("[^"]*"?|'[^']*'?|[^,;}\s]*)""", re.IGNORECASE
 )
+TRANSIT = "transit"
+# Card numbers are 12 to 19 digits (ISO/IEC 7812); in transit text that is not JSON, such runs are redacted.
+_CARD_NUMBER = re.compile(r"(?<!\d)\d{12,19}(?!\d)")
 _MIN_SCRUB = 4  # shorter raw ids are not searched for inside other values (they would match everything)
 _MAX_DEPTH = 32  # redaction stops descending here; deeper structures are replaced whole
 _MAX_SHOWN = 80  # characters of an offending value quoted in a reason
@@ -101,7 +105,7 @@ class Accepted:
     event: Event
     key: str  # the sensor id: the Kafka key
     value: bytes  # the event's wire JSON, pseudonymised and stamped
-    dedup_key: str  # "<feed>:<sha256 hex>", for duplicate detection (see the module docstring)
+    dedup_key: str  # "<feed>:<32 hex digits of a SHA-256>", for duplicate detection (see above)
 
     @property
     def key_bytes(self) -> bytes:
@@ -186,7 +190,10 @@ def prepare_json(
     if isinstance(parsed, Problem):
         text = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
         problem = Problem("(event)", parsed.reason)
-        return Rejected(feed, UNPARSEABLE, (problem,), redact_text(text), None, source, received_at)
+        text = redact_text(text)
+        if feed == TRANSIT:
+            text = _CARD_NUMBER.sub(REDACTED, text)
+        return Rejected(feed, UNPARSEABLE, (problem,), text, None, source, received_at)
     return prepare(
         feed,
         parsed.value,
@@ -255,6 +262,8 @@ def _prepare(
 ) -> Accepted | Rejected:
     if not isinstance(item, dict):
         problem = Problem("(event)", f"an event is a JSON object, not {_json_type(item)}")
+        if feed == TRANSIT:  # a bare value on the transit feed may be a card number sent alone
+            item = _redact_numbers(item)
         return _reject(feed, INVALID, [problem], item, None, source, received_at)
     item = dict(item)
     raw_card: str | None = None
@@ -279,13 +288,18 @@ def _prepare(
             return _reject(feed, INVALID, [problem], item, raw_card, source, received_at)
     # The payload of a rejection is what the client sent (pseudonymised), without our stamp.
     stamped = {name: value for name, value in item.items() if name != "ingest_time"}
-    stamped["ingestTime"] = received_at.isoformat()
+    stamped["ingestTime"] = _isoformat(received_at)
     try:
         event = model.model_validate(stamped, context={"city": city})
     except ValidationError as error:
         problems = [_problem(p) for p in error.errors(include_url=False)]
         return _reject(feed, INVALID, problems, item, raw_card, source, received_at)
     return Accepted(feed, event, event.sensor_id, event.to_json(), dedup_key(event))
+
+
+@lru_cache(maxsize=16)
+def _isoformat(moment: datetime) -> str:
+    return moment.isoformat()  # once per request, not once per item
 
 
 def dedup_key(event: Event) -> str:
@@ -296,7 +310,7 @@ def dedup_key(event: Event) -> str:
         parts = ["at", event.sensor_id, event.date_observed.astimezone(UTC).isoformat()]
         if isinstance(event, TrafficFlowObserved):
             parts.append("" if event.lane_id is None else str(event.lane_id))
-    digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+    digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]  # 128 bits
     return f"{event.feed}:{digest}"
 
 
@@ -341,6 +355,21 @@ def redact(value: object, raw_card: str | None = None, depth: int = 0) -> Any:
 def redact_text(text: str, raw_card: str | None = None) -> str:
     """Text that is not JSON, with the value after any card-named key redacted."""
     return _scrub(_CARD_IN_TEXT.sub(lambda m: f'{m.group(1)}"{REDACTED}"', text), raw_card)
+
+
+def _redact_numbers(value: object, depth: int = 0) -> Any:
+    """A JSON value with every card-number-like run of digits redacted (strings and integers)."""
+    if depth > _MAX_DEPTH:
+        return "[nested too deeply]"
+    if isinstance(value, str):
+        return _CARD_NUMBER.sub(REDACTED, value)
+    if isinstance(value, int) and not isinstance(value, bool) and _CARD_NUMBER.fullmatch(str(abs(value))):
+        return REDACTED
+    if isinstance(value, list):
+        return [_redact_numbers(v, depth + 1) for v in value]
+    if isinstance(value, dict):
+        return {k: _redact_numbers(v, depth + 1) for k, v in value.items()}
+    return value
 
 
 def _is_safe_card_value(name: str, value: object) -> bool:

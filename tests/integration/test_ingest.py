@@ -132,9 +132,13 @@ def test_a_mixed_batch_lands_exactly_in_the_raw_topic_and_the_dlq(settings, clie
         assert record["value"]["sensorId"] == record["key"]
         assert record["value"]["ingestTime"].endswith("Z")
         AirQualityObserved.model_validate(record["value"])
-    letters = {json.loads(r["value"]["payload"]).__repr__(): r["value"] for r in dlq_records(settings, 6)}
+
+    def canonical(item: object) -> str:
+        return json.dumps(item, sort_keys=True)
+
+    letters = {canonical(json.loads(r["value"]["payload"])): r["value"] for r in dlq_records(settings, 6)}
     for index in rejected:
-        letter = letters[json.loads(json.dumps(batch[index])).__repr__()]  # the original item, as sent
+        letter = letters[canonical(batch[index])]  # the original item, as sent
         assert letter["reason"] == "invalid" and letter["feed"] == "air"
         assert letter["source"] == f"http POST /v1/ingest/air key={INTEGRATOR_ID}"
         assert letter["detail"].startswith(f"{rejected[index]['field']}: ")
@@ -353,3 +357,19 @@ def test_openapi_documents_the_ingest_endpoints_with_examples(client):
     batch = document["paths"]["/v1/ingest/transit"]["post"]["requestBody"]["content"]
     assert batch["application/x-ndjson"]["example"].count("\n") == 1
     assert "cardId" in batch["application/json"]["schema"]["items"]["properties"]
+
+
+def test_redis_unreachable_is_503_and_nothing_is_written(settings):
+    from tests.conftest import free_port
+
+    no_redis = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
+    with TestClient(create_app(no_redis)) as client:
+        response = client.post("/v1/ingest/air", json=[air(0), air(1, -3)], headers=INTEGRATOR)
+    assert response.status_code == 503, response.text
+    assert int(response.headers["Retry-After"]) == settings.ingest_retry_after_seconds
+    assert "Redis" in response.json()["detail"]
+    with TestClient(create_app(settings)) as client:  # a working API: the reject creates the topics
+        assert client.post("/v1/ingest/air", json=[], headers=INTEGRATOR).status_code == 200
+        client.post("/v1/ingest/water", json=[{"sensorId": "x"}], headers=INTEGRATOR)
+    assert count(settings, settings.raw_topic("air")) == 0
+    assert count(settings, settings.dlq_topic) == 1  # only the second client's reject

@@ -79,7 +79,7 @@ def every_redis_text(url: str) -> list[str]:
 
 
 def test_raw_card_ids_are_found_nowhere(settings: Settings, tmp_path: Path) -> None:
-    rng = random.Random(20260115)
+    rng = random.SystemRandom()  # fresh ids each run: nothing a previous run wrote can match
     cards = [f"9704{rng.randrange(10**12):012d}" for _ in range(8)]
     port = free_port()
     # A SecretStr would reach the process as '**********': give the key in clear.

@@ -73,10 +73,20 @@ def publisher(settings: Settings):
     publisher.close()
 
 
-def start_bridge(settings: Settings, log_file: Path) -> IocProcess:
-    bridge = IocProcess(["bridge", "mqtt", "--report-every", "1"], settings, log_file)
-    wait_for(lambda: "subscribed to" in log_file.read_text(), timeout=60, processes=[bridge])
-    return bridge
+@pytest.fixture
+def start_bridge():
+    """Starts `ioc bridge mqtt` processes (waiting until each subscribed); stops any left at the end."""
+    started: list[IocProcess] = []
+
+    def start(settings: Settings, log_file: Path) -> IocProcess:
+        bridge = IocProcess(["bridge", "mqtt", "--report-every", "1"], settings, log_file)
+        started.append(bridge)
+        wait_for(lambda: "subscribed to" in log_file.read_text(), timeout=60, processes=[bridge])
+        return bridge
+
+    yield start
+    for bridge in started:
+        bridge.stop()
 
 
 def values(records: list[dict]) -> list[dict]:
@@ -84,7 +94,7 @@ def values(records: list[dict]) -> list[dict]:
 
 
 def test_round_trip_valid_items_to_raw_topics_bad_ones_to_the_dlq(
-    settings: Settings, publisher: Publisher, tmp_path: Path
+    settings: Settings, publisher: Publisher, start_bridge, tmp_path: Path
 ) -> None:
     log_file = tmp_path / "bridge.log"
     bridge = start_bridge(settings, log_file)
@@ -175,7 +185,7 @@ def own_kafka(settings: Settings, tmp_path: Path):
 
 
 def test_a_message_is_acknowledged_only_after_kafka_has_it(
-    settings: Settings, own_kafka: LocalKafka, tmp_path: Path
+    settings: Settings, own_kafka: LocalKafka, start_bridge, tmp_path: Path
 ) -> None:
     settings = settings.model_copy(update={"kafka_bootstrap": own_kafka.bootstrap})
     air_topic = settings.raw_topic("air")
@@ -215,3 +225,29 @@ def test_a_message_is_acknowledged_only_after_kafka_has_it(
     # Each message exactly once: the acknowledged ones were not redelivered, the others were.
     assert Counter(v["pm25"] for v in values(written)) == Counter({30: 1, 31: 1, 32: 1, 33: 1, 34: 1})
     assert read_topic(settings, settings.dlq_topic, expect=1, timeout=3) == []
+
+
+def test_two_bridges_with_one_client_id_do_not_fight_over_the_session(
+    settings: Settings, publisher: Publisher, start_bridge, tmp_path: Path
+) -> None:
+    bridges = [
+        start_bridge(settings, tmp_path / "first.log"),
+        start_bridge(settings, tmp_path / "second.log"),
+    ]
+    try:
+        # The broker hands the session to the newest; one of the two gives up, with the reason, and exits.
+        stopped = wait_for(lambda: [b for b in bridges if b.process.poll() is not None], timeout=60)
+        (gone,) = stopped
+        (kept,) = [b for b in bridges if b is not gone]
+        assert gone.process.returncode == 1
+        assert "run one bridge per IOC_MQTT_CLIENT_ID" in gone.log_file.read_text()
+        for minute in range(4):
+            publisher.send("air", AIR, air(AIR, minute, 50.0 + minute))
+        written = read_topic(settings, settings.raw_topic("air"), expect=4)
+        time.sleep(2)
+        kept.check_alive()
+    finally:
+        for bridge in bridges:
+            bridge.stop()
+    assert kept.process.returncode == 0
+    assert sorted(v["pm25"] for v in values(written)) == [50, 51, 52, 53]

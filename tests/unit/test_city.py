@@ -77,7 +77,7 @@ def test_traffic_hotspots_are_watched():
 
 
 def test_a_dangling_neighbour_is_refused(tmp_path):
-    broken = CITY.model_dump()
+    broken = CITY.model_dump(mode="json")
     broken["sensors"][-1]["neighbours"] = ["traffic-nowhere"]
     path = tmp_path / "broken.json"
     path.write_text(json.dumps(broken), encoding="utf-8")

@@ -129,6 +129,15 @@ def test_an_unparseable_line_is_rejected_with_its_card_redacted():
     assert outcome.dead_letter().reason == "unparseable"
 
 
+@pytest.mark.parametrize("item", [CARD, int(CARD), [CARD, {"x": f"card {CARD}"}]])
+def test_a_bare_card_number_on_the_transit_feed_is_redacted(item):
+    outcome = prepare("transit", item, **OPTIONS)
+    assert isinstance(outcome, Rejected) and CARD not in everything_of(outcome)
+    outcome = prepare_json("transit", f"{CARD};{CARD[:-1]}9 tapped".encode(), **OPTIONS)
+    assert isinstance(outcome, Rejected) and CARD not in everything_of(outcome)
+    assert CARD[:-1] + "9" not in everything_of(outcome)
+
+
 @pytest.mark.parametrize("raw", [b"NaN", b'{"pm25": Infinity}', b"[" * 100_000, b"\xff\xfe\x00", b"1" * 5000])
 def test_json_that_python_would_swallow_or_choke_on_is_unparseable(raw):
     outcome = prepare_json("air", raw, **OPTIONS)
