@@ -28,6 +28,7 @@ from ioc.indices.air import vn_aqi_hourly
 from ioc.models import Event, FareTap, TrafficFlowObserved, WaterQualityObserved
 from ioc.models.anomaly import Anomaly
 
+HEALTH_METRICS = frozenset({"silent_intervals", "rejected_readings", "identical_minutes", "spike_ratio"})
 AQI_POLLUTANTS = ("pm25", "pm10", "no2", "so2", "co", "o3")
 AQI_HOURS = 12  # the NowCast looks back 12 hourly means
 HOUR = 3600
@@ -76,6 +77,10 @@ class SensorDetector:
             elif feed == "traffic":
                 assert isinstance(event, TrafficFlowObserved)
                 metrics.update(self._traffic(state, event))
+        if state["health"]["pending"]:
+            # A reading that jumped far from the sensor's normal is suspect until the next readings
+            # say spike (a device fault) or a real change; the other rules wait for that verdict.
+            metrics = {m: r for m, r in metrics.items() if m in HEALTH_METRICS}
         return self._evaluate(state, feed, event.sensor_id, metrics)
 
     def rejected(self, state: dict[str, Any], feed: str, sensor_id: str, at: datetime) -> list[Anomaly]:
