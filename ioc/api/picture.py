@@ -12,6 +12,7 @@ from pydantic.alias_generators import to_camel
 from connectors.sinks.redis_picture import RedisPicture
 from ioc.api.auth import Operator
 from ioc.city import load_city
+from ioc.settings import FEEDS
 from ioc.windows import FieldStats
 
 router = APIRouter(prefix="/v1", tags=["picture"])
@@ -102,7 +103,7 @@ async def get_picture(request: Request, _: Operator) -> Picture:
     zone = ZoneInfo(city.timezone)
     store = RedisPicture(settings, request.app.state.redis)
     feeds: dict[str, FeedPicture] = {}
-    for feed in ("air",):
+    for feed in FEEDS:
         sensors = []
         for aggregate in await store.latest_aggregates(feed, settings.windows_of(feed)[0].label):
             sensor = city.sensor(aggregate.sensor_id)
