@@ -8,12 +8,10 @@ rule (a 1-hour index counts in hours, a 5-minute detector in 5 minutes).
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from pydantic import AwareDatetime, BaseModel
 
@@ -32,11 +30,6 @@ class TruthScenario(BaseModel):
     start: AwareDatetime
     end: AwareDatetime
     rules: list[str]
-
-
-def load_truth(path: Path) -> list[TruthScenario]:
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [TruthScenario.model_validate_json(line) for line in lines if line.strip()]
 
 
 @dataclass(frozen=True)
@@ -134,7 +127,3 @@ def _matches(alert: RaisedAlert, scenario: TruthScenario) -> bool:
         and alert.entity in scenario.entities
         and scenario.start - TOLERANCE <= alert.episode_start <= scenario.end + TOLERANCE
     )
-
-
-def report_json(result: Score) -> str:
-    return json.dumps(result.summary(), indent=2, ensure_ascii=False)
