@@ -35,6 +35,9 @@ def pipeline_topics(settings: Settings) -> list[str]:
         settings.anomalies_topic,
         settings.alerts_topic,
         settings.alert_commands_topic,
+        settings.silences_topic,
+        settings.alerts_by_district_topic,
+        settings.incidents_topic,
     ]
 
 
@@ -126,6 +129,18 @@ class EventProducer:
         """Send a batch and wait until Kafka acknowledged every record of it."""
         futures = [
             await self._producer.send(topic, value=value, key=key.encode()) for topic, key, value in records
+        ]
+        for future in futures:
+            await future
+        return len(futures)
+
+    async def broadcast(self, topic: str, key: str, value: bytes) -> int:
+        """Send one record to every partition of ``topic`` and wait for Kafka to acknowledge them all: for
+        what every partition's agent must know (a silence applies to alerts of every partition)."""
+        partitions = await self._producer.partitions_for(topic)
+        futures = [
+            await self._producer.send(topic, value=value, key=key.encode(), partition=partition)
+            for partition in sorted(partitions)
         ]
         for future in futures:
             await future

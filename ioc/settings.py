@@ -207,6 +207,20 @@ class Settings(BaseSettings):
         return self.topic("alert-commands")
 
     @property
+    def silences_topic(self) -> str:
+        """Operators' silences, keyed by silence id; each is written to every partition."""
+        return self.topic("silences")
+
+    @property
+    def alerts_by_district_topic(self) -> str:
+        """The alert events again, keyed by district: the incidents stage groups a district's alerts."""
+        return self.topic("alerts.by-district")
+
+    @property
+    def incidents_topic(self) -> str:
+        return self.topic("incidents")
+
+    @property
     def dlq_topic(self) -> str:
         return self.topic("dlq")
 

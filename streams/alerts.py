@@ -1,16 +1,22 @@
-"""The alert manager agent, keyed by entity: anomalies and operators' commands in, alert events out.
+"""The alert manager agent, keyed by entity: anomalies, operators' commands and silences in, alert events
+out; and the incidents agent, keyed by district, grouping those alert events.
 
-Wiring only; the lifecycle, inhibition and texts are ``ioc.alerts.manager``. Both input topics are
-keyed by entity, so one entity's anomalies and commands meet on one partition, with one state.
+Wiring only; the lifecycle, inhibition, silences and grouping are ``ioc.alerts``. The manager's input
+topics are co-partitioned: anomalies and commands are keyed by entity, so one entity's meet on one
+partition, with one state; every silence is written to every partition (``EventProducer.broadcast``), so
+each partition keeps a book of them (``ioc.alerts.silence``). Alert events go out twice: keyed by alert id
+(``ioc.alerts``, the contract) and keyed by district, for the incidents agent.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
+from typing import Any
 
 import faust
 
-from ioc.alerts import manager
+from ioc.alerts import incidents, manager, silence
 from ioc.alerts.rules import load_rules
 from ioc.city import load_city
 from ioc.models.alert import AlertCommand, AlertEvent
@@ -24,23 +30,82 @@ def register_alert_manager(app: faust.App, settings: Settings) -> None:
     rules = load_rules(settings.rules)
     city = load_city(settings.city)
     inputs = app.topic(
-        settings.anomalies_topic, settings.alert_commands_topic, partitions=settings.partitions
+        settings.anomalies_topic,
+        settings.alert_commands_topic,
+        settings.silences_topic,
+        partitions=settings.partitions,
     )
     alerts = app.topic(settings.alerts_topic, partitions=settings.partitions)
+    by_district = app.topic(settings.alerts_by_district_topic, partitions=settings.partitions)
     entities = app.Table("alert-entities", default=manager.new_state, partitions=settings.partitions)
+    books = app.Table("alert-silences", default=silence.new_book, partitions=settings.partitions)
+
+    async def publish(changes: list[AlertEvent]) -> None:
+        for change in changes:
+            value = change.to_json()
+            await alerts.send(key=change.key.encode(), value=value)
+            await by_district.send(key=change.alert.district.encode(), value=value)
+
+    def rejudge(book: dict[str, Any], at: datetime) -> list[AlertEvent]:
+        """Every unresolved alert of the partition against the silences active at ``at``."""
+        active = silence.silences_in(book)
+        changes: list[AlertEvent] = []
+        for entity in list(book["unresolved"]):
+            state = entities[entity]
+            changes += manager.apply_silences(state, active, at)
+            entities[entity] = state
+        return changes
 
     @app.agent(inputs, name="alert-manager", concurrency=1)
     async def manage(stream: faust.StreamT) -> None:
         async for event in stream.events():
+            topic = event.message.topic
+            slot = f"p{event.message.partition}"  # the book of this partition (its changelog partition)
+            book = books[slot]
+            if topic == settings.silences_topic:
+                silence.keep(book, silence.Silence.model_validate_json(event.value))
+                clock = silence.clock_of(book)
+                changes = rejudge(book, clock) if clock is not None else []
+                books[slot] = book
+                await publish(changes)
+                continue
+
             key = event.key.decode() if event.key else ""
             state = entities[key]
-            if event.message.topic == settings.alert_commands_topic:
-                result = manager.apply_command(state, AlertCommand.model_validate_json(event.value))
+            active = silence.silences_in(book)
+            if topic == settings.alert_commands_topic:
+                command = AlertCommand.model_validate_json(event.value)
+                result = manager.apply_command(state, command, active)
                 if not result.ok:
                     log.warning("alert command refused: %s", result.error)
-                changes: list[AlertEvent] = result.events
+                changes = result.events
             else:
-                changes = manager.apply_anomaly(state, Anomaly.model_validate_json(event.value), rules, city)
+                anomaly = Anomaly.model_validate_json(event.value)
+                changes = manager.apply_anomaly(state, anomaly, rules, city, active)
+                # Only detectors' event time moves the book's clock: an operator's wall-clock time
+                # would jump a replay of last July to today.
+                if silence.advance(book, anomaly.observed_at):  # a silence started or ended meanwhile
+                    changes += rejudge(book, anomaly.observed_at)
             entities[key] = state
+            silence.mark(book, key, manager.has_unresolved(state))
+            books[slot] = book
+            await publish(changes)
+
+
+def register_incidents(app: faust.App, settings: Settings) -> None:
+    rules = load_rules(settings.rules)
+    city = load_city(settings.city)
+    alert_events = app.topic(settings.alerts_by_district_topic, partitions=settings.partitions)
+    incident_events = app.topic(settings.incidents_topic, partitions=settings.partitions)
+    districts = app.Table("incident-districts", default=incidents.new_state, partitions=settings.partitions)
+
+    @app.agent(alert_events, name="incidents", concurrency=1)
+    async def group(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            district = event.key.decode() if event.key else ""
+            state = districts[district]
+            alert_event = AlertEvent.model_validate_json(event.value)
+            changes = incidents.apply_alert_event(state, alert_event, rules, city)
+            districts[district] = state
             for change in changes:
-                await alerts.send(key=change.key.encode(), value=change.to_json())
+                await incident_events.send(key=change.key.encode(), value=change.to_json())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import faust
 
 from ioc.settings import FEEDS, Settings
-from streams.alerts import register_alert_manager
+from streams.alerts import register_alert_manager, register_incidents
 from streams.picture import register_picture_sinks
 from streams.pipeline import register_pipeline_agent
 
@@ -29,5 +29,6 @@ def create_app(settings: Settings) -> faust.App:
     for feed in FEEDS:
         register_pipeline_agent(app, settings, feed)
     register_alert_manager(app, settings)
+    register_incidents(app, settings)
     register_picture_sinks(app, settings)
     return app

@@ -6,15 +6,24 @@ Keys (all under the configured prefix):
   ``<prefix>:alert:<id>`` hash ``revision``, ``json`` (the alert as of its latest event)
   ``<prefix>:alerts`` sorted set of alert ids by episode start; ``<prefix>:alerts:unresolved`` the same,
   of the alerts not resolved yet
-Writes are compare-and-set — aggregates on (window start, count), alerts on their revision — so a
+  ``<prefix>:incident:<id>`` hash ``revision``, ``json`` (``{"incident": …, "mergedInto": id | null}``)
+  ``<prefix>:incidents``, ``<prefix>:incidents:unresolved`` sorted sets by start, like the alerts'
+  (a merged or dissolved incident leaves both)
+  ``<prefix>:metrics:dead-letters`` hash ``<feed>:<reason>`` → dead letters counted (at least once)
+Writes are compare-and-set — aggregates on (window start, count), alerts and incidents on revision — so a
 replayed or reordered update never replaces a newer one.
 """
 
 from __future__ import annotations
 
+import json
+from collections import Counter
+from datetime import datetime
+
 from redis.asyncio import Redis
 
-from ioc.models.alert import AlertEvent
+from ioc.models.alert import AlertEvent, IncidentChange, IncidentEvent, IncidentStatus
+from ioc.models.dead_letter import DeadLetter
 from ioc.settings import Settings
 from ioc.windows import WindowAggregate
 
@@ -32,16 +41,22 @@ return 1
 """
 
 
-_ALERT_IF_NEWER = """
+# An alert or incident as of its event, unless a later revision is stored; then its place in the index
+# of all (KEYS[2]) and of the unresolved (KEYS[3]): ARGV[5] is 'open', 'resolved' or 'gone' (merged away).
+_RECORD_IF_NEWER = """
 local stored = tonumber(redis.call('HGET', KEYS[1], 'revision'))
 local revision = tonumber(ARGV[1])
 if stored and stored >= revision then return 0 end
 redis.call('HSET', KEYS[1], 'revision', ARGV[1], 'json', ARGV[2])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
-if ARGV[5] == 'resolved' then
-  redis.call('ZREM', KEYS[3], ARGV[4])
+if ARGV[5] == 'gone' then
+  redis.call('ZREM', KEYS[2], ARGV[4])
 else
+  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+end
+if ARGV[5] == 'open' then
   redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
+else
+  redis.call('ZREM', KEYS[3], ARGV[4])
 end
 return 1
 """
@@ -56,7 +71,7 @@ class RedisPicture:
         self.settings = settings
         self.redis = redis
         self._write_if_newer = redis.register_script(_WRITE_IF_NEWER)
-        self._alert_if_newer = redis.register_script(_ALERT_IF_NEWER)
+        self._record_if_newer = redis.register_script(_RECORD_IF_NEWER)
 
     def _agg_key(self, feed: str, window: str, sensor_id: str) -> str:
         return self.settings.redis_key("agg", feed, window, sensor_id)
@@ -90,21 +105,50 @@ class RedisPicture:
     async def write_alert(self, event: AlertEvent) -> bool:
         """Store the alert as of this event unless a later revision is there; True when stored."""
         alert = event.alert
-        stored = await self._alert_if_newer(
+        text = alert.model_dump_json(by_alias=True)
+        place = "open" if alert.unresolved else "resolved"
+        return await self._write_record("alert", alert.id, event.revision, text, alert.episode_start, place)
+
+    async def write_incident(self, event: IncidentEvent) -> bool:
+        """Store the incident as of this event unless a later revision is there; a merged or dissolved
+        incident leaves the indexes (its record stays, naming ``mergedInto``)."""
+        incident = event.incident
+        if event.change in (IncidentChange.merged, IncidentChange.dissolved):
+            place = "gone"
+        else:
+            place = "open" if incident.status == IncidentStatus.open else "resolved"
+        text = json.dumps(
+            {"incident": incident.model_dump(mode="json", by_alias=True), "mergedInto": event.merged_into}
+        )
+        return await self._write_record(
+            "incident", incident.id, event.revision, text, incident.started_at, place
+        )
+
+    async def _write_record(
+        self, kind: str, ident: str, revision: int, text: str, start: datetime, place: str
+    ) -> bool:
+        stored = await self._record_if_newer(
             keys=[
-                self.settings.redis_key("alert", alert.id),
-                self.settings.redis_key("alerts"),
-                self.settings.redis_key("alerts", "unresolved"),
+                self.settings.redis_key(kind, ident),
+                self.settings.redis_key(f"{kind}s"),
+                self.settings.redis_key(f"{kind}s", "unresolved"),
             ],
-            args=[
-                event.revision,
-                alert.model_dump_json(by_alias=True),
-                alert.episode_start.timestamp(),
-                alert.id,
-                alert.status.value,
-            ],  # fmt: skip
+            args=[revision, text, start.timestamp(), ident, place],
         )
         return bool(stored)
+
+    async def count_dead_letters(self, letters: list[DeadLetter]) -> None:
+        """Add the letters to the per feed and reason counts (``late`` counts late events)."""
+        counts = Counter(f"{letter.feed}:{letter.reason}" for letter in letters)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for field, number in counts.items():
+                pipe.hincrby(self.settings.redis_key("metrics", "dead-letters"), field, number)
+            await pipe.execute()
+
+    async def dead_letter_counts(self) -> dict[tuple[str, str], int]:
+        """(feed, reason) → dead letters counted so far."""
+        stored = await self.redis.hgetall(self.settings.redis_key("metrics", "dead-letters"))
+        return {tuple(field.split(":", 1)): int(number) for field, number in stored.items()}
 
     async def latest_aggregates(self, feed: str, window: str) -> list[WindowAggregate]:
         """The newest aggregate of every sensor of ``feed`` that has reported, sorted by sensor id."""

@@ -195,6 +195,19 @@ def apply_command(
     )
 
 
+def apply_silences(state: dict[str, Any], silences: Iterable[Silence], at: datetime) -> list[AlertEvent]:
+    """Re-judge the entity's unresolved alerts against the silences active at event time ``at`` (a silence
+    was created or edited, or one started or ended); return the suppressed / unsuppressed events."""
+    records: dict[str, dict[str, Any]] = state["fingerprints"]
+    changes: dict[str, AlertChange] = {}
+    _resuppress(records, silences, at, changes)
+    return [_publish(records[fp], change, _alert(records[fp]), at) for fp, change in changes.items()]
+
+
+def has_unresolved(state: dict[str, Any]) -> bool:
+    return any(alert.unresolved for alert in alerts_of(state))
+
+
 def alerts_of(state: dict[str, Any]) -> list[Alert]:
     """The alerts the state holds (unresolved ones and the last resolved per fingerprint)."""
     return [alert for record in state["fingerprints"].values() if (alert := _alert(record)) is not None]

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
@@ -87,3 +88,55 @@ def silencing(alert: Alert, silences: Iterable[Silence], at: datetime) -> Silenc
     if not matching:
         return None
     return min(matching, key=lambda silence: (-silence.ends_at.timestamp(), silence.id))
+
+
+# --- the alert manager's per-partition book of silences ------------------------------------------------
+# Every silence is published to every partition of the silences topic, so each alert-manager partition
+# holds all of them beside its own entities. The book (JSON, one per partition):
+#   {"silences": {"<id>": {<Silence>}}, "unresolved": ["<entity>", …], "clock": "<ISO>" | null}
+# ``clock`` is the newest event time the partition has seen; ``unresolved`` are its entities with an
+# unresolved alert: the ones to re-judge when a silence arrives, starts or ends.
+
+FORGET_AFTER = timedelta(days=1)  # an ended silence is kept this long in event time, then dropped
+
+
+def new_book() -> dict[str, Any]:
+    return {"silences": {}, "unresolved": [], "clock": None}
+
+
+def silences_in(book: dict[str, Any]) -> list[Silence]:
+    return [Silence.model_validate(held) for held in book["silences"].values()]
+
+
+def keep(book: dict[str, Any], silence: Silence) -> None:
+    """Hold a new silence, or the new version of one (ending it early is publishing it again)."""
+    book["silences"][silence.id] = silence.model_dump(mode="json", by_alias=True)
+
+
+def advance(book: dict[str, Any], at: datetime) -> bool:
+    """Move the book's clock to ``at`` if later; True when a silence started or ended in between (the
+    partition's unresolved alerts must then be re-judged). Silences ended long before are dropped."""
+    before = clock_of(book)
+    if before is not None and at <= before:
+        return False
+    book["clock"] = at.isoformat()
+    silences = silences_in(book)
+    for silence in silences:
+        if silence.ends_at < at - FORGET_AFTER:
+            del book["silences"][silence.id]
+    return before is not None and any(
+        before < boundary <= at for silence in silences for boundary in (silence.starts_at, silence.ends_at)
+    )
+
+
+def mark(book: dict[str, Any], entity: str, unresolved: bool) -> None:
+    """Record whether ``entity`` has an unresolved alert."""
+    held = entity in book["unresolved"]
+    if unresolved and not held:
+        book["unresolved"] = sorted([*book["unresolved"], entity])
+    elif held and not unresolved:
+        book["unresolved"].remove(entity)
+
+
+def clock_of(book: dict[str, Any]) -> datetime | None:
+    return datetime.fromisoformat(book["clock"]) if book["clock"] is not None else None

@@ -6,6 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from ioc.alerts import manager
+from ioc.alerts import silence as book_module
 from ioc.alerts.inhibit import inhibitor, inhibits
 from ioc.alerts.silence import Silence, matches, silencing
 from ioc.models.alert import AlertChange, AlertStatus, Suppression
@@ -231,3 +232,48 @@ def test_inhibition_takes_precedence_and_a_silence_takes_over_when_the_fault_res
         AlertChange.suppressed,
         Suppression(silence="s-1"),
     )
+
+
+# --- a silence arriving while an alert is open; the per-partition book ------------------------------------
+
+
+def test_a_new_silence_mutes_an_open_alert_without_waiting_for_its_next_anomaly():
+    state = manager.new_state()
+    [opened] = run(state, [jam(12)])
+    [muted] = manager.apply_silences(state, [silence()], minutes(15))
+    assert (muted.change, muted.alert.id, muted.alert.suppressed_by) == (
+        AlertChange.suppressed,
+        opened.alert.id,
+        Suppression(silence="s-1"),
+    )
+    assert manager.apply_silences(state, [silence()], minutes(16)) == []  # nothing new to say
+    [released] = manager.apply_silences(state, [silence()], minutes(40))  # ends_at is exclusive
+    assert (released.change, released.alert.suppressed_by) == (AlertChange.unsuppressed, None)
+    assert manager.has_unresolved(state)
+    run(state, [jam(45, firing=False)])
+    assert not manager.has_unresolved(state)
+
+
+def test_the_book_reports_when_event_time_crosses_a_silences_start_or_end():
+    book = book_module.new_book()
+    book_module.keep(book, silence())
+    assert book_module.advance(book, minutes(5)) is False  # the first time seen: nothing to compare with
+    assert book_module.advance(book, minutes(9)) is False
+    assert book_module.advance(book, minutes(10)) is True  # starts_at reached
+    assert book_module.advance(book, minutes(8)) is False  # the clock never goes back
+    assert book_module.clock_of(book) == minutes(10)
+    assert book_module.advance(book, minutes(39)) is False
+    assert book_module.advance(book, minutes(41)) is True  # ended
+    # Ending early is publishing the silence again with an earlier end: the book keeps the newest version.
+    book_module.keep(book, silence(ends_at=minutes(20)))
+    assert [s.ends_at for s in book_module.silences_in(book)] == [minutes(20)]
+    # An ended silence is forgotten a day (of event time) after its end.
+    book_module.advance(book, minutes(20 + 24 * 60 + 1))
+    assert book_module.silences_in(book) == []
+
+
+def test_the_book_lists_the_entities_with_unresolved_alerts_once_each():
+    book = book_module.new_book()
+    for entity, unresolved in [("b", True), ("a", True), ("b", True), ("b", False), ("c", False)]:
+        book_module.mark(book, entity, unresolved)
+    assert book["unresolved"] == ["a"]

@@ -1,0 +1,139 @@
+"""The stages after the detectors, through the real broker, worker and Redis: anomalies become alerts, a
+silence mutes the matching ones at once and lets them go when it ends, the alerts of one district in one
+half hour become one incident across feeds, and dead letters are counted per feed and reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime, timedelta
+
+import pytest
+import redis
+
+from connectors.kafka import EventProducer, create_topics
+from ioc.alerts.silence import Matchers, Silence
+from ioc.models import AirQualityObserved
+from ioc.models.anomaly import Anomaly, RuleKind, Severity, alert_id
+from tests.processes import IocProcess, wait_for
+
+pytestmark = pytest.mark.e2e
+
+T0 = datetime.fromisoformat("2026-11-23T08:00:00+07:00")
+DISTRICT = "dong-da"
+TRAFFIC, AIR = "traffic-nga-tu-so", "air-kim-lien"
+
+
+def anomaly(rule: str, entity: str, feed: str, minutes: float, *, firing: bool = True) -> Anomaly:
+    return Anomaly(
+        rule=rule,
+        rule_version="test",
+        kind=RuleKind.standard if rule == "air.aqi_band" else RuleKind.statistical,
+        feed=feed,
+        entity=entity,
+        district=DISTRICT,
+        firing=firing,
+        episode_start=T0 + timedelta(minutes=10 if feed == "air" else 0),
+        observed_at=T0 + timedelta(minutes=minutes),
+        window="1h" if feed == "air" else "5m",
+        metric="vn_aqi" if feed == "air" else "speed_ratio",
+        value=172.0 if feed == "air" else 0.3,
+        unit="",
+        threshold=150.0 if feed == "air" else 0.4,
+        severity=Severity.warning,
+    )
+
+
+def air_reading(minutes: float, pm25: float) -> bytes:
+    return AirQualityObserved(
+        sensor_id=AIR, date_observed=T0 + timedelta(minutes=minutes), pm25=pm25
+    ).to_json()
+
+
+async def send(settings, records: list[tuple[str, str, bytes]]) -> None:
+    async with EventProducer(settings) as producer:
+        await producer.send_many(records)
+
+
+async def broadcast(settings, silence: Silence) -> int:
+    async with EventProducer(settings) as producer:
+        return await producer.broadcast(settings.silences_topic, silence.id, silence.to_json())
+
+
+def test_silences_incidents_and_dead_letter_counts(settings, tmp_path):
+    create_topics(settings)
+    store = redis.Redis.from_url(settings.redis_address, decode_responses=True)
+
+    def stored(kind: str, ident: str) -> dict | None:
+        text = store.hget(settings.redis_key(kind, ident), "json")
+        return json.loads(text) if text else None
+
+    def anomalies(*items: Anomaly) -> None:
+        asyncio.run(send(settings, [(settings.anomalies_topic, a.entity, a.to_json()) for a in items]))
+
+    traffic_id = alert_id("traffic.incident", TRAFFIC, T0)
+    air_id = alert_id("air.aqi_band", AIR, T0 + timedelta(minutes=10))
+    worker = IocProcess(["worker"], settings, tmp_path / "worker.log")
+    try:
+        # A traffic incident, and ten minutes later bad air in the same district: two alerts, one incident.
+        anomalies(
+            anomaly("traffic.incident", TRAFFIC, "traffic", 5),
+            anomaly("air.aqi_band", AIR, "air", 60),
+        )
+
+        def one_incident_with(*alert_ids: str) -> dict | None:
+            ids = store.zrange(settings.redis_key("incidents", "unresolved"), 0, -1)
+            if len(ids) != 1:
+                return None
+            incident = stored("incident", ids[0])["incident"]
+            return incident if {m["alertId"] for m in incident["members"]} == set(alert_ids) else None
+
+        incident = wait_for(lambda: one_incident_with(traffic_id, air_id), timeout=90, processes=[worker])
+        assert incident["district"] == DISTRICT and incident["feeds"] == ["traffic", "air"]  # by first member
+        assert incident["startedAt"] == T0.isoformat()
+        assert "Đống Đa" in incident["title"]["vi"]
+        assert stored("alert", air_id)["suppressedBy"] is None
+
+        # An operator silences bad air in the district for two hours: the open alert is muted now, with no
+        # new anomaly needed, and a muted alert leaves the incident.
+        silence = Silence(
+            id="s-1",
+            matchers=Matchers(rule="air.*", district=DISTRICT),
+            starts_at=T0,
+            ends_at=T0 + timedelta(hours=2),
+            created_by="operator-1",
+            comment="known construction dust, crew on site",
+        )
+        assert asyncio.run(broadcast(settings, silence)) == settings.partitions
+        wait_for(lambda: (stored("alert", air_id)["suppressedBy"] or {}).get("silence") == "s-1",
+                 timeout=60, processes=[worker])  # fmt: skip
+        wait_for(lambda: one_incident_with(traffic_id), timeout=60, processes=[worker])
+        assert stored("alert", traffic_id)["suppressedBy"] is None  # the matchers did not match it
+
+        # Event time passes the silence's end: the alert is shown again and rejoins the incident.
+        anomalies(anomaly("air.aqi_band", AIR, "air", 150))
+        wait_for(lambda: stored("alert", air_id)["suppressedBy"] is None, timeout=60, processes=[worker])
+        wait_for(lambda: one_incident_with(traffic_id, air_id), timeout=60, processes=[worker])
+
+        # Both clear: the alerts and the incident resolve.
+        anomalies(
+            anomaly("traffic.incident", TRAFFIC, "traffic", 160, firing=False),
+            anomaly("air.aqi_band", AIR, "air", 170, firing=False),
+        )
+        wait_for(lambda: not store.zrange(settings.redis_key("incidents", "unresolved"), 0, -1),
+                 timeout=60, processes=[worker])  # fmt: skip
+        assert stored("alert", traffic_id)["status"] == stored("alert", air_id)["status"] == "resolved"
+        assert store.zcard(settings.redis_key("incidents")) == 1
+
+        # Dead letters are counted per feed and reason: one invalid reading, then one too late for every
+        # window (the 1-hour window of 08:00 closed once 09:10 was seen, with the 5-minute lateness).
+        invalid = b'{"sensorId": "air-kim-lien", "dateObserved": "2026-11-23T08:00:00+07:00", "pm25": -5}'
+        readings = [invalid, air_reading(70, 30.0), air_reading(1, 31.0)]
+        asyncio.run(send(settings, [(settings.raw_topic("air"), AIR, value) for value in readings]))
+        counts_key = settings.redis_key("metrics", "dead-letters")
+        wait_for(lambda: store.hgetall(counts_key) == {"air:invalid": "1", "air:late": "1"},
+                 timeout=60, processes=[worker])  # fmt: skip
+    finally:
+        worker.stop()
+        store.close()
