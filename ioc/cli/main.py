@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,9 +13,11 @@ import typer
 from rich.console import Console
 from rich.progress import Progress, TextColumn
 
-from ioc.bridge_cli import bridge_app
-from ioc.dlq_cli import dlq_app
-from ioc.infra.cli import infra_app
+from ioc.cli.bridge import bridge_app
+from ioc.cli.detect import detect
+from ioc.cli.dlq import dlq_app
+from ioc.cli.index import index_app
+from ioc.cli.infra import infra_app
 from ioc.settings import Settings
 
 app = typer.Typer(
@@ -29,9 +30,6 @@ app = typer.Typer(
 app.add_typer(infra_app, name="infra")
 app.add_typer(bridge_app, name="bridge")
 app.add_typer(dlq_app, name="dlq")
-index_app = typer.Typer(
-    help="Compute the official indices offline (VN_AQI, VN_WQI): CSV in, CSV out.", no_args_is_help=True
-)
 app.add_typer(index_app, name="index")
 console = Console(stderr=True)
 
@@ -209,126 +207,7 @@ def demo(
     run_demo(Settings(), console, interval=interval)
 
 
-InputCsv = Annotated[
-    Path,
-    typer.Option(
-        "--input", exists=True, dir_okay=False, help="CSV: station,time, then one column per measure."
-    ),
-]
-OutputCsv = Annotated[Path | None, typer.Option("--output", help="Write here instead of stdout.")]
-
-
-def _write_index(rows: list, output: Path | None) -> None:
-    from ioc.indices.offline import write_index_rows
-
-    if output is None:
-        write_index_rows(rows, sys.stdout)
-    else:
-        with output.open("w", encoding="utf-8", newline="") as out:
-            write_index_rows(rows, out)
-    missing = [row for row in rows if row.index is None]
-    if missing:
-        console.print(
-            f"{len(missing)} of {len(rows)} rows have no index, e.g. {missing[0].note}",
-            highlight=False,
-            soft_wrap=True,
-        )
-
-
-@index_app.command("air")
-def index_air(
-    input_csv: InputCsv,
-    daily: Annotated[bool, typer.Option(help="One index per station and local day (01:00–24:00).")] = False,
-    output: OutputCsv = None,
-) -> None:
-    """VN_AQI per station and hour (NowCast for PM), or per day with --daily; µg/m³ in."""
-    from ioc.indices.offline import OfflineInputError, air_index_rows
-
-    with input_csv.open(encoding="utf-8-sig", newline="") as source:
-        try:
-            rows = air_index_rows(source, daily=daily)
-        except OfflineInputError as error:
-            raise typer.BadParameter(str(error), param_hint="--input") from None
-    _write_index(rows, output)
-
-
-@index_app.command("water")
-def index_water(
-    input_csv: InputCsv,
-    variant: Annotated[
-        str, typer.Option(help="Last factor: cube_root = [WQI_IV²·WQI_V]^(1/3), sqrt = √(WQI_IV·WQI_V).")
-    ] = "cube_root",
-    output: OutputCsv = None,
-) -> None:
-    """VN_WQI per sample; parameter columns named as in the water feed (ph, bod5, …)."""
-    from ioc.indices.offline import OfflineInputError, water_index_rows
-    from ioc.indices.water import WQI_VARIANTS
-
-    if variant not in WQI_VARIANTS:
-        raise typer.BadParameter(f"use {' or '.join(WQI_VARIANTS)}", param_hint="--variant")
-    with input_csv.open(encoding="utf-8-sig", newline="") as source:
-        try:
-            rows = water_index_rows(source, variant=variant)
-        except OfflineInputError as error:
-            raise typer.BadParameter(str(error), param_hint="--input") from None
-    _write_index(rows, output)
-
-
-@app.command()
-def detect(
-    input_csv: Annotated[
-        Path | None,
-        typer.Option(
-            "--input", exists=True, dir_okay=False, help="CSV timestamp,value (naive or with offset)."
-        ),
-    ] = None,
-    output: Annotated[
-        Path | None, typer.Option(help="CSV timestamp,value,anomaly_score,is_anomaly; stdout when omitted.")
-    ] = None,
-    metric: Annotated[
-        str | None,
-        typer.Option(
-            help="What the series is (speed, travel_time, occupancy, flow, ridership, pm25, …): "
-            "sets which direction of change matters. Default: both."
-        ),
-    ] = None,
-    threshold: Annotated[
-        float | None, typer.Option(help="anomaly_score from which is_anomaly is 1 [the alarm level, 0.5].")
-    ] = None,
-    nab_dir: Annotated[
-        Path | None,
-        typer.Option(
-            "--nab",
-            exists=True,
-            file_okay=False,
-            help="Instead: measure the detector on NAB data in this folder.",
-        ),
-    ] = None,
-) -> None:
-    """Score a recorded series with the statistical detector, as if streaming (or measure it on NAB)."""
-    from ioc.detectors.baseline import params_for_metric
-    from ioc.detectors.offline import DEFAULT_THRESHOLD, detect_stream, format_nab_report, nab_benchmark
-
-    if nab_dir is not None:
-        typer.echo(format_nab_report(nab_benchmark(nab_dir)))
-        return
-    if input_csv is None:
-        raise typer.BadParameter("give --input (or --nab DIR)", param_hint="--input")
-    try:
-        params = params_for_metric(metric)
-    except ValueError as error:
-        raise typer.BadParameter(str(error), param_hint="--metric") from None
-    cut = DEFAULT_THRESHOLD if threshold is None else threshold
-    with input_csv.open(encoding="utf-8-sig", newline="") as source:
-        try:
-            if output is None:
-                rows = detect_stream(source, sys.stdout, params, cut)
-            else:
-                with output.open("w", encoding="utf-8", newline="") as target:
-                    rows = detect_stream(source, target, params, cut)
-        except ValueError as error:
-            raise typer.BadParameter(str(error), param_hint="--input") from None
-    console.print(f"{rows:,} rows scored" + (f" into {output}" if output else ""))
+app.command()(detect)
 
 
 def main() -> None:
