@@ -45,6 +45,14 @@ _METRICS: dict[str, tuple[str, str]] = {
     "identical_minutes": ("giữ nguyên một giá trị suốt {value}", "the same value for {value}"),
     "spike_ratio": ("một giá trị đo gấp {value} trung vị gần đây", "a reading at {value} the recent median"),
     "rejected_readings": ("{value} ngoài dải đo vật lý", "{value} outside the physical range"),
+    "pm25_1h_score": ("PM2.5 trung bình giờ bất thường, điểm {value}", "hourly PM2.5 anomaly score {value}"),
+}
+# QCVN 05 means, named by pollutant and hours: ``pm25_24h`` → "24-hour mean PM2.5 62 µg/m³".
+_POLLUTANTS = {"pm25": "PM2.5", "pm10": "PM10", "no2": "NO2", "so2": "SO2", "co": "CO", "o3": "O3"}
+_METRICS |= {
+    f"{key}_{hours}h": (f"{name} trung bình {hours} giờ {{value}}", f"{hours}-hour mean {name} {{value}}")
+    for key, name in _POLLUTANTS.items()
+    for hours in (1, 8, 24)
 }
 
 # Count units: (vi, en singular, en plural).

@@ -1,9 +1,10 @@
 """Every rule for one sensor, reading by reading: the detector stage of the pipeline.
 
-``SensorDetector`` turns a sensor's readings into rule metrics (the hourly VN_AQI, dissolved oxygen,
-speed against the detector's normal, taps against the station's normal, health measures), feeds them
-to each rule's condition (``ioc.detectors.condition``) and returns the anomalies to report. Three
-entry points, all pure over one JSON-able state per sensor:
+``SensorDetector`` turns a sensor's readings into rule metrics (the hourly VN_AQI, QCVN 05 means, an
+hourly mean against its seasonal baseline, dissolved oxygen, VN_WQI, speed against the detector's
+normal, taps against the station's normal, health measures), feeds them to each rule's condition
+(``ioc.detectors.condition``) and returns the anomalies to report. Three entry points, all pure over
+one JSON-able state per sensor:
 
 - ``observe`` — a valid reading;
 - ``rejected`` — a reading the edge or the agent refused as invalid (out of physical range);
@@ -15,23 +16,26 @@ Online, a Faust agent keyed by sensor id calls them; offline, ``ioc backtest`` a
 from __future__ import annotations
 
 import json
+import math
 import statistics
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from ioc.alerts.rules import Rule, RuleSet
 from ioc.city import City
-from ioc.detectors import health
+from ioc.detectors import baseline, health, hourly
 from ioc.detectors.condition import Reading, Subject, evaluate, threshold_reading
 from ioc.indices.air import vn_aqi_hourly
-from ioc.models import Event, FareTap, TrafficFlowObserved, WaterQualityObserved
-from ioc.models.anomaly import Anomaly
+from ioc.indices.water import WQI_VARIANTS, WqiVariant, vn_wqi
+from ioc.models import AirQualityObserved, Event, FareTap, TrafficFlowObserved, WaterQualityObserved
+from ioc.models.anomaly import Anomaly, RuleKind
 
 HEALTH_METRICS = frozenset({"silent_intervals", "rejected_readings", "identical_minutes", "spike_ratio"})
 AQI_POLLUTANTS = ("pm25", "pm10", "no2", "so2", "co", "o3")
 AQI_HOURS = 12  # the NowCast looks back 12 hourly means
-HOUR = 3600
+HOUR = hourly.HOUR
 BIN = 15 * 60  # transit ridership bins
 NORMAL_HISTORY = 12  # a traffic detector's normal speed: the median of its last readings outside incidents
 FALLBACK_BINS = 4  # a first day borrows the normal of the hour before
@@ -56,6 +60,25 @@ class SensorDetector:
         self.city = city
         self.zone = ZoneInfo(city.timezone)
         self._rules_by_feed = {feed: rules.for_feed(feed) for feed in ("air", "water", "traffic", "transit")}
+        self._applicable: dict[tuple[str, str, str], bool] = {}
+        self._rule_by_metric: dict[str, Rule] = {}
+        for rule in rules.rules:  # the first rule of a metric, as the rules file lists them
+            self._rule_by_metric.setdefault(rule.metric, rule)
+        air = self._rules_by_feed["air"]
+        # Limits on a pollutant's mean over some hours (QCVN 05): a new limit is a YAML edit, not code.
+        self._mean_rules = [rule for rule in air if "mean_hours" in rule.params]
+        # A field's hourly mean against the sensor's seasonal baseline.
+        self._series_rules = [r for r in air if r.kind == RuleKind.statistical and "field" in r.params]
+        self._series_params = {rule.id: asdict(_baseline_params(rule)) for rule in self._series_rules}
+        longest = max((int(rule.params["mean_hours"]) for rule in self._mean_rules), default=0)
+        # An N-hour window that slides within the hour still covers part of the hour N back.
+        self._keep_hours = max(AQI_HOURS, longest + 1)
+        self._wqi_rule = next((r for r in self._rules_by_feed["water"] if r.metric == "vn_wqi"), None)
+        wqi_params = self._wqi_rule.params if self._wqi_rule is not None else {}
+        variant = str(wqi_params.get("wqi_variant", "cube_root"))
+        if variant not in WQI_VARIANTS:
+            raise ValueError(f"wqi_variant {variant!r}: use one of {', '.join(WQI_VARIANTS)}")
+        self._wqi_variant = cast(WqiVariant, variant)
 
     # --- entry points ------------------------------------------------------------------------------
 
@@ -68,9 +91,12 @@ class SensorDetector:
             assert isinstance(event, FareTap)
             metrics.update(self._transit(state, epoch))
         else:
-            metrics.update(self._health(state, feed, epoch, event.measured_values()))
+            values = event.measured_values()
+            metrics.update(self._health(state, feed, epoch, values))
             if feed == "air":
-                metrics.update(self._air(state, at, event.measured_values()))
+                assert isinstance(event, AirQualityObserved)
+                admitted = _admitted(state, epoch, values, metrics)
+                metrics.update(self._air(state, event, admitted))
             elif feed == "water":
                 assert isinstance(event, WaterQualityObserved)
                 metrics.update(self._water(event))
@@ -135,35 +161,87 @@ class SensorDetector:
                 readings["spike_ratio"] = self._reading("spike_ratio", at, 0.0)
         return readings
 
-    def _air(self, state: dict[str, Any], at: datetime, values: dict[str, float]) -> dict[str, Reading]:
-        """Hourly means per pollutant for the last 12 hours; the current hour's mean so far is c1, so the
-        hourly index moves every minute (what an operator watching a pollution episode needs)."""
-        hours: dict[str, dict[str, list[float]]] = state["feed"].setdefault("hours", {})
-        hour = int(_epoch(at) // HOUR * HOUR)
-        for pollutant in AQI_POLLUTANTS:
-            if (value := values.get(pollutant)) is None:
-                continue
-            means = hours.setdefault(pollutant, {})
-            total = means.setdefault(str(hour), [0.0, 0])
-            total[0] += value
-            total[1] += 1
-            for key in [k for k in means if int(k) <= hour - AQI_HOURS * HOUR]:
-                del means[key]
-        history = {
-            pollutant: [
-                (total[0] / total[1]) if (total := means.get(str(hour - i * HOUR))) else None
-                for i in range(AQI_HOURS)
-            ]
-            for pollutant, means in hours.items()
-        }
-        result = vn_aqi_hourly(history)
-        if result is None:
-            return {}
-        return {"vn_aqi": self._reading("vn_aqi", at, float(result.value), band=result.band.key)}
+    def _air(
+        self, state: dict[str, Any], event: AirQualityObserved, admitted: list[list[Any]]
+    ) -> dict[str, Reading]:
+        """Hourly means per pollutant over the last day, of the readings device faults spared. The current
+        hour's mean so far is the NowCast's c1, so the hourly index moves every minute (what an operator
+        watching a pollution episode needs); the QCVN 05 means slide with each reading too."""
+        ring: hourly.Ring = state["feed"].setdefault("hours", {})
+        for epoch, values in admitted:
+            pollutants = {p: v for p, v in values.items() if p in AQI_POLLUTANTS}
+            hourly.add(ring, epoch, pollutants, self._keep_hours)
+        at = event.event_time
+        epoch = _epoch(at)
+        hours = hourly.keys(hourly.hour_of(epoch), self._keep_hours)
+        history = {pollutant: hourly.means(sums, hours) for pollutant, sums in ring.items()}
+        readings: dict[str, Reading] = {}
+        result = vn_aqi_hourly({p: means[:AQI_HOURS] for p, means in history.items()})
+        if result is not None:
+            readings["vn_aqi"] = self._reading("vn_aqi", at, float(result.value), band=result.band.key)
+        # A reading stands for the time since the one before it (an hourly station's for its whole hour).
+        share = hourly.into_hour(epoch, health.interval(state["health"]) or float(event.averaging_period))
+        for rule in self._mean_rules:
+            if (reading := _limit_reading(rule, at, history, share)) is not None:
+                readings[rule.metric] = reading
+        if not state["feed"]["held"]:  # an hour is judged once none of its readings awaits a verdict
+            for rule in self._series_rules:
+                if (reading := self._unusual(state, rule, at, ring)) is not None:
+                    readings[rule.metric] = reading
+        return readings
+
+    def _unusual(self, state: dict[str, Any], rule: Rule, at: datetime, ring: hourly.Ring) -> Reading | None:
+        """The rule's field: the score of its last completed hourly mean against the sensor's seasonal
+        baseline (``ioc.detectors.baseline``), which then learns it, so a score never looks ahead. Each
+        hour is judged once, at the first reading after it with no suspect held, and only when its
+        readings cover 75 % of it (a silent or stuck sensor's hour is not its normal). The raw score:
+        the condition's hysteresis and hold already make one alert of an episode, the baseline's own
+        damping would end it early."""
+        current = hourly.hour_of(_epoch(at))
+        baselines = state["feed"].setdefault("baselines", {})
+        if rule.id not in baselines:
+            baselines[rule.id] = {"judged": None, "model": baseline.new_state()}
+        series = baselines[rule.id]
+        judged = series["judged"]
+        if judged is not None and current <= judged + HOUR:
+            return None  # no hour has ended since the last one judged
+        # The rule's knobs, not those saved with the state: a rules change applies to a running system.
+        series["model"]["params"] = dict(self._series_params[rule.id])
+        log_scale = rule.params.get("scale") == "log"
+        sums = ring.get(str(rule.params["field"]), {})
+        done = sorted(h for key in sums if (h := int(key)) < current and (judged is None or h > judged))
+        usual = health.interval(state["health"])
+        scored = None
+        for hour in done:
+            total, count = sums[str(hour)]
+            if usual is not None and count * usual >= hourly.COMPLETE * HOUR:
+                mean = total / count
+                middle = datetime.fromtimestamp(hour + HOUR / 2, self.zone)  # local: its hour of the week
+                scored = baseline.score_point(
+                    series["model"], middle, math.log1p(mean) if log_scale else mean
+                )
+        if done:
+            series["judged"] = done[-1]
+        if scored is None:
+            return None
+        normal = scored.expected
+        if normal is not None and log_scale:
+            normal = math.expm1(normal)
+        return threshold_reading(rule, at, scored.raw_score, baseline=normal)
 
     def _water(self, event: WaterQualityObserved) -> dict[str, Reading]:
+        """Each parameter as measured, and the VN_WQI of the sample: a station samples every parameter
+        at once, so one reading is one sample, and a sample short of the index's data (3 of its 5
+        groups, 3 parameters in group IV) gives no index rather than a guess."""
         at = event.event_time
-        return {name: self._reading(name, at, value) for name, value in event.measured_values().items()}
+        values = event.measured_values()
+        readings = {name: self._reading(name, at, value) for name, value in values.items()}
+        rule = self._wqi_rule
+        if rule is not None and self._applies(rule, "water", event.sensor_id):
+            index = vn_wqi(values, self._wqi_variant)
+            if index.value is not None and index.band is not None:
+                readings[rule.metric] = threshold_reading(rule, at, float(index.value), band=index.band.key)
+        return readings
 
     def _traffic(self, state: dict[str, Any], event: TrafficFlowObserved) -> dict[str, Reading]:
         """Speed against the detector's normal: the median of its recent readings, frozen while an
@@ -263,6 +341,12 @@ class SensorDetector:
         return anomalies
 
     def _applies(self, rule: Rule, feed: str, sensor_id: str) -> bool:
+        key = (rule.id, feed, sensor_id)
+        if key not in self._applicable:  # the rules and the registry are fixed: ask once
+            self._applicable[key] = self._rule_applies(rule, feed, sensor_id)
+        return self._applicable[key]
+
+    def _rule_applies(self, rule: Rule, feed: str, sensor_id: str) -> bool:
         feeds = rule.params.get("feeds")
         if isinstance(feeds, str) and feed not in feeds.split(","):
             return False
@@ -292,13 +376,57 @@ class SensorDetector:
         return rule is not None and state["conditions"].get(rule.id, {}).get("since") is not None
 
     def _rule_for(self, metric: str) -> Rule | None:
-        return next((rule for rule in self.rules.rules if rule.metric == metric), None)
+        return self._rule_by_metric.get(metric)
 
     def _reading(self, metric: str, at: datetime, value: float | None, **extra: Any) -> Reading:
         rule = self._rule_for(metric)
         if rule is None:
             return Reading(at, value, breached=False, cleared=True, **extra)
         return threshold_reading(rule, at, value, **extra)
+
+
+def _admitted(
+    state: dict[str, Any], epoch: float, values: dict[str, float], health_readings: dict[str, Reading]
+) -> list[list[Any]]:
+    """The readings the hourly means may take now. A suspect reading (far from the sensor's normal)
+    waits for the verdict: a spike is dropped, a real change goes in with the reading that proved it;
+    the repeats of a stuck sensor are not measurements. So device faults poison neither the VN_AQI,
+    the QCVN means nor a baseline."""
+    held: list[list[Any]] = state["feed"].setdefault("held", [])
+    if state["health"]["pending"]:
+        held.append([epoch, values])
+        return []
+    spike = health_readings.get("spike_ratio")
+    admitted = [] if spike is not None and spike.value else held  # a value: the held ones were a spike
+    state["feed"]["held"] = []
+    stuck = health_readings["identical_minutes"].value
+    return admitted if stuck else [*admitted, [epoch, values]]
+
+
+def _baseline_params(rule: Rule) -> baseline.BaselineParams:
+    """A statistical rule's baseline: the defaults, the direction of its field, and any of the
+    baseline's parameters the rule sets."""
+    if rule.params.get("scale", "log") != "log":
+        raise ValueError(f"rule {rule.id}: scale is log or not given (the field as it comes)")
+    knobs = {name: float(value) for name, value in rule.params.items() if name not in ("field", "scale")}
+    try:
+        tuned = replace(baseline.BaselineParams(), **knobs)
+    except TypeError:
+        raise ValueError(f"rule {rule.id}: unknown baseline parameters in {sorted(knobs)}") from None
+    return baseline.params_for_metric(str(rule.params["field"]), tuned)
+
+
+def _limit_reading(
+    rule: Rule, at: datetime, history: dict[str, list[float | None]], share: float
+) -> Reading | None:
+    """A pollutant's mean over the rule's ``mean_hours`` against its limit. With too little data the
+    mean's least possible value may prove an exceedance, but cannot end one."""
+    hours = int(rule.params["mean_hours"])
+    mean = hourly.trailing_mean(history.get(str(rule.params["pollutant"]), []), share, hours)
+    if mean is None:
+        return None
+    reading = threshold_reading(rule, at, mean.value)
+    return reading if mean.complete else replace(reading, cleared=False)
 
 
 def _slot(epoch: float, zone: ZoneInfo) -> str:

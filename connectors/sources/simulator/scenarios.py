@@ -43,7 +43,10 @@ from ioc.models.transit import CardType, Direction, Mode
 
 # Alert rule ids each kind should fire; the alert rules (a later issue) use these ids.
 EXPECTED_RULES: dict[str, tuple[str, ...]] = {
-    "pollution_episode": ("air.aqi_band",),
+    # PM2.5 ≥ 200 µg/m³ for ≥ 6 h lifts its 24-hour mean past QCVN 05's 45 within about 5.4 h, even
+    # from a sensor's first reading; PM10's past 100 only in episodes over ~7 h, so it is not expected
+    # (ioc.backtest.scoring still accepts it, as it does the statistical air.pm25_unusual).
+    "pollution_episode": ("air.aqi_band", "air.qcvn05_pm25_24h"),
     "stuck_value": ("health.flatline",),
     "spike": ("health.spike",),
     "dropout": ("health.stale",),
