@@ -19,7 +19,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from datetime import datetime, timedelta
@@ -30,8 +29,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.servers import Servers, bench_servers  # noqa: E402
 from ioc.city import load_city  # noqa: E402
-from ioc.settings import Settings  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 
 KEY = "bench-integrator-key"
@@ -110,31 +109,17 @@ def main() -> None:
     parser.add_argument("--gzip", action="store_true", help="gzip the bodies")
     args = parser.parse_args()
 
-    from ioc.infra import LocalKafka, LocalRedis
+    with bench_servers(args.kafka, args.redis) as servers:
+        measure(args, servers)
 
-    stack: list = []
-    run_dir = Path(tempfile.mkdtemp(prefix="ioc-bench-"))
-    local = Settings(
-        kafka_bootstrap=None,
-        redis_url=None,
-        run_dir=run_dir,
-        kafka_port=free_port(),
-        kafka_controller_port=free_port(),
-        redis_port=free_port(),
-    )
-    if not args.kafka:
-        kafka = LocalKafka(local)
-        stack.append(kafka)
-        kafka.start(timeout=180)
-    if not args.redis:
-        redis = LocalRedis(local)
-        stack.append(redis)
-        redis.start(timeout=30)
+
+def measure(args: argparse.Namespace, servers: Servers) -> None:
+    run_dir = servers.run_dir
     namespace = f"bench{uuid.uuid4().hex[:8]}"
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("IOC_")} | {
-        "IOC_KAFKA_BOOTSTRAP": args.kafka or local.bootstrap_servers,
-        "IOC_REDIS_URL": args.redis or local.redis_address,
+        "IOC_KAFKA_BOOTSTRAP": servers.kafka,
+        "IOC_REDIS_URL": servers.redis,
         "IOC_TOPIC_PREFIX": namespace,
         "IOC_REDIS_PREFIX": namespace,
         "IOC_API_KEYS": f"integrator:{KEY}",
@@ -176,8 +161,6 @@ def main() -> None:
         api.terminate()
         api.wait(30)
         log.close()
-        for service in reversed(stack):
-            service.stop()
 
 
 if __name__ == "__main__":

@@ -1,21 +1,32 @@
 """One agent per feed, keyed by sensor id: validate → event-time windows → detectors → anomalies.
 
-Wiring only; the arithmetic is ``ioc.windows`` and ``ioc.detectors.sensor``. One event at a time: its
-sensor's state (and, on a clock tick, the states of its partition's silent sensors) is written back to
-the table before the event is acknowledged. (Batching with ``take_events`` stalled after the first
-batch here; it is the obvious next step for throughput, see docs/benchmarks.md.)
+Wiring only; the arithmetic is ``ioc.windows`` and ``ioc.detectors.sensor``. Events come in batches
+(``noack_take``: up to ``BATCH_MAX``, or what arrived within ``BATCH_WITHIN`` seconds), processed in
+order. Per batch: each window of each sensor (label, sensor, window start) is published once, at its
+latest; the batch's dead letters, aggregates and anomalies are awaited until Kafka has them; then each
+table key the batch touched is written once (``_save``, to the changelog partition of the key's own
+events); only then are the batch's events acknowledged. Faust commits an offset once it and every
+offset before it are acknowledged, after flushing its producer (changelogs included): the event of a
+committed offset is in the saved state.
 
 Restarts: the table records, per sensor, the last (partition, offset) counted; an event at or before
-it was counted before a crash whose offset commit had not happened yet, and is skipped.
+it was counted before a crash whose offset commit had not happened yet, and is skipped. So a crash
+(SIGKILL, or a failed batch, which stops the worker) may repeat a batch's outputs but loses none, and
+counts no event twice in a window (a sensor's windows and position are one table value). An error on a
+single event is logged and that event skipped, as Faust would.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import weakref
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any
 
 import faust
+from faust.streams import _current_event
 from faust.types import EventT
 from pydantic import ValidationError
 
@@ -24,11 +35,15 @@ from ioc.city import load_city
 from ioc.detectors import clock
 from ioc.detectors.sensor import SensorDetector, identify_rejected, new_sensor_state
 from ioc.models import MODELS
+from ioc.models.anomaly import Anomaly
 from ioc.models.dead_letter import dead_letter, describe_validation_error
 from ioc.settings import Settings
-from ioc.windows import Late, add_event, new_state
+from ioc.windows import Late, WindowAggregate, add_event, new_state
 
 log = logging.getLogger(__name__)
+
+BATCH_MAX = 1000  # events per batch at most
+BATCH_WITHIN = 0.5  # seconds a batch waits to fill: the latency it adds to a live stream
 
 # Table keys changed in a batch: their state, and an event of their partition to write it as.
 Touched = dict[str, tuple[dict[str, Any], EventT]]
@@ -42,9 +57,11 @@ def register_pipeline_agent(app: faust.App, settings: Settings, feed: str) -> No
     model = MODELS[feed]
     units = {m.field: m.unit for m in model.measures}
     specs = settings.windows_of(feed)
+    labelled = [(spec.label, spec) for spec in specs]
     city = load_city(settings.city)
     detector = SensorDetector(load_rules(settings.rules), city)
     raw = app.topic(settings.raw_topic(feed), partitions=settings.partitions)
+    source = raw.get_topic_name()
     aggregates = {
         spec.label: app.topic(settings.agg_topic(feed, spec.label), partitions=settings.partitions)
         for spec in specs
@@ -55,94 +72,147 @@ def register_pipeline_agent(app: faust.App, settings: Settings, feed: str) -> No
     # Per partition: the newest event time seen there, and its sensors, to find the silent ones.
     clocks = app.Table(f"{feed}-clocks", default=clock.new_clock, partitions=settings.partitions)
 
-    async def reject(reason: str, detail: str, key: bytes | None, value: bytes) -> None:
+    async def reject(reason: str, detail: str, key: bytes | None, value: bytes) -> Any:
         letter = dead_letter(
             reason=reason,
             detail=detail,
             feed=feed,
-            source=raw.get_topic_name(),
+            source=source,
             payload=value,
             at=datetime.now(UTC),
             key=key,
         )
-        await dlq.send(key=key, value=letter.to_json())
+        return await dlq.send(key=key, value=letter.to_json())
 
     @app.agent(raw, name=f"{feed}-pipeline", concurrency=1)
     async def process(stream: faust.StreamT) -> None:
-        async for single in stream.events():
-            batch = [single]
-            touched: Touched = {}
-            touched_clocks: Touched = {}
-            latest: dict[tuple[str, str], bytes] = {}  # (window, sensor) → aggregate JSON
-            found = []
-
-            def state_of(sensor_id: str, event: EventT, touched: Touched = touched) -> dict[str, Any]:
-                state = touched[sensor_id][0] if sensor_id in touched else sensors[sensor_id]
-                touched[sensor_id] = (state, event)
-                return state
-
+        # noack_take: the events of a batch are acknowledged here, once its state is saved, and not
+        # when the generator is closed (as take_events does), so a shutdown mid-batch commits none.
+        async for batch in stream.noack_take(BATCH_MAX, within=BATCH_WITHIN):
+            try:
+                await process_batch(batch)
+            except Exception as error:
+                # Faust would restart this agent on the same stream, which a take buffer does not survive
+                # (later events went by unprocessed). Stop the worker instead, the batch unacknowledged:
+                # a restarted worker counts it again from the last commit.
+                log.exception("%s pipeline: a batch failed; stopping the worker", feed)
+                await app.crash(error)
+                return
             for event in batch:
-                key, value, message = event.key, event.value, event.message
-                try:
-                    reading = model.model_validate_json(value, context={"city": city})
-                except ValidationError as error:
-                    await reject("invalid", describe_validation_error(error), key, value)
-                    if (known := identify_rejected(feed, value, city)) is not None:
-                        sensor_id, at = known
-                        found += detector.rejected(state_of(sensor_id, event)["detect"], feed, sensor_id, at)
-                    continue
-                sensor_id = reading.sensor_id
-                if key is None or key.decode(errors="replace") != sensor_id:
-                    detail = f"message key {key!r} is not the sensorId {sensor_id!r}"
-                    await reject("invalid", detail, key, value)
-                    continue
+                await stream.ack(event)
 
-                state = state_of(sensor_id, event)
-                position = [message.partition, message.offset]
-                if _counted_before(state["position"], position):
-                    continue  # counted before a restart; its offset commit had not happened yet
-                state["position"] = position
-                late = None
-                for spec in specs:
-                    windows = state["windows"].setdefault(spec.label, new_state())
-                    outcome = add_event(
-                        windows,
-                        feed=feed,
-                        sensor_id=sensor_id,
-                        event_time=reading.event_time,
-                        values=reading.measured_values(),
-                        units=units,
-                        spec=spec,
-                    )
-                    if isinstance(outcome, Late):
-                        late = late or outcome
-                    else:
-                        latest[(spec.label, sensor_id)] = outcome.aggregate.to_json()
-                if late is not None and (specs[0].label, sensor_id) not in latest:
-                    # Too late for its shortest window: counted where a longer one still took it.
-                    await reject("late", late.describe(reading.event_time, specs[0]), key, value)
-                    continue
-                found += detector.observe(state["detect"], reading)
+    async def process_batch(batch: list[EventT]) -> None:
+        touched: Touched = {}
+        touched_clocks: Touched = {}
+        # (window, sensor, window start) → its latest aggregate: one per window per batch.
+        latest: dict[tuple[str, str, datetime], WindowAggregate] = {}
+        found: list[Anomaly] = []
+        sent: list[Awaitable[Any]] = []  # the batch's outputs: delivered before its state is written
 
-                partition = f"p{message.partition}"
-                if partition in touched_clocks:
-                    partition_clock = touched_clocks[partition][0]
+        def state_of(sensor_id: str, event: EventT, touched: Touched = touched) -> dict[str, Any]:
+            state = touched[sensor_id][0] if sensor_id in touched else sensors[sensor_id]
+            touched[sensor_id] = (state, event)
+            return state
+
+        async def count(event: EventT) -> None:
+            key, value, message = event.key, event.value, event.message
+            try:
+                reading = model.model_validate_json(value, context={"city": city})
+            except ValidationError as error:
+                sent.append(await reject("invalid", describe_validation_error(error), key, value))
+                known = identify_rejected(feed, value, city)
+                # Only under its own key: a table key's state must come from the key's partition.
+                if known is not None and key is not None and key.decode(errors="replace") == known[0]:
+                    sensor_id, at = known
+                    state = state_of(sensor_id, event)
+                    position = [message.partition, message.offset]
+                    if not _counted_before(state["position"], position):
+                        state["position"] = position
+                        found.extend(detector.rejected(state["detect"], feed, sensor_id, at))
+                return
+            sensor_id = reading.sensor_id
+            if key is None or key.decode(errors="replace") != sensor_id:
+                detail = f"message key {key!r} is not the sensorId {sensor_id!r}"
+                sent.append(await reject("invalid", detail, key, value))
+                return
+
+            state = state_of(sensor_id, event)
+            position = [message.partition, message.offset]
+            if _counted_before(state["position"], position):
+                return  # counted before a restart; its offset commit had not happened yet
+            state["position"] = position
+            event_time, values = reading.event_time, reading.measured_values()
+            shortest_late = None
+            for label, spec in labelled:
+                outcome = add_event(
+                    state["windows"].setdefault(label, new_state()),
+                    feed=feed,
+                    sensor_id=sensor_id,
+                    event_time=event_time,
+                    values=values,
+                    units=units,
+                    spec=spec,
+                )
+                if isinstance(outcome, Late):
+                    if spec is specs[0]:
+                        shortest_late = outcome
                 else:
-                    partition_clock = clocks[partition]
-                touched_clocks[partition] = (partition_clock, event)
-                tick = clock.note(partition_clock, sensor_id, reading.event_time)
-                if tick is not None:
-                    for other in partition_clock["sensors"]:
-                        found += detector.tick(state_of(other, event)["detect"], feed, other, tick)
+                    aggregate = outcome.aggregate
+                    latest[(label, sensor_id, aggregate.window_start)] = aggregate
+            if shortest_late is not None:
+                # Too late for its shortest window: counted where a longer one still took it.
+                detail = shortest_late.describe(event_time, specs[0])
+                sent.append(await reject("late", detail, key, value))
+                return
+            found.extend(detector.observe(state["detect"], reading))
 
-            for (label, sensor_id), aggregate in latest.items():
-                await aggregates[label].send(key=sensor_id.encode(), value=aggregate)
-            for anomaly in found:
-                await anomalies.send(key=anomaly.entity.encode(), value=anomaly.to_json())
-            # The changelog partition is the current event's: every key touched here is of its partition.
-            for table, changed in ((sensors, touched), (clocks, touched_clocks)):
-                for table_key, (state, _) in changed.items():
-                    table[table_key] = state
+            partition = f"p{message.partition}"
+            if partition in touched_clocks:
+                partition_clock = touched_clocks[partition][0]
+            else:
+                partition_clock = clocks[partition]
+            touched_clocks[partition] = (partition_clock, event)
+            tick = clock.note(partition_clock, sensor_id, event_time)
+            if tick is not None:
+                for other in partition_clock["sensors"]:
+                    found.extend(detector.tick(state_of(other, event)["detect"], feed, other, tick))
+
+        for event in batch:
+            try:
+                await count(event)
+            except Exception:  # a bug: skip the event, as Faust skips one whose agent raised
+                message = event.message
+                log.exception(
+                    "%s pipeline: skipped %s[%d]@%d", feed, message.topic, message.partition, message.offset
+                )
+
+        for (label, sensor_id, _), aggregate in latest.items():
+            sent.append(await aggregates[label].send(key=sensor_id.encode(), value=aggregate.to_json()))
+        for anomaly in found:
+            sent.append(await anomalies.send(key=anomaly.entity.encode(), value=anomaly.to_json()))
+        # Outputs first: state that says "counted" without them would lose them in a crash.
+        await asyncio.gather(*sent)
+        for table, changed in ((sensors, touched), (clocks, touched_clocks)):
+            for table_key, (state, event) in changed.items():
+                _save(table, table_key, state, event)
+
+
+def _save(table: faust.Table, key: str, value: dict[str, Any], event: EventT) -> None:
+    """``table[key] = value``, written as ``event`` (an event of the key's partition).
+
+    Faust finds the changelog partition of a table write (and a rocksdb store its database) through
+    ``current_event()``, a contextvar set by the task that iterates the stream. Under ``noack_take`` or
+    ``take_events`` that is the stream's background drainer task, not the agent's, so in the agent
+    ``current_event()`` is None and ``table[key] = value`` raises TypeError ("Cannot modify table key
+    from outside of stream iteration"). Even where it is set it names one event of the batch, whose
+    partition need not be the key's. So each write is made with the contextvar set to the key's own
+    event.
+    """
+    token = _current_event.set(weakref.ref(event))
+    try:
+        table[key] = value
+    finally:
+        _current_event.reset(token)
 
 
 def _counted_before(last: list[int] | None, position: list[int]) -> bool:

@@ -1,0 +1,44 @@
+"""Kafka and Redis for a benchmark: the ones given on the command line, or local ones (``ioc infra``'s
+Kafka from Maven Central's jars and Debian's Redis) started on free ports and stopped afterwards."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from ioc.infra import LocalKafka, LocalRedis
+from ioc.settings import Settings
+from tests.conftest import free_port
+
+
+@dataclass(frozen=True)
+class Servers:
+    kafka: str  # bootstrap servers
+    redis: str  # URL
+    run_dir: Path  # logs of the local servers, and a place for the benchmark's own
+
+
+@contextmanager
+def bench_servers(kafka: str | None, redis: str | None) -> Iterator[Servers]:
+    run_dir = Path(tempfile.mkdtemp(prefix="ioc-bench-"))
+    local = Settings(
+        kafka_bootstrap=None,
+        redis_url=None,
+        run_dir=run_dir,
+        kafka_port=free_port(),
+        kafka_controller_port=free_port(),
+        redis_port=free_port(),
+    )
+    with ExitStack() as stack:
+        if not kafka:
+            broker = LocalKafka(local)
+            stack.callback(broker.stop)
+            broker.start(timeout=180)
+        if not redis:
+            store = LocalRedis(local)
+            stack.callback(store.stop)
+            store.start(timeout=30)
+        yield Servers(kafka or local.bootstrap_servers, redis or local.redis_address, run_dir)
