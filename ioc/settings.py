@@ -115,6 +115,20 @@ class Settings(BaseSettings):
         5, ge=1, description="Retry-After of a 503 when Kafka or Redis is unreachable."
     )
 
+    # Operators' API (acknowledge and resolve alerts, silences).
+    command_wait_seconds: float = Field(
+        5,
+        ge=0,
+        description="How long an acknowledge or resolve request waits for the picture to show the change: "
+        "200 with the alert when it does, else 202 with the command (it is in Kafka and will apply).",
+    )
+    command_kafka_timeout_seconds: float = Field(
+        10, gt=0, description="How long an operator's command or silence waits for Kafka before a 503."
+    )
+    command_retry_after_seconds: int = Field(
+        5, ge=1, description="Retry-After of a 503 when Kafka did not acknowledge a command or silence."
+    )
+
     # City (its time zone comes with its registry file).
     city: str = Field("hanoi", description="City registry to load (ioc/city/<city>.json or a file path).")
 

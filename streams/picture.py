@@ -1,10 +1,13 @@
-"""Window aggregates, alert and incident events into the Redis live picture; dead letters counted there."""
+"""Window aggregates, alert and incident events, silences and the audit trail into the Redis live picture;
+dead letters counted there."""
 
 from __future__ import annotations
 
 import faust
 
 from connectors.sinks.redis_picture import RedisPicture, connect
+from ioc.alerts import audit
+from ioc.alerts.silence import Silence
 from ioc.models.alert import AlertEvent, IncidentEvent
 from ioc.models.dead_letter import DeadLetter
 from ioc.settings import FEEDS, Settings
@@ -18,6 +21,7 @@ def register_picture_sinks(app: faust.App, settings: Settings) -> None:
     alerts = app.topic(settings.alerts_topic, partitions=settings.partitions)
     incidents = app.topic(settings.incidents_topic, partitions=settings.partitions)
     dead_letters = app.topic(settings.dlq_topic, partitions=settings.partitions)
+    silences = app.topic(settings.silences_topic, partitions=settings.partitions)
 
     @app.agent(aggregates, name="aggregates-picture", concurrency=1)
     async def aggregates_to_picture(stream: faust.StreamT) -> None:
@@ -29,7 +33,20 @@ def register_picture_sinks(app: faust.App, settings: Settings) -> None:
     async def alerts_to_picture(stream: faust.StreamT) -> None:
         picture = RedisPicture(settings, connect(settings))
         async for value in stream:
-            await picture.write_alert(AlertEvent.model_validate_json(value))
+            event = AlertEvent.model_validate_json(value)
+            await picture.write_alert(event)
+            if (entry := audit.of_alert_event(event)) is not None:  # an operator acknowledged or resolved
+                await picture.write_audit(entry)
+
+    @app.agent(silences, name="silences-picture", concurrency=1)
+    async def silences_to_picture(stream: faust.StreamT) -> None:
+        # Each silence is on every partition: the writes are idempotent (and the alert manager reads the
+        # same topic for its own book).
+        picture = RedisPicture(settings, connect(settings))
+        async for value in stream:
+            silence = Silence.model_validate_json(value)
+            await picture.write_silence(silence)
+            await picture.write_audit(audit.of_silence(silence))
 
     @app.agent(incidents, name="incidents-picture", concurrency=1)
     async def incidents_to_picture(stream: faust.StreamT) -> None:

@@ -10,19 +10,44 @@ Keys (all under the configured prefix):
   ``<prefix>:incidents``, ``<prefix>:incidents:unresolved`` sorted sets by start, like the alerts'
   (a merged or dissolved incident leaves both)
   ``<prefix>:metrics:dead-letters`` hash ``<feed>:<reason>`` → dead letters counted (at least once)
-Writes are compare-and-set — aggregates on (window start, count), alerts and incidents on revision — so a
-replayed or reordered update never replaces a newer one.
+  ``<prefix>:silence:<id>`` hash ``ends`` (end, µs since the epoch), ``json`` (the Silence), from
+  ``<prefix>.silences``; ``<prefix>:silences`` sorted set of silence ids by end
+  ``<prefix>:audit`` sorted set of audit entry ids by time (``ioc.alerts.audit``: operators' acknowledgements
+  and resolutions from ``<prefix>.alerts``, silences created and ended from ``<prefix>.silences``);
+  ``<prefix>:audit:entries`` hash entry id → the AuditEntry
+Writes are compare-and-set — aggregates on (window start, count), alerts and incidents on revision,
+silences on their end (a silence only ever ends earlier; each arrives once per partition) — and audit
+entries have stable ids, so a replayed or reordered update never replaces a newer one nor adds a
+duplicate: every key can be rebuilt from Kafka after Redis was emptied.
+
+Readers list the sorted sets newest first, a page at a time: a :class:`Position` (score and member of
+the last entry looked at) says where the next page starts, so alerts arriving meanwhile do not shift it.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections import Counter
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Generic, Literal, TypeVar
 
 from redis.asyncio import Redis
 
-from ioc.models.alert import AlertEvent, IncidentChange, IncidentEvent, IncidentStatus
+from ioc.alerts.audit import AuditEntry
+from ioc.alerts.silence import Silence
+from ioc.models.alert import (
+    Alert,
+    AlertEvent,
+    AlertStatus,
+    Incident,
+    IncidentChange,
+    IncidentEvent,
+    IncidentStatus,
+)
 from ioc.models.dead_letter import DeadLetter
 from ioc.settings import Settings
 from ioc.windows import WindowAggregate
@@ -62,6 +87,52 @@ return 1
 """
 
 
+# A silence as of this version unless a version ending no later is stored (the versions of one silence
+# only ever end earlier); then its place in the index by end.
+_SILENCE_IF_NEWER = """
+local stored = tonumber(redis.call('HGET', KEYS[1], 'ends'))
+local ends = tonumber(ARGV[1])
+if stored and stored <= ends then return 0 end
+redis.call('HSET', KEYS[1], 'ends', ARGV[1], 'json', ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+return 1
+"""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+SCAN_BUDGET = 5000  # index entries one page request looks at, at most (filters may skip most of them)
+UNRESOLVED = frozenset({AlertStatus.open, AlertStatus.acknowledged})
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a page stopped in an index listed newest first: the last entry looked at."""
+
+    score: float
+    member: str
+
+    def token(self) -> str:
+        """An opaque cursor for the API."""
+        return base64.urlsafe_b64encode(f"{self.score!r}|{self.member}".encode()).decode().rstrip("=")
+
+    @classmethod
+    def parse(cls, token: str) -> Position:
+        """The position of a cursor ``token`` gave; ValueError if it is not one."""
+        try:
+            text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+            score, member = text.split("|", 1)
+            return cls(float(score), member)
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            raise ValueError("the cursor is not one this API gave") from None
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    next: Position | None  # None: nothing more in the index (within the time range)
+
+
 def connect(settings: Settings) -> Redis:
     return Redis.from_url(settings.redis_address, decode_responses=True)
 
@@ -72,6 +143,7 @@ class RedisPicture:
         self.redis = redis
         self._write_if_newer = redis.register_script(_WRITE_IF_NEWER)
         self._record_if_newer = redis.register_script(_RECORD_IF_NEWER)
+        self._silence_if_newer = redis.register_script(_SILENCE_IF_NEWER)
 
     def _agg_key(self, feed: str, window: str, sensor_id: str) -> str:
         return self.settings.redis_key("agg", feed, window, sensor_id)
@@ -160,3 +232,176 @@ class RedisPicture:
                 pipe.hget(self._agg_key(feed, window, sensor_id), "json")
             documents = await pipe.execute()
         return [WindowAggregate.model_validate_json(doc) for doc in documents if doc]
+
+    # --- operators: silences and the audit trail ------------------------------------------------------
+
+    async def write_silence(self, silence: Silence) -> bool:
+        """Store this version of the silence unless one ending no later is there; True when stored."""
+        ends = silence.ends_at.timestamp()
+        stored = await self._silence_if_newer(
+            keys=[self.settings.redis_key("silence", silence.id), self.settings.redis_key("silences")],
+            args=[_micros(silence.ends_at), silence.model_dump_json(by_alias=True), ends, silence.id],
+        )
+        return bool(stored)
+
+    async def write_audit(self, entry: AuditEntry) -> None:
+        """Add the entry to the trail; the same entry again (a replay, a copy) changes nothing."""
+        text = entry.model_dump_json(by_alias=True)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.settings.redis_key("audit", "entries"), entry.id, text)
+            pipe.zadd(self.settings.redis_key("audit"), {entry.id: entry.at.timestamp()})
+            await pipe.execute()
+
+    async def silence(self, silence_id: str) -> Silence | None:
+        text = await self.redis.hget(self.settings.redis_key("silence", silence_id), "json")
+        return Silence.model_validate_json(text) if text else None
+
+    async def silences(self, ending_after: datetime | None = None) -> list[Silence]:
+        """Every silence, or those ending after ``ending_after`` (active and future ones at that time);
+        newest start first."""
+        low = f"({ending_after.timestamp()!r}" if ending_after is not None else "-inf"
+        ids = await self.redis.zrange(self.settings.redis_key("silences"), low, "+inf", byscore=True)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for silence_id in ids:
+                pipe.hget(self.settings.redis_key("silence", silence_id), "json")
+            texts = await pipe.execute()
+        silences = [Silence.model_validate_json(text) for text in texts if text]
+        return sorted(silences, key=lambda s: (s.starts_at.timestamp(), s.id), reverse=True)
+
+    async def audit(self, *, after: Position | None = None, limit: int = 50) -> Page[AuditEntry]:
+        """The audit trail, newest first."""
+        entries = self.settings.redis_key("audit", "entries")
+
+        async def fetch(ids: list[str]) -> list[str | None]:
+            return await self.redis.hmget(entries, ids)
+
+        return await self._page(
+            self.settings.redis_key("audit"), fetch, lambda _: True, AuditEntry.model_validate, after, limit
+        )
+
+    # --- alerts and incidents ------------------------------------------------------------------------
+
+    async def alert(self, alert_id: str) -> Alert | None:
+        text = await self.redis.hget(self.settings.redis_key("alert", alert_id), "json")
+        return Alert.model_validate_json(text) if text else None
+
+    async def alerts(
+        self,
+        *,
+        statuses: Collection[AlertStatus] = (),
+        severities: Collection[str] = (),
+        feeds: Collection[str] = (),
+        districts: Collection[str] = (),
+        rules: Collection[str] = (),
+        since: datetime | None = None,
+        until: datetime | None = None,
+        after: Position | None = None,
+        limit: int = 50,
+    ) -> Page[Alert]:
+        """Alerts newest episode start first, ``since`` ≤ start < ``until``; every filter given must hold
+        (any of its values). Only unresolved statuses asked: read the smaller unresolved index."""
+        unresolved_only = bool(statuses) and set(statuses) <= UNRESOLVED
+        index = self.settings.redis_key("alerts", *(("unresolved",) if unresolved_only else ()))
+        wanted = {
+            "status": {str(status) for status in statuses},
+            "severity": {str(severity) for severity in severities},
+            "feed": set(feeds),
+            "district": set(districts),
+            "rule": set(rules),
+        }
+        wanted = {name: values for name, values in wanted.items() if values}
+
+        def keep(alert: dict[str, Any]) -> bool:
+            return all(alert.get(name) in values for name, values in wanted.items())
+
+        return await self._page(
+            index, self._records("alert"), keep, Alert.model_validate, after, limit, since=since, until=until
+        )
+
+    async def incidents(
+        self,
+        *,
+        status: Literal["open", "resolved", "all"] = "open",
+        districts: Collection[str] = (),
+        since: datetime | None = None,
+        until: datetime | None = None,
+        after: Position | None = None,
+        limit: int = 50,
+    ) -> Page[Incident]:
+        """Incidents newest start first (merged and dissolved ones are not listed)."""
+        index = self.settings.redis_key("incidents", *(("unresolved",) if status == "open" else ()))
+
+        def keep(record: dict[str, Any]) -> bool:
+            incident = record["incident"]
+            return (status == "all" or incident["status"] == status) and (
+                not districts or incident["district"] in districts
+            )
+
+        def load(record: dict[str, Any]) -> Incident:
+            return Incident.model_validate(record["incident"])
+
+        return await self._page(
+            index, self._records("incident"), keep, load, after, limit, since=since, until=until
+        )
+
+    def _records(self, kind: str) -> Callable[[list[str]], Awaitable[list[str | None]]]:
+        async def fetch(ids: list[str]) -> list[str | None]:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for ident in ids:
+                    pipe.hget(self.settings.redis_key(kind, ident), "json")
+                return await pipe.execute()
+
+        return fetch
+
+    async def _page(
+        self,
+        index: str,
+        fetch: Callable[[list[str]], Awaitable[list[str | None]]],
+        keep: Callable[[dict[str, Any]], bool],
+        load: Callable[[dict[str, Any]], T],
+        after: Position | None,
+        limit: int,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Page[T]:
+        """Up to ``limit`` records of ``index`` that ``keep`` accepts, highest score first, from just after
+        ``after``; ``since`` ≤ score < ``until``. At most ``SCAN_BUDGET`` entries past ``after`` are looked
+        at, so a page of a selective query may come back short with a next position: follow it until it is
+        None. Entries tied with ``after`` (same score) are looked at again to find where it was."""
+        high, low = "+inf", "-inf"
+        if until is not None:
+            high = f"({until.timestamp()!r}"
+        if after is not None and (until is None or after.score < until.timestamp()):
+            high = repr(after.score)  # inclusive: members tied with ``after`` and not before it follow
+        if since is not None:
+            low = repr(since.timestamp())
+        wanted = SCAN_BUDGET + (1 if after is not None else 0)  # ``after`` itself comes again
+        entries: list[tuple[str, float]] = await self.redis.zrange(
+            index, high, low, desc=True, byscore=True, offset=0, num=wanted, withscores=True
+        )
+        items: list[T] = []
+        last: Position | None = None
+        i = 0
+        if after is not None:  # skip the entries tied with ``after`` up to and including it
+            while i < len(entries) and entries[i][1] == after.score and entries[i][0] >= after.member:
+                last = Position(entries[i][1], entries[i][0])
+                i += 1
+        chunk = max(limit, 100)
+        while i < len(entries) and len(items) < limit:
+            batch = entries[i : i + chunk]
+            texts = await fetch([member for member, _ in batch])
+            for (member, score), text in zip(batch, texts, strict=True):
+                i += 1
+                last = Position(score, member)
+                if text and keep(record := json.loads(text)):
+                    items.append(load(record))
+                    if len(items) == limit:
+                        break
+        more = i < len(entries) or len(entries) == wanted
+        return Page(items, last if more else None)
+
+
+def _micros(moment: datetime) -> int:
+    """Microseconds since the epoch: exact, unlike a float of seconds."""
+    return (moment - _EPOCH) // timedelta(microseconds=1)

@@ -6,7 +6,8 @@ literally) — all the given ones must match. It is active from ``starts_at`` (i
 (exclusive) of *event time*: the alert manager asks with the time of the anomaly it applies, so a replay
 silences exactly what the live run did. A silenced alert is still tracked; it is marked
 ``suppressed_by = {silence: id}``. Ending a silence early is publishing it again with an earlier
-``ends_at``.
+``ends_at`` (and ``ended_by`` naming who ended it): a silence only ever ends earlier, so of two versions
+of one id the one that ends first is the newer.
 """
 
 from __future__ import annotations
@@ -44,7 +45,11 @@ class Silence(BaseModel):
     starts_at: AwareDatetime
     ends_at: AwareDatetime
     created_by: str = Field(min_length=1)
+    created_at: AwareDatetime | None = Field(None, description="When it was created (wall-clock time).")
     comment: str = Field(min_length=1, description="Why: operators read it when an alert is muted.")
+    ended_by: str | None = Field(
+        None, min_length=1, description="Who ended it before its time; set on the version that ends it."
+    )
 
     @model_validator(mode="after")
     def _bounded_and_specific(self) -> Silence:

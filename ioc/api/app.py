@@ -12,12 +12,15 @@ from pydantic import BaseModel
 
 from connectors.sinks.redis_picture import connect
 from ioc import __version__
-from ioc.api import ingest, picture
+from ioc.api import alerts, ingest, picture, silences
+from ioc.api.publisher import OperatorPublisher
 from ioc.settings import Settings
 
 DESCRIPTION = """
-The live operating picture of the city, from the `ioc` event-stream pipeline, and the ways in for
-integrators: `POST /v1/ingest/{feed}` (JSON or NDJSON batches) and `POST /v1/ngsi-ld/notify`.
+The live operating picture of the city, from the `ioc` event-stream pipeline: sensors' latest windows
+(`/v1/picture`), alerts and incidents, and the operators' actions — acknowledge and resolve alerts,
+silence known noise, read the audit trail. And the ways in for integrators: `POST /v1/ingest/{feed}`
+(JSON or NDJSON batches) and `POST /v1/ngsi-ld/notify`.
 
 Authenticate with an `X-API-Key` header holding a key from `IOC_API_KEYS`
 (`role:key` pairs; roles `operator`, `integrator`, `admin`).
@@ -36,15 +39,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.redis = connect(settings)
         app.state.ingest = ingest.IngestService(settings, app.state.redis)
+        app.state.publisher = OperatorPublisher(settings)
         try:
             yield
         finally:
+            await app.state.publisher.close()
             await app.state.ingest.close()
             await app.state.redis.aclose()
 
     app = FastAPI(title="ioc", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.include_router(picture.router)
+    app.include_router(alerts.router)
+    app.include_router(silences.router)
     app.include_router(ingest.router)
 
     @app.get("/healthz", tags=["health"], summary="The process is alive", response_model=Health)

@@ -83,4 +83,5 @@ def _caller(request: Request, key: str | None, allowed: set[Role]) -> Caller:
 
 
 Operator = Annotated[Role, Depends(require(Role.operator))]
+OperatorCaller = Annotated[Caller, Depends(require_caller(Role.operator))]
 Integrator = Annotated[Caller, Depends(require_caller(Role.integrator))]

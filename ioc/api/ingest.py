@@ -24,7 +24,6 @@ Logs name the endpoint, the key id (``<role>#<n>``) and counts, never a key, a p
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import math
@@ -40,8 +39,9 @@ from pydantic.alias_generators import to_camel
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from connectors.kafka import EventProducer, ensure_topics
 from ioc.api.auth import Caller, Integrator
+from ioc.api.publisher import ReplaceableProducer, Unavailable
+from ioc.api.responses import problem
 from ioc.city import City, load_city
 from ioc.ingest.body import BodyError, RawLine, decode, parse_object, split_items
 from ioc.ingest.edge import Accepted, Rejected, prepare, prepare_json, prepare_ngsi_ld
@@ -100,10 +100,6 @@ return {0, tostring((wanted - tokens) / rate)}
 """
 
 
-class Unavailable(Exception):
-    """Kafka or Redis did not answer; the request is refused with 503 and Retry-After."""
-
-
 class CamelModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
@@ -131,10 +127,6 @@ class IngestResult(CamelModel):
     accepted_by_feed: dict[str, int] = Field(description="Accepted items per feed.")
 
 
-class Problem(BaseModel):
-    detail: str
-
-
 # ---------------------------------------------------------------------------------------------------
 # The service: producer, dedup marks and rate limits, one per API process.
 
@@ -145,10 +137,14 @@ class IngestService:
         self.redis = redis
         self.city: City = load_city(settings.city)
         self.card_key = settings.card_hmac_key.get_secret_value().encode()
-        self._producer: EventProducer | None = None
-        self._lock = asyncio.Lock()
-        self._topics_ready = False
-        self._closing: set[asyncio.Task] = set()
+        self._kafka = ReplaceableProducer(
+            settings,
+            topics=[*(settings.raw_topic(feed) for feed in FEEDS), settings.dlq_topic],
+            timeout=self.timeout,
+            client_id="ioc-api-ingest",
+            linger_ms=5,
+            max_batch_size=512 * 1024,
+        )
         self._mark = redis.register_script(_MARK)
         self._confirm = redis.register_script(_CONFIRM)
         self._unmark = redis.register_script(_UNMARK)
@@ -205,7 +201,7 @@ class IngestService:
         """Send every record; True for each one Kafka acknowledged. Raises Unavailable if none could go."""
         if not records:
             return []
-        producer = await self._producer_started()
+        producer = await self._kafka.started()
         try:
             # send() itself may wait up to the timeout (metadata, full buffer); the second one is a backstop.
             outcomes = await asyncio.wait_for(
@@ -222,62 +218,11 @@ class IngestService:
                 len(records),
                 ", ".join(sorted(errors)),
             )
-            await self._discard(producer)
+            await self._kafka.discard(producer)
         return written
 
-    async def _producer_started(self) -> EventProducer:
-        async with self._lock:
-            if self._producer is not None:
-                return self._producer
-            settings = self.settings
-            if not self._topics_ready:
-                topics = [*(settings.raw_topic(feed) for feed in FEEDS), settings.dlq_topic]
-                try:
-                    await asyncio.wait_for(ensure_topics(settings, topics), self.timeout)
-                except Exception as error:  # any failure to reach the broker means: not now
-                    log.warning("ingest: cannot create topics (%s)", type(error).__name__)
-                    raise Unavailable("Kafka is unreachable") from None
-                self._topics_ready = True
-            producer = EventProducer(
-                settings,
-                linger_ms=5,
-                request_timeout_ms=int(self.timeout * 1000),
-                max_batch_size=512 * 1024,
-                client_id="ioc-api-ingest",
-            )
-            try:
-                await asyncio.wait_for(producer.__aenter__(), self.timeout)
-            except Exception as error:  # bootstrap failed, timed out, …
-                log.warning("ingest: cannot start the Kafka producer (%s)", type(error).__name__)
-                self._stop_later(producer)
-                raise Unavailable("Kafka is unreachable") from None
-            self._producer = producer
-            return producer
-
-    async def _discard(self, producer: EventProducer) -> None:
-        async with self._lock:
-            if self._producer is producer:
-                self._producer = None
-        self._stop_later(producer)
-
-    def _stop_later(self, producer: EventProducer) -> None:
-        """Stop a failed producer in the background: its pending records may hold it for a while."""
-
-        async def stop() -> None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(producer.abort(), self.timeout)
-
-        task = asyncio.get_running_loop().create_task(stop())
-        self._closing.add(task)
-        task.add_done_callback(self._closing.discard)
-
     async def close(self) -> None:
-        producer, self._producer = self._producer, None
-        if producer is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(producer.__aexit__(None, None, None), self.timeout)
-        if self._closing:
-            await asyncio.gather(*self._closing, return_exceptions=True)
+        await self._kafka.close()
 
 
 def service_of(request: Request) -> IngestService:
@@ -527,35 +472,22 @@ ALL_REJECTED_EXAMPLE = {
 }
 
 
-def _error_response(description: str, example: str, retry_after: bool = False) -> dict[str, Any]:
-    response: dict[str, Any] = {
-        "description": description,
-        "model": Problem,
-        "content": {"application/json": {"example": {"detail": example}}},
-    }
-    if retry_after:
-        response["headers"] = {
-            "Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}
-        }
-    return response
-
-
 RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "At least one item accepted or a duplicate; every rejected one listed and on the DLQ.",
         "content": {"application/json": {"example": RESULT_EXAMPLE}},
     },
-    400: _error_response("The body could not be read; nothing was written.", "the body is not JSON: …"),
-    401: _error_response("No API key, or an unknown one.", "The API key is not one of IOC_API_KEYS."),
-    403: _error_response(
+    400: problem("The body could not be read; nothing was written.", "the body is not JSON: …"),
+    401: problem("No API key, or an unknown one.", "The API key is not one of IOC_API_KEYS."),
+    403: problem(
         "The key's role may not ingest.",
         "This endpoint needs the admin or integrator role; your key has operator.",
     ),
-    413: _error_response(
+    413: problem(
         "Body or item count over the limits.",
         "5001 items in one request; at most 5000 are allowed (IOC_INGEST_MAX_ITEMS)",
     ),
-    415: _error_response(
+    415: problem(
         "Unsupported Content-Type or Content-Encoding.",
         "Content-Type 'text/csv' is not supported; send application/json … or application/x-ndjson …",
     ),
@@ -564,12 +496,12 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
         "model": IngestResult,
         "content": {"application/json": {"example": ALL_REJECTED_EXAMPLE}},
     },
-    429: _error_response(
+    429: problem(
         "The key is over its rate limit.",
         "key integrator#1 is over its rate of 5000 events/s (IOC_INGEST_RATE_PER_KEY); retry after …",
         retry_after=True,
     ),
-    503: _error_response(
+    503: problem(
         "Kafka or Redis did not answer in time: nothing of this request was accepted.",
         "Kafka is unreachable; nothing of this request was accepted, send it again …",
         retry_after=True,
