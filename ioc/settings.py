@@ -129,6 +129,20 @@ class Settings(BaseSettings):
         5, ge=1, description="Retry-After of a 503 when Kafka did not acknowledge a command or silence."
     )
 
+    # The operators' live stream (GET /v1/stream).
+    stream_history: int = Field(
+        10_000,
+        ge=1,
+        description="Changes the Redis stream <prefix>:stream keeps for GET /v1/stream: a client that "
+        "reconnects with an older Last-Event-ID gets a fresh snapshot (a reset) instead of what it missed.",
+    )
+    stream_max_clients: int = Field(
+        1_000,
+        ge=1,
+        description="GET /v1/stream clients one API process serves at once (each holds a Redis connection "
+        "for its blocking read); beyond it a stream ends and the client reconnects.",
+    )
+
     # City (its time zone comes with its registry file).
     city: str = Field("hanoi", description="City registry to load (ioc/city/<city>.json or a file path).")
 

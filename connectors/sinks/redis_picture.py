@@ -15,6 +15,10 @@ Keys (all under the configured prefix):
   ``<prefix>:audit`` sorted set of audit entry ids by time (``ioc.alerts.audit``: operators' acknowledgements
   and resolutions from ``<prefix>.alerts``, silences created and ended from ``<prefix>.silences``);
   ``<prefix>:audit:entries`` hash entry id → the AuditEntry
+  ``<prefix>:stream`` stream of what the picture stored, for ``GET /v1/stream``: fields ``type``
+  (``alert``, ``incident``, ``aggregate``) and ``data`` (the AlertEvent, the IncidentEvent, an aggregate's
+  delta), appended by the same Lua script as the write it reports (only when that stored something),
+  trimmed to the newest ``IOC_STREAM_HISTORY`` entries
 Writes are compare-and-set — aggregates on (window start, count), alerts and incidents on revision,
 silences on their end (a silence only ever ends earlier; each arrives once per partition) — and audit
 entries have stable ids, so a replayed or reordered update never replaces a newer one nor adds a
@@ -36,6 +40,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Literal, TypeVar
 
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from ioc.alerts.audit import AuditEntry
 from ioc.alerts.silence import Silence
@@ -62,12 +67,14 @@ if stored[1] then
 end
 redis.call('HSET', KEYS[1], 'start', ARGV[1], 'count', ARGV[2], 'json', ARGV[3])
 redis.call('SADD', KEYS[2], ARGV[4])
+redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[5], '*', 'type', 'aggregate', 'data', ARGV[6])
 return 1
 """
 
 
 # An alert or incident as of its event, unless a later revision is stored; then its place in the index
-# of all (KEYS[2]) and of the unresolved (KEYS[3]): ARGV[5] is 'open', 'resolved' or 'gone' (merged away).
+# of all (KEYS[2]) and of the unresolved (KEYS[3]): ARGV[5] is 'open', 'resolved' or 'gone' (merged away);
+# and the event (ARGV[8], of type ARGV[7]) onto the stream KEYS[4], kept to ARGV[6] entries.
 _RECORD_IF_NEWER = """
 local stored = tonumber(redis.call('HGET', KEYS[1], 'revision'))
 local revision = tonumber(ARGV[1])
@@ -83,6 +90,7 @@ if ARGV[5] == 'open' then
 else
   redis.call('ZREM', KEYS[3], ARGV[4])
 end
+redis.call('XADD', KEYS[4], 'MAXLEN', ARGV[6], '*', 'type', ARGV[7], 'data', ARGV[8])
 return 1
 """
 
@@ -133,8 +141,9 @@ class Page(Generic[T]):
     next: Position | None  # None: nothing more in the index (within the time range)
 
 
-def connect(settings: Settings) -> Redis:
-    return Redis.from_url(settings.redis_address, decode_responses=True)
+def connect(settings: Settings, **pool: int) -> Redis:
+    """An asyncio client; ``pool`` options such as ``max_connections`` go to its connection pool."""
+    return Redis.from_url(settings.redis_address, decode_responses=True, **pool)
 
 
 class RedisPicture:
@@ -163,12 +172,15 @@ class RedisPicture:
                     keys=[
                         self._agg_key(aggregate.feed, aggregate.window, aggregate.sensor_id),
                         self._sensors_key(aggregate.feed),
+                        self.stream_key,
                     ],
                     args=[
                         int(aggregate.window_start.timestamp()),
                         aggregate.count,
                         aggregate.to_json().decode(),
                         aggregate.sensor_id,
+                        self.settings.stream_history,
+                        _delta(aggregate),
                     ],
                     client=pipe,
                 )
@@ -179,7 +191,9 @@ class RedisPicture:
         alert = event.alert
         text = alert.model_dump_json(by_alias=True)
         place = "open" if alert.unresolved else "resolved"
-        return await self._write_record("alert", alert.id, event.revision, text, alert.episode_start, place)
+        return await self._write_record(
+            "alert", alert.id, event.revision, text, alert.episode_start, place, event.to_json().decode()
+        )
 
     async def write_incident(self, event: IncidentEvent) -> bool:
         """Store the incident as of this event unless a later revision is there; a merged or dissolved
@@ -193,21 +207,67 @@ class RedisPicture:
             {"incident": incident.model_dump(mode="json", by_alias=True), "mergedInto": event.merged_into}
         )
         return await self._write_record(
-            "incident", incident.id, event.revision, text, incident.started_at, place
+            "incident",
+            incident.id,
+            event.revision,
+            text,
+            incident.started_at,
+            place,
+            event.to_json().decode(),
         )
 
     async def _write_record(
-        self, kind: str, ident: str, revision: int, text: str, start: datetime, place: str
+        self, kind: str, ident: str, revision: int, text: str, start: datetime, place: str, event: str
     ) -> bool:
         stored = await self._record_if_newer(
             keys=[
                 self.settings.redis_key(kind, ident),
                 self.settings.redis_key(f"{kind}s"),
                 self.settings.redis_key(f"{kind}s", "unresolved"),
+                self.stream_key,
             ],
-            args=[revision, text, start.timestamp(), ident, place],
+            args=[revision, text, start.timestamp(), ident, place, self.settings.stream_history, kind, event],
         )
         return bool(stored)
+
+    # --- the stream of changes (GET /v1/stream) --------------------------------------------------------
+
+    @property
+    def stream_key(self) -> str:
+        return self.settings.redis_key("stream")
+
+    async def stream_newest(self) -> str:
+        """The id of the newest stream entry; ``0-0`` when the stream is empty."""
+        entries = await self.redis.xrevrange(self.stream_key, count=1)
+        return entries[0][0] if entries else "0-0"
+
+    async def stream_resumable(self, last_id: str) -> bool:
+        """Whether every entry after ``last_id`` is still in the stream: ``last_id`` is not older than
+        the first entry kept (when some were trimmed) nor beyond the newest id (an id of another stream,
+        or of one Redis lost). False for a malformed id. An id that was the very last one trimmed counts
+        as too old: the stream does not say which id that was."""
+        mine = _stream_id(last_id)
+        if mine is None:
+            return False
+        try:
+            info = await self.redis.xinfo_stream(self.stream_key)
+        except ResponseError:  # no stream yet: only the empty stream's position is still good
+            return mine == (0, 0)
+        if mine > (_stream_id(info["last-generated-id"]) or (0, 0)):
+            return False
+        if info.get("entries-added") == info["length"]:  # Redis 7: nothing was ever trimmed
+            return True
+        first = info.get("first-entry")
+        return first is not None and (_stream_id(first[0]) or (0, 0)) <= mine
+
+    async def stream_after(
+        self, last_id: str, *, block_ms: int, count: int = 500
+    ) -> list[tuple[str, str, str]]:
+        """Up to ``count`` entries after ``last_id`` as (id, type, data), oldest first, waiting up to
+        ``block_ms`` for one when there is none yet (then an empty list)."""
+        answer = await self.redis.xread({self.stream_key: last_id}, count=count, block=block_ms)
+        entries = answer[0][1] if answer else []
+        return [(ident, fields["type"], fields["data"]) for ident, fields in entries]
 
     async def count_dead_letters(self, letters: list[DeadLetter]) -> None:
         """Add the letters to the per feed and reason counts (``late`` counts late events)."""
@@ -400,6 +460,28 @@ class RedisPicture:
                         break
         more = i < len(entries) or len(entries) == wanted
         return Page(items, last if more else None)
+
+
+def _delta(aggregate: WindowAggregate) -> str:
+    """What the stream says of a stored aggregate: which sensor and window, and each field's mean."""
+    return json.dumps(
+        {
+            "feed": aggregate.feed,
+            "window": aggregate.window,
+            "sensorId": aggregate.sensor_id,
+            "windowStart": aggregate.window_start.isoformat(),
+            "count": aggregate.count,
+            "values": {name: stats.mean for name, stats in aggregate.fields.items()},
+        }
+    )
+
+
+def _stream_id(text: str) -> tuple[int, int] | None:
+    """A stream id ``<ms>-<seq>`` (or ``<ms>``) as a pair to compare, or None if it is not one."""
+    ms, _, seq = text.strip().partition("-")
+    if not ms.isdigit() or (seq and not seq.isdigit()):
+        return None
+    return int(ms), int(seq or 0)
 
 
 def _micros(moment: datetime) -> int:

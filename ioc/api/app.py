@@ -12,15 +12,15 @@ from pydantic import BaseModel
 
 from connectors.sinks.redis_picture import connect
 from ioc import __version__
-from ioc.api import alerts, ingest, picture, silences
+from ioc.api import alerts, ingest, picture, silences, stream
 from ioc.api.publisher import OperatorPublisher
 from ioc.settings import Settings
 
 DESCRIPTION = """
 The live operating picture of the city, from the `ioc` event-stream pipeline: sensors' latest windows
-(`/v1/picture`), alerts and incidents, and the operators' actions — acknowledge and resolve alerts,
-silence known noise, read the audit trail. And the ways in for integrators: `POST /v1/ingest/{feed}`
-(JSON or NDJSON batches) and `POST /v1/ngsi-ld/notify`.
+(`/v1/picture`), alerts and incidents (also as they happen: `GET /v1/stream`), and the operators'
+actions — acknowledge and resolve alerts, silence known noise, read the audit trail. And the ways in for
+integrators: `POST /v1/ingest/{feed}` (JSON or NDJSON batches) and `POST /v1/ngsi-ld/notify`.
 
 Authenticate with an `X-API-Key` header holding a key from `IOC_API_KEYS`
 (`role:key` pairs; roles `operator`, `integrator`, `admin`).
@@ -38,6 +38,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.redis = connect(settings)
+        # GET /v1/stream's blocking reads hold a connection each: a pool of their own, so open streams
+        # never starve the other endpoints of connections (and one sized for an operations room).
+        app.state.stream_redis = connect(settings, max_connections=settings.stream_max_clients)
         app.state.ingest = ingest.IngestService(settings, app.state.redis)
         app.state.publisher = OperatorPublisher(settings)
         try:
@@ -45,6 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await app.state.publisher.close()
             await app.state.ingest.close()
+            await app.state.stream_redis.aclose()
             await app.state.redis.aclose()
 
     app = FastAPI(title="ioc", version=__version__, description=DESCRIPTION, lifespan=lifespan)
@@ -52,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(picture.router)
     app.include_router(alerts.router)
     app.include_router(silences.router)
+    app.include_router(stream.router)
     app.include_router(ingest.router)
 
     @app.get("/healthz", tags=["health"], summary="The process is alive", response_model=Health)

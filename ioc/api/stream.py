@@ -1,0 +1,146 @@
+"""``GET /v1/stream``: the live picture's changes as Server-Sent Events, for the operators' console.
+
+The worker appends every change it stores in the picture (an alert or incident event, an aggregate's
+delta) to the Redis stream ``<prefix>:stream`` in the same Lua script as the write, trimmed to
+``IOC_STREAM_HISTORY`` entries. A stream id only grows, so it is the event's SSE ``id``:
+
+* a new client (no ``Last-Event-ID``) gets a ``snapshot`` event first, carrying the newest stream id,
+  then every change after that id;
+* a client that reconnects with ``Last-Event-ID`` gets every change after it, in order, when all of
+  them are still kept; otherwise (trimmed, or not an id of this stream) a ``reset`` event, a snapshot
+  like a new client's, so it knows it missed changes.
+
+The blocking reads (``XREAD BLOCK``) use a Redis client of their own, so open streams never take the
+connections the other endpoints need; each open stream holds one of its connections while it waits.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import StreamingResponse
+
+from connectors.sinks.redis_picture import UNRESOLVED, RedisPicture
+from ioc.api.auth import StreamOperator
+from ioc.api.examples import EXAMPLES
+from ioc.api.responses import AUTH_RESPONSES
+
+router = APIRouter(prefix="/v1")
+
+HEARTBEAT_SECONDS = 15  # a comment line after this long without a change keeps proxies from closing
+RETRY_MS = 3000  # how soon an EventSource reconnects after the connection dropped
+SNAPSHOT_LIMIT = 500  # unresolved alerts (newest first) and open incidents in a snapshot, each
+
+_SNAPSHOT_EXAMPLE = {"alerts": [EXAMPLES["open_alert"]], "incidents": [EXAMPLES["incident"]]}
+_EXAMPLE = (
+    "retry: 3000\n\n"
+    f"id: 1795000000000-0\nevent: snapshot\ndata: {json.dumps(_SNAPSHOT_EXAMPLE, ensure_ascii=False)}\n\n"
+    ": keep-alive\n\n"
+    "id: 1795000004211-0\nevent: alert\ndata: "
+    + json.dumps(
+        {
+            "change": "opened",
+            "revision": 1,
+            "at": EXAMPLES["open_alert"]["lastSeen"],
+            "alert": EXAMPLES["open_alert"],
+        },
+        ensure_ascii=False,
+    )  # fmt: skip
+    + "\n\n"
+)
+
+DESCRIPTION = f"""
+The live picture's changes as [Server-Sent Events](https://html.spec.whatwg.org/multipage/server-sent-events.html)
+(`text/event-stream`), each with an increasing `id`:
+
+* `snapshot` (first, for a new client): `{{"alerts": [...], "incidents": [...]}}`, the unresolved alerts
+  (newest episode first) and the open incidents, at most {SNAPSHOT_LIMIT} of each;
+* `alert`: an alert event as published on `<prefix>.alerts` (`change`, `revision`, `at`, the full
+  `alert`); `incident`: an incident event (`change`, `revision`, `incident`, `mergedInto`);
+* `aggregate`: a sensor's newest window, `{{"feed", "window", "sensorId", "windowStart", "count",
+  "values"}}` (each field's mean);
+* `reset`: like `snapshot`, sent instead of the missed changes when a reconnecting client's
+  `Last-Event-ID` is older than the history kept (`IOC_STREAM_HISTORY` changes) or not an id of this
+  stream: replace everything shown with it.
+
+A client that reconnects with `Last-Event-ID` (an EventSource does so by itself; or `?lastEventId=`)
+gets every change after that id, in order, without duplicates. Changes right after a snapshot may repeat
+what it already shows: apply an alert or incident only when its `revision` is higher than the one shown.
+A `: keep-alive` comment comes after {HEARTBEAT_SECONDS} s without a change; `retry: {RETRY_MS}` asks the
+client to reconnect after 3 s.
+
+Needs the operator or admin role. An EventSource cannot set headers: it may pass the key as `?key=`
+instead of `X-API-Key` (URLs are often logged, so prefer the header where the client can set one).
+"""
+
+
+@router.get(
+    "/stream",
+    tags=["alerts"],
+    summary="Live alerts, incidents and picture changes (Server-Sent Events)",
+    description=DESCRIPTION,
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "An endless event stream.",
+            "content": {"text/event-stream": {"schema": {"type": "string"}, "example": _EXAMPLE}},
+        },
+        **AUTH_RESPONSES,
+    },
+)
+async def stream(
+    request: Request,
+    _: StreamOperator,
+    last_event_id: Annotated[
+        str | None, Header(alias="Last-Event-ID", description="The id of the last event received.")
+    ] = None,
+    query_last_event_id: Annotated[
+        str | None,
+        Query(alias="lastEventId", description="Like the Last-Event-ID header, for EventSource polyfills."),
+    ] = None,
+) -> StreamingResponse:
+    redis = getattr(request.app.state, "stream_redis", None) or request.app.state.redis
+    store = RedisPicture(request.app.state.settings, redis)
+    return StreamingResponse(
+        _events(request, store, last_event_id or query_last_event_id),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _events(request: Request, store: RedisPicture, last_id: str | None) -> AsyncIterator[str]:
+    yield f"retry: {RETRY_MS}\n\n"
+    if last_id is not None and await store.stream_resumable(last_id):
+        position = last_id
+    else:
+        # The newest id before the snapshot is read: a change stored meanwhile comes after it again.
+        position = await store.stream_newest()
+        snapshot = await _snapshot(store)
+        yield _event(position, "snapshot" if last_id is None else "reset", snapshot)
+    while not await request.is_disconnected():
+        entries = await store.stream_after(position, block_ms=HEARTBEAT_SECONDS * 1000)
+        if not entries:
+            yield ": keep-alive\n\n"
+        for ident, kind, data in entries:
+            yield _event(ident, kind, data)
+            position = ident
+
+
+async def _snapshot(store: RedisPicture) -> str:
+    alerts = await store.alerts(statuses=UNRESOLVED, limit=SNAPSHOT_LIMIT)
+    incidents = await store.incidents(status="open", limit=SNAPSHOT_LIMIT)
+    return json.dumps(
+        {
+            "alerts": [alert.model_dump(mode="json", by_alias=True) for alert in alerts.items],
+            "incidents": [incident.model_dump(mode="json", by_alias=True) for incident in incidents.items],
+        },
+        ensure_ascii=False,
+    )
+
+
+def _event(ident: str, kind: str, data: str) -> str:
+    # The data is one line of JSON (no newline inside), so one data: line carries it.
+    return f"id: {ident}\nevent: {kind}\ndata: {data}\n\n"
