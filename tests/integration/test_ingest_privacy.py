@@ -74,7 +74,11 @@ def every_redis_text(url: str) -> list[str]:
             elif kind == "zset":
                 value = [member for member, _ in client.zrange(key, 0, -1, withscores=True)]
             elif kind == "stream":
-                value = [json.dumps(entry, default=repr).encode() for entry in client.xrange(key)]
+                value = [
+                    part
+                    for entry_id, fields in client.xrange(key)
+                    for part in (entry_id, *(item for pair in fields.items() for item in pair))
+                ]
             else:
                 value = [client.dump(key) or b""]
             texts.append(b"\x00".join([key, *(v or b"" for v in value)]).decode(errors="replace"))
