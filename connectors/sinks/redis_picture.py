@@ -277,11 +277,6 @@ class RedisPicture:
                 pipe.hincrby(self.settings.redis_key("metrics", "dead-letters"), field, number)
             await pipe.execute()
 
-    async def dead_letter_counts(self) -> dict[tuple[str, str], int]:
-        """(feed, reason) → dead letters counted so far."""
-        stored = await self.redis.hgetall(self.settings.redis_key("metrics", "dead-letters"))
-        return {tuple(field.split(":", 1)): int(number) for field, number in stored.items()}
-
     async def latest_aggregates(self, feed: str, window: str) -> list[WindowAggregate]:
         """The newest aggregate of every sensor of ``feed`` that has reported, sorted by sensor id."""
         sensor_ids = sorted(await self.redis.smembers(self._sensors_key(feed)))
