@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
+from ioc.indices.current import IndexValue
 from ioc.models.base import SCHEMA_VERSION
 
 
@@ -59,6 +60,8 @@ class WindowAggregate(BaseModel):
     count: int
     last_event_time: datetime
     fields: dict[str, FieldStats]
+    # The sensor's official index as of the window's latest event (``ioc.indices.current``), when it has one.
+    indices: dict[str, IndexValue] = {}
 
     def to_json(self) -> bytes:
         return self.model_dump_json(by_alias=True).encode()

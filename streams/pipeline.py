@@ -34,6 +34,7 @@ from ioc.alerts.rules import load_rules
 from ioc.city import load_city
 from ioc.detectors import clock
 from ioc.detectors.sensor import SensorDetector, identify_rejected, new_sensor_state
+from ioc.indices.current import IndexValue
 from ioc.models import MODELS
 from ioc.models.anomaly import Anomaly
 from ioc.models.dead_letter import dead_letter, describe_validation_error
@@ -106,6 +107,7 @@ def register_pipeline_agent(app: faust.App, settings: Settings, feed: str) -> No
         touched_clocks: Touched = {}
         # (window, sensor, window start) → its latest aggregate: one per window per batch.
         latest: dict[tuple[str, str, datetime], WindowAggregate] = {}
+        indices_at: dict[tuple[str, str, datetime], dict[str, Any]] = {}  # the sensor's indices then
         found: list[Anomaly] = []
         sent: list[Awaitable[Any]] = []  # the batch's outputs: delivered before its state is written
 
@@ -143,6 +145,7 @@ def register_pipeline_agent(app: faust.App, settings: Settings, feed: str) -> No
             state["position"] = position
             event_time, values = reading.event_time, reading.measured_values()
             shortest_late = None
+            updated = []
             for label, spec in labelled:
                 outcome = add_event(
                     state["windows"].setdefault(label, new_state()),
@@ -157,14 +160,17 @@ def register_pipeline_agent(app: faust.App, settings: Settings, feed: str) -> No
                     if spec is specs[0]:
                         shortest_late = outcome
                 else:
-                    aggregate = outcome.aggregate
-                    latest[(label, sensor_id, aggregate.window_start)] = aggregate
+                    window = (label, sensor_id, outcome.aggregate.window_start)
+                    latest[window] = outcome.aggregate
+                    updated.append(window)
             if shortest_late is not None:
                 # Too late for its shortest window: counted where a longer one still took it.
                 detail = shortest_late.describe(event_time, specs[0])
                 sent.append(await reject("late", detail, key, value))
                 return
             found.extend(detector.observe(state["detect"], reading))
+            for window in updated:
+                indices_at[window] = state["detect"]["indices"]
 
             partition = f"p{message.partition}"
             if partition in touched_clocks:
@@ -186,7 +192,11 @@ def register_pipeline_agent(app: faust.App, settings: Settings, feed: str) -> No
                     "%s pipeline: skipped %s[%d]@%d", feed, message.topic, message.partition, message.offset
                 )
 
-        for (label, sensor_id, _), aggregate in latest.items():
+        for window, aggregate in latest.items():
+            if window in indices_at:
+                indices = {name: IndexValue(**index) for name, index in indices_at[window].items()}
+                aggregate = aggregate.model_copy(update={"indices": indices})
+            label, sensor_id, _ = window
             sent.append(await aggregates[label].send(key=sensor_id.encode(), value=aggregate.to_json()))
         for anomaly in found:
             sent.append(await anomalies.send(key=anomaly.entity.encode(), value=anomaly.to_json()))

@@ -288,6 +288,14 @@ class RedisPicture:
             documents = await pipe.execute()
         return [WindowAggregate.model_validate_json(doc) for doc in documents if doc]
 
+    async def sensor_aggregates(self, feed: str, sensor_id: str, windows: list[str]) -> list[WindowAggregate]:
+        """The sensor's newest aggregate of each of ``windows`` it has one of, in that order."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for window in windows:
+                pipe.hget(self._agg_key(feed, window, sensor_id), "json")
+            documents = await pipe.execute()
+        return [WindowAggregate.model_validate_json(doc) for doc in documents if doc]
+
     # --- operators: silences and the audit trail ------------------------------------------------------
 
     async def write_silence(self, silence: Silence) -> bool:
@@ -398,6 +406,13 @@ class RedisPicture:
         return await self._page(
             index, self._records("incident"), keep, load, after, limit, since=since, until=until
         )
+
+    async def unresolved_alerts(self) -> list[Alert]:
+        """Every open or acknowledged alert (the picture's counts; an operations room has tens, not
+        thousands), newest episode start first."""
+        ids = await self.redis.zrange(self.settings.redis_key("alerts", "unresolved"), 0, -1, desc=True)
+        texts = await self._records("alert")(ids)
+        return [alert for text in texts if text and (alert := Alert.model_validate_json(text)).unresolved]
 
     def _records(self, kind: str) -> Callable[[list[str]], Awaitable[list[str | None]]]:
         async def fetch(ids: list[str]) -> list[str | None]:

@@ -32,9 +32,8 @@ from ioc.alerts.audit import AuditEntry
 from ioc.api import responses
 from ioc.api.auth import Operator, OperatorCaller
 from ioc.api.examples import EXAMPLES
-from ioc.api.picture import CamelModel
 from ioc.api.publisher import OperatorPublisher, Unavailable
-from ioc.api.responses import AUTH_RESPONSES, CURSOR_RESPONSE, PAGING, problem
+from ioc.api.responses import AUTH_RESPONSES, CURSOR_RESPONSE, PAGING, CamelModel, problem
 from ioc.models.alert import Alert, AlertCommand, AlertStatus, Incident
 from ioc.models.anomaly import Severity
 from ioc.settings import FEEDS, Settings

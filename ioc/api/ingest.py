@@ -34,14 +34,13 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from ioc.api.auth import Caller, Integrator
 from ioc.api.publisher import ReplaceableProducer, Unavailable
-from ioc.api.responses import problem
+from ioc.api.responses import CamelModel, problem
 from ioc.city import City, load_city
 from ioc.ingest.body import BodyError, RawLine, decode, parse_object, split_items
 from ioc.ingest.edge import Accepted, Rejected, prepare, prepare_json, prepare_ngsi_ld
@@ -98,10 +97,6 @@ redis.call('EXPIRE', KEYS[1], math.ceil(capacity / rate) + 1)
 if granted == 1 then return {1, '0'} end
 return {0, tostring((wanted - tokens) / rate)}
 """
-
-
-class CamelModel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
 
 class ItemProblem(CamelModel):

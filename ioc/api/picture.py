@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 
 from connectors.sinks.redis_picture import RedisPicture
 from ioc.api.auth import Operator
-from ioc.city import load_city
+from ioc.api.responses import AUTH_RESPONSES, CamelModel
+from ioc.city import City, load_city
+from ioc.indices.current import INDEX_OF_FEED, DescribedIndex, IndexValue, describe, worst
+from ioc.models.alert import Alert
+from ioc.models.anomaly import Severity
 from ioc.settings import FEEDS
-from ioc.windows import FieldStats
+from ioc.windows import FieldStats, WindowAggregate
 
 router = APIRouter(prefix="/v1", tags=["picture"])
-
-
-class CamelModel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
 
 class SensorReading(CamelModel):
@@ -37,6 +37,11 @@ class SensorReading(CamelModel):
     values: dict[str, FieldStats] = Field(
         description="Per measured field: count, mean, min, max, last, unit."
     )
+    indices: dict[str, DescribedIndex] = Field(
+        description="The sensor's official index as of its newest reading: `vnAqi` (hourly VN_AQI, air), "
+        "`vnWqi` (VN_WQI of the latest sample, water), `levelOfService` (speed as % of free-flow speed, "
+        "levels A–F, traffic), `ridership` (card taps in the current 15-minute bin, transit)."
+    )
 
 
 class FeedPicture(CamelModel):
@@ -44,12 +49,53 @@ class FeedPicture(CamelModel):
     sensors: list[SensorReading]
 
 
+class SeverityCounts(CamelModel):
+    critical: int = 0
+    warning: int = 0
+    info: int = 0
+
+
+class DistrictPicture(CamelModel):
+    id: str
+    name: str
+    lat: float = Field(description="The district's centroid.")
+    lon: float
+    indices: dict[str, DescribedIndex] = Field(
+        description="Per index, the worst of the district's sensors (the sum for ridership)."
+    )
+    open_alerts: SeverityCounts
+
+
+class OpenAlerts(CamelModel):
+    total: int
+    by_severity: SeverityCounts
+    by_feed: dict[str, int]
+
+
+class Freshness(CamelModel):
+    last_event_time: datetime | None = Field(
+        description="The newest event time any sensor of the feed reported."
+    )
+    age_seconds: float | None = Field(description="How long ago that was, by the API's clock.")
+    sensors_reporting: int = Field(description="Sensors with a window in the picture.")
+    sensors_registered: int = Field(description="Sensors of the feed in the city registry.")
+
+
 class Picture(CamelModel):
     city: str
     generated_at: datetime
     feeds: dict[str, FeedPicture]
+    districts: list[DistrictPicture]
+    open_alerts: OpenAlerts = Field(description="Open and acknowledged alerts, not yet resolved.")
+    freshness: dict[str, Freshness]
 
 
+AQI_EXAMPLE = {
+    "value": 87.0,
+    "band": "trung_binh",
+    "label": {"vi": "Trung bình", "en": "Moderate"},
+    "colour": "#ffff00",
+}
 PICTURE_EXAMPLE = {
     "city": "Hà Nội",
     "generatedAt": "2026-11-23T08:01:05+07:00",
@@ -79,11 +125,65 @@ PICTURE_EXAMPLE = {
                             "unit": "µg/m³",
                         }
                     },
+                    "indices": {"vnAqi": AQI_EXAMPLE},
                 }
             ],
         }
     },
+    "districts": [
+        {
+            "id": "dong-da",
+            "name": "Đống Đa",
+            "lat": 21.018,
+            "lon": 105.829,
+            "indices": {"vnAqi": AQI_EXAMPLE},
+            "openAlerts": {"critical": 0, "warning": 1, "info": 0},
+        }
+    ],
+    "openAlerts": {
+        "total": 1,
+        "bySeverity": {"critical": 0, "warning": 1, "info": 0},
+        "byFeed": {"air": 1, "water": 0, "traffic": 0, "transit": 0},
+    },
+    "freshness": {
+        "air": {
+            "lastEventTime": "2026-11-23T08:00:50+07:00",
+            "ageSeconds": 15.2,
+            "sensorsReporting": 1,
+            "sensorsRegistered": 12,
+        }
+    },
 }
+
+
+def sensor_reading(aggregate: WindowAggregate, city: City, zone: ZoneInfo) -> SensorReading:
+    """An aggregate as the picture shows it: with the sensor's registry entry, local times, named bands."""
+    sensor = city.sensor(aggregate.sensor_id)
+    district = city.district(sensor.district) if sensor else None
+    return SensorReading(
+        sensor_id=aggregate.sensor_id,
+        name=sensor.name if sensor else aggregate.sensor_id,
+        district=district.id if district else "unregistered",
+        district_name=district.name if district else "—",
+        lat=sensor.lat if sensor else 0.0,
+        lon=sensor.lon if sensor else 0.0,
+        window=aggregate.window,
+        window_start=aggregate.window_start.astimezone(zone),
+        window_end=aggregate.window_end.astimezone(zone),
+        last_event_time=aggregate.last_event_time.astimezone(zone),
+        count=aggregate.count,
+        values=aggregate.fields,
+        indices=described(aggregate.indices),
+    )
+
+
+def described(indices: dict[str, IndexValue]) -> dict[str, DescribedIndex]:
+    return {name: describe(name, index) for name, index in indices.items()}
+
+
+def severity_counts(alerts: list[Alert]) -> SeverityCounts:
+    counts = Counter(str(alert.severity) for alert in alerts)
+    return SeverityCounts(**{str(severity): counts[str(severity)] for severity in Severity})
 
 
 @router.get(
@@ -92,37 +192,69 @@ PICTURE_EXAMPLE = {
     response_model_by_alias=True,
     summary="The city at a glance",
     description=(
-        "Per feed, the newest event-time window of every sensor that has reported, with each value's "
-        "unit and the window's event times (in the city's time zone). Needs the operator or admin role."
+        "Per feed, the newest event-time window of every sensor that has reported, with each value's unit, "
+        "the sensor's official index with its band (name in Vietnamese and English, colour), and the "
+        "window's event times in the city's time zone. Per district, the worst index of each feed and its "
+        "open alerts by severity; for the city, open alerts by severity and feed, and per feed how fresh "
+        "the data is. Needs the operator or admin role."
     ),
-    responses={200: {"content": {"application/json": {"example": PICTURE_EXAMPLE}}}},
+    responses={200: {"content": {"application/json": {"example": PICTURE_EXAMPLE}}}, **AUTH_RESPONSES},
 )
 async def get_picture(request: Request, _: Operator) -> Picture:
     settings = request.app.state.settings
     city = load_city(settings.city)
     zone = ZoneInfo(city.timezone)
     store = RedisPicture(settings, request.app.state.redis)
+    generated_at = datetime.now(zone)
     feeds: dict[str, FeedPicture] = {}
+    freshness: dict[str, Freshness] = {}
+    by_district: dict[str, dict[str, list[IndexValue]]] = defaultdict(lambda: defaultdict(list))
     for feed in FEEDS:
-        sensors = []
-        for aggregate in await store.latest_aggregates(feed, settings.windows_of(feed)[0].label):
-            sensor = city.sensor(aggregate.sensor_id)
-            district = city.district(sensor.district) if sensor else None
-            sensors.append(
-                SensorReading(
-                    sensor_id=aggregate.sensor_id,
-                    name=sensor.name if sensor else aggregate.sensor_id,
-                    district=district.id if district else "unregistered",
-                    district_name=district.name if district else "—",
-                    lat=sensor.lat if sensor else 0.0,
-                    lon=sensor.lon if sensor else 0.0,
-                    window=aggregate.window,
-                    window_start=aggregate.window_start.astimezone(zone),
-                    window_end=aggregate.window_end.astimezone(zone),
-                    last_event_time=aggregate.last_event_time.astimezone(zone),
-                    count=aggregate.count,
-                    values=aggregate.fields,
-                )
+        window = settings.windows_of(feed)[0].label
+        sensors = [sensor_reading(a, city, zone) for a in await store.latest_aggregates(feed, window)]
+        feeds[feed] = FeedPicture(window=window, sensors=sensors)
+        for sensor in sensors:
+            for name, index in sensor.indices.items():
+                by_district[sensor.district][name].append(index)
+        newest = max((sensor.last_event_time for sensor in sensors), default=None)
+        freshness[feed] = Freshness(
+            last_event_time=newest,
+            age_seconds=round((generated_at - newest).total_seconds(), 1) if newest else None,
+            sensors_reporting=len(sensors),
+            sensors_registered=len(city.sensors_of(feed)),
+        )
+
+    alerts = await store.unresolved_alerts()
+    alerts_by_district: dict[str, list[Alert]] = defaultdict(list)
+    for alert in alerts:
+        alerts_by_district[alert.district].append(alert)
+    districts = []
+    for district in city.districts:
+        worst_indices = {
+            name: described_worst
+            for name in INDEX_OF_FEED.values()
+            if (described_worst := worst(name, by_district[district.id][name])) is not None
+        }
+        districts.append(
+            DistrictPicture(
+                id=district.id,
+                name=district.name,
+                lat=district.lat,
+                lon=district.lon,
+                indices=described(worst_indices),
+                open_alerts=severity_counts(alerts_by_district[district.id]),
             )
-        feeds[feed] = FeedPicture(window=settings.windows_of(feed)[0].label, sensors=sensors)
-    return Picture(city=city.city, generated_at=datetime.now(zone), feeds=feeds)
+        )
+    feed_counts = Counter(alert.feed for alert in alerts)
+    return Picture(
+        city=city.city,
+        generated_at=generated_at,
+        feeds=feeds,
+        districts=districts,
+        open_alerts=OpenAlerts(
+            total=len(alerts),
+            by_severity=severity_counts(alerts),
+            by_feed={feed: feed_counts[feed] for feed in FEEDS},
+        ),
+        freshness=freshness,
+    )

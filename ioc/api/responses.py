@@ -9,11 +9,18 @@ from zoneinfo import ZoneInfo
 
 from fastapi import HTTPException
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
 
 from connectors.sinks.redis_picture import SCAN_BUDGET, Position
 from ioc.city import load_city
 from ioc.settings import Settings
+
+
+class CamelModel(BaseModel):
+    """Fields in snake_case here, camelCase on the wire."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
 
 class Problem(BaseModel):

@@ -26,9 +26,8 @@ from ioc.api import responses
 from ioc.api.alerts import publisher_of
 from ioc.api.auth import Operator, OperatorCaller
 from ioc.api.examples import EXAMPLES
-from ioc.api.picture import CamelModel
 from ioc.api.publisher import Unavailable
-from ioc.api.responses import AUTH_RESPONSES, problem
+from ioc.api.responses import AUTH_RESPONSES, CamelModel, problem
 from ioc.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["silences"])

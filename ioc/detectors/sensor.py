@@ -27,7 +27,9 @@ from ioc.alerts.rules import Rule, RuleSet
 from ioc.city import City
 from ioc.detectors import baseline, health, hourly
 from ioc.detectors.condition import Reading, Subject, evaluate, threshold_reading
+from ioc.indices import current
 from ioc.indices.air import vn_aqi_hourly
+from ioc.indices.traffic import level_of_service
 from ioc.indices.water import WQI_VARIANTS, WqiVariant, vn_wqi
 from ioc.models import AirQualityObserved, Event, FareTap, TrafficFlowObserved, WaterQualityObserved
 from ioc.models.anomaly import Anomaly, RuleKind
@@ -103,6 +105,7 @@ class SensorDetector:
             elif feed == "traffic":
                 assert isinstance(event, TrafficFlowObserved)
                 metrics.update(self._traffic(state, event))
+        state["indices"] = self._current_indices(state, event, metrics)
         if state["health"]["pending"]:
             # A reading that jumped far from the sensor's normal is suspect until the next readings
             # say spike (a device fault) or a real change; the other rules wait for that verdict.
@@ -236,11 +239,10 @@ class SensorDetector:
         at = event.event_time
         values = event.measured_values()
         readings = {name: self._reading(name, at, value) for name, value in values.items()}
-        rule = self._wqi_rule
-        if rule is not None and self._applies(rule, "water", event.sensor_id):
-            index = vn_wqi(values, self._wqi_variant)
-            if index.value is not None and index.band is not None:
-                readings[rule.metric] = threshold_reading(rule, at, float(index.value), band=index.band.key)
+        # Every station's index is shown; the rule judges only the classes it names (``_evaluate``).
+        index = vn_wqi(values, self._wqi_variant)
+        if index.value is not None and index.band is not None:
+            readings["vn_wqi"] = self._reading("vn_wqi", at, float(index.value), band=index.band.key)
         return readings
 
     def _traffic(self, state: dict[str, Any], event: TrafficFlowObserved) -> dict[str, Reading]:
@@ -322,6 +324,27 @@ class SensorDetector:
                 )
         readings.update(self._roll_bins(state, epoch, learn="taps" not in readings))
         return readings
+
+    def _current_indices(
+        self, state: dict[str, Any], event: Event, metrics: dict[str, Reading]
+    ) -> dict[str, dict[str, Any]]:
+        """The sensor's official index after this reading (``ioc.indices.current``), as the picture shows
+        it; the one before stays when this reading gives none (an air station's first minutes)."""
+        indices: dict[str, dict[str, Any]] = dict(state.get("indices") or {})
+        for metric, name in (("vn_aqi", current.VN_AQI), ("vn_wqi", current.VN_WQI)):
+            if (reading := metrics.get(metric)) is not None and reading.value is not None:
+                indices[name] = {"value": reading.value, "band": reading.band}
+        if isinstance(event, TrafficFlowObserved) and event.average_vehicle_speed is not None:
+            sensor = self.city.sensor(event.sensor_id)
+            if sensor is not None and sensor.free_flow_speed:
+                speed, free_flow = event.average_vehicle_speed, sensor.free_flow_speed
+                indices[current.LEVEL_OF_SERVICE] = {
+                    "value": round(100 * speed / free_flow, 1),
+                    "band": level_of_service(speed, free_flow),
+                }
+        if isinstance(event, FareTap):
+            indices[current.RIDERSHIP] = {"value": float(state["feed"]["bin"][1]), "band": None}
+        return indices
 
     # --- evaluation --------------------------------------------------------------------------------
 
