@@ -1,10 +1,13 @@
 """Window aggregates, alert and incident events, silences and the audit trail into the Redis live picture;
-dead letters counted there."""
+dead letters and the event-to-picture latency counted there (``connectors.sinks.redis_metrics``)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import faust
 
+from connectors.sinks.redis_metrics import RedisMetrics
 from connectors.sinks.redis_picture import RedisPicture, connect
 from ioc.alerts import audit
 from ioc.alerts.silence import Silence
@@ -25,9 +28,14 @@ def register_picture_sinks(app: faust.App, settings: Settings) -> None:
 
     @app.agent(aggregates, name="aggregates-picture", concurrency=1)
     async def aggregates_to_picture(stream: faust.StreamT) -> None:
-        picture = RedisPicture(settings, connect(settings))
+        redis = connect(settings)
+        picture, metrics = RedisPicture(settings, redis), RedisMetrics(settings, redis)
         async for batch in stream.take(500, within=0.5):
-            await picture.write_aggregates([WindowAggregate.model_validate_json(value) for value in batch])
+            aggregates = [WindowAggregate.model_validate_json(value) for value in batch]
+            stored = await picture.write_aggregates(aggregates)
+            # Event time → visible in the picture, for each aggregate this batch stored.
+            visible = datetime.now(UTC)
+            await metrics.observe_latency((a for a, s in zip(aggregates, stored, strict=True) if s), visible)
 
     @app.agent(alerts, name="alerts-picture", concurrency=1)
     async def alerts_to_picture(stream: faust.StreamT) -> None:

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from connectors.sinks.redis_picture import connect
 from ioc import __version__
-from ioc.api import alerts, ingest, picture, silences, stream
+from ioc.api import alerts, console, ingest, metrics, picture, sensors, silences, stream
 from ioc.api.publisher import OperatorPublisher
 from ioc.settings import Settings
 
@@ -43,9 +43,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.stream_redis = connect(settings, max_connections=settings.stream_max_clients)
         app.state.ingest = ingest.IngestService(settings, app.state.redis)
         app.state.publisher = OperatorPublisher(settings)
+        app.state.kafka_offsets = metrics.KafkaOffsets(settings)  # GET /metrics' clients, made at first use
         try:
             yield
         finally:
+            await app.state.kafka_offsets.close()
             await app.state.publisher.close()
             await app.state.ingest.close()
             await app.state.stream_redis.aclose()
@@ -54,10 +56,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="ioc", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.include_router(picture.router)
+    app.include_router(sensors.router)
     app.include_router(alerts.router)
     app.include_router(silences.router)
     app.include_router(stream.router)
     app.include_router(ingest.router)
+    app.include_router(metrics.router)
+    console.mount(app)  # the operators' page at / and its assets at /console/
 
     @app.get("/healthz", tags=["health"], summary="The process is alive", response_model=Health)
     async def healthz() -> Health:

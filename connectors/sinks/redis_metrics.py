@@ -1,0 +1,188 @@
+"""The metrics the worker keeps in Redis, and what ``GET /metrics`` reads from there.
+
+Keys (all under the configured prefix):
+  ``<prefix>:metrics:dead-letters`` hash ``<feed>:<reason>`` → dead letters counted (written by
+  ``RedisPicture.count_dead_letters``; ``late`` is the late-events count)
+  ``<prefix>:metrics:latency`` hash of the event-to-picture latency histogram, per feed:
+  ``<feed>:<le>`` → aggregates stored whose latency fell in that bucket and no lower one (per bucket,
+  *not* cumulative: one HINCRBY per observation; the reader adds them up), ``<le>`` formatted as
+  Prometheus does (``0.25``, ``1.0``, ``+Inf``); ``<feed>:count`` → observations; ``<feed>:sum`` → their
+  seconds (HINCRBYFLOAT). One MULTI/EXEC per batch, so a reader never sees a count without its buckets.
+Counters only grow, at least once like any metric (a batch the worker processes again after a crash is
+counted again); they are not rebuilt from Kafka when Redis is lost.
+
+The latency of a stored aggregate is the wall-clock time when its write returned minus its
+``lastEventTime``: how long the newest event it counts took from the sensor to the picture. Replayed or
+simulated data sent faster than real time carries old event times, so only a live feed's histogram means
+anything. A negative latency (a sensor clock ahead of ours) counts as 0.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from prometheus_client.utils import floatToGoString
+from redis.asyncio import Redis
+
+from ioc.settings import Settings
+from ioc.windows import WindowAggregate
+
+# Upper bounds (seconds) of the latency buckets; the last is +Inf.
+LATENCY_BUCKETS: tuple[float, ...] = (0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, math.inf)
+
+UNRESOLVED_STATUSES = frozenset({"open", "acknowledged"})
+_CHUNK = 1000  # alert records fetched per pipeline round trip
+
+
+def bucket_label(bound: float) -> str:
+    """A bucket bound as Prometheus writes ``le``: ``0.25``, ``1.0``, ``+Inf``."""
+    return floatToGoString(bound)
+
+
+def bucket_of(seconds: float, buckets: tuple[float, ...] = LATENCY_BUCKETS) -> float:
+    """The smallest bound ≥ ``seconds`` (Prometheus' ``le``: the value is at most the bound)."""
+    for bound in buckets:
+        if seconds <= bound:
+            return bound
+    return math.inf
+
+
+def latency_increments(
+    observations: Iterable[tuple[str, float]], buckets: tuple[float, ...] = LATENCY_BUCKETS
+) -> tuple[Counter[str], dict[str, float]]:
+    """What (feed, seconds) observations add to the latency hash: integer increments per field
+    (``<feed>:<le>``, ``<feed>:count``) and float ones (``<feed>:sum``). Negative seconds count as 0."""
+    counts: Counter[str] = Counter()
+    sums: dict[str, float] = {}
+    for feed, seconds in observations:
+        seconds = max(0.0, seconds)
+        counts[f"{feed}:{bucket_label(bucket_of(seconds, buckets))}"] += 1
+        counts[f"{feed}:count"] += 1
+        sums[f"{feed}:sum"] = sums.get(f"{feed}:sum", 0.0) + seconds
+    return counts, sums
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """One feed's histogram as Prometheus wants it: cumulative (le, count) pairs ending with +Inf."""
+
+    buckets: list[tuple[str, int]]
+    count: int
+    sum: float
+
+
+def histograms_from_fields(
+    fields: Mapping[str, str], buckets: tuple[float, ...] = LATENCY_BUCKETS
+) -> dict[str, Histogram]:
+    """The latency hash read back, per feed: per-bucket counts made cumulative; +Inf is the count."""
+    feeds = {name.rpartition(":")[0] for name in fields if name.endswith(":count")}
+    result: dict[str, Histogram] = {}
+    for feed in sorted(feeds):
+        count = int(fields.get(f"{feed}:count", 0))
+        running = 0
+        cumulative: list[tuple[str, int]] = []
+        for bound in buckets:
+            label = bucket_label(bound)
+            if math.isinf(bound):
+                cumulative.append((label, count))
+            else:
+                running += int(fields.get(f"{feed}:{label}", 0))
+                cumulative.append((label, running))
+        if not math.isinf(buckets[-1]):
+            cumulative.append(("+Inf", count))
+        result[feed] = Histogram(cumulative, count, float(fields.get(f"{feed}:sum", 0.0)))
+    return result
+
+
+def empty_histogram(buckets: tuple[float, ...] = LATENCY_BUCKETS) -> Histogram:
+    labels = [bucket_label(bound) for bound in buckets]
+    if not math.isinf(buckets[-1]):
+        labels.append("+Inf")
+    return Histogram([(label, 0) for label in labels], 0, 0.0)
+
+
+def count_open_alerts(documents: Iterable[str | None]) -> Counter[tuple[str, str]]:
+    """Unresolved alerts by (severity, feed), from their stored JSON (a missing one is skipped)."""
+    counts: Counter[tuple[str, str]] = Counter()
+    for text in documents:
+        if not text:
+            continue
+        alert = json.loads(text)
+        if alert.get("status") in UNRESOLVED_STATUSES:
+            counts[(alert.get("severity", ""), alert.get("feed", ""))] += 1
+    return counts
+
+
+def split_dead_letters(fields: Mapping[str, str]) -> dict[tuple[str, str], int]:
+    """The dead-letter hash as {(feed, reason): count}."""
+    result: dict[tuple[str, str], int] = {}
+    for name, value in fields.items():
+        feed, _, reason = name.partition(":")
+        result[(feed, reason)] = int(value)
+    return result
+
+
+@dataclass
+class RedisSnapshot:
+    """What ``GET /metrics`` shows from Redis."""
+
+    dead_letters: dict[tuple[str, str], int] = field(default_factory=dict)
+    latency: dict[str, Histogram] = field(default_factory=dict)
+    open_alerts: Counter[tuple[str, str]] = field(default_factory=Counter)
+    open_incidents: int = 0
+
+
+class RedisMetrics:
+    def __init__(self, settings: Settings, redis: Redis) -> None:
+        self.settings = settings
+        self.redis = redis
+
+    @property
+    def latency_key(self) -> str:
+        return self.settings.redis_key("metrics", "latency")
+
+    @property
+    def dead_letters_key(self) -> str:
+        return self.settings.redis_key("metrics", "dead-letters")
+
+    async def observe_latency(self, aggregates: Iterable[WindowAggregate], now: datetime) -> int:
+        """Add each stored aggregate's event-to-picture latency (``now`` − its ``lastEventTime``) to the
+        histogram, in one transaction; the number observed."""
+        counts, sums = latency_increments(
+            (a.feed, (now - a.last_event_time).total_seconds()) for a in aggregates
+        )
+        if not counts:
+            return 0
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for name, number in counts.items():
+                pipe.hincrby(self.latency_key, name, number)
+            for name, seconds in sums.items():
+                pipe.hincrbyfloat(self.latency_key, name, seconds)
+            await pipe.execute()
+        return sum(number for name, number in counts.items() if name.endswith(":count"))
+
+    async def snapshot(self) -> RedisSnapshot:
+        """Dead letters, the latency histograms, open alerts by (severity, feed), open incidents."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(self.dead_letters_key)
+            pipe.hgetall(self.latency_key)
+            pipe.zrange(self.settings.redis_key("alerts", "unresolved"), 0, -1)
+            pipe.zcard(self.settings.redis_key("incidents", "unresolved"))
+            dead, latency, alert_ids, incidents = await pipe.execute()
+        open_alerts: Counter[tuple[str, str]] = Counter()
+        for start in range(0, len(alert_ids), _CHUNK):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for alert_id in alert_ids[start : start + _CHUNK]:
+                    pipe.hget(self.settings.redis_key("alert", alert_id), "json")
+                open_alerts += count_open_alerts(await pipe.execute())
+        return RedisSnapshot(
+            dead_letters=split_dead_letters(dead),
+            latency=histograms_from_fields(latency),
+            open_alerts=open_alerts,
+            open_incidents=int(incidents),
+        )

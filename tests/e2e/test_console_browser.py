@@ -1,0 +1,203 @@
+"""The operators' console in a real browser: Debian's Chromium, headless, driven by Playwright, against a
+real broker, Redis, worker and API process.
+
+An hour of simulated air and water readings fills the picture and a traffic jam is open before the page
+loads. The operator signs in with a key (a wrong one is refused with the API's sentence), sees the open
+jam, then a new critical alert raised by the real worker from an anomaly in the broker appears in the page
+without a reload; the operator acknowledges it there and the API shows it acknowledged by that key.
+Switched to English, the page shows the alert's English title. No JavaScript error on the way; a
+full-page screenshot is kept in ``test-artifacts/console.png`` (and ``console-vi.png``, before the switch).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, expect, sync_playwright
+
+from connectors.kafka import EventProducer, create_topics
+from ioc.infra.process import ensure_debian_package
+from ioc.models.anomaly import Anomaly, RuleKind, Severity, alert_id
+from tests.conftest import TEST_KEYS, settings_env
+from tests.e2e.test_alerts_api import HANOI, OPERATOR_ID
+from tests.e2e.test_stream_sse import api_process
+from tests.processes import IocProcess, wait_for
+
+pytestmark = pytest.mark.e2e
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+NOW = datetime.now(HANOI).replace(second=0, microsecond=0)
+JAM = ("traffic-nga-tu-so", "dong-da", Severity.warning, NOW - timedelta(minutes=40))  # open before the page
+LIVE = ("traffic-nga-tu-vong", "hai-ba-trung", Severity.critical, NOW - timedelta(minutes=20))  # arrives live
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, headless (Playwright's own browser download is not used: it fails here)."""
+    instead = "run the browser tests on a machine that has it"
+    chromium = ensure_debian_package("chromium", "chromium", instead)
+    ensure_debian_package("chromedriver", "chromium-driver", instead)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def jam(which: tuple[str, str, Severity, datetime]) -> Anomaly:
+    entity, district, severity, start = which
+    return Anomaly(
+        rule="traffic.incident",
+        rule_version="test",
+        kind=RuleKind.statistical,
+        feed="traffic",
+        entity=entity,
+        district=district,
+        firing=True,
+        episode_start=start,
+        observed_at=start + timedelta(minutes=5),
+        window="5m",
+        metric="speed_ratio",
+        value=0.15 if severity == Severity.critical else 0.3,
+        unit="1",
+        threshold=0.4,
+        severity=severity,
+    )
+
+
+def ident(which: tuple[str, str, Severity, datetime]) -> str:
+    return alert_id("traffic.incident", which[0], which[3])
+
+
+def produce(settings, *anomalies: Anomaly) -> None:
+    """Into the anomalies topic, from a thread of its own: Playwright's sync API holds this one's loop."""
+
+    async def send() -> None:
+        async with EventProducer(settings) as producer:
+            await producer.send_many((settings.anomalies_topic, a.entity, a.to_json()) for a in anomalies)
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, send()).result()
+
+
+def simulate_last_hour(settings) -> None:
+    start = (NOW - timedelta(minutes=60)).isoformat()
+    done = subprocess.run(
+        [sys.executable, "-m", "ioc", "simulate", "--speed", "max", "--start", start, "--duration", "3540",
+         "--interval", "300", "--seed", "7", "--feeds", "air,water"],
+        env=settings_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+
+
+def test_an_operator_sees_a_live_alert_and_acknowledges_it_in_the_console(settings, tmp_path, browser):
+    create_topics(settings)
+    worker = IocProcess(["worker"], settings, tmp_path / "worker.log")
+    # A long wait keeps a busy machine from turning the acknowledgement's 200 into a 202.
+    api, http = api_process(settings, tmp_path, command_wait_seconds=20)
+    processes = [worker, api]
+    base = str(http.base_url).rstrip("/")
+    context = None
+    try:
+        simulate_last_hour(settings)
+        produce(settings, jam(JAM))
+
+        def sensors(feed: str) -> list[dict]:
+            return http.get("/v1/picture").json()["feeds"][feed]["sensors"]
+
+        wait_for(lambda: http.get(f"/v1/alerts/{ident(JAM)}").status_code == 200, timeout=120,
+                 processes=processes)  # fmt: skip
+        wait_for(lambda: len(sensors("air")) >= 10 and len(sensors("water")) >= 20, timeout=120,
+                 processes=processes)  # fmt: skip
+
+        # The page itself needs no key; the API's answer to a wrong key is shown as it is.
+        page_html = http.get("/", headers={})
+        assert page_html.status_code == 200 and "console.js" in page_html.text
+        assert "/" not in http.get("/openapi.json").json()["paths"]
+        context = browser.new_context(viewport={"width": 1440, "height": 1000})
+        stranger = context.new_page()
+        stranger.goto(f"{base}/")
+        stranger.fill("#key-input", "not-a-key")
+        stranger.click("#key-submit")
+        expect(stranger.locator("#key-error")).to_have_text("The API key is not one of IOC_API_KEYS.")
+        stranger.close()
+
+        page = context.new_page()
+        errors: list[str] = []
+
+        def on_console(message: ConsoleMessage) -> None:
+            if message.type == "error":
+                errors.append(f"console: {message.text} ({message.location.get('url')})")
+
+        page.on("console", on_console)
+        page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
+        page.goto(f"{base}/")
+        expect(page.locator("html")).to_have_attribute("lang", "vi")  # Vietnamese by default
+        page.fill("#key-input", TEST_KEYS["operator"])
+        page.click("#key-submit")
+
+        # The snapshot: the open jam, live, and the picture's tiles.
+        old = page.locator(f'[data-alert-id="{ident(JAM)}"]')
+        expect(old).to_be_visible(timeout=30_000)
+        expect(old).to_have_attribute("data-status", "open")
+        expect(page.locator("#connection")).to_have_attribute("data-state", "live", timeout=30_000)
+        expect(page.locator('[data-testid="tile-water"] .fresh')).not_to_have_attribute("data-age", "none")
+        assert page.locator("#map .sensor").count() >= 30  # air and water sensors on the map
+        assert page.locator("#map .district").count() >= 10
+        page.evaluate("window.__sameDocument = true")  # gone if the page reloads
+
+        # A new critical jam, raised by the worker from the broker, arrives on its own — newest first.
+        produce(settings, jam(LIVE))
+        row = page.locator(f'[data-alert-id="{ident(LIVE)}"]')
+        expect(row).to_be_visible(timeout=90_000)
+        assert page.evaluate("window.__sameDocument") is True
+        assert page.locator("[data-alert-id]").first.get_attribute("data-alert-id") == ident(LIVE)
+        expect(row).to_have_attribute("data-severity", "critical")
+        alert = http.get(f"/v1/alerts/{ident(LIVE)}").json()
+        expect(row.locator(".alert-title")).to_have_text(alert["title"]["vi"])
+        expect(page.locator('[data-district="hai-ba-trung"] .district-ring')).to_have_attribute(
+            "data-severity", "critical"
+        )
+
+        # The operator acknowledges it in the page; the API shows it acknowledged by the operator's key.
+        row.locator(".note").fill("Đã báo CSGT / traffic police informed")
+        row.locator('[data-action="ack"]').click()
+        expect(row).to_have_attribute("data-status", "acknowledged", timeout=30_000)
+        expect(row.locator(".outcome")).to_have_attribute("data-kind", "done")
+        acknowledged = http.get(f"/v1/alerts/{ident(LIVE)}").json()
+        assert acknowledged["status"] == "acknowledged"
+        assert acknowledged["acknowledgedBy"] == OPERATOR_ID
+        assert acknowledged["acknowledgedNote"] == "Đã báo CSGT / traffic police informed"
+        expect(row.locator('[data-action="ack"]')).to_be_hidden()
+        expect(row.locator('[data-action="resolve"]')).to_be_visible()
+
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=ARTIFACTS / "console-vi.png", full_page=True)
+
+        # In English: the alert's English title, the UI's strings too.
+        page.click("#lang-en")
+        expect(page.locator("html")).to_have_attribute("lang", "en")
+        expect(row.locator(".alert-title")).to_have_text(alert["title"]["en"])
+        expect(row.locator(".status")).to_have_text("Acknowledged")
+        expect(page.locator("#connection")).to_have_text("Live")
+
+        page.screenshot(path=ARTIFACTS / "console.png", full_page=True)
+        assert page.evaluate("window.__sameDocument") is True
+        assert errors == []
+    finally:
+        if context is not None:
+            context.close()
+        http.close()
+        api.stop()
+        worker.stop()
