@@ -41,9 +41,7 @@ LIVE = ("traffic-nga-tu-vong", "hai-ba-trung", Severity.critical, NOW - timedelt
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     """Debian's Chromium, headless (Playwright's own browser download is not used: it fails here)."""
-    instead = "run the browser tests on a machine that has it"
-    chromium = ensure_debian_package("chromium", "chromium", instead)
-    ensure_debian_package("chromedriver", "chromium-driver", instead)
+    chromium = ensure_debian_package("chromium", "chromium", "run the browser tests on a machine that has it")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, headless=True)
         try:
