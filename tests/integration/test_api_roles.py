@@ -1,0 +1,169 @@
+"""Who may call what: every route of the API against one table of the roles allowed.
+
+The routes are read from ``create_app(settings).routes``, so an endpoint added later is checked too, and
+the test fails until ``ROLES`` says who may call it: a new endpoint forces a decision. For each route:
+
+* public: answers without a key (no 401, no 403);
+* otherwise: no key, or a key that is not one of ``IOC_API_KEYS``, gets 401; each role not allowed gets
+  403; both with a ``detail`` sentence saying why. Each allowed role gets past the check (any other status
+  will do: 200, 404 for the made-up ids, 422 for the missing bodies…);
+* only ``GET /v1/stream`` takes the key as ``?key=`` too (for a browser's EventSource); everywhere else a
+  key in the query counts for nothing (401).
+
+Every request is a streaming one, closed once the status is known, so the endless ``GET /v1/stream``
+needs no special case.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+import pytest
+from fastapi.routing import iter_route_contexts
+from fastapi.testclient import TestClient
+from starlette.routing import Mount
+
+from ioc.api import create_app
+from ioc.settings import FEEDS, Role
+from tests.conftest import TEST_KEYS
+
+pytestmark = pytest.mark.integration
+
+PUBLIC: Literal["public"] = "public"
+OPERATORS = frozenset({Role.operator, Role.admin})  # read the picture, acknowledge, resolve, silence
+INTEGRATORS = frozenset({Role.integrator, Role.admin})  # push events in
+ADMINS = frozenset({Role.admin})
+
+# (method, path) → who may call it. A path ending in "/..." covers every route under it.
+ROLES: dict[tuple[str, str], frozenset[Role] | Literal["public"]] = {
+    # Health, the API's own documentation, metrics, the operators' console.
+    ("GET", "/healthz"): PUBLIC,
+    ("GET", "/readyz"): PUBLIC,
+    ("GET", "/openapi.json"): PUBLIC,
+    ("GET", "/docs"): PUBLIC,
+    ("GET", "/docs/oauth2-redirect"): PUBLIC,
+    ("GET", "/redoc"): PUBLIC,
+    ("GET", "/metrics"): PUBLIC,
+    ("GET", "/"): PUBLIC,
+    ("GET", "/console/..."): PUBLIC,
+    # The live picture.
+    ("GET", "/v1/picture"): OPERATORS,
+    ("GET", "/v1/sensors"): OPERATORS,
+    ("GET", "/v1/sensors/{sensor_id}"): OPERATORS,
+    ("GET", "/v1/stream"): OPERATORS,
+    # Alerts, incidents, the audit trail.
+    ("GET", "/v1/alerts"): OPERATORS,
+    ("GET", "/v1/alerts/{alert_id}"): OPERATORS,
+    ("POST", "/v1/alerts/{alert_id}/ack"): OPERATORS,
+    ("POST", "/v1/alerts/{alert_id}/resolve"): OPERATORS,
+    ("GET", "/v1/incidents"): OPERATORS,
+    ("GET", "/v1/audit"): OPERATORS,
+    # Silences.
+    ("GET", "/v1/silences"): OPERATORS,
+    ("POST", "/v1/silences"): OPERATORS,
+    ("GET", "/v1/silences/{silence_id}"): OPERATORS,
+    ("DELETE", "/v1/silences/{silence_id}"): OPERATORS,
+    # Ingest.
+    **{("POST", f"/v1/ingest/{feed}"): INTEGRATORS for feed in FEEDS},
+    ("POST", "/v1/ngsi-ld/notify"): INTEGRATORS,
+}
+
+QUERY_KEY_ROUTES = {("GET", "/v1/stream")}  # the only ones that read ?key=
+PATH_VALUES = {"feed": "air"}  # path parameters; any other is "x"
+
+
+def routes(app) -> list[tuple[str, str]]:
+    """Every (method, path) the app answers; HEAD beside GET is left out, a mount is its path + "/"."""
+    found = set()
+    for route in iter_route_contexts(app.routes):
+        if isinstance(route.original_route, Mount):
+            found.add(("GET", route.original_route.path + "/"))
+            continue
+        methods = set(route.methods or ())
+        if "GET" in methods:
+            methods.discard("HEAD")
+        found |= {(method, route.path) for method in methods}
+    return sorted(found)
+
+
+def entry(method: str, path: str) -> tuple[str, str] | None:
+    """The table entry that covers a route, or None."""
+    if (method, path) in ROLES:
+        return method, path
+    for listed_method, listed in ROLES:
+        if listed.endswith("/...") and listed_method == method and (path + "/").startswith(listed[:-3]):
+            return listed_method, listed
+    return None
+
+
+def url(path: str) -> str:
+    return re.sub(r"\{(\w+)(:\w+)?\}", lambda m: PATH_VALUES.get(m.group(1), "x"), path)
+
+
+def is_sentence(detail: object) -> bool:
+    return isinstance(detail, str) and bool(re.fullmatch(r"[A-Z].{15,}[.!]", detail, re.DOTALL))
+
+
+@pytest.fixture
+def client(settings):
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def test_every_route_admits_exactly_the_roles_the_table_names(client):
+    problems: list[str] = []
+
+    def call(method: str, path: str, **request) -> tuple[int, object]:
+        """The status, and the detail of a 401 or 403 (the stream is closed without reading on)."""
+        with client.stream(method, url(path), **request) as response:
+            if response.status_code not in (401, 403):
+                return response.status_code, None
+            response.read()
+            return response.status_code, response.json().get("detail")
+
+    def expect(what: str, got: tuple[int, object], status: int) -> None:
+        code, detail = got
+        if code != status:
+            problems.append(f"{what}: {code}, expected {status}")
+        elif not is_sentence(detail):
+            problems.append(f"{what}: {status} without a detail sentence saying why: {detail!r}")
+
+    app_routes = routes(client.app)
+    assert ("GET", "/v1/picture") in app_routes and ("GET", "/v1/stream") in app_routes  # the walk works
+    unlisted = [route for route in app_routes if entry(*route) is None]
+    assert not unlisted, f"routes ROLES does not list (say who may call them): {unlisted}"
+
+    for method, path in app_routes:
+        allowed = ROLES[entry(method, path)]
+        name = f"{method} {path}"
+        if allowed == PUBLIC:
+            code, _ = call(method, path)
+            if code in (401, 403):
+                problems.append(f"{name} is public but answered {code} without a key")
+            continue
+        assert Role.admin in allowed, f"{name}: admin may do everything"
+        expect(f"{name} without a key", call(method, path), 401)
+        expect(f"{name} with an unknown key", call(method, path, headers={"X-API-Key": "nope"}), 401)
+        ways = [("header", lambda key: {"headers": {"X-API-Key": key}})]
+        if (method, path) in QUERY_KEY_ROUTES:
+            ways.append(("?key=", lambda key: {"params": {"key": key}}))
+        else:
+            got = call(method, path, params={"key": TEST_KEYS["admin"]})
+            expect(f"{name} with an admin key in ?key= (only a header counts here)", got, 401)
+        for role in Role:
+            for way, request in ways:
+                got = call(method, path, **request(TEST_KEYS[role]))
+                if role in allowed and got[0] in (401, 403):
+                    problems.append(f"{name}: the {role} key ({way}) refused with {got[0]}: {got[1]!r}")
+                elif role not in allowed:
+                    expect(f"{name} with the {role} key ({way})", got, 403)
+    assert not problems, "\n".join(problems)
+
+
+def test_every_route_the_table_names_exists(client):
+    """The other direction: an entry of ROLES without a route is stale (or its endpoint not built yet)."""
+    app_routes = routes(client.app)
+    covered = {entry(*route) for route in app_routes}
+    missing = [listed for listed in ROLES if listed not in covered]
+    assert not missing, f"ROLES entries without a route: {missing}"
