@@ -136,6 +136,12 @@ class Settings(BaseSettings):
         description="Changes the Redis stream <prefix>:stream keeps for GET /v1/stream: a client that "
         "reconnects with an older Last-Event-ID gets a fresh snapshot (a reset) instead of what it missed.",
     )
+    picture_max_age_seconds: float = Field(
+        1.0,
+        ge=0,
+        description="GET /v1/picture: one computed picture serves every request of an API process for this "
+        "long (a room of consoles costs one computation a second); 0 computes it per request.",
+    )
     stream_max_clients: int = Field(
         1_000,
         ge=1,

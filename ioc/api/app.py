@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="ioc", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
+    app.state.picture = picture.SharedPicture(settings.picture_max_age_seconds)
     app.include_router(picture.router)
     app.include_router(sensors.router)
     app.include_router(alerts.router)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import math
+import time
 from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from pydantic import Field
 
 from connectors.sinks.redis_picture import RedisPicture
@@ -196,11 +200,37 @@ def severity_counts(alerts: list[Alert]) -> SeverityCounts:
         "the sensor's official index with its band (name in Vietnamese and English, colour), and the "
         "window's event times in the city's time zone. Per district, the worst index of each feed and its "
         "open alerts by severity; for the city, open alerts by severity and feed, and per feed how fresh "
-        "the data is. Needs the operator or admin role."
+        "the data is. One API process computes it at most once per `IOC_PICTURE_MAX_AGE_SECONDS` (1 s) "
+        "and serves every request meanwhile the same answer. Needs the operator or admin role."
     ),
     responses={200: {"content": {"application/json": {"example": PICTURE_EXAMPLE}}}, **AUTH_RESPONSES},
 )
-async def get_picture(request: Request, _: Operator) -> Picture:
+async def get_picture(request: Request, _: Operator) -> Response:
+    body = await request.app.state.picture.get(lambda: compute_picture(request))
+    return Response(body, media_type="application/json")
+
+
+class SharedPicture:
+    """The newest picture this API process computed, and at most one computation at a time: every request
+    within ``IOC_PICTURE_MAX_AGE_SECONDS`` of it gets the same bytes."""
+
+    def __init__(self, max_age: float) -> None:
+        self.max_age = max_age
+        self._body = b""
+        self._at = -math.inf
+        self._lock = asyncio.Lock()
+
+    async def get(self, compute: Callable[[], Awaitable[Picture]]) -> bytes:
+        if time.monotonic() - self._at < self.max_age:
+            return self._body
+        async with self._lock:
+            if time.monotonic() - self._at >= self.max_age:  # not computed while this request waited
+                self._body = (await compute()).model_dump_json(by_alias=True).encode()
+                self._at = time.monotonic()
+            return self._body
+
+
+async def compute_picture(request: Request) -> Picture:
     settings = request.app.state.settings
     city = load_city(settings.city)
     zone = ZoneInfo(city.timezone)
