@@ -102,5 +102,16 @@ def test_openapi_describes_every_endpoint_with_an_example(client):
     assert picture["description"]
     assert picture["responses"]["200"]["content"]["application/json"]["example"]["feeds"]["air"]
     for path, operations in document["paths"].items():
-        for operation in operations.values():
-            assert operation.get("summary"), path
+        for method, operation in operations.items():
+            where = f"{method.upper()} {path}"
+            assert operation.get("summary") and operation.get("description"), where
+            answers = [
+                content
+                for code, response in operation["responses"].items()
+                if code.startswith("2")
+                for content in response.get("content", {}).values()
+            ]
+            assert any("example" in content or "examples" in content for content in answers), where
+            if "requestBody" in operation:
+                bodies = operation["requestBody"]["content"].values()
+                assert any("example" in body or "examples" in body for body in bodies), where
