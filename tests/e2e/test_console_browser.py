@@ -38,9 +38,12 @@ JAM = ("traffic-nga-tu-so", "dong-da", Severity.warning, NOW - timedelta(minutes
 LIVE = ("traffic-nga-tu-vong", "hai-ba-trung", Severity.critical, NOW - timedelta(minutes=20))  # arrives live
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Debian's Chromium, headless (Playwright's own browser download is not used: it fails here)."""
+    """Debian's Chromium, headless (Playwright's own browser download is not used: it fails here).
+
+    Module scope, not session: Playwright's sync API runs an event loop on the main thread while it is
+    open, and every later test's ``asyncio.run`` would fail on it."""
     chromium = ensure_debian_package("chromium", "chromium", "run the browser tests on a machine that has it")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, headless=True)
