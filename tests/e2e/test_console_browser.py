@@ -33,9 +33,10 @@ from tests.processes import IocProcess, wait_for
 pytestmark = pytest.mark.e2e
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-NOW = datetime.now(HANOI).replace(second=0, microsecond=0)
-JAM = ("traffic-nga-tu-so", "dong-da", Severity.warning, NOW - timedelta(minutes=40))  # open before the page
-LIVE = ("traffic-nga-tu-vong", "hai-ba-trung", Severity.critical, NOW - timedelta(minutes=20))  # arrives live
+
+
+def now() -> datetime:
+    return datetime.now(HANOI).replace(second=0, microsecond=0)
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +90,8 @@ def produce(settings, *anomalies: Anomaly) -> None:
         pool.submit(asyncio.run, send()).result()
 
 
-def simulate_last_hour(settings) -> None:
-    start = (NOW - timedelta(minutes=60)).isoformat()
+def simulate_last_hour(settings, until: datetime) -> None:
+    start = (until - timedelta(minutes=60)).isoformat()
     done = subprocess.run(
         [sys.executable, "-m", "ioc", "simulate", "--speed", "max", "--start", start, "--duration", "3540",
          "--interval", "300", "--seed", "7", "--feeds", "air,water"],
@@ -103,6 +104,10 @@ def simulate_last_hour(settings) -> None:
 
 
 def test_an_operator_sees_a_live_alert_and_acknowledges_it_in_the_console(settings, tmp_path, browser):
+    # Times from the test's start, not the module's import: a whole-suite run imports it long before.
+    start = now()
+    open_jam = ("traffic-nga-tu-so", "dong-da", Severity.warning, start - timedelta(minutes=40))
+    live_jam = ("traffic-nga-tu-vong", "hai-ba-trung", Severity.critical, start - timedelta(minutes=20))
     create_topics(settings)
     worker = IocProcess(["worker"], settings, tmp_path / "worker.log")
     # A long wait keeps a busy machine from turning the acknowledgement's 200 into a 202.
@@ -111,13 +116,13 @@ def test_an_operator_sees_a_live_alert_and_acknowledges_it_in_the_console(settin
     base = str(http.base_url).rstrip("/")
     context = None
     try:
-        simulate_last_hour(settings)
-        produce(settings, jam(JAM))
+        simulate_last_hour(settings, start)
+        produce(settings, jam(open_jam))
 
         def sensors(feed: str) -> list[dict]:
             return http.get("/v1/picture").json()["feeds"][feed]["sensors"]
 
-        wait_for(lambda: http.get(f"/v1/alerts/{ident(JAM)}").status_code == 200, timeout=120,
+        wait_for(lambda: http.get(f"/v1/alerts/{ident(open_jam)}").status_code == 200, timeout=120,
                  processes=processes)  # fmt: skip
         wait_for(lambda: len(sensors("air")) >= 10 and len(sensors("water")) >= 20, timeout=120,
                  processes=processes)  # fmt: skip
@@ -149,7 +154,7 @@ def test_an_operator_sees_a_live_alert_and_acknowledges_it_in_the_console(settin
         page.click("#key-submit")
 
         # The snapshot: the open jam, live, and the picture's tiles.
-        old = page.locator(f'[data-alert-id="{ident(JAM)}"]')
+        old = page.locator(f'[data-alert-id="{ident(open_jam)}"]')
         expect(old).to_be_visible(timeout=30_000)
         expect(old).to_have_attribute("data-status", "open")
         expect(page.locator("#connection")).to_have_attribute("data-state", "live", timeout=30_000)
@@ -159,13 +164,16 @@ def test_an_operator_sees_a_live_alert_and_acknowledges_it_in_the_console(settin
         page.evaluate("window.__sameDocument = true")  # gone if the page reloads
 
         # A new critical jam, raised by the worker from the broker, arrives on its own — newest first.
-        produce(settings, jam(LIVE))
-        row = page.locator(f'[data-alert-id="{ident(LIVE)}"]')
+        produce(settings, jam(live_jam))
+        row = page.locator(f'[data-alert-id="{ident(live_jam)}"]')
         expect(row).to_be_visible(timeout=90_000)
         assert page.evaluate("window.__sameDocument") is True
-        assert page.locator("[data-alert-id]").first.get_attribute("data-alert-id") == ident(LIVE)
+        # Newest episode first: above the jam that began 20 minutes before it (the simulated hour's own
+        # alerts, which depend on the time of day, may fall anywhere around them).
+        order = page.locator("[data-alert-id]").evaluate_all("rows => rows.map(r => r.dataset.alertId)")
+        assert order.index(ident(live_jam)) < order.index(ident(open_jam))
         expect(row).to_have_attribute("data-severity", "critical")
-        alert = http.get(f"/v1/alerts/{ident(LIVE)}").json()
+        alert = http.get(f"/v1/alerts/{ident(live_jam)}").json()
         expect(row.locator(".alert-title")).to_have_text(alert["title"]["vi"])
         expect(page.locator('[data-district="hai-ba-trung"] .district-ring')).to_have_attribute(
             "data-severity", "critical"
@@ -176,7 +184,7 @@ def test_an_operator_sees_a_live_alert_and_acknowledges_it_in_the_console(settin
         row.locator('[data-action="ack"]').click()
         expect(row).to_have_attribute("data-status", "acknowledged", timeout=30_000)
         expect(row.locator(".outcome")).to_have_attribute("data-kind", "done")
-        acknowledged = http.get(f"/v1/alerts/{ident(LIVE)}").json()
+        acknowledged = http.get(f"/v1/alerts/{ident(live_jam)}").json()
         assert acknowledged["status"] == "acknowledged"
         assert acknowledged["acknowledgedBy"] == OPERATOR_ID
         assert acknowledged["acknowledgedNote"] == "Đã báo CSGT / traffic police informed"

@@ -28,7 +28,6 @@ from tests.processes import IocProcess, wait_for
 
 pytestmark = pytest.mark.e2e
 
-NOW = datetime.now(UTC).replace(microsecond=0)
 SENSORS = {
     "air": "air-kim-lien",
     "traffic": "traffic-kim-ma",
@@ -38,9 +37,9 @@ SENSORS = {
 VALID = {"air": 6, "traffic": 4, "water": 3, "transit": 5}
 
 
-def valid_event(feed: str, i: int) -> bytes:
+def valid_event(feed: str, i: int, now: datetime) -> bytes:
     """The i-th valid event of the feed, a few seconds old: live data, so the latency means something."""
-    at = NOW - timedelta(seconds=2 * (VALID[feed] - i))
+    at = now - timedelta(seconds=2 * (VALID[feed] - i))
     sensor = SENSORS[feed]
     if feed == "air":
         return AirQualityObserved(sensor_id=sensor, date_observed=at, pm25=20.0 + i).to_json()
@@ -69,7 +68,7 @@ def valid_event(feed: str, i: int) -> bytes:
     ).to_json()
 
 
-def anomaly(rule: str, entity: str, feed: str, severity: Severity) -> Anomaly:
+def anomaly(rule: str, entity: str, feed: str, severity: Severity, now: datetime) -> Anomaly:
     return Anomaly(
         rule=rule,
         rule_version="test",
@@ -78,8 +77,8 @@ def anomaly(rule: str, entity: str, feed: str, severity: Severity) -> Anomaly:
         entity=entity,
         district="dong-da",
         firing=True,
-        episode_start=NOW - timedelta(minutes=20),
-        observed_at=NOW - timedelta(minutes=10),
+        episode_start=now - timedelta(minutes=20),
+        observed_at=now - timedelta(minutes=10),
         window="1h" if feed == "air" else "5m",
         metric="vn_aqi" if feed == "air" else "speed_ratio",
         value=172.0 if feed == "air" else 0.3,
@@ -112,25 +111,27 @@ def by(samples: dict[tuple, float], *names: str) -> dict:
 
 
 def test_metrics_count_events_dead_letters_lag_latency_and_open_alerts(settings, tmp_path):
+    # Taken here, not at import: in a whole-suite run the module is imported long before this test runs.
+    now = datetime.now(UTC).replace(microsecond=0)
     create_topics(settings)
     records: list[tuple[str, str, bytes]] = []
     for feed in FEEDS:
         records += [
-            (settings.raw_topic(feed), SENSORS[feed], valid_event(feed, i)) for i in range(VALID[feed])
+            (settings.raw_topic(feed), SENSORS[feed], valid_event(feed, i, now)) for i in range(VALID[feed])
         ]
     # Two invalid events (a negative concentration, not JSON) and one too late for every window: the air
     # sensor already reported now, and the hour window of three hours ago closed long since.
-    negative = f'{{"sensorId": "{SENSORS["air"]}", "dateObserved": "{NOW.isoformat()}", "pm25": -5}}'
+    negative = f'{{"sensorId": "{SENSORS["air"]}", "dateObserved": "{now.isoformat()}", "pm25": -5}}'
     records.append((settings.raw_topic("air"), SENSORS["air"], negative.encode()))
     records.append((settings.raw_topic("traffic"), SENSORS["traffic"], b"not json"))
-    late = AirQualityObserved(sensor_id=SENSORS["air"], date_observed=NOW - timedelta(hours=3), pm25=9.0)
+    late = AirQualityObserved(sensor_id=SENSORS["air"], date_observed=now - timedelta(hours=3), pm25=9.0)
     records.append((settings.raw_topic("air"), SENSORS["air"], late.to_json()))
     produced = Counter(topic.split(".")[1] for topic, _, _ in records)
     assert produced == {"air": 8, "traffic": 5, "water": 3, "transit": 5}
 
     anomalies = [
-        anomaly("air.aqi_band", "air-kim-lien", "air", Severity.critical),
-        anomaly("traffic.incident", "traffic-nga-tu-so", "traffic", Severity.warning),
+        anomaly("air.aqi_band", "air-kim-lien", "air", Severity.critical, now),
+        anomaly("traffic.incident", "traffic-nga-tu-so", "traffic", Severity.warning, now),
     ]
     records += [(settings.anomalies_topic, a.entity, a.to_json()) for a in anomalies]
     asyncio.run(send(settings, records))
