@@ -26,7 +26,6 @@ import json
 import os
 import sys
 import time
-import uuid
 from datetime import datetime, timedelta
 from itertools import cycle
 from pathlib import Path
@@ -186,16 +185,7 @@ async def load(url: str, connections: int, seconds: float) -> dict:
 
 def run(args: argparse.Namespace) -> dict:
     with bench_servers(args.kafka, args.redis) as servers:
-        namespace = f"bench{uuid.uuid4().hex[:8]}"
-        settings = Settings(
-            kafka_bootstrap=servers.kafka,
-            redis_url=servers.redis,
-            topic_prefix=namespace,
-            redis_prefix=namespace,
-            worker_id=namespace,
-            partitions=args.partitions,
-            api_keys=f"operator:{KEY}",
-        )
+        settings = servers.fresh_namespace(args.partitions, api_keys=f"operator:{KEY}")
         logs = servers.run_dir
         print(f"{os.cpu_count()} CPUs shared by Kafka, Redis, the API and the load generator; logs in {logs}")
         create_topics(settings)

@@ -4,6 +4,7 @@ Kafka from Maven Central's jars and Debian's Redis) started on free ports and st
 from __future__ import annotations
 
 import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -19,6 +20,19 @@ class Servers:
     kafka: str  # bootstrap servers
     redis: str  # URL
     run_dir: Path  # logs of the local servers, and a place for the benchmark's own
+
+    def fresh_namespace(self, partitions: int, **overrides: object) -> Settings:
+        """Settings on these servers with topics, consumer group, tables and Redis keys of their own."""
+        namespace = f"bench{uuid.uuid4().hex[:8]}"
+        return Settings(
+            kafka_bootstrap=self.kafka,
+            redis_url=self.redis,
+            topic_prefix=namespace,
+            redis_prefix=namespace,
+            worker_id=namespace,
+            partitions=partitions,
+            **overrides,
+        )
 
 
 @contextmanager

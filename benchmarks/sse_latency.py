@@ -212,16 +212,7 @@ async def produce(settings: Settings, rate: float, seconds: float) -> int:
 
 def run(args: argparse.Namespace) -> dict:
     with bench_servers(args.kafka, args.redis) as servers:
-        namespace = f"bench{uuid.uuid4().hex[:8]}"
-        settings = Settings(
-            kafka_bootstrap=servers.kafka,
-            redis_url=servers.redis,
-            topic_prefix=namespace,
-            redis_prefix=namespace,
-            worker_id=namespace,
-            partitions=args.partitions,
-            api_keys=f"operator:{KEY}",
-        )
+        settings = servers.fresh_namespace(args.partitions, api_keys=f"operator:{KEY}")
         create_topics(settings)
         env = settings_env(settings)
         port = free_port()

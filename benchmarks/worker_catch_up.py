@@ -23,7 +23,6 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -194,15 +193,7 @@ def main() -> None:
         )
         for run in range(args.runs):
             # Fresh topics, consumer group and tables each run: nothing left over from the one before.
-            namespace = f"bench{uuid.uuid4().hex[:8]}"
-            settings = Settings(
-                kafka_bootstrap=servers.kafka,
-                redis_url=servers.redis,
-                topic_prefix=namespace,
-                redis_prefix=namespace,
-                worker_id=namespace,
-                partitions=args.partitions,
-            )
+            settings = servers.fresh_namespace(args.partitions)
             create_topics(settings)
             asyncio.run(produce(settings, events))
             result = catch_up(settings, run_dir, len(events), args.timeout, args.stall)

@@ -1,4 +1,4 @@
-"""Run ``ioc`` subcommands as real processes in tests, and read Kafka topics back."""
+"""Run ``ioc`` subcommands as real processes in tests, read Kafka topics back, empty a test's Redis."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import redis
 from kafka import KafkaConsumer
 
 from ioc.settings import Settings
@@ -83,3 +84,13 @@ def read_topic(settings: Settings, topic: str, *, expect: int, timeout: float = 
     finally:
         consumer.close()
     return records
+
+
+def empty_redis(settings: Settings) -> None:
+    """Delete every Redis key of the test's namespace, as a Redis restarted without persistence would."""
+    store = redis.Redis.from_url(settings.redis_address, decode_responses=True)
+    try:
+        keys = list(store.scan_iter(match=f"{settings.redis_prefix}:*", count=1000))
+        assert keys and store.delete(*keys) == len(keys)
+    finally:
+        store.close()

@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-import redis
 from fastapi.testclient import TestClient
 
 from connectors.kafka import EventProducer, create_topics
@@ -23,7 +22,7 @@ from ioc.api.examples import EXAMPLES
 from ioc.models.alert import Alert, AlertChange, AlertEvent
 from ioc.models.anomaly import Anomaly, RuleKind, Severity, alert_id
 from tests.conftest import TEST_KEYS, free_port
-from tests.processes import IocProcess, read_topic, wait_for
+from tests.processes import IocProcess, empty_redis, read_topic, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -281,12 +280,7 @@ def test_operators_work_the_alerts_and_the_trail_survives_a_redis_flush(settings
             "audit": entries,
         }
         assert worker.stop() in (0, -15)
-        store = redis.Redis.from_url(settings.redis_address, decode_responses=True)
-        try:
-            keys = list(store.scan_iter(match=f"{settings.redis_prefix}:*", count=1000))
-            assert keys and store.delete(*keys) == len(keys)
-        finally:
-            store.close()
+        empty_redis(settings)
         assert alerts()["items"] == [] and trail() == []
 
         worker = IocProcess(

@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 
 import httpx
 import pytest
-import redis
 
 from connectors.kafka import EventProducer, create_topics
 from connectors.sources.simulator import city_simulator
@@ -19,7 +18,7 @@ from ioc.city import load_city
 from ioc.detectors.sensor import SensorDetector, new_sensor_state
 from ioc.models import Event
 from tests.conftest import TEST_KEYS, free_port
-from tests.processes import IocProcess, wait_for
+from tests.processes import IocProcess, empty_redis, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -99,12 +98,7 @@ def test_the_picture_shows_every_feeds_index_and_is_rebuilt_from_kafka(settings,
 
         # --- Redis loses everything of this namespace; a new worker (new consumer group) rebuilds it ---
         assert worker.stop() in (0, -15)
-        store = redis.Redis.from_url(settings.redis_address, decode_responses=True)
-        try:
-            keys = list(store.scan_iter(match=f"{settings.redis_prefix}:*", count=1000))
-            assert keys and store.delete(*keys) == len(keys)
-        finally:
-            store.close()
+        empty_redis(settings)
         assert picture() is None
         worker = IocProcess(
             ["worker"], settings, tmp_path / "worker-2.log", worker_id=f"{settings.worker_id}-2"
