@@ -101,8 +101,8 @@ def simulate(
     out: Annotated[
         Path | None,
         typer.Option(
-            help="Write JSON Lines to this file instead of Kafka, as fast as possible (needs --duration): "
-            'one event a line, {"feed": …, "key": <sensor id>, "value": <event JSON>}.'
+            help="Write a recording (JSON Lines, gzip when the name ends in .gz; see ioc replay) instead "
+            "of producing to Kafka, as fast as possible (needs --duration)."
         ),
     ] = None,
     sensors: Annotated[
@@ -173,9 +173,15 @@ def simulate(
             source, plan, city, seed=seed, card_key=card_key, card_key_id=settings.card_hmac_key_id
         )
     if out is not None:
-        from connectors.sinks.jsonl import write_jsonl
+        from ioc.recording import RecordedEvent, RecordingHeader, write_recording
 
-        written = write_jsonl(source.events(), out)
+        header = RecordingHeader(
+            source=f"ioc simulate --seed {seed}" + (f" --scenarios {scenarios}" if scenarios else ""),
+            feeds=chosen,
+            start=first_event,
+            end=first_event + span,
+        )
+        written = write_recording(map(RecordedEvent.of, source.events()), out, header)
         console.print(f"{written:,} events written to {out}")
         return
 

@@ -259,7 +259,7 @@ def test_parse_feeds_rejects_unknown_names():
         parse_feeds("air,bogus")
 
 
-def test_simulate_out_writes_the_same_jsonl_for_the_same_seed(tmp_path):
+def test_simulate_out_writes_the_same_recording_for_the_same_seed(tmp_path):
     from typer.testing import CliRunner
 
     from ioc.cli import app
@@ -273,9 +273,11 @@ def test_simulate_out_writes_the_same_jsonl_for_the_same_seed(tmp_path):
 
     first = write("a.jsonl")
     assert first == write("b.jsonl")
-    lines = [json.loads(line) for line in first.splitlines()]
+    header, *lines = [json.loads(line) for line in first.splitlines()]
+    assert (header["format"], header["feeds"]) == ("ioc-recording", ["water", "transit"])
     assert {line["feed"] for line in lines} == {"water", "transit"}
     assert all(line["key"] == line["value"]["sensorId"] for line in lines)
+    assert all(line["eventTime"] == line["value"]["dateObserved"] for line in lines)
 
 
 def test_registry_scales_to_ten_thousand_sensors_that_behave_like_their_originals():
