@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextlib import suppress
 
 from aiokafka import AIOKafkaProducer
@@ -17,6 +17,9 @@ from kafka.errors import TopicAlreadyExistsError
 from ioc.settings import FEEDS, Settings
 
 log = logging.getLogger(__name__)
+
+# A record to send with its Kafka headers: (topic, key, value, [(header name, header value), …]).
+SendRecord = tuple[str, str, bytes, Sequence[tuple[str, bytes]]]
 
 
 def pipeline_topics(settings: Settings) -> list[str]:
@@ -125,10 +128,16 @@ class EventProducer:
             task.cancel()
         await self._producer.stop()
 
-    async def send_many(self, records: Iterable[tuple[str, str, bytes]]) -> int:
-        """Send a batch and wait until Kafka acknowledged every record of it."""
+    async def send_many(self, records: Iterable[tuple[str, str, bytes] | SendRecord]) -> int:
+        """Send a batch and wait until Kafka acknowledged every record of it.
+
+        A record is ``(topic, key, value)``, or with a fourth item, its headers ``[(name, bytes), …]``.
+        """
         futures = [
-            await self._producer.send(topic, value=value, key=key.encode()) for topic, key, value in records
+            await self._producer.send(
+                topic, value=value, key=key.encode(), headers=list(headers[0]) if headers else None
+            )
+            for topic, key, value, *headers in records
         ]
         for future in futures:
             await future

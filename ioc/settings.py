@@ -10,7 +10,7 @@ from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ioc.windows import WindowSpec, window_seconds
@@ -176,10 +176,24 @@ class Settings(BaseSettings):
     )
     rules: str = Field("hanoi", description="Alert rules: a packaged rules file's name or a YAML path.")
 
+    # Isolation: replays and experiments beside the live system.
+    namespace: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,47}$",
+        description="Run isolated under this name: it becomes the topic prefix, the Redis prefix and the "
+        "worker id (consumer group), so a replay or an experiment never touches the live picture.",
+    )
+
     @field_validator("cache_dir", "run_dir")
     @classmethod
     def _expand(cls, value: Path) -> Path:
         return value.expanduser()
+
+    @model_validator(mode="after")
+    def _apply_namespace(self) -> Settings:
+        if self.namespace:
+            self.topic_prefix = self.redis_prefix = self.worker_id = self.namespace
+        return self
 
     @field_validator("windows")
     @classmethod
@@ -199,6 +213,10 @@ class Settings(BaseSettings):
     def _check_keys(cls, value: str) -> str:
         parse_api_keys(value)
         return value
+
+    def in_namespace(self, name: str) -> Settings:
+        """These settings, isolated under ``name`` (see ``namespace``)."""
+        return type(self).model_validate(self.model_dump() | {"namespace": name})
 
     @property
     def bootstrap_servers(self) -> str:

@@ -105,6 +105,11 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
 @pytest.fixture
 def settings(servers: Servers) -> Settings:
     """Settings for one test: the shared servers, and names nobody else uses."""
+    return isolated_settings(servers)
+
+
+def isolated_settings(servers: Servers) -> Settings:
+    """The shared servers, and names nobody else uses (for module-scoped fixtures too)."""
     namespace = f"t{uuid.uuid4().hex[:10]}"
     return Settings(
         kafka_bootstrap=servers.kafka,

@@ -1,11 +1,17 @@
-"""A source yields feed events in event-time order; ``run_source`` paces them into Kafka."""
+"""A source yields feed events in event-time order; ``produce_paced`` paces records into Kafka.
+
+``run_source`` produces a ``Source`` (the simulator); ``connectors.sources.replay`` produces a recording.
+Both stop cleanly when cancelled (Ctrl-C under ``asyncio.run``): what was handed to Kafka is awaited
+and counted, nothing more is sent.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import NamedTuple
 
 from connectors.kafka import EventProducer
 from ioc.models import Event
@@ -20,6 +26,14 @@ class Source(ABC):
         """Events in event-time order; may be endless."""
 
 
+class PacedRecord(NamedTuple):
+    topic: str
+    key: str
+    value: bytes
+    event_time: float  # seconds since the epoch: what pacing follows
+    headers: Sequence[tuple[str, bytes]] = ()
+
+
 async def run_source(
     source: Source,
     settings: Settings,
@@ -28,32 +42,65 @@ async def run_source(
     rate: float | None = None,
     on_sent: Callable[[int, float], None] | None = None,
 ) -> int:
-    """Produce the source's events to their raw topics.
+    """Produce the source's events to their raw topics (see ``produce_paced``)."""
+    records = (
+        PacedRecord(settings.raw_topic(e.feed), e.sensor_id, e.to_json(), e.event_time.timestamp())
+        for e in source.events()
+    )
+    return await produce_paced(records, settings, speed=speed, rate=rate, on_sent=on_sent)
+
+
+async def produce_paced(
+    records: Iterable[PacedRecord],
+    settings: Settings,
+    *,
+    speed: float | None,
+    rate: float | None = None,
+    on_sent: Callable[[int, float], None] | None = None,
+) -> int:
+    """Produce records in the given order, in acknowledged batches.
 
     ``speed`` paces by event time (1 = real time, 10 = ten times faster); ``None`` means as fast as
-    possible. ``rate`` caps events per second. ``on_sent(acknowledged, event_seconds)`` reports progress:
-    events acknowledged so far and seconds of event time covered. Returns the number acknowledged.
+    possible. ``rate`` caps records per second. ``on_sent(acknowledged, event_seconds)`` reports progress:
+    records acknowledged so far and seconds of event time covered. Returns the number acknowledged,
+    also when cancelled (then it stops after the batch in flight).
     """
     sent = 0
     first_event_time: float | None = None
+    covered = 0.0
     started = time.monotonic()
-    batch: list[tuple[str, str, bytes]] = []
+    batch: list[PacedRecord] = []
+
+    async def flush() -> None:
+        nonlocal sent
+        # Shielded: a cancel lets the batch in flight finish, so the count stays exact.
+        sending = asyncio.ensure_future(
+            producer.send_many([(r.topic, r.key, r.value, r.headers) for r in batch])
+        )
+        batch.clear()
+        try:
+            sent += await asyncio.shield(sending)
+        except asyncio.CancelledError:
+            sent += await sending
+            raise
+        if on_sent:
+            on_sent(sent, covered)
+
     async with EventProducer(settings) as producer:
-        for event in source.events():
-            moment = event.event_time.timestamp()
-            first_event_time = moment if first_event_time is None else first_event_time
-            due = started + max(
-                (moment - first_event_time) / speed if speed else 0.0,
-                (sent + len(batch)) / rate if rate else 0.0,
-            )
-            if due > time.monotonic() or len(batch) >= BATCH:
-                sent += await producer.send_many(batch)
-                batch.clear()
-                if on_sent:
-                    on_sent(sent, moment - first_event_time)
-                await asyncio.sleep(max(0.0, due - time.monotonic()))
-            batch.append((settings.raw_topic(event.feed), event.sensor_id, event.to_json()))
-        sent += await producer.send_many(batch)
-    if on_sent and first_event_time is not None:
-        on_sent(sent, moment - first_event_time)
+        try:
+            for record in records:
+                moment = record.event_time
+                first_event_time = moment if first_event_time is None else first_event_time
+                due = started + max(
+                    (moment - first_event_time) / speed if speed else 0.0,
+                    (sent + len(batch)) / rate if rate else 0.0,
+                )
+                if due > time.monotonic() or len(batch) >= BATCH:
+                    await flush()
+                    await asyncio.sleep(max(0.0, due - time.monotonic()))
+                batch.append(record)
+                covered = moment - first_event_time
+            await flush()
+        except asyncio.CancelledError:
+            pass  # a clean stop: what Kafka acknowledged is counted, nothing else goes out
     return sent
