@@ -6,6 +6,8 @@ severities), the live namespace untouched, and ``ioc record`` reading back what 
 from __future__ import annotations
 
 import json
+import re
+import signal
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -178,3 +180,19 @@ def test_record_reads_back_what_was_replayed(replays, tmp_path):
         by_key[event.key].append((event.event_time, json.loads(event.value)))
     for key, events in by_key.items():
         assert events == [(e.event_time, json.loads(e.value)) for e in original if e.key == key]
+
+
+def test_ctrl_c_stops_a_replay_cleanly_and_says_exactly_how_far_it_got(settings, tmp_path):
+    raw_topics = [settings.raw_topic(feed) for feed in ("air", "traffic", "water")]
+    replay = IocProcess(["replay", str(RECORDING), "--speed", "60"], settings, tmp_path / "replay.log")
+    try:
+        wait_for(lambda: sum(topic_ends(settings, raw_topics).values()) > 0, timeout=60, processes=[replay])
+        replay.process.send_signal(signal.SIGINT)
+        assert replay.process.wait(30) == 130
+    finally:
+        replay.stop()
+    said = re.search(r"Stopped: ([\d,]+) of ([\d,]+) events", replay.log_file.read_text())
+    assert said, replay.log_file.read_text()
+    sent, total = (int(number.replace(",", "")) for number in said.groups())
+    assert 0 < sent < total
+    assert sum(topic_ends(settings, raw_topics).values()) == sent  # nothing half-sent, nothing more
