@@ -19,8 +19,9 @@ import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AwareDatetime, BaseModel, ValidationError
 
 from ioc.alerts.rules import RuleSet
 from ioc.models.anomaly import Anomaly, RuleKind, alert_id
@@ -37,6 +38,29 @@ class TruthScenario(BaseModel):
     start: AwareDatetime
     end: AwareDatetime
     rules: list[str]
+
+
+class TruthError(ValueError):
+    """A ground-truth file that cannot be read, with the line and why."""
+
+
+def load_truth(path: Path) -> list[TruthScenario]:
+    """The scenarios of a ground-truth JSON Lines file (``ioc simulate --truth``), one a line."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise TruthError(f"{path}: not a ground-truth file (not UTF-8 text)") from None
+    scenarios = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            scenarios.append(TruthScenario.model_validate_json(line))
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise TruthError(f"{path}:{number}: {where + ': ' if where else ''}{first['msg']}") from None
+    return scenarios
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,13 @@ import typer
 from rich.console import Console
 from rich.progress import Progress, TextColumn
 
+from ioc.cli.backtest import backtest
 from ioc.cli.bridge import bridge_app
 from ioc.cli.detect import detect
 from ioc.cli.dlq import dlq_app
 from ioc.cli.index import index_app
 from ioc.cli.infra import infra_app
+from ioc.cli.replay import NamespaceOption, parse_time, record, replay, settings_in
 from ioc.settings import Settings
 
 app = typer.Typer(
@@ -34,18 +36,10 @@ app.add_typer(index_app, name="index")
 console = Console(stderr=True)
 
 
-def _parse_time(value: str | None) -> datetime:
-    if value is None or value == "now":
-        return datetime.now(UTC).replace(microsecond=0)
-    moment = datetime.fromisoformat(value)
-    if moment.tzinfo is None:
-        raise typer.BadParameter(f"{value!r} has no UTC offset; write e.g. 2026-01-15T00:00:00+07:00")
-    return moment
-
-
 @app.command()
 def worker(
     loglevel: Annotated[str, typer.Option(help="Log level: debug, info, warning.")] = "info",
+    namespace: NamespaceOption = None,
 ) -> None:
     """Run a stream-processing worker (Faust); start several to share the partitions."""
     from faust.worker import Worker
@@ -53,7 +47,7 @@ def worker(
     from connectors.kafka import create_topics
     from streams.app import create_app
 
-    settings = Settings()
+    settings = settings_in(namespace)
     create_topics(settings)
     Worker(create_app(settings), loglevel=loglevel).execute_from_commandline()
 
@@ -62,13 +56,14 @@ def worker(
 def api(
     host: Annotated[str | None, typer.Option(help="Listen address [IOC_API_HOST].")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port [IOC_API_PORT].")] = None,
+    namespace: NamespaceOption = None,
 ) -> None:
     """Serve the HTTP API (live picture) from Redis; stateless, run as many as needed."""
     import uvicorn
 
     from ioc.api import create_app
 
-    settings = Settings()
+    settings = settings_in(namespace)
     uvicorn.run(
         create_app(settings),
         host=host or settings.api_host,
@@ -138,7 +133,7 @@ def simulate(
         raise typer.BadParameter("scenarios need --truth FILE and --duration", param_hint="--scenarios")
     city = load_city(settings.city)
     city = with_synthetic_sensors(city, sensors) if sensors else city
-    first_event = _parse_time(start)
+    first_event = parse_time(start, "--start") or datetime.now(UTC).replace(microsecond=0)
     span = timedelta(seconds=duration) if duration is not None else None
     reading_interval = timedelta(seconds=interval) if interval is not None else None
     card_key = settings.card_hmac_key.get_secret_value().encode()
@@ -213,7 +208,10 @@ def demo(
     run_demo(Settings(), console, interval=interval)
 
 
+app.command()(backtest)
 app.command()(detect)
+app.command()(record)
+app.command()(replay)
 
 
 def main() -> None:

@@ -18,9 +18,8 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient
 
 from connectors.kafka import create_topics
-from ioc.alerts.manager import apply_anomaly, new_state
 from ioc.alerts.rules import load_rules
-from ioc.backtest.run import detect
+from ioc.backtest.run import detect, manage
 from ioc.city import load_city
 from ioc.models.alert import AlertEvent
 from ioc.recording import in_event_time_order, load_events, read_recording
@@ -40,12 +39,7 @@ def offline_alerts(settings: Settings) -> dict[str, AlertFacts]:
     rules, city = load_rules(settings.rules), load_city(settings.city)
     _, events = load_events(RECORDING)
     outcome = detect(((e.feed, e.value) for e in in_event_time_order(events)), rules, city)
-    states: dict[str, dict] = defaultdict(new_state)
-    final = {}
-    for anomaly in outcome.anomalies:
-        for event in apply_anomaly(states[anomaly.entity], anomaly, rules, city):
-            final[event.alert.id] = event.alert
-    return {alert_id: _facts(alert) for alert_id, alert in final.items()}
+    return {alert.id: _facts(alert) for alert in manage(outcome.anomalies, rules, city).alerts}
 
 
 def _facts(alert) -> AlertFacts:
