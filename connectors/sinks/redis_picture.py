@@ -141,8 +141,9 @@ class Page(Generic[T]):
     next: Position | None  # None: nothing more in the index (within the time range)
 
 
-def connect(settings: Settings, **pool: int) -> Redis:
-    """An asyncio client; ``pool`` options such as ``max_connections`` go to its connection pool."""
+def connect(settings: Settings, **pool: float) -> Redis:
+    """An asyncio client; ``pool`` options such as ``max_connections`` or ``socket_timeout`` (seconds)
+    go to its connection pool."""
     return Redis.from_url(settings.redis_address, decode_responses=True, **pool)
 
 

@@ -46,8 +46,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.redis = connect(settings)
         # GET /v1/stream's blocking reads hold a connection each: a pool of their own, so open streams
-        # never starve the other endpoints of connections (and one sized for an operations room).
-        app.state.stream_redis = connect(settings, max_connections=settings.stream_max_clients)
+        # never starve the other endpoints of connections (and one sized for an operations room). Its
+        # reads wait out a whole heartbeat: redis-py's default 5 s read timeout would end a quiet stream.
+        app.state.stream_redis = connect(
+            settings,
+            max_connections=settings.stream_max_clients,
+            socket_timeout=stream.HEARTBEAT_SECONDS + 10,
+        )
         app.state.ingest = ingest.IngestService(settings, app.state.redis)
         app.state.publisher = OperatorPublisher(settings)
         app.state.kafka_offsets = metrics.KafkaOffsets(settings)  # GET /metrics' clients, made at first use

@@ -102,8 +102,7 @@ async def stream(
         Query(alias="lastEventId", description="Like the Last-Event-ID header, for EventSource polyfills."),
     ] = None,
 ) -> StreamingResponse:
-    redis = getattr(request.app.state, "stream_redis", None) or request.app.state.redis
-    store = RedisPicture(request.app.state.settings, redis)
+    store = RedisPicture(request.app.state.settings, request.app.state.stream_redis)
     return StreamingResponse(
         _events(request, store, last_event_id or query_last_event_id),
         media_type="text/event-stream",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -154,29 +155,52 @@ def test_a_new_client_gets_a_snapshot_then_live_events_and_a_reconnect_gets_what
         worker.stop()
 
 
+def write_revisions(settings, alert: Alert, *revisions: int) -> None:
+    """Store the alert's revisions in Redis as the worker's picture agent does."""
+
+    async def run() -> None:
+        client = connect(settings)
+        try:
+            store = RedisPicture(settings, client)
+            for revision in revisions:
+                event = AlertEvent(
+                    change=AlertChange.opened if revision == 1 else AlertChange.updated,
+                    revision=revision,
+                    at=alert.last_seen,
+                    alert=alert,
+                )
+                assert await store.write_alert(event)
+            assert not await store.write_alert(event)  # not newer: not stored, nothing streamed
+        finally:
+            await client.aclose()
+
+    asyncio.run(run())
+
+
+def test_a_quiet_stream_stays_open_and_still_delivers(settings, tmp_path):
+    """redis-py gives up on a read after 5 s by default; a stream's blocking read waits longer."""
+    alert = Alert.model_validate(EXAMPLES["open_alert"])
+    api, http = api_process(settings, tmp_path)
+    try:
+        with http.stream("GET", "/v1/stream") as response:
+            stream = events(response)
+            assert next(stream)["event"] == "snapshot"
+            time.sleep(7)  # nothing to send, longer than redis-py's default socket timeout
+            write_revisions(settings, alert, 1)
+            event = next(stream)
+        assert (event["event"], event["data"]["alert"]["id"]) == ("alert", alert.id)
+    finally:
+        http.close()
+        api.stop()
+
+
 def test_a_last_event_id_older_than_the_history_kept_gets_a_reset(settings, tmp_path):
     """No worker: the alert's revisions are written to Redis as the worker would, with a history of 5."""
     small = settings.model_copy(update={"stream_history": 5})
     alert = Alert.model_validate(EXAMPLES["open_alert"])
 
     def write(*revisions: int) -> None:
-        async def run() -> None:
-            client = connect(small)
-            try:
-                store = RedisPicture(small, client)
-                for revision in revisions:
-                    event = AlertEvent(
-                        change=AlertChange.opened if revision == 1 else AlertChange.updated,
-                        revision=revision,
-                        at=alert.last_seen,
-                        alert=alert,
-                    )
-                    assert await store.write_alert(event)
-                assert not await store.write_alert(event)  # not newer: not stored, nothing streamed
-            finally:
-                await client.aclose()
-
-        asyncio.run(run())
+        write_revisions(small, alert, *revisions)
 
     def first_events(count: int, **request) -> list[dict]:
         with http.stream("GET", "/v1/stream", **request) as response:
