@@ -1,0 +1,285 @@
+"""Alert latency under load: from an event's creation to its alert on the operators' live stream.
+
+    python benchmarks/alert_latency.py                     # starts its own Kafka and Redis (ioc infra)
+    python benchmarks/alert_latency.py --rates 1000,5000 --seconds 20 --find-max --json out.json
+
+One ``ioc worker`` and one ``ioc api`` run as subprocesses, with a registry scaled to 3,000 sensors
+(``--city`` written to the run folder). For each rate, an *open-loop* producer sends air readings of
+the scaled registry's air sensors at that many events per second for ``--seconds`` (sent on schedule,
+never waiting for Kafka's acknowledgement, so a slow pipeline cannot slow the load down), event time =
+creation time. Twice a second it also sends a *probe*: the first sample of a fresh water station with
+dissolved oxygen at 0.5 mg/l, below QCVN 08's limit, which ``water.do_low`` alerts at once. Latency is
+from the probe's creation (wall clock, just before the send) to its ``opened`` alert arriving on
+``GET /v1/stream`` (SSE): the raw topic, the pipeline agent, ``<prefix>.anomalies``, the alert manager,
+``<prefix>.alerts``, the picture agent's Redis write and the API's push.
+
+A rate is *sustained* when the worker kept up: when the producer stops, the worker is less than one
+second of input behind and every probe has alerted with p99 under 2 s. Between rates the worker catches
+up first. ``--find-max`` then bisects between the highest sustained and the lowest unsustained rate.
+Kafka, Redis, the worker, the API and this process share the machine's cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+from aiokafka import AIOKafkaProducer  # noqa: E402
+from kafka import KafkaAdminClient, TopicPartition  # noqa: E402
+
+from benchmarks.servers import bench_servers  # noqa: E402
+from benchmarks.sse_latency import Process, summary, wait_until  # noqa: E402
+from benchmarks.worker_catch_up import committed, end_offsets  # noqa: E402
+from connectors.kafka import create_topics  # noqa: E402
+from connectors.sources.simulator.scale import with_synthetic_sensors  # noqa: E402
+from ioc.city import load_city  # noqa: E402
+from ioc.settings import Settings  # noqa: E402
+from tests.conftest import free_port, settings_env  # noqa: E402
+
+KEY = "bench-operator-key"
+SENSORS = 3000  # the scaled registry: ~670 air sensors carry the load, ~1,200 water stations are probes
+PROBES_PER_SECOND = 2
+SUSTAINED_P99_MS = 2000
+
+
+def air_reading(sensor: str, at: datetime, n: int) -> bytes:
+    # Clean air (VN_AQI "Tốt") that varies a little: load without alerts of its own.
+    pm25 = 18.0 + (n % 17)
+    return json.dumps(
+        {
+            "sensorId": sensor,
+            "dateObserved": at.isoformat(timespec="milliseconds"),
+            "pm25": pm25,
+            "pm10": pm25 * 1.4,
+            "no2": 20.0,
+            "temperature": 24.0,
+            "relativeHumidity": 70.0,
+        }  # fmt: skip
+    ).encode()
+
+
+def probe_sample(station: str, at: datetime) -> bytes:
+    return json.dumps(
+        {
+            "sensorId": station,
+            "dateObserved": at.isoformat(timespec="milliseconds"),
+            "dissolvedOxygen": 0.5,
+            "pH": 7.2,
+            "temperature": 25.0,
+        }  # fmt: skip
+    ).encode()
+
+
+class Probes:
+    """Probe stations not used yet, when each probe was created, when its alert arrived."""
+
+    def __init__(self, stations: list[str]) -> None:
+        self.unused = list(reversed(stations))
+        self.created: dict[str, int] = {}  # station → ns
+        self.arrived: dict[str, int] = {}
+
+    def take(self) -> str:
+        if not self.unused:
+            raise SystemExit("out of probe stations: raise SENSORS or lower --seconds")
+        return self.unused.pop()
+
+    def latencies_ms(self, stations: list[str]) -> list[float]:
+        return [(self.arrived[s] - self.created[s]) / 1e6 for s in stations if s in self.arrived]
+
+
+async def listen(url: str, probes: Probes, ready: threading.Event) -> None:
+    """Record when each probe's alert opens on the live stream."""
+    import aiohttp
+
+    timeout = aiohttp.ClientTimeout(total=None, sock_read=None, sock_connect=30)
+    async with (
+        aiohttp.ClientSession(timeout=timeout) as session,
+        session.get(url, headers={"X-API-Key": KEY}) as response,
+    ):
+        response.raise_for_status()
+        kind = None
+        async for raw in response.content:
+            now = time.time_ns()
+            line = raw.decode().rstrip("\n")
+            if line.startswith("event: "):
+                kind = line[7:]
+            elif line.startswith("data: ") and kind == "snapshot":
+                ready.set()
+            elif line.startswith("data: ") and kind == "alert":
+                event = json.loads(line[6:])
+                entity = event["alert"]["entity"]
+                if event["change"] == "opened" and entity in probes.created:
+                    probes.arrived.setdefault(entity, now)
+
+
+async def produce_at(
+    settings: Settings, rate: float, seconds: float, air: list[str], probes: Probes
+) -> tuple[int, list[str], float]:
+    """Open loop: the due events every 10 ms, acknowledgements awaited only at the end."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers, enable_idempotence=True, acks="all", linger_ms=5,
+        max_batch_size=262_144,
+    )  # fmt: skip
+    await producer.start()
+    sent, sent_probes, pending = 0, [], []
+    air_topic, water_topic = settings.raw_topic("air"), settings.raw_topic("water")
+    try:
+        started = time.monotonic()
+        while (elapsed := time.monotonic() - started) < seconds:
+            now = datetime.now(UTC)
+            for _ in range(int(elapsed * rate) - sent):
+                sensor = air[sent % len(air)]
+                value = air_reading(sensor, now, sent)
+                pending.append(await producer.send(air_topic, value, key=sensor.encode()))
+                sent += 1
+            if len(sent_probes) < elapsed * PROBES_PER_SECOND:
+                station = probes.take()
+                probes.created[station] = time.time_ns()
+                value = probe_sample(station, datetime.now(UTC))
+                pending.append(await producer.send(water_topic, value, key=station.encode()))
+                sent_probes.append(station)
+            await asyncio.sleep(0.01)
+        produced_for = time.monotonic() - started
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    return sent, sent_probes, produced_for
+
+
+def lag(settings: Settings, admin: KafkaAdminClient) -> int:
+    """Raw events the worker has not committed yet."""
+    partitions = [
+        TopicPartition(settings.raw_topic(feed), p)
+        for feed in ("air", "water")
+        for p in range(settings.partitions)
+    ]
+    ends = end_offsets(settings, partitions)
+    done = committed(admin, settings.worker_id, partitions)
+    return sum(end - done.get(tp, 0) for tp, end in ends.items())
+
+
+def measure_rate(settings, admin, rate, seconds, air, probes, processes) -> dict:
+    print(f"  {rate:,.0f} events/s for {seconds:g} s …", flush=True)
+    sent, stations, produced_for = asyncio.run(produce_at(settings, rate, seconds, air, probes))
+    behind = lag(settings, admin)
+    caught_up_at = time.monotonic()
+    # Catch up before the next rate (Faust commits every ~3 s: lag reads high by up to that).
+    wait_until(lambda: lag(settings, admin) == 0 and all(s in probes.arrived for s in stations),
+               300, "the worker to catch up", processes)  # fmt: skip
+    catch_up = time.monotonic() - caught_up_at
+    latencies = summary(probes.latencies_ms(stations))
+    sustained = behind <= rate * 4 and latencies["p99"] < SUSTAINED_P99_MS
+    result = {
+        "target_rate": rate,
+        "achieved_rate": round(sent / produced_for),
+        "events": sent,
+        "probes": len(stations),
+        "latency_ms": {k: round(v, 1) if isinstance(v, float) else v for k, v in latencies.items()},
+        "lag_when_producer_stopped": behind,
+        "catch_up_seconds": round(catch_up, 1),
+        "sustained": sustained,
+    }
+    print(
+        f"    achieved {result['achieved_rate']:,}/s; p50 {latencies['p50']:,.0f} ms, "
+        f"p99 {latencies['p99']:,.0f} ms, max {latencies['max']:,.0f} ms; "
+        f"{behind:,} behind when the producer stopped; "
+        f"{'sustained' if sustained else 'NOT sustained'}",
+        flush=True,
+    )
+    return result
+
+
+def run(args: argparse.Namespace) -> dict:
+    with bench_servers(args.kafka, args.redis) as servers:
+        city = with_synthetic_sensors(load_city("hanoi"), SENSORS)
+        city_file = servers.run_dir / "city.json"
+        city_file.write_text(city.model_dump_json(by_alias=True), encoding="utf-8")
+        settings = servers.fresh_namespace(args.partitions, api_keys=f"operator:{KEY}", city=str(city_file))
+        create_topics(settings)
+        air = [s.id for s in city.sensors if s.kind == "air"]
+        # Copies of class A–C water bodies: water.do_low judges those (drains are anoxic by nature).
+        probes = Probes(
+            [s.id for s in city.sensors if s.kind == "water" and "~" in s.id and s.water_class in "ABC"]
+        )
+        env, port, logs = settings_env(settings), free_port(), servers.run_dir
+        worker = Process("worker", [sys.executable, "-m", "ioc", "worker"], logs / "worker.log", env=env)
+        api = Process("api", [sys.executable, "-m", "ioc", "api", "--port", str(port)], logs / "api.log",
+                      env=env)  # fmt: skip
+        processes = [worker, api]
+        admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="ioc-bench")
+        with contextlib.ExitStack() as cleanup:
+            cleanup.callback(admin.close)
+            for process in (worker, api):
+                cleanup.callback(process.stop)
+            http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
+            wait_until(lambda: http.get("/healthz").status_code == 200, 60, "the API", processes)
+            # The live stream is read in a thread of its own while the producer runs here; it ends
+            # with this process.
+            ready = threading.Event()
+            url = f"http://127.0.0.1:{port}/v1/stream"
+            threading.Thread(target=lambda: asyncio.run(listen(url, probes, ready)), daemon=True).start()
+            wait_until(ready.is_set, 30, "the live stream", processes)
+            print(f"{os.cpu_count()} CPUs shared by Kafka, Redis, the worker, the API and the producer; "
+                  f"logs in {logs}", flush=True)  # fmt: skip
+            # Warm-up: the worker has joined its group and the first windows exist before measuring.
+            measure_rate(settings, admin, 100, 5, air, probes, processes)
+            results = [measure_rate(settings, admin, rate, args.seconds, air, probes, processes)
+                       for rate in args.rates]  # fmt: skip
+            if args.find_max:
+                results += find_max(results, settings, admin, args.seconds, air, probes, processes)
+    sustained = [r["target_rate"] for r in results if r["sustained"]]
+    return {
+        "method": "open-loop producer; probe creation → opened alert on GET /v1/stream",
+        "seconds_per_rate": args.seconds,
+        "partitions": args.partitions,
+        "rates": results,
+        "highest_sustained_rate": max(sustained) if sustained else None,
+    }
+
+
+def find_max(results, settings, admin, seconds, air, probes, processes, steps: int = 2) -> list[dict]:
+    extra: list[dict] = []
+    for _ in range(steps):
+        done = results + extra
+        low = max((r["target_rate"] for r in done if r["sustained"]), default=0)
+        high = min((r["target_rate"] for r in done if not r["sustained"]), default=None)
+        if high is None or high - low <= 250:
+            break
+        middle = round((low + high) / 2 / 250) * 250
+        extra.append(measure_rate(settings, admin, middle, seconds, air, probes, processes))
+    return extra
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--kafka", help="existing bootstrap servers (default: start a local broker)")
+    parser.add_argument("--redis", help="existing Redis URL (default: start a local one)")
+    parser.add_argument("--rates", default="1000,5000", help="comma-separated events per second")
+    parser.add_argument("--seconds", type=float, default=20, help="seconds of load per rate")
+    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--find-max", action="store_true", help="bisect for the highest sustained rate")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    args = parser.parse_args()
+    args.rates = [float(rate) for rate in args.rates.split(",")]
+    result = run(args)
+    print(json.dumps(result, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
