@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+PEER_VENV  ?= .venv-peer
+PEER_STAMP := $(PEER_VENV)/.installed
 
-.PHONY: setup demo test test-unit lint format clean
+.PHONY: setup demo test test-unit bench lint format clean
 
 ## setup: virtualenv with ioc and its test tools, Kafka's jars from Maven Central, Redis and Mosquitto if missing
 setup: $(STAMP)
@@ -28,6 +30,17 @@ test: setup
 test-unit: $(STAMP)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
+## bench: a raw consumer (the limit), ioc and a Quix Streams peer on the same backlog; JSON in benchmarks/results
+bench: setup $(PEER_STAMP)
+	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
+
+# The peer runs in a virtualenv of its own: quixstreams pins pydantic versions other than ioc's.
+$(PEER_STAMP):
+	$(PYTHON) -m venv $(PEER_VENV)
+	$(PEER_VENV)/bin/pip install --quiet --upgrade pip
+	$(PEER_VENV)/bin/pip install --quiet quixstreams==3.28.1
+	@touch $@
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -37,4 +50,4 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(PEER_VENV) .pytest_cache .ruff_cache *.egg-info

@@ -39,9 +39,9 @@ import httpx  # noqa: E402
 from aiokafka import AIOKafkaProducer  # noqa: E402
 from kafka import KafkaAdminClient, TopicPartition  # noqa: E402
 
+from benchmarks.backlog import committed, end_offsets  # noqa: E402
 from benchmarks.servers import bench_servers  # noqa: E402
 from benchmarks.sse_latency import Process, summary, wait_until  # noqa: E402
-from benchmarks.worker_catch_up import committed, end_offsets  # noqa: E402
 from connectors.kafka import create_topics  # noqa: E402
 from connectors.sources.simulator.scale import with_synthetic_sensors  # noqa: E402
 from ioc.city import load_city  # noqa: E402

@@ -30,11 +30,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition  # noqa: E402
-from kafka.errors import KafkaError  # noqa: E402
+from kafka import KafkaAdminClient, TopicPartition  # noqa: E402
 
+from benchmarks.backlog import committed, cpu_seconds, end_offsets, produce  # noqa: E402
 from benchmarks.servers import bench_servers  # noqa: E402
-from connectors.kafka import EventProducer, create_topics  # noqa: E402
+from connectors.kafka import create_topics  # noqa: E402
 from connectors.sources.simulator import city_simulator  # noqa: E402
 from connectors.sources.simulator.scenarios import KINDS, ScenarioInjector, plan_scenarios  # noqa: E402
 from ioc.city import load_city  # noqa: E402
@@ -59,33 +59,9 @@ def simulated(settings: Settings, hours: float, seed: int) -> list:
     )
 
 
-async def produce(settings: Settings, events: list) -> None:
-    async with EventProducer(settings, linger_ms=20, max_batch_size=262_144) as producer:
-        for first in range(0, len(events), 20_000):
-            chunk = events[first : first + 20_000]
-            await producer.send_many((settings.raw_topic(e.feed), e.sensor_id, e.to_json()) for e in chunk)
-
-
 def raw_partitions(settings: Settings) -> list[TopicPartition]:
     topics = [settings.raw_topic(feed) for feed in FEEDS]
     return [TopicPartition(topic, p) for topic in topics for p in range(settings.partitions)]
-
-
-def end_offsets(settings: Settings, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
-    try:
-        return consumer.end_offsets(partitions)
-    finally:
-        consumer.close()
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """CPU time (user + system) the process has used so far; None where /proc is not there."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def written(settings: Settings, admin: KafkaAdminClient) -> dict[str, int]:
@@ -105,14 +81,6 @@ def written(settings: Settings, admin: KafkaAdminClient) -> dict[str, int]:
     ends = end_offsets(settings, [TopicPartition(t, p) for ts in topics.values() for t in ts
                                   for p in range(settings.partitions)])  # fmt: skip
     return {name: sum(n for tp, n in ends.items() if tp.topic in ts) for name, ts in topics.items()}
-
-
-def committed(admin: KafkaAdminClient, group: str, partitions: list[TopicPartition]) -> dict:
-    try:
-        offsets = admin.list_group_offsets({group: partitions})[group]
-    except KafkaError:  # no coordinator yet: the group has not committed anything
-        return {}
-    return {tp: meta.offset for tp, meta in offsets.items() if meta.offset is not None and meta.offset >= 0}
 
 
 def catch_up(settings: Settings, run_dir: Path, total: int, timeout: float, stall: float) -> dict:
