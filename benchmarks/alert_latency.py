@@ -40,7 +40,7 @@ from aiokafka import AIOKafkaProducer  # noqa: E402
 from kafka import KafkaAdminClient, TopicPartition  # noqa: E402
 
 from benchmarks.backlog import committed, end_offsets  # noqa: E402
-from benchmarks.servers import bench_servers  # noqa: E402
+from benchmarks.servers import Servers, bench_servers  # noqa: E402
 from benchmarks.sse_latency import Process, summary, wait_until  # noqa: E402
 from connectors.kafka import create_topics  # noqa: E402
 from connectors.sources.simulator.scale import with_synthetic_sensors  # noqa: E402
@@ -124,6 +124,14 @@ async def listen(url: str, probes: Probes, ready: threading.Event) -> None:
                     probes.arrived.setdefault(entity, now)
 
 
+def follow_stream(url: str, probes: Probes, ready: threading.Event) -> None:
+    """``listen`` until the API goes away (at the end of the run)."""
+    import aiohttp
+
+    with contextlib.suppress(aiohttp.ClientError, ConnectionError):
+        asyncio.run(listen(url, probes, ready))
+
+
 async def produce_at(
     settings: Settings, rate: float, seconds: float, air: list[str], probes: Probes
 ) -> tuple[int, list[str], float]:
@@ -201,55 +209,55 @@ def measure_rate(settings, admin, rate, seconds, air, probes, processes) -> dict
     return result
 
 
-def run(args: argparse.Namespace) -> dict:
-    with bench_servers(args.kafka, args.redis) as servers:
-        city = with_synthetic_sensors(load_city("hanoi"), SENSORS)
-        city_file = servers.run_dir / "city.json"
-        city_file.write_text(city.model_dump_json(by_alias=True), encoding="utf-8")
-        settings = servers.fresh_namespace(args.partitions, api_keys=f"operator:{KEY}", city=str(city_file))
-        create_topics(settings)
-        air = [s.id for s in city.sensors if s.kind == "air"]
-        # Copies of class A–C water bodies: water.do_low judges those (drains are anoxic by nature).
-        probes = Probes(
-            [s.id for s in city.sensors if s.kind == "water" and "~" in s.id and s.water_class in "ABC"]
-        )
-        env, port, logs = settings_env(settings), free_port(), servers.run_dir
-        worker = Process("worker", [sys.executable, "-m", "ioc", "worker"], logs / "worker.log", env=env)
-        api = Process("api", [sys.executable, "-m", "ioc", "api", "--port", str(port)], logs / "api.log",
-                      env=env)  # fmt: skip
-        processes = [worker, api]
-        admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="ioc-bench")
-        with contextlib.ExitStack() as cleanup:
-            cleanup.callback(admin.close)
-            for process in (worker, api):
-                cleanup.callback(process.stop)
-            http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
-            wait_until(lambda: http.get("/healthz").status_code == 200, 60, "the API", processes)
-            # The live stream is read in a thread of its own while the producer runs here; it ends
-            # with this process.
-            ready = threading.Event()
-            url = f"http://127.0.0.1:{port}/v1/stream"
-            threading.Thread(target=lambda: asyncio.run(listen(url, probes, ready)), daemon=True).start()
-            wait_until(ready.is_set, 30, "the live stream", processes)
-            print(f"{os.cpu_count()} CPUs shared by Kafka, Redis, the worker, the API and the producer; "
-                  f"logs in {logs}", flush=True)  # fmt: skip
-            # Warm-up: the worker has joined its group and the first windows exist before measuring.
-            measure_rate(settings, admin, 100, 5, air, probes, processes)
-            results = [measure_rate(settings, admin, rate, args.seconds, air, probes, processes)
-                       for rate in args.rates]  # fmt: skip
-            if args.find_max:
-                results += find_max(results, settings, admin, args.seconds, air, probes, processes)
+def run(servers: Servers, rates: list[float], seconds: float, partitions: int, find_max: bool) -> dict:
+    """Measure each rate (and, with ``find_max``, bisect for the highest sustained) on these servers."""
+    city = with_synthetic_sensors(load_city("hanoi"), SENSORS)
+    city_file = servers.run_dir / "city.json"
+    city_file.write_text(city.model_dump_json(by_alias=True), encoding="utf-8")
+    settings = servers.fresh_namespace(partitions, api_keys=f"operator:{KEY}", city=str(city_file))
+    create_topics(settings)
+    air = [s.id for s in city.sensors if s.kind == "air"]
+    # Copies of class A–C water bodies: water.do_low judges those (drains are anoxic by nature).
+    probes = Probes(
+        [s.id for s in city.sensors if s.kind == "water" and "~" in s.id and s.water_class in "ABC"]
+    )
+    env, port, logs = settings_env(settings), free_port(), servers.run_dir
+    worker = Process("worker", [sys.executable, "-m", "ioc", "worker"], logs / "worker.log", env=env)
+    api = Process("api", [sys.executable, "-m", "ioc", "api", "--port", str(port)], logs / "api.log",
+                  env=env)  # fmt: skip
+    processes = [worker, api]
+    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="ioc-bench")
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(admin.close)
+        for process in (worker, api):
+            cleanup.callback(process.stop)
+        http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
+        wait_until(lambda: http.get("/healthz").status_code == 200, 60, "the API", processes)
+        # The live stream is read in a thread of its own while the producer runs here; it ends
+        # with this process.
+        ready = threading.Event()
+        url = f"http://127.0.0.1:{port}/v1/stream"
+        threading.Thread(target=follow_stream, args=(url, probes, ready), daemon=True).start()
+        wait_until(ready.is_set, 30, "the live stream", processes)
+        print(f"{os.cpu_count()} CPUs shared by Kafka, Redis, the worker, the API and the producer; "
+              f"logs in {logs}", flush=True)  # fmt: skip
+        # Warm-up: the worker has joined its group and the first windows exist before measuring.
+        measure_rate(settings, admin, 100, 5, air, probes, processes)
+        results = [measure_rate(settings, admin, rate, seconds, air, probes, processes)
+                   for rate in rates]  # fmt: skip
+        if find_max:
+            results += bisect_max(results, settings, admin, seconds, air, probes, processes)
     sustained = [r["target_rate"] for r in results if r["sustained"]]
     return {
         "method": "open-loop producer; probe creation → opened alert on GET /v1/stream",
-        "seconds_per_rate": args.seconds,
-        "partitions": args.partitions,
+        "seconds_per_rate": seconds,
+        "partitions": partitions,
         "rates": results,
         "highest_sustained_rate": max(sustained) if sustained else None,
     }
 
 
-def find_max(results, settings, admin, seconds, air, probes, processes, steps: int = 2) -> list[dict]:
+def bisect_max(results, settings, admin, seconds, air, probes, processes, steps: int = 2) -> list[dict]:
     extra: list[dict] = []
     for _ in range(steps):
         done = results + extra
@@ -274,8 +282,9 @@ def main() -> None:
     parser.add_argument("--find-max", action="store_true", help="bisect for the highest sustained rate")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()
-    args.rates = [float(rate) for rate in args.rates.split(",")]
-    result = run(args)
+    rates = [float(rate) for rate in args.rates.split(",")]
+    with bench_servers(args.kafka, args.redis) as servers:
+        result = run(servers, rates, args.seconds, args.partitions, args.find_max)
     print(json.dumps(result, indent=2))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

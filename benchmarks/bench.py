@@ -20,6 +20,10 @@ is the events committed between the first poll that finds at least 10 % of the i
 first that finds all of it, over the time between them. That leaves out start-up and the wait for a
 first commit, which differ between the three (process start-up is reported apart). Rounds interleave
 the three, so the machine's drift hits each alike; the summary is the median run with the min and max.
+Then the alert latency part (``benchmarks/alert_latency.py``): one worker and one API on a scaled
+registry, an open-loop producer at each of ``--latency-rates`` and a search for the highest rate the
+worker sustains, p50/p99 from an event's creation to its alert on the live stream.
+
 Results go to ``--out`` as JSON.
 """
 
@@ -45,6 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 from kafka import KafkaAdminClient, TopicPartition  # noqa: E402
 
+from benchmarks import alert_latency  # noqa: E402
 from benchmarks.backlog import committed, cpu_seconds, end_offsets, produce  # noqa: E402
 from benchmarks.servers import Servers, bench_servers  # noqa: E402
 from connectors.kafka import create_topics  # noqa: E402
@@ -318,6 +323,13 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--systems", default=",".join(SYSTEMS), help="which of limit,ioc,peer to run")
     parser.add_argument("--timeout", type=float, default=900, help="give up on a run after this long")
     parser.add_argument("--note", default="", help="what else runs on the machine, for the JSON")
+    parser.add_argument(
+        "--latency-rates",
+        default="1000,5000",
+        help="open-loop rates for the alert latency part (then a search for the highest sustained); "
+        "empty to skip it",
+    )
+    parser.add_argument("--latency-seconds", type=float, default=15, help="seconds of load per rate")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "bench.json")
     return parser.parse_args()
 
@@ -359,7 +371,13 @@ def main() -> None:
                     f"{result['total_seconds']:.1f} s in all)",
                     flush=True,
                 )
+        latency = None
+        if rates := [float(rate) for rate in args.latency_rates.split(",") if rate]:
+            print("alert latency under open-loop load (benchmarks/alert_latency.py):", flush=True)
+            latency = alert_latency.run(servers, rates, args.latency_seconds, args.partitions, find_max=True)
     report = results(args, described, events, runs, time.perf_counter() - began)
+    if latency is not None:
+        report["latency"] = latency
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print_table(report["systems"], report["ratios"])
