@@ -69,9 +69,17 @@ class WindowAggregate(BaseModel):
 
 @dataclass(frozen=True)
 class Accepted:
-    """The event updated this window."""
+    """The event updated this window. ``aggregate`` is built when read, from the window as it stands
+    then: a batch that updates a window many times builds the one it publishes, not one per event."""
 
-    aggregate: WindowAggregate
+    window_start: datetime
+    _window: dict[str, Any]
+    _describe: tuple[str, str, int, Mapping[str, str], WindowSpec]  # feed, sensor, start, units, spec
+
+    @property
+    def aggregate(self) -> WindowAggregate:
+        feed, sensor_id, start, units, spec = self._describe
+        return _aggregate(self._window, feed=feed, sensor_id=sensor_id, start=start, units=units, spec=spec)
 
 
 @dataclass(frozen=True)
@@ -138,7 +146,7 @@ def add_event(
         horizon = watermark - spec.size_seconds - spec.lateness_seconds
         state["windows"] = {k: w for k, w in state["windows"].items() if int(k) > horizon}
 
-    return Accepted(_aggregate(window, feed=feed, sensor_id=sensor_id, start=start, units=units, spec=spec))
+    return Accepted(_utc(start), window, (feed, sensor_id, start, units, spec))
 
 
 def _aggregate(

@@ -15,6 +15,7 @@ from ioc.models.alert import AlertEvent, IncidentEvent
 from ioc.models.dead_letter import DeadLetter
 from ioc.settings import FEEDS, Settings
 from ioc.windows import WindowAggregate
+from streams.pipeline import BATCH_WITHIN
 
 
 def register_picture_sinks(app: faust.App, settings: Settings) -> None:
@@ -30,7 +31,7 @@ def register_picture_sinks(app: faust.App, settings: Settings) -> None:
     async def aggregates_to_picture(stream: faust.StreamT) -> None:
         redis = connect(settings)
         picture, metrics = RedisPicture(settings, redis), RedisMetrics(settings, redis)
-        async for batch in stream.take(500, within=0.5):
+        async for batch in stream.take(500, within=BATCH_WITHIN):
             aggregates = [WindowAggregate.model_validate_json(value) for value in batch]
             stored = await picture.write_aggregates(aggregates)
             # Event time → visible in the picture, for each aggregate this batch stored.
@@ -66,5 +67,5 @@ def register_picture_sinks(app: faust.App, settings: Settings) -> None:
     async def count_dead_letters(stream: faust.StreamT) -> None:
         # Per feed and reason (``late`` is the late-events metric); at least once, like any metric.
         picture = RedisPicture(settings, connect(settings))
-        async for batch in stream.take(500, within=0.5):
+        async for batch in stream.take(500, within=BATCH_WITHIN):
             await picture.count_dead_letters([DeadLetter.model_validate_json(value) for value in batch])

@@ -39,12 +39,15 @@ from ioc.models import MODELS
 from ioc.models.anomaly import Anomaly
 from ioc.models.dead_letter import dead_letter, describe_validation_error
 from ioc.settings import Settings
-from ioc.windows import Late, WindowAggregate, add_event, new_state
+from ioc.windows import Accepted, Late, add_event, new_state
 
 log = logging.getLogger(__name__)
 
 BATCH_MAX = 1000  # events per batch at most
-BATCH_WITHIN = 0.5  # seconds a batch waits to fill: the latency it adds to a live stream
+# Seconds a batch waits to fill, the latency it adds to a live stream (Faust's take waits this long
+# even when events are there). At catch-up batches fill to BATCH_MAX long before; live, a short wait
+# costs little: a sensor seldom reports twice in it, so longer waits would not save table writes.
+BATCH_WITHIN = 0.1
 
 # Table keys changed in a batch: their state, and an event of their partition to write it as.
 Touched = dict[str, tuple[dict[str, Any], EventT]]
@@ -105,8 +108,8 @@ def register_pipeline_agent(app: faust.App, settings: Settings, feed: str) -> No
     async def process_batch(batch: list[EventT]) -> None:
         touched: Touched = {}
         touched_clocks: Touched = {}
-        # (window, sensor, window start) → its latest aggregate: one per window per batch.
-        latest: dict[tuple[str, str, datetime], WindowAggregate] = {}
+        # (window, sensor, window start) → the window: its aggregate is built once, after the batch.
+        latest: dict[tuple[str, str, datetime], Accepted] = {}
         indices_at: dict[tuple[str, str, datetime], dict[str, Any]] = {}  # the sensor's indices then
         found: list[Anomaly] = []
         sent: list[Awaitable[Any]] = []  # the batch's outputs: delivered before its state is written
@@ -160,8 +163,8 @@ def register_pipeline_agent(app: faust.App, settings: Settings, feed: str) -> No
                     if spec is specs[0]:
                         shortest_late = outcome
                 else:
-                    window = (label, sensor_id, outcome.aggregate.window_start)
-                    latest[window] = outcome.aggregate
+                    window = (label, sensor_id, outcome.window_start)
+                    latest[window] = outcome
                     updated.append(window)
             if shortest_late is not None:
                 # Too late for its shortest window: counted where a longer one still took it.
@@ -192,7 +195,8 @@ def register_pipeline_agent(app: faust.App, settings: Settings, feed: str) -> No
                     "%s pipeline: skipped %s[%d]@%d", feed, message.topic, message.partition, message.offset
                 )
 
-        for window, aggregate in latest.items():
+        for window, accepted in latest.items():
+            aggregate = accepted.aggregate
             if window in indices_at:
                 indices = {name: IndexValue(**index) for name, index in indices_at[window].items()}
                 aggregate = aggregate.model_copy(update={"indices": indices})

@@ -68,10 +68,14 @@ def trailing_mean(hourly: Sequence[float | None], share: float, hours: int) -> W
     ``hours + 1`` of them). This hour counts for the ``share`` of it that has passed and the hour
     ``hours`` back for the rest: the window slides with each reading instead of jumping when the clock
     hour turns."""
-    weights = [share, *([1.0] * (hours - 1)), 1.0 - share]
     weighted = covered = 0.0
-    for mean, weight in zip(hourly, weights, strict=False):
-        if mean is not None and weight > 0:
+    # Weights: ``share`` for this hour, 1 for the hours between, ``1 - share`` for the one ``hours`` back.
+    # Summed in place: this runs for every reading and every limit (ten air rules).
+    for back, mean in enumerate(hourly[: hours + 1]):
+        if mean is None:
+            continue
+        weight = share if back == 0 else (1.0 - share if back == hours else 1.0)
+        if weight > 0:
             weighted += weight * mean
             covered += weight
     if covered == 0:
