@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PEER_VENV  ?= .venv-peer
 PEER_STAMP := $(PEER_VENV)/.installed
 
-.PHONY: setup demo test test-unit bench lint format clean
+.PHONY: setup demo test test-unit faults bench lint format clean
 
 ## setup: virtualenv with ioc and its test tools, Kafka's jars from Maven Central, Redis and Mosquitto if missing
 setup: $(STAMP)
@@ -29,6 +29,10 @@ test: setup
 ## test-unit: the pure tests only (milliseconds, no servers)
 test-unit: $(STAMP)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+## faults: the fault suite alone (worker, broker, Redis and API killed mid-stream), with its figures; ~5 min
+faults: setup
+	$(BIN)/pytest tests/faults -m faults -s $(PYTEST_ARGS)
 
 ## bench: a raw consumer (the limit), ioc and a Quix Streams peer on the same backlog; JSON in benchmarks/results
 bench: setup $(PEER_STAMP)

@@ -1,0 +1,476 @@
+"""Fault tests (``make faults``): the simulator produces a seeded, scenario-injected half day of air,
+traffic and water at a steady rate while one fault is injected mid-stream; then every event must be
+counted exactly once in the window aggregates, the alert ids must be the offline run's (each opened
+once, no (id, revision) twice) and so every ground-truth scenario the offline run alerts is alerted.
+
+Faults: a worker SIGKILLed and restarted; one of two workers stopped (rebalance) and started again; the
+Kafka broker stopped and restarted on its data; Redis stopped and restarted empty (the picture then
+rebuilt from Kafka); the API SIGKILLed while a client pushes the same events through
+``POST /v1/ingest/{feed}`` (every acknowledged item on the raw topic and counted).
+
+Kafka and Redis are the module's own (``harness.start_own_servers``), so restarting them breaks no other
+test. Workers run under a supervisor that restarts them when they exit (docs/operations.md asks for
+one); exits the test did not cause are reported as ``worker_exits``. Each test prints one ``FAULT`` line
+with its figures (run with ``-s``).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from pydantic import ValidationError
+
+from connectors.kafka import create_topics
+from ioc.city import load_city
+from ioc.models import MODELS
+from ioc.recording import RecordedEvent
+from ioc.settings import Settings
+from tests.conftest import TEST_KEYS, free_port
+from tests.faults.harness import (
+    AlertTally,
+    OwnServers,
+    Reference,
+    Supervised,
+    Tally,
+    TopicReader,
+    agg_topics,
+    alert_tally,
+    assert_exactly_once_and_alerted,
+    build_reference,
+    committed_offsets,
+    counted_windows,
+    end_offsets_total,
+    figures,
+    finished,
+    lag,
+    latest_revisions,
+    lost_events,
+    picture_differences,
+    raw_topics,
+    record,
+    simulate_args,
+    start_own_servers,
+    tally,
+    until,
+)
+from tests.processes import IocProcess
+
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(900)]
+
+RATE = 400  # events/s: a steady live rate one worker keeps up with on a shared 2-core machine
+SETTLE_TIMEOUT = 180  # seconds for the workers to catch up after a fault
+
+
+@pytest.fixture(scope="module")
+def own(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnServers]:
+    servers = start_own_servers(tmp_path_factory.mktemp("fault-infra"))
+    try:
+        yield servers
+    finally:
+        servers.stop()
+
+
+@pytest.fixture(scope="module")
+def recording(
+    own: OwnServers, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[list[RecordedEvent], Reference]:
+    settings = own.namespace()
+    events, truth = record(settings, tmp_path_factory.mktemp("fault-recording"))
+    return events, build_reference(events, truth, settings)
+
+
+@pytest.fixture
+def reference(recording: tuple[list[RecordedEvent], Reference]) -> Reference:
+    return recording[1]
+
+
+# --- one run ------------------------------------------------------------------------------------------
+
+
+def simulator(settings: Settings, tmp_path: Path) -> IocProcess:
+    args = [*simulate_args(tmp_path / "truth.jsonl"), "--speed", "max", "--rate", str(RATE)]
+    return IocProcess(args, settings, tmp_path / "simulator.log")
+
+
+def produced(settings: Settings) -> int:
+    return end_offsets_total(settings, raw_topics(settings))
+
+
+def published(settings: Settings) -> int:
+    return end_offsets_total(settings, agg_topics(settings))
+
+
+def settle(
+    settings: Settings, reference: Reference, workers: list[Supervised], group: str | None = None
+) -> int:
+    """Until the workers are done; returns the consumer group's uncommitted raw events and anomalies.
+
+    Done is the group having committed every raw event and anomaly (Faust flushes its producer before
+    it commits, so the outputs are in Kafka then). Faust sometimes never commits a partition again after
+    a restart (the report has the evidence), so done is also: the outputs hold every window and alert of
+    the offline run and have not grown for 5 probes. When neither comes (events lost), the caller's
+    checks report what is missing after SETTLE_TIMEOUT.
+    """
+    topics = [*raw_topics(settings), settings.anomalies_topic]
+    outputs = [*agg_topics(settings), settings.anomalies_topic, settings.alerts_topic]
+    aggregates = TopicReader(settings, agg_topics(settings))
+    alerts = TopicReader(settings, [settings.alerts_topic])
+    sizes: list[int] = []
+
+    def done() -> bool:
+        if lag(settings, group or settings.worker_id, topics) == 0:
+            return True
+        sizes.append(end_offsets_total(settings, outputs))
+        if counted_windows(aggregates.read()) != reference.counts:
+            return False
+        opened = {value["alert"]["id"] for _topic, value in alerts.read() if value["change"] == "opened"}
+        return opened >= reference.alert_ids and len(sizes) >= 5 and len(set(sizes[-5:])) == 1
+
+    try:
+        until(done, timeout=SETTLE_TIMEOUT, every=2, supervised=workers)
+    except AssertionError:
+        pass  # the checks that follow say what is missing
+    finally:
+        aggregates.close()
+        alerts.close()
+    return lag(settings, group or settings.worker_id, topics)
+
+
+def check(
+    name: str,
+    settings: Settings,
+    reference: Reference,
+    workers: list[Supervised],
+    simulated: bool = True,
+    **extra: object,
+) -> tuple[Tally, AlertTally, list[tuple[str, dict]]]:
+    """Read the outputs, print the figures, assert exactly once and the alerts."""
+    aggregates = TopicReader(settings, agg_topics(settings))
+    alerts = TopicReader(settings, [settings.alerts_topic])
+    try:
+        counts = tally(reference.counts, counted_windows(aggregates.read()), produced(settings), settings)
+        alert_records = alerts.read()
+    finally:
+        aggregates.close()
+        alerts.close()
+    alerted = alert_tally(alert_records, reference, settings)
+    exits = [code for worker in workers for code in worker.exits]
+    print("\n" + figures(name, counts, alerted, reference, worker_exits=exits, **extra))
+    if not counts.exact:  # where the lost events were: topic, partition, offsets, event times
+        for (topic, partition), lost in lost_events(settings, counts).items():
+            print(f"  lost on {topic}[{partition}]: {len(lost)} events, {lost[0]} … {lost[-1]}")
+    if simulated:  # the simulator's idempotent producer wrote each event once, across the fault too
+        assert counts.produced == len(reference.events), "the raw topics do not hold the recording"
+    assert_exactly_once_and_alerted(counts, alerted, reference)
+    return counts, alerted, alert_records
+
+
+# --- the faults ---------------------------------------------------------------------------------------
+
+
+def test_worker_killed_mid_stream_and_restarted(own: OwnServers, reference: Reference, tmp_path: Path):
+    settings = own.namespace()
+    create_topics(settings)
+    worker = Supervised("worker", ["worker"], settings, tmp_path)
+    stream = simulator(settings, tmp_path)
+    try:
+        # Mid-stream, with the worker busy: a third produced and aggregates coming out.
+        until(
+            lambda: produced(settings) >= len(reference.events) // 3 and published(settings) > 0,
+            timeout=120,
+            supervised=[worker],
+            processes=[stream],
+        )
+        at = produced(settings)
+        worker.kill()
+        topics = [*raw_topics(settings), settings.anomalies_topic]
+        before = committed_offsets(settings, settings.worker_id, topics)
+        worker.restart()
+        until(lambda: finished(stream), timeout=180, supervised=[worker])
+        uncommitted = settle(settings, reference, [worker])
+        if uncommitted:  # which partitions the restarted worker never committed, for the report
+            after = committed_offsets(settings, settings.worker_id, topics)
+            stuck = {tp: (before[tp][0], *after[tp]) for tp in after if after[tp][0] != after[tp][1]}
+            print(f"\n  uncommitted after the restart (committed at kill, committed now, end): {stuck}")
+        check("worker SIGKILL", settings, reference, [worker], killed_at_produced=at, uncommitted=uncommitted)
+    finally:
+        stream.stop()
+        worker.stop()
+
+
+def test_one_of_two_workers_stopped_and_started_again(own: OwnServers, reference: Reference, tmp_path: Path):
+    settings = own.namespace()
+    create_topics(settings)
+    first = Supervised("worker-a", ["worker"], settings, tmp_path)
+    second = Supervised("worker-b", ["worker"], settings, tmp_path)
+    workers = [first, second]
+    stream = simulator(settings, tmp_path)
+    try:
+        until(
+            lambda: produced(settings) >= len(reference.events) // 4 and published(settings) > 0,
+            timeout=120,
+            supervised=workers,
+            processes=[stream],
+        )
+        stopped_at = produced(settings)
+        assert second.stop() in (0, -15)  # a clean leave: the group rebalances onto the first
+        # The first worker carries on alone for a while (its output grows), then the second comes back.
+        before = published(settings)
+        until(
+            lambda: produced(settings) >= len(reference.events) // 2 and published(settings) > before,
+            timeout=120,
+            supervised=[first],
+            processes=[stream],
+        )
+        started_at = produced(settings)
+        second.restart()
+        until(lambda: finished(stream), timeout=180, supervised=workers)
+        uncommitted = settle(settings, reference, workers)
+        check(
+            "rebalance",
+            settings,
+            reference,
+            workers,
+            uncommitted=uncommitted,
+            stopped_at_produced=stopped_at,
+            started_at_produced=started_at,
+        )
+    finally:
+        stream.stop()
+        for worker in workers:
+            worker.stop()
+
+
+def test_kafka_broker_stopped_and_restarted(own: OwnServers, reference: Reference, tmp_path: Path):
+    settings = own.namespace()
+    create_topics(settings)
+    worker = Supervised("worker", ["worker"], settings, tmp_path)
+    stream = simulator(settings, tmp_path)
+    try:
+        until(
+            lambda: produced(settings) >= len(reference.events) // 3 and published(settings) > 0,
+            timeout=120,
+            supervised=[worker],
+            processes=[stream],
+        )
+        at = produced(settings)
+        began = time.monotonic()
+        own.kafka.stop()  # SIGTERM: a clean broker shutdown, the log dir kept
+        own.kafka.start(timeout=180)  # the same ports and data: a restarted broker
+        outage = time.monotonic() - began
+        until(lambda: finished(stream), timeout=240, supervised=[worker])
+        uncommitted = settle(settings, reference, [worker])
+        check(
+            "kafka restart",
+            settings,
+            reference,
+            [worker],
+            uncommitted=uncommitted,
+            stopped_at_produced=at,
+            broker_down_s=round(outage, 1),
+        )
+    finally:
+        stream.stop()
+        worker.stop()
+
+
+def test_redis_stopped_and_restarted_picture_rebuilt(own: OwnServers, reference: Reference, tmp_path: Path):
+    settings = own.namespace()
+    create_topics(settings)
+    worker = Supervised("worker", ["worker"], settings, tmp_path)
+    stream = simulator(settings, tmp_path)
+    rebuild = None
+    try:
+        until(
+            lambda: produced(settings) >= len(reference.events) // 3 and published(settings) > 0,
+            timeout=120,
+            supervised=[worker],
+            processes=[stream],
+        )
+        at = produced(settings)
+        own.redis.stop()
+        # The stream goes on while Redis is down (a sixth of the run), then Redis comes back empty.
+        until(
+            lambda: produced(settings) >= at + len(reference.events) // 6,
+            timeout=120,
+            supervised=[worker],
+            processes=[stream],
+        )
+        own.redis.start(timeout=30)
+        until(lambda: finished(stream), timeout=180, supervised=[worker])
+        uncommitted = settle(settings, reference, [worker])
+        _, _, alert_records = check(
+            "redis restart", settings, reference, [worker], stopped_at_produced=at, uncommitted=uncommitted
+        )
+        revisions = latest_revisions(alert_records)
+
+        # What the running worker alone put back: the windows and alerts that changed after the restart.
+        missing = picture_differences(settings, reference, revisions)
+        # The documented recovery (README, docs/operations.md): a worker with a new IOC_WORKER_ID re-reads
+        # every topic and rebuilds the picture.
+        group = f"{settings.worker_id}-rebuild"
+        rebuild = Supervised("rebuild", ["worker"], settings, tmp_path, worker_id=group)
+        until(
+            lambda: not picture_differences(settings, reference, revisions),
+            timeout=SETTLE_TIMEOUT,
+            every=2,
+            supervised=[worker, rebuild],
+        )
+        settle(settings, reference, [worker, rebuild], group=group)
+        alerts = TopicReader(settings, [settings.alerts_topic])
+        try:
+            after = alert_tally(alerts.read(), reference, settings)
+        finally:
+            alerts.close()
+        print(
+            f"FAULT redis restart (rebuild): picture_missing_before_rebuild={len(missing)} {missing[:3]} "
+            f"picture_missing_after=0 alert_events_after_rebuild={after.events} "
+            f"opened_twice_after={after.opened_twice} "
+            f"redelivered_after={after.redelivered} rebuild_exits={rebuild.exits}"
+        )
+    finally:
+        stream.stop()
+        worker.stop()
+        if rebuild is not None:
+            rebuild.stop()
+
+
+# --- the API killed during ingest ------------------------------------------------------------------------
+
+BATCH = 50
+
+
+class Client(threading.Thread):
+    """An integrator: pushes the items in order, BATCH at a time at RATE items/s, each batch until a 200
+    (a connection error or a 5xx: wait and send the same batch again, as the API asks)."""
+
+    def __init__(self, url: str, batches: list[tuple[str, list[dict]]]) -> None:
+        super().__init__(daemon=True)
+        self.url, self.batches = url, batches
+        self.acknowledged: set[str] = set()  # eventIds in a 200's accepted or duplicates
+        self.sent = 0  # batches acknowledged
+        self.retries = 0
+        self.failures: list[str] = []  # answers other than 200, connection errors
+        self.rejected: list[dict] = []
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._run()
+        except BaseException as error:  # reported by the test, not lost in the thread
+            self.error = error
+
+    def _run(self) -> None:
+        started = time.monotonic()
+        headers = {"X-API-Key": TEST_KEYS["integrator"]}
+        with httpx.Client(base_url=self.url, headers=headers, timeout=30) as http:
+            for n, (feed, items) in enumerate(self.batches):
+                time.sleep(max(0.0, started + n * BATCH / RATE - time.monotonic()))
+                while True:
+                    try:
+                        response = http.post(f"/v1/ingest/{feed}", json=items)
+                    except httpx.TransportError as error:
+                        response = None
+                        self.failures.append(type(error).__name__)
+                    if response is not None and response.status_code == 200:
+                        break
+                    if response is not None:
+                        self.failures.append(str(response.status_code))
+                        assert response.status_code >= 500, response.text
+                    self.retries += 1
+                    time.sleep(0.2)  # the API is restarting; the retry is the client's own back-off
+                body = response.json()
+                self.rejected += body["rejected"]
+                assert body["accepted"] + body["duplicates"] == len(items), body
+                self.acknowledged.update(item["eventId"] for item in items)
+                self.sent += 1
+
+
+def ingest_items(events: list[RecordedEvent]) -> tuple[list[RecordedEvent], list[tuple[str, list[dict]]]]:
+    """The events that validate (the API would reject the others to the DLQ, where the worker never sees
+    them), each with an eventId, in batches of one feed each, in the recording's order."""
+    city = load_city("hanoi")
+    kept: list[RecordedEvent] = []
+    batches: list[tuple[str, list[dict]]] = []
+    for n, event in enumerate(events):
+        try:
+            MODELS[event.feed].model_validate_json(event.value, context={"city": city})
+        except ValidationError:
+            continue
+        item = json.loads(event.value) | {"eventId": f"e{n}"}
+        kept.append(RecordedEvent(event.feed, event.key, event.event_time, json.dumps(item).encode()))
+        if not batches or batches[-1][0] != event.feed or len(batches[-1][1]) >= BATCH:
+            batches.append((event.feed, []))
+        batches[-1][1].append(item)
+    return kept, batches
+
+
+def test_api_killed_during_ingest(own: OwnServers, recording, tmp_path: Path):
+    events, full = recording
+    kept, batches = ingest_items(events)
+    settings = own.namespace()
+    reference = build_reference(kept, full.truth, settings)
+    create_topics(settings)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    worker = Supervised("worker", ["worker"], settings, tmp_path)
+    api = IocProcess(["api", "--port", str(port)], settings, tmp_path / "api-1.log")
+    client = Client(url, batches)
+    try:
+        until(
+            lambda: httpx.get(f"{url}/healthz").status_code == 200,
+            timeout=60,
+            supervised=[worker],
+            processes=[api],
+        )
+        client.start()
+        until(
+            lambda: client.sent >= len(batches) // 3 and published(settings) > 0,
+            timeout=120,
+            supervised=[worker],
+            processes=[api],
+        )
+        killed_at = client.sent
+        api.process.kill()  # SIGKILL, most likely with a request in flight (the client never pauses)
+        api.stop()
+        api = IocProcess(["api", "--port", str(port)], settings, tmp_path / "api-2.log")
+        until(lambda: not client.is_alive(), timeout=240, supervised=[worker], processes=[api])
+        assert client.error is None, repr(client.error)
+        assert not client.rejected, client.rejected[:3]
+        uncommitted = settle(settings, reference, [worker])
+
+        raw = TopicReader(settings, raw_topics(settings))
+        try:
+            written = Counter(value["eventId"] for _topic, value in raw.read())
+        finally:
+            raw.close()
+        missing = client.acknowledged - written.keys()
+        twice = {event_id: n for event_id, n in written.items() if n > 1}
+        print(
+            f"\nFAULT api SIGKILL (ingest): items={len(kept)} acknowledged={len(client.acknowledged)} "
+            f"on_raw_topic={len(written)} raw_records={sum(written.values())} "
+            f"acknowledged_missing={len(missing)} "
+            f"written_twice={len(twice)} retries={client.retries} failures={Counter(client.failures)} "
+            f"killed_after_batches={killed_at}/{len(batches)}"
+        )
+        assert client.acknowledged == {item["eventId"] for _feed, items in batches for item in items}
+        assert not missing, f"{len(missing)} acknowledged items are not on the raw topics"
+        check(
+            "api SIGKILL (ingest)",
+            settings,
+            reference,
+            [worker],
+            simulated=False,
+            items_written_twice=len(twice),
+            uncommitted=uncommitted,
+        )
+    finally:
+        api.stop()
+        worker.stop()
