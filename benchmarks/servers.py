@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ioc.infra import LocalKafka, LocalRedis
 from ioc.settings import Settings
-from tests.conftest import free_port
+from tests.conftest import local_infra_settings
 
 
 @dataclass(frozen=True)
@@ -38,14 +38,7 @@ class Servers:
 @contextmanager
 def bench_servers(kafka: str | None, redis: str | None) -> Iterator[Servers]:
     run_dir = Path(tempfile.mkdtemp(prefix="ioc-bench-"))
-    local = Settings(
-        kafka_bootstrap=None,
-        redis_url=None,
-        run_dir=run_dir,
-        kafka_port=free_port(),
-        kafka_controller_port=free_port(),
-        redis_port=free_port(),
-    )
+    local = local_infra_settings(run_dir)
     with ExitStack() as stack:
         if not kafka:
             broker = LocalKafka(local)

@@ -73,17 +73,21 @@ def _from_containers(stack: ExitStack, run_dir: os.PathLike[str]) -> Servers:
     return Servers(kafka.get_bootstrap_server(), redis_url, "testcontainers", _mqtt(stack, run_dir))
 
 
-def _from_local_infra(stack: ExitStack, run_dir: os.PathLike[str]) -> Servers:
-    settings = Settings(
+def local_infra_settings(run_dir: os.PathLike[str], **overrides: object) -> Settings:
+    """Settings for servers of one's own (``ioc infra``) on free ports, in their own run directory."""
+    return Settings(
         kafka_bootstrap=None,
         redis_url=None,
         run_dir=run_dir,
         kafka_port=free_port(),
         kafka_controller_port=free_port(),
         redis_port=free_port(),
-        mqtt_url=os.environ.get("IOC_TEST_MQTT"),
-        mqtt_port=free_port(),
+        **overrides,
     )
+
+
+def _from_local_infra(stack: ExitStack, run_dir: os.PathLike[str]) -> Servers:
+    settings = local_infra_settings(run_dir, mqtt_url=os.environ.get("IOC_TEST_MQTT"), mqtt_port=free_port())
     stack.callback(infra.down, settings)
     infra.up(settings)
     return Servers(settings.bootstrap_servers, settings.redis_address, "ioc infra", settings.mqtt_address)

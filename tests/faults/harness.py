@@ -37,7 +37,7 @@ from ioc.models.alert import AlertChange, AlertEvent
 from ioc.recording import RecordedEvent, read_recording
 from ioc.settings import Settings
 from ioc.windows import Accepted, add_event, new_state
-from tests.conftest import TEST_KEYS, free_port, settings_env
+from tests.conftest import TEST_KEYS, local_infra_settings, settings_env
 from tests.processes import IocProcess, wait_for
 
 # Consumers without a group (to read topics) warn that auto-commit is off, once per consumer.
@@ -115,15 +115,7 @@ class OwnServers:
 
 
 def start_own_servers(run_dir: Path) -> OwnServers:
-    local = Settings(
-        kafka_bootstrap=None,
-        redis_url=None,
-        run_dir=run_dir,
-        kafka_port=free_port(),
-        kafka_controller_port=free_port(),
-        redis_port=free_port(),
-        partitions=2,
-    )
+    local = local_infra_settings(run_dir, partitions=2)
     servers = OwnServers(LocalKafka(local), LocalRedis(local))
     try:
         servers.kafka.start(timeout=180)
