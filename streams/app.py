@@ -20,10 +20,6 @@ def create_app(settings: Settings) -> faust.App:
         # A new consumer group starts from the beginning, so a fresh worker rebuilds the picture.
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
-        # Faust sends each record at once by default (no linger): a request per aggregate. A few
-        # milliseconds of linger batch a whole take() batch's outputs into a few requests.
-        producer_linger=0.005,
-        producer_max_batch_size=256 * 1024,
         broker_session_timeout=settings.worker_session_timeout_seconds,
         broker_heartbeat_interval=settings.worker_session_timeout_seconds / 10,
         web_enabled=False,  # the API is its own process; several workers share one host
