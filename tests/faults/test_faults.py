@@ -143,6 +143,20 @@ def settle(
     return lag(settings, group or settings.worker_id, topics)
 
 
+def until_produced(
+    settings: Settings, count: int, workers: list[Supervised], stream: IocProcess, published_above: int = 0
+) -> int:
+    """Wait until the simulator has produced ``count`` events and the workers published more than
+    ``published_above`` aggregates (mid-stream, with the workers busy); returns the number produced."""
+    until(
+        lambda: produced(settings) >= count and published(settings) > published_above,
+        timeout=120,
+        supervised=workers,
+        processes=[stream],
+    )
+    return produced(settings)
+
+
 def check(
     name: str,
     settings: Settings,
@@ -182,13 +196,7 @@ def test_worker_killed_mid_stream_and_restarted(own: OwnServers, reference: Refe
     stream = simulator(settings, tmp_path)
     try:
         # Mid-stream, with the worker busy: a third produced and aggregates coming out.
-        until(
-            lambda: produced(settings) >= len(reference.events) // 3 and published(settings) > 0,
-            timeout=120,
-            supervised=[worker],
-            processes=[stream],
-        )
-        at = produced(settings)
+        at = until_produced(settings, len(reference.events) // 3, [worker], stream)
         worker.kill()
         topics = [*raw_topics(settings), settings.anomalies_topic]
         before = committed_offsets(settings, settings.worker_id, topics)
@@ -213,23 +221,11 @@ def test_one_of_two_workers_stopped_and_started_again(own: OwnServers, reference
     workers = [first, second]
     stream = simulator(settings, tmp_path)
     try:
-        until(
-            lambda: produced(settings) >= len(reference.events) // 4 and published(settings) > 0,
-            timeout=120,
-            supervised=workers,
-            processes=[stream],
-        )
-        stopped_at = produced(settings)
+        stopped_at = until_produced(settings, len(reference.events) // 4, workers, stream)
         assert second.stop() in (0, -15)  # a clean leave: the group rebalances onto the first
         # The first worker carries on alone for a while (its output grows), then the second comes back.
         before = published(settings)
-        until(
-            lambda: produced(settings) >= len(reference.events) // 2 and published(settings) > before,
-            timeout=120,
-            supervised=[first],
-            processes=[stream],
-        )
-        started_at = produced(settings)
+        started_at = until_produced(settings, len(reference.events) // 2, [first], stream, before)
         second.restart()
         until(lambda: finished(stream), timeout=180, supervised=workers)
         uncommitted = settle(settings, reference, workers)
@@ -254,13 +250,7 @@ def test_kafka_broker_stopped_and_restarted(own: OwnServers, reference: Referenc
     worker = Supervised("worker", ["worker"], settings, tmp_path)
     stream = simulator(settings, tmp_path)
     try:
-        until(
-            lambda: produced(settings) >= len(reference.events) // 3 and published(settings) > 0,
-            timeout=120,
-            supervised=[worker],
-            processes=[stream],
-        )
-        at = produced(settings)
+        at = until_produced(settings, len(reference.events) // 3, [worker], stream)
         began = time.monotonic()
         own.kafka.stop()  # SIGTERM: a clean broker shutdown, the log dir kept
         own.kafka.start(timeout=180)  # the same ports and data: a restarted broker
@@ -288,21 +278,10 @@ def test_redis_stopped_and_restarted_picture_rebuilt(own: OwnServers, reference:
     stream = simulator(settings, tmp_path)
     rebuild = None
     try:
-        until(
-            lambda: produced(settings) >= len(reference.events) // 3 and published(settings) > 0,
-            timeout=120,
-            supervised=[worker],
-            processes=[stream],
-        )
-        at = produced(settings)
+        at = until_produced(settings, len(reference.events) // 3, [worker], stream)
         own.redis.stop()
         # The stream goes on while Redis is down (a sixth of the run), then Redis comes back empty.
-        until(
-            lambda: produced(settings) >= at + len(reference.events) // 6,
-            timeout=120,
-            supervised=[worker],
-            processes=[stream],
-        )
+        until_produced(settings, at + len(reference.events) // 6, [worker], stream)
         own.redis.start(timeout=30)
         until(lambda: finished(stream), timeout=180, supervised=[worker])
         uncommitted = settle(settings, reference, [worker])
