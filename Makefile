@@ -32,7 +32,7 @@ test-unit: $(STAMP)
 
 ## faults: the fault suite alone (worker, broker, Redis and API killed mid-stream), with its figures; ~5 min
 faults: setup
-	$(BIN)/pytest tests/faults -m faults -s $(PYTEST_ARGS)
+	$(BIN)/pytest tests/faults -s $(PYTEST_ARGS)
 
 ## bench: a raw consumer (the limit), ioc and a Quix Streams peer on the same backlog; JSON in benchmarks/results
 bench: setup $(PEER_STAMP)

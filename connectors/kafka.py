@@ -1,17 +1,22 @@
-"""The one producer path into Kafka, and topic creation. Used by the simulator, replay and ingestion."""
+"""The one producer path into Kafka, topic creation, and reading topics whole.
+
+The producer is used by the simulator, replay and ingestion; ``read_to_end`` by ``ioc record`` and
+``ioc picture rebuild``."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import suppress
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin import NewTopic as NewAdminTopic
 from aiokafka.errors import KafkaConnectionError
+from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import TopicAlreadyExistsError
 
 from ioc.settings import FEEDS, Settings
@@ -42,6 +47,52 @@ def pipeline_topics(settings: Settings) -> list[str]:
         settings.alerts_by_district_topic,
         settings.incidents_topic,
     ]
+
+
+def read_to_end(
+    settings: Settings,
+    topics: Iterable[str],
+    client_id: str,
+    on_read: Callable[[int, int], None] | None = None,
+) -> Iterator[ConsumerRecord]:
+    """Every record of ``topics`` from the beginning to each partition's end when the read started, in
+    offset order per partition (no consumer group: nothing is committed). ``on_read(read, total)``
+    reports progress after each fetch; a topic that does not exist has no records."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers,
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+        fetch_max_bytes=64 * 1024 * 1024,
+        client_id=client_id,
+    )
+    try:
+        partitions = [
+            TopicPartition(topic, partition)
+            for topic in topics
+            for partition in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        if not partitions:
+            return
+        consumer.assign(partitions)
+        ends = consumer.end_offsets(partitions)
+        begins = consumer.beginning_offsets(partitions)
+        total = sum(ends[tp] - begins[tp] for tp in partitions)
+        remaining = {tp for tp in partitions if ends[tp] > begins[tp]}
+        consumer.seek_to_beginning(*partitions)
+        read = 0
+        while remaining:
+            for tp, records in consumer.poll(timeout_ms=1000, max_records=10_000).items():
+                for record in records:
+                    if record.offset >= ends[tp]:
+                        break
+                    read += 1
+                    yield record
+                if consumer.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
+            if on_read:
+                on_read(read, total)
+    finally:
+        consumer.close()
 
 
 def create_topics(settings: Settings, topics: Iterable[str] | None = None) -> list[str]:

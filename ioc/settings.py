@@ -79,7 +79,10 @@ class Settings(BaseSettings):
 
     # Where the local infrastructure keeps jars (reused), data, logs and PID files.
     cache_dir: Path = Field(Path("~/.cache/ioc"), description="Downloaded Kafka jars, reused across runs.")
-    run_dir: Path = Field(Path("~/.local/state/ioc"), description="Local broker data, logs and PID files.")
+    run_dir: Path = Field(
+        Path("~/.local/state/ioc"),
+        description="Local broker data, logs, PID files and the worker's table data (faust/<worker id>).",
+    )
 
     # API.
     api_host: str = Field("127.0.0.1", description="Address the API listens on.")

@@ -22,6 +22,7 @@ from ioc.city import load_city
 from ioc.models.alert import AlertCommand, AlertEvent
 from ioc.models.anomaly import Anomaly
 from ioc.settings import Settings
+from streams.offsets import Admission, GapFiller, position_key
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,9 @@ def register_alert_manager(app: faust.App, settings: Settings) -> None:
     by_district = app.topic(settings.alerts_by_district_topic, partitions=settings.partitions)
     entities = app.Table("alert-entities", default=manager.new_state, partitions=settings.partitions)
     books = app.Table("alert-silences", default=silence.new_book, partitions=settings.partitions)
+    # Per partition: the last offset handled, so no offset goes by unhandled (streams/offsets.py).
+    offsets = app.Table("alert-offsets", partitions=settings.partitions)
+    gaps = GapFiller(app, settings.bootstrap_servers, "alert manager")
 
     async def publish(changes: list[AlertEvent]) -> None:
         for change in changes:
@@ -58,38 +62,48 @@ def register_alert_manager(app: faust.App, settings: Settings) -> None:
 
     @app.agent(inputs, name="alert-manager", concurrency=1)
     async def manage(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            topic = event.message.topic
-            slot = f"p{event.message.partition}"  # the book of this partition (its changelog partition)
-            book = books[slot]
-            if topic == settings.silences_topic:
-                silence.keep(book, silence.Silence.model_validate_json(event.value))
-                clock = silence.clock_of(book)
-                changes = rejudge(book, clock) if clock is not None else []
-                books[slot] = book
-                await publish(changes)
-                continue
+        # Acknowledged here, each event once handled: those read back to fill a gap too.
+        async for arrived in stream.noack().events():
+            position = position_key(arrived.message.tp)
+            verdict, events = await gaps.in_order(arrived, offsets.get(position))
+            for event in events:
+                await handle(event)
+                if verdict is not Admission.REPEAT:
+                    offsets[position] = event.message.offset
+                await stream.ack(event)
 
-            key = event.key.decode() if event.key else ""
-            state = entities[key]
-            active = silence.silences_in(book)
-            if topic == settings.alert_commands_topic:
-                command = AlertCommand.model_validate_json(event.value)
-                result = manager.apply_command(state, command, active)
-                if not result.ok:
-                    log.warning("alert command refused: %s", result.error)
-                changes = result.events
-            else:
-                anomaly = Anomaly.model_validate_json(event.value)
-                changes = manager.apply_anomaly(state, anomaly, rules, city, active)
-                # Only detectors' event time moves the book's clock: an operator's wall-clock time
-                # would jump a replay of last July to today.
-                if silence.advance(book, anomaly.observed_at):  # a silence started or ended meanwhile
-                    changes += rejudge(book, anomaly.observed_at)
-            entities[key] = state
-            silence.mark(book, key, manager.has_unresolved(state))
-            books[slot] = book
+    async def handle(event: faust.types.EventT) -> None:
+        topic = event.message.topic
+        partition = f"p{event.message.partition}"  # the book of this partition (its changelog partition)
+        book = books[partition]
+        if topic == settings.silences_topic:
+            silence.keep(book, silence.Silence.model_validate_json(event.value))
+            clock = silence.clock_of(book)
+            changes = rejudge(book, clock) if clock is not None else []
+            books[partition] = book
             await publish(changes)
+            return
+
+        key = event.key.decode() if event.key else ""
+        state = entities[key]
+        active = silence.silences_in(book)
+        if topic == settings.alert_commands_topic:
+            command = AlertCommand.model_validate_json(event.value)
+            result = manager.apply_command(state, command, active)
+            if not result.ok:
+                log.warning("alert command refused: %s", result.error)
+            changes = result.events
+        else:
+            anomaly = Anomaly.model_validate_json(event.value)
+            changes = manager.apply_anomaly(state, anomaly, rules, city, active)
+            # Only detectors' event time moves the book's clock: an operator's wall-clock time
+            # would jump a replay of last July to today.
+            if silence.advance(book, anomaly.observed_at):  # a silence started or ended meanwhile
+                changes += rejudge(book, anomaly.observed_at)
+        entities[key] = state
+        silence.mark(book, key, manager.has_unresolved(state))
+        books[partition] = book
+        await publish(changes)
 
 
 def register_incidents(app: faust.App, settings: Settings) -> None:

@@ -11,15 +11,22 @@ from streams.pipeline import register_pipeline_agent
 
 
 def create_app(settings: Settings) -> faust.App:
+    datadir = settings.run_dir / "faust" / settings.worker_id  # not the working directory
+    datadir.parent.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.worker_id,
         broker=[f"kafka://{server}" for server in settings.bootstrap_servers.split(",")],
         store=settings.store,
+        datadir=str(datadir),
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
-        # A new consumer group starts from the beginning, so a fresh worker rebuilds the picture.
+        # A new consumer group (a new namespace) starts from the beginning of every topic.
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        # Faust sends each record at once by default (no linger): a request per aggregate. A few
+        # milliseconds of linger batch a whole take() batch's outputs into a few requests.
+        producer_linger=0.005,
+        producer_max_batch_size=256 * 1024,
         broker_session_timeout=settings.worker_session_timeout_seconds,
         broker_heartbeat_interval=settings.worker_session_timeout_seconds / 10,
         web_enabled=False,  # the API is its own process; several workers share one host

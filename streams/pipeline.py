@@ -7,7 +7,9 @@ latest; the batch's dead letters, aggregates and anomalies are awaited until Kaf
 table key the batch touched is written once (``_save``, to the changelog partition of the key's own
 events); only then are the batch's events acknowledged. Faust commits an offset once it and every
 offset before it are acknowledged, after flushing its producer (changelogs included): the event of a
-committed offset is in the saved state.
+committed offset is in the saved state. Every offset of a partition is counted, in order: when an event
+comes after a gap (Faust dropped the ones before it), the gap's records are read from Kafka and counted
+first (``streams.offsets``).
 
 Restarts: the table records, per sensor, the last (partition, offset) counted; an event at or before
 it was counted before a crash whose offset commit had not happened yet, and is skipped. So a crash
@@ -40,18 +42,18 @@ from ioc.models.anomaly import Anomaly
 from ioc.models.dead_letter import dead_letter, describe_validation_error
 from ioc.settings import Settings
 from ioc.windows import Accepted, Late, add_event, new_state
+from streams.offsets import Admission, GapFiller, position_key
 
 log = logging.getLogger(__name__)
 
 BATCH_MAX = 1000  # events per batch at most
-# Seconds a batch waits to fill: the latency it adds to a live stream (Faust's take waits this long even
-# when events are there). 0.1 s cut the alert latency by four (docs/benchmarks.md), but a worker restart
-# then lost events in one CI run: Faust can drop messages at a rebalance (docs/operations.md, fault
-# tests), and 0.5 s is the setting every earlier run passed with. Back to 0.1 once that is fixed.
-BATCH_WITHIN = 0.5
+# Seconds a batch waits to fill, the latency it adds to a live stream (Faust's take waits this long
+# even when events are there). At catch-up batches fill to BATCH_MAX long before; live, a short wait
+# costs little: a sensor seldom reports twice in it, so longer waits would not save table writes.
+BATCH_WITHIN = 0.1
 
 # Table keys changed in a batch: their state, and an event of their partition to write it as.
-Touched = dict[str, tuple[dict[str, Any], EventT]]
+Touched = dict[str, tuple[Any, EventT]]
 
 
 def new_sensor() -> dict[str, Any]:
@@ -76,6 +78,9 @@ def register_pipeline_agent(app: faust.App, settings: Settings, feed: str) -> No
     sensors = app.Table(f"{feed}-sensors", default=new_sensor, partitions=settings.partitions)
     # Per partition: the newest event time seen there, and its sensors, to find the silent ones.
     clocks = app.Table(f"{feed}-clocks", default=clock.new_clock, partitions=settings.partitions)
+    # Per partition: the last offset counted, so no offset goes by uncounted (streams/offsets.py).
+    offsets = app.Table(f"{feed}-offsets", partitions=settings.partitions)
+    gaps = GapFiller(app, settings.bootstrap_servers, f"{feed} pipeline")
 
     async def reject(reason: str, detail: str, key: bytes | None, value: bytes) -> Any:
         letter = dead_letter(
@@ -95,7 +100,7 @@ def register_pipeline_agent(app: faust.App, settings: Settings, feed: str) -> No
         # when the generator is closed (as take_events does), so a shutdown mid-batch commits none.
         async for batch in stream.noack_take(BATCH_MAX, within=BATCH_WITHIN):
             try:
-                await process_batch(batch)
+                counted = await process_batch(batch)
             except Exception as error:
                 # Faust would restart this agent on the same stream, which a take buffer does not survive
                 # (later events went by unprocessed). Stop the worker instead, the batch unacknowledged:
@@ -103,10 +108,13 @@ def register_pipeline_agent(app: faust.App, settings: Settings, feed: str) -> No
                 log.exception("%s pipeline: a batch failed; stopping the worker", feed)
                 await app.crash(error)
                 return
-            for event in batch:
+            for event in counted:  # the batch's, and those read back from Kafka to fill a gap
                 await stream.ack(event)
 
-    async def process_batch(batch: list[EventT]) -> None:
+    async def process_batch(batch: list[EventT]) -> list[EventT]:
+        """Count the batch's events, and any a gap before them held, in offset order; return them all."""
+        counted: list[EventT] = []
+        last_offsets: Touched = {}  # position_key → (last offset counted, an event of the partition)
         touched: Touched = {}
         touched_clocks: Touched = {}
         # (window, sensor, window start) → the window: its aggregate is built once, after the batch.
@@ -187,14 +195,21 @@ def register_pipeline_agent(app: faust.App, settings: Settings, feed: str) -> No
                 for other in partition_clock["sensors"]:
                     found.extend(detector.tick(state_of(other, event)["detect"], feed, other, tick))
 
-        for event in batch:
-            try:
-                await count(event)
-            except Exception:  # a bug: skip the event, as Faust skips one whose agent raised
-                message = event.message
-                log.exception(
-                    "%s pipeline: skipped %s[%d]@%d", feed, message.topic, message.partition, message.offset
-                )
+        for arrived in batch:
+            key = position_key(arrived.message.tp)
+            last = last_offsets[key][0] if key in last_offsets else offsets.get(key)
+            verdict, events = await gaps.in_order(arrived, last)  # with those a gap before it held
+            for event in events:
+                if verdict is not Admission.REPEAT:
+                    last_offsets[key] = (event.message.offset, event)
+                counted.append(event)
+                try:
+                    await count(event)
+                except Exception:  # a bug: skip the event, as Faust skips one whose agent raised
+                    where = event.message
+                    log.exception(
+                        "%s pipeline: skipped %s[%d]@%d", feed, where.topic, where.partition, where.offset
+                    )
 
         for window, accepted in latest.items():
             aggregate = accepted.aggregate
@@ -207,12 +222,13 @@ def register_pipeline_agent(app: faust.App, settings: Settings, feed: str) -> No
             sent.append(await anomalies.send(key=anomaly.entity.encode(), value=anomaly.to_json()))
         # Outputs first: state that says "counted" without them would lose them in a crash.
         await asyncio.gather(*sent)
-        for table, changed in ((sensors, touched), (clocks, touched_clocks)):
+        for table, changed in ((sensors, touched), (clocks, touched_clocks), (offsets, last_offsets)):
             for table_key, (state, event) in changed.items():
                 _save(table, table_key, state, event)
+        return counted
 
 
-def _save(table: faust.Table, key: str, value: dict[str, Any], event: EventT) -> None:
+def _save(table: faust.Table, key: str, value: Any, event: EventT) -> None:
     """``table[key] = value``, written as ``event`` (an event of the key's partition).
 
     Faust finds the changelog partition of a table write (and a rocksdb store its database) through

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import redis
-from kafka import KafkaConsumer
+from kafka import KafkaConsumer, TopicPartition
 
 from ioc.settings import Settings
 from tests.conftest import settings_env
@@ -84,6 +84,18 @@ def read_topic(settings: Settings, topic: str, *, expect: int, timeout: float = 
     finally:
         consumer.close()
     return records
+
+
+def topic_ends(settings: Settings, topics: list[str]) -> dict[str, int]:
+    """Each partition's end offset, as ``topic:partition``."""
+    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
+    try:
+        partitions = [
+            TopicPartition(topic, p) for topic in topics for p in consumer.partitions_for_topic(topic) or ()
+        ]
+        return {f"{tp.topic}:{tp.partition}": end for tp, end in consumer.end_offsets(partitions).items()}
+    finally:
+        consumer.close()
 
 
 def empty_redis(settings: Settings) -> None:

@@ -12,8 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from kafka import KafkaConsumer, TopicPartition
-
+from connectors.kafka import read_to_end
 from ioc.recording import RecordedEvent, in_event_time_order
 from ioc.settings import Settings
 
@@ -36,46 +35,15 @@ def record_topics(
 
     ``on_read(read, total)`` reports progress in records.
     """
-    consumer = KafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
-        enable_auto_commit=False,
-        max_partition_fetch_bytes=8 * 1024 * 1024,
-        fetch_max_bytes=64 * 1024 * 1024,
-        client_id="ioc-recorder",
-    )
+    topics = {settings.raw_topic(feed): feed for feed in feeds}
     result = Recorded()
-    try:
-        topics = {settings.raw_topic(feed): feed for feed in feeds}
-        partitions = [
-            TopicPartition(topic, partition)
-            for topic in topics
-            for partition in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
-        consumer.assign(partitions)
-        ends = consumer.end_offsets(partitions)
-        begins = consumer.beginning_offsets(partitions)
-        total = sum(ends[tp] - begins[tp] for tp in partitions)
-        remaining = {tp for tp in partitions if ends[tp] > begins[tp]}
-        consumer.seek_to_beginning(*partitions)
-        while remaining:
-            for tp, messages in consumer.poll(timeout_ms=1000, max_records=10_000).items():
-                for message in messages:
-                    if message.offset >= ends[tp]:
-                        break
-                    result.read += 1
-                    event = _event(topics[tp.topic], message.key, message.value, message.headers)
-                    if event is None:
-                        result.unreadable += 1
-                    elif (start is None or event.event_time >= start) and (
-                        end is None or event.event_time < end
-                    ):
-                        result.events.append(event)
-                if consumer.position(tp) >= ends[tp]:
-                    remaining.discard(tp)
-            if on_read:
-                on_read(result.read, total)
-    finally:
-        consumer.close()
+    for message in read_to_end(settings, topics, "ioc-recorder", on_read):
+        result.read += 1
+        event = _event(topics[message.topic], message.key, message.value, message.headers)
+        if event is None:
+            result.unreadable += 1
+        elif (start is None or event.event_time >= start) and (end is None or event.event_time < end):
+            result.events.append(event)
     result.events = in_event_time_order(result.events)
     return result
 

@@ -19,6 +19,7 @@ from ioc.cli.detect import detect
 from ioc.cli.dlq import dlq_app
 from ioc.cli.index import index_app
 from ioc.cli.infra import infra_app
+from ioc.cli.picture import picture_app
 from ioc.cli.replay import NamespaceOption, parse_time, record, replay, settings_in
 from ioc.settings import Settings
 
@@ -33,6 +34,7 @@ app.add_typer(infra_app, name="infra")
 app.add_typer(bridge_app, name="bridge")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(index_app, name="index")
+app.add_typer(picture_app, name="picture")
 console = Console(stderr=True)
 
 

@@ -1,7 +1,7 @@
 """The live picture end to end: simulated readings of every feed into the real broker → the worker's
 windows and detectors → Redis → ``GET /v1/picture`` and ``GET /v1/sensors``, with each sensor's index as
-the offline detector computes it; then Redis loses everything and a new worker rebuilds the same
-picture from Kafka."""
+the offline detector computes it; then Redis loses everything and ``ioc picture rebuild`` puts the same
+picture back from Kafka, publishing nothing."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ from datetime import datetime, timedelta
 import httpx
 import pytest
 
-from connectors.kafka import EventProducer, create_topics
+from connectors.kafka import EventProducer, create_topics, pipeline_topics
 from connectors.sources.simulator import city_simulator
 from ioc.alerts.rules import load_rules
 from ioc.city import load_city
 from ioc.detectors.sensor import SensorDetector, new_sensor_state
 from ioc.models import Event
 from tests.conftest import TEST_KEYS, free_port
-from tests.processes import IocProcess, empty_redis, wait_for
+from tests.processes import IocProcess, empty_redis, topic_ends, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -96,17 +96,19 @@ def test_the_picture_shows_every_feeds_index_and_is_rebuilt_from_kafka(settings,
         detail = http.get("/v1/sensors/air-kim-lien", timeout=5).json()
         assert [a["window"] for a in detail["aggregates"]] == ["1m", "5m", "1h"]
 
-        # --- Redis loses everything of this namespace; a new worker (new consumer group) rebuilds it ---
-        assert worker.stop() in (0, -15)
+        # --- Redis loses everything of this namespace; ``ioc picture rebuild`` puts it back -------------
+        assert worker.stop() in (0, -15)  # nothing else writes the picture meanwhile
         empty_redis(settings)
         assert picture() is None
-        worker = IocProcess(
-            ["worker"], settings, tmp_path / "worker-2.log", worker_id=f"{settings.worker_id}-2"
-        )
-        processes = [worker, api]
-        rebuilt = wait_for(picture, timeout=180, processes=processes)
+        topics = pipeline_topics(settings)
+        ends = topic_ends(settings, topics)
+        rebuild = IocProcess(["picture", "rebuild"], settings, tmp_path / "rebuild.log")
+        assert rebuild.process.wait(120) == 0, rebuild.log_file.read_text()
+        assert "records written into the picture" in rebuild.log_file.read_text()
+        rebuilt = wait_for(picture, timeout=10, processes=[api])  # the API caches the picture a moment
         assert rebuilt["feeds"] == body["feeds"]
         assert rebuilt["districts"] == body["districts"]
+        assert topic_ends(settings, topics) == ends  # nothing published: no alert event twice
     finally:
         http.close()
         api.stop()

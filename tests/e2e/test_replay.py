@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import redis
-from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient
 
 from connectors.kafka import create_topics
@@ -25,7 +24,7 @@ from ioc.models.alert import AlertEvent
 from ioc.recording import in_event_time_order, load_events, read_recording
 from ioc.settings import Settings
 from tests.conftest import isolated_settings
-from tests.processes import IocProcess, read_topic, wait_for
+from tests.processes import IocProcess, read_topic, topic_ends, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -54,17 +53,6 @@ def streamed_alerts(settings: Settings) -> dict[str, AlertFacts]:
         if event.alert.id not in latest or event.revision > latest[event.alert.id].revision:
             latest[event.alert.id] = event
     return {alert_id: _facts(event.alert) for alert_id, event in latest.items()}
-
-
-def topic_ends(settings: Settings, topics: list[str]) -> dict[str, int]:
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
-    try:
-        partitions = [
-            TopicPartition(topic, p) for topic in topics for p in consumer.partitions_for_topic(topic) or ()
-        ]
-        return {f"{tp.topic}:{tp.partition}": end for tp, end in consumer.end_offsets(partitions).items()}
-    finally:
-        consumer.close()
 
 
 def all_topics(settings: Settings) -> set[str]:
