@@ -25,6 +25,7 @@ from enum import Enum
 
 import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.structs import ConsumerRecord
 from faust.types import TP, ConsumerMessage, EventT, Message
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ class GapFiller:
             await consumer.stop()
         return events
 
-    def _event(self, tp: TP, record) -> EventT:  # noqa: ANN001 (aiokafka's ConsumerRecord)
+    def _event(self, tp: TP, record: ConsumerRecord) -> EventT:
         message = ConsumerMessage(
             record.topic,
             record.partition,

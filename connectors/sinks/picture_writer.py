@@ -11,8 +11,8 @@ Prometheus counter does after a restart (``connectors.sinks.redis_metrics``).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
@@ -57,13 +57,11 @@ def aggregate_topics(settings: Settings) -> list[str]:
     return [settings.agg_topic(feed, spec.label) for feed in FEEDS for spec in settings.windows_of(feed)]
 
 
-@dataclass
-class Rebuilt:
-    read: dict[str, int] = field(default_factory=dict)  # records read per topic
-
-
-async def rebuild_picture(settings: Settings, on_read: Callable[[int, int], None] | None = None) -> Rebuilt:
-    """Write every retained output record into the picture again; ``on_read(read, total)`` reports."""
+async def rebuild_picture(
+    settings: Settings, on_read: Callable[[int, int], None] | None = None
+) -> Counter[str]:
+    """Write every retained output record into the picture again; the records read per topic.
+    ``on_read(read, total)`` reports progress."""
     writer = PictureWriter(settings, connect(settings))
     single = {
         settings.alerts_topic: writer.alert_event,
@@ -71,11 +69,11 @@ async def rebuild_picture(settings: Settings, on_read: Callable[[int, int], None
         settings.silences_topic: writer.silence,
     }
     aggregated = set(aggregate_topics(settings))
-    result = Rebuilt()
+    read: Counter[str] = Counter()
     pending: list[bytes] = []
     try:
         for record in read_to_end(settings, [*aggregated, *single], "ioc-picture-rebuild", on_read):
-            result.read[record.topic] = result.read.get(record.topic, 0) + 1
+            read[record.topic] += 1
             if record.topic in aggregated:
                 pending.append(record.value)
                 if len(pending) >= REBUILD_BATCH:
@@ -87,4 +85,4 @@ async def rebuild_picture(settings: Settings, on_read: Callable[[int, int], None
             await writer.aggregates(pending)
     finally:
         await writer.picture.redis.aclose()
-    return result
+    return read

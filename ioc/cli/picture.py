@@ -34,7 +34,7 @@ def rebuild(namespace: NamespaceOption = None) -> None:
             bar.update(task, completed=read, total=total)
 
         rebuilt = asyncio.run(rebuild_picture(settings, on_read=progress))
-    for topic, read in sorted(rebuilt.read.items()):
+    for topic, read in sorted(rebuilt.items()):
         console.print(f"{read:>10,}  {topic}")
-    total = sum(rebuilt.read.values())
+    total = rebuilt.total()
     console.print(f"{total:,} records written into the picture at {settings.redis_address}")
