@@ -1,18 +1,20 @@
-"""Worker catch-up: how fast one ``ioc worker`` consumes a backlog of raw events.
+"""Worker catch-up: how fast ``ioc worker`` processes (one, or several in one group) consume a backlog.
 
     python benchmarks/worker_catch_up.py                  # starts its own Kafka and Redis (ioc infra)
     python benchmarks/worker_catch_up.py --hours 6 --partitions 2
+    python benchmarks/worker_catch_up.py --workers 2      # two workers sharing the partitions
     python benchmarks/worker_catch_up.py --kafka 127.0.0.1:9092 --redis redis://127.0.0.1:6379/0
 
 ``--hours`` simulated hours of all four feeds (seeded, with the simulator's planned scenarios injected
 as in ``tests/e2e/test_alerts_ground_truth.py`` when the run is long enough to hold them) are produced
-to the raw topics before the clock starts. Then one ``ioc worker`` is started, and the clock runs from
-its start until the consumer group (the Faust app id) has committed every raw topic partition to its
+to the raw topics before the clock starts. Then ``--workers`` ``ioc worker`` processes are started
+(one consumer group), and the clock runs from their start until the group (the Faust app id) has
+committed every raw topic partition to its
 end offset: every event went through the per-feed pipeline agents and their offsets were committed
 (Faust commits about every 2.8 s, so the figure includes up to one commit interval). The alert,
 incident and picture agents run too but are not waited for. Prints the events, the seconds, events/s,
-the worker's start-up time (until it logs ``Ready``), and what the pipeline wrote. Run it on an
-otherwise idle machine: the worker shares the CPU with the broker and Redis.
+the start-up time (until every worker logs ``Ready``), and what the pipeline wrote. Run it on an
+otherwise idle machine: the workers share the CPU with the broker and Redis.
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ def written(settings: Settings, admin: KafkaAdminClient) -> dict[str, int]:
             t
             for t in admin.list_topics()
             if t.startswith(f"{settings.worker_id}-")
-            and t.endswith(("-sensors-changelog", "-clocks-changelog"))
+            and t.endswith(("-sensors-changelog", "-clocks-changelog", "-offsets-changelog"))
         ],
     }
     ends = end_offsets(settings, [TopicPartition(t, p) for ts in topics.values() for t in ts
@@ -83,29 +85,35 @@ def written(settings: Settings, admin: KafkaAdminClient) -> dict[str, int]:
     return {name: sum(n for tp, n in ends.items() if tp.topic in ts) for name, ts in topics.items()}
 
 
-def catch_up(settings: Settings, run_dir: Path, total: int, timeout: float, stall: float) -> dict:
+def catch_up(
+    settings: Settings, run_dir: Path, total: int, timeout: float, stall: float, workers: int = 1
+) -> dict:
     partitions = raw_partitions(settings)
     ends = end_offsets(settings, partitions)
     assert sum(ends.values()) == total, (sum(ends.values()), total)
     admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="ioc-bench")
-    log_path = run_dir / f"worker-{settings.worker_id}.log"
-    log = log_path.open("wb")
+    log_paths = [run_dir / f"worker-{settings.worker_id}-{n}.log" for n in range(workers)]
+    logs = [path.open("wb") for path in log_paths]
     started = time.perf_counter()
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "ioc", "worker", "--loglevel", "info"],
-        env=settings_env(settings),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "ioc", "worker", "--loglevel", "info"],
+            env=settings_env(settings),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        for log in logs
+    ]
     ready = first_commit = None
     last_done, last_progress, last_report = 0, started, started
     try:
         while True:
             time.sleep(0.25)
             now = time.perf_counter()
-            if worker.poll() is not None:
-                raise SystemExit(f"the worker exited {worker.returncode}; see {log_path}")
-            if ready is None and b"Ready" in log_path.read_bytes():
+            for process, path in zip(processes, log_paths, strict=True):
+                if process.poll() is not None:
+                    raise SystemExit(f"a worker exited {process.returncode}; see {path}")
+            if ready is None and all(b"Ready" in path.read_bytes() for path in log_paths):
                 ready = now - started
             offsets = committed(admin, settings.worker_id, partitions)
             done = sum(min(offsets.get(tp, 0), end) for tp, end in ends.items())
@@ -114,24 +122,29 @@ def catch_up(settings: Settings, run_dir: Path, total: int, timeout: float, stal
             if done > last_done:
                 last_done, last_progress = done, now
             if all(offsets.get(tp, 0) >= end for tp, end in ends.items()):
+                cpu = [cpu_seconds(process.pid) for process in processes]
                 result = {"seconds": now - started, "ready": ready, "first_commit": first_commit}
-                return result | {"cpu": cpu_seconds(worker.pid), "written": written(settings, admin)}
+                total_cpu = None if None in cpu else sum(cpu)
+                return result | {"cpu": total_cpu, "written": written(settings, admin)}
             if now - last_report >= 10:
                 print(f"    {now - started:6.1f} s: {done:,} of {total:,} committed", flush=True)
                 last_report = now
             if now - started > timeout or (ready is not None and now - last_progress > stall):
-                tail = log_path.read_text(errors="replace")[-3000:]
+                tail = log_paths[0].read_text(errors="replace")[-3000:]
                 raise SystemExit(
                     f"no progress for {now - last_progress:.0f} s at {done:,}/{total:,}:\n{tail}"
                 )
     finally:
-        worker.terminate()
-        try:
-            worker.wait(30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
-        log.close()
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        for log in logs:
+            log.close()
         admin.close()
 
 
@@ -144,7 +157,8 @@ def main() -> None:
     parser.add_argument("--hours", type=float, default=24, help="simulated hours of all four feeds")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--partitions", type=int, default=4, help="partitions of every topic")
-    parser.add_argument("--runs", type=int, default=1, help="workers to time, each on fresh topics")
+    parser.add_argument("--runs", type=int, default=1, help="runs to time, each on fresh topics")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes in the consumer group")
     parser.add_argument("--timeout", type=float, default=3600, help="give up after this many seconds")
     parser.add_argument("--stall", type=float, default=120, help="give up after this long without progress")
     args = parser.parse_args()
@@ -155,7 +169,8 @@ def main() -> None:
         feeds = Counter(e.feed for e in events)
         print(
             f"{len(events):,} events ({', '.join(f'{f} {n:,}' for f, n in sorted(feeds.items()))}), "
-            f"{args.hours:g} simulated hours, {args.partitions} partitions per topic; "
+            f"{args.hours:g} simulated hours, {args.partitions} partitions per topic, "
+            f"{args.workers} worker{'s' if args.workers > 1 else ''}; "
             f"{os.cpu_count()} CPUs shared with Kafka and Redis; logs in {run_dir}",
             flush=True,
         )
@@ -164,7 +179,7 @@ def main() -> None:
             settings = servers.fresh_namespace(args.partitions)
             create_topics(settings)
             asyncio.run(produce(settings, events))
-            result = catch_up(settings, run_dir, len(events), args.timeout, args.stall)
+            result = catch_up(settings, run_dir, len(events), args.timeout, args.stall, args.workers)
             seconds, ready = result["seconds"], result["ready"]
             after_ready = f"; {len(events) / (seconds - ready):,.0f} events/s after start-up" if ready else ""
             print(
@@ -176,7 +191,7 @@ def main() -> None:
             )
             if result["cpu"] is not None:
                 per_event = 1e6 * result["cpu"] / len(events)
-                print(f"    worker CPU (with start-up): {result['cpu']:.1f} s, {per_event:.0f} µs/event")
+                print(f"    workers' CPU (with start-up): {result['cpu']:.1f} s, {per_event:.0f} µs/event")
             print(f"    written: {', '.join(f'{n:,} {name}' for name, n in result['written'].items())}")
 
 

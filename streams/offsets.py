@@ -83,13 +83,13 @@ class GapFiller:
             earliest = (await consumer.beginning_offsets([partition]))[partition]
             if start < earliest:
                 log.error(
-                    "%s: %s[%d] offsets %d–%d were deleted by retention before they were counted",
-                    *(self.name, tp.topic, tp.partition, start, earliest - 1),
+                    "%s: %s[%d] %s deleted by retention before counted",
+                    *(self.name, tp.topic, tp.partition, _offsets(start, earliest)),
                 )
                 start = earliest
             log.warning(
-                "%s: %s[%d] offsets %d–%d were dropped by the consumer; reading them from Kafka",
-                *(self.name, tp.topic, tp.partition, start, end - 1),
+                "%s: %s[%d] %s dropped by the consumer; reading from Kafka",
+                *(self.name, tp.topic, tp.partition, _offsets(start, end)),
             )
             consumer.seek(partition, start)
             events: list[EventT] = []
@@ -120,3 +120,8 @@ class GapFiller:
         )
         # Keys and values are raw bytes in this app (``key_serializer``/``value_serializer`` "raw").
         return faust.Event(self.app, record.key, record.value, record.headers, message)
+
+
+def _offsets(start: int, end: int) -> str:
+    """The offsets [start, end) in words."""
+    return f"offset {start} was" if end - start == 1 else f"offsets {start}–{end - 1} were"
