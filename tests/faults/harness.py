@@ -38,7 +38,7 @@ from ioc.recording import RecordedEvent, read_recording
 from ioc.settings import Settings
 from ioc.windows import Accepted, add_event, new_state
 from tests.conftest import TEST_KEYS, local_infra_settings, settings_env
-from tests.processes import IocProcess, wait_for
+from tests.processes import IocProcess, topic_ends, wait_for
 
 # Consumers without a group (to read topics) warn that auto-commit is off, once per consumer.
 logging.getLogger("kafka.coordinator.consumer").setLevel(logging.ERROR)
@@ -228,12 +228,7 @@ class TopicReader:
 
 def end_offsets_total(settings: Settings, topics: Sequence[str]) -> int:
     """Records ever written to ``topics`` (no retention in a test): the sum of their end offsets."""
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None)
-    try:
-        partitions = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
-        return sum(consumer.end_offsets(partitions).values())
-    finally:
-        consumer.close()
+    return sum(topic_ends(settings, list(topics)).values())
 
 
 def committed_offsets(
@@ -250,11 +245,6 @@ def committed_offsets(
         return {f"{tp.topic}[{tp.partition}]": (consumer.committed(tp), end) for tp, end in ends.items()}
     finally:
         consumer.close()
-
-
-def lag(settings: Settings, group: str, topics: Sequence[str]) -> int:
-    """Records of ``topics`` the consumer group has not committed yet (all of them before any commit)."""
-    return sum(end - (done or 0) for done, end in committed_offsets(settings, group, topics).values())
 
 
 def lost_events(settings: Settings, counts: Tally) -> dict[tuple[str, int], list[tuple[int, str, str]]]:

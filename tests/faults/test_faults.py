@@ -21,7 +21,7 @@ import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import httpx
@@ -50,7 +50,6 @@ from tests.faults.harness import (
     end_offsets_total,
     figures,
     finished,
-    lag,
     latest_revisions,
     lost_events,
     picture_differences,
@@ -98,9 +97,22 @@ def reference(recording: tuple[list[RecordedEvent], Reference]) -> Reference:
 # --- one run ------------------------------------------------------------------------------------------
 
 
-def simulator(settings: Settings, tmp_path: Path) -> IocProcess:
+@contextlib.contextmanager
+def streaming(
+    own: OwnServers, tmp_path: Path, workers: Sequence[str] = ("worker",)
+) -> Iterator[tuple[Settings, list[Supervised], IocProcess]]:
+    """A fresh namespace, supervised workers in it, and the simulator producing to it; all stopped after."""
+    settings = own.namespace()
+    create_topics(settings)
+    supervised = [Supervised(name, ["worker"], settings, tmp_path) for name in workers]
     args = [*simulate_args(tmp_path / "truth.jsonl"), "--speed", "max", "--rate", str(RATE)]
-    return IocProcess(args, settings, tmp_path / "simulator.log")
+    stream = IocProcess(args, settings, tmp_path / "simulator.log")
+    try:
+        yield settings, supervised, stream
+    finally:
+        stream.stop()
+        for worker in supervised:
+            worker.stop()
 
 
 def produced(settings: Settings) -> int:
@@ -111,15 +123,19 @@ def published(settings: Settings) -> int:
     return end_offsets_total(settings, agg_topics(settings))
 
 
-def settle(settings: Settings, workers: list[Supervised]) -> int:
+def settle(settings: Settings, workers: list[Supervised]) -> dict[str, tuple[int | None, int]]:
     """Until the consumer group has committed every raw event and anomaly (Faust flushes its producer
-    before it commits, so the outputs are in Kafka then); returns what is still uncommitted after
-    SETTLE_TIMEOUT (the checks that follow say what is missing)."""
+    before it commits, so the outputs are in Kafka then); returns the partitions still behind after
+    SETTLE_TIMEOUT, as (committed, end) (the checks that follow say what is missing)."""
     topics = [*raw_topics(settings), settings.anomalies_topic]
+
+    def behind() -> dict[str, tuple[int | None, int]]:
+        offsets = committed_offsets(settings, settings.worker_id, topics)
+        return {tp: (done, end) for tp, (done, end) in offsets.items() if (done or 0) != end}
+
     with contextlib.suppress(AssertionError):
-        until(lambda: lag(settings, settings.worker_id, topics) == 0, timeout=SETTLE_TIMEOUT, every=2,
-              supervised=workers)  # fmt: skip
-    return lag(settings, settings.worker_id, topics)
+        until(lambda: not behind(), timeout=SETTLE_TIMEOUT, every=2, supervised=workers)
+    return behind()
 
 
 def until_produced(
@@ -141,11 +157,13 @@ def check(
     settings: Settings,
     reference: Reference,
     workers: list[Supervised],
-    uncommitted: int,
     simulated: bool = True,
     **extra: object,
 ) -> tuple[Tally, AlertTally, list[tuple[str, dict]]]:
-    """Read the outputs, print the figures, assert exactly once, the alerts, and every offset committed."""
+    """Once the workers have settled: read the outputs, print the figures, assert exactly once, the
+    alerts, and every offset committed."""
+    behind = settle(settings, workers)
+    uncommitted = sum(end - (done or 0) for done, end in behind.values())
     aggregates = TopicReader(settings, agg_topics(settings))
     alerts = TopicReader(settings, [settings.alerts_topic])
     try:
@@ -161,6 +179,8 @@ def check(
     if not counts.exact:  # where the lost events were: topic, partition, offsets, event times
         for (topic, partition), lost in lost_events(settings, counts).items():
             print(f"  lost on {topic}[{partition}]: {len(lost)} events, {lost[0]} … {lost[-1]}")
+    if behind:
+        print(f"  uncommitted (committed, end): {behind}")
     if simulated:  # the simulator's idempotent producer wrote each event once, across the fault too
         assert counts.produced == len(reference.events), "the raw topics do not hold the recording"
     assert_exactly_once_and_alerted(counts, alerted, reference)
@@ -172,37 +192,18 @@ def check(
 
 
 def test_worker_killed_mid_stream_and_restarted(own: OwnServers, reference: Reference, tmp_path: Path):
-    settings = own.namespace()
-    create_topics(settings)
-    worker = Supervised("worker", ["worker"], settings, tmp_path)
-    stream = simulator(settings, tmp_path)
-    try:
+    with streaming(own, tmp_path) as (settings, [worker], stream):
         # Mid-stream, with the worker busy: a third produced and aggregates coming out.
         at = until_produced(settings, len(reference.events) // 3, [worker], stream)
         worker.kill()
-        topics = [*raw_topics(settings), settings.anomalies_topic]
-        before = committed_offsets(settings, settings.worker_id, topics)
         worker.restart()
         until(lambda: finished(stream), timeout=180, supervised=[worker])
-        uncommitted = settle(settings, [worker])
-        if uncommitted:  # which partitions the restarted worker never committed, for the report
-            after = committed_offsets(settings, settings.worker_id, topics)
-            stuck = {tp: (before[tp][0], *after[tp]) for tp in after if after[tp][0] != after[tp][1]}
-            print(f"\n  uncommitted after the restart (committed at kill, committed now, end): {stuck}")
-        check("worker SIGKILL", settings, reference, [worker], killed_at_produced=at, uncommitted=uncommitted)
-    finally:
-        stream.stop()
-        worker.stop()
+        check("worker SIGKILL", settings, reference, [worker], killed_at_produced=at)
 
 
 def test_one_of_two_workers_stopped_and_started_again(own: OwnServers, reference: Reference, tmp_path: Path):
-    settings = own.namespace()
-    create_topics(settings)
-    first = Supervised("worker-a", ["worker"], settings, tmp_path)
-    second = Supervised("worker-b", ["worker"], settings, tmp_path)
-    workers = [first, second]
-    stream = simulator(settings, tmp_path)
-    try:
+    with streaming(own, tmp_path, ("worker-a", "worker-b")) as (settings, workers, stream):
+        first, second = workers
         stopped_at = until_produced(settings, len(reference.events) // 4, workers, stream)
         assert second.stop() in (0, -15)  # a clean leave: the group rebalances onto the first
         # The first worker carries on alone for a while (its output grows), then the second comes back.
@@ -210,64 +211,44 @@ def test_one_of_two_workers_stopped_and_started_again(own: OwnServers, reference
         started_at = until_produced(settings, len(reference.events) // 2, [first], stream, before)
         second.restart()
         until(lambda: finished(stream), timeout=180, supervised=workers)
-        uncommitted = settle(settings, workers)
         check(
             "rebalance",
             settings,
             reference,
             workers,
-            uncommitted=uncommitted,
             stopped_at_produced=stopped_at,
             started_at_produced=started_at,
         )
-    finally:
-        stream.stop()
-        for worker in workers:
-            worker.stop()
 
 
 def test_kafka_broker_stopped_and_restarted(own: OwnServers, reference: Reference, tmp_path: Path):
-    settings = own.namespace()
-    create_topics(settings)
-    worker = Supervised("worker", ["worker"], settings, tmp_path)
-    stream = simulator(settings, tmp_path)
-    try:
+    with streaming(own, tmp_path) as (settings, [worker], stream):
         at = until_produced(settings, len(reference.events) // 3, [worker], stream)
         began = time.monotonic()
         own.kafka.stop()  # SIGTERM: a clean broker shutdown, the log dir kept
         own.kafka.start(timeout=180)  # the same ports and data: a restarted broker
         outage = time.monotonic() - began
         until(lambda: finished(stream), timeout=240, supervised=[worker])
-        uncommitted = settle(settings, [worker])
         check(
             "kafka restart",
             settings,
             reference,
             [worker],
-            uncommitted=uncommitted,
             stopped_at_produced=at,
             broker_down_s=round(outage, 1),
         )
-    finally:
-        stream.stop()
-        worker.stop()
 
 
 def test_redis_stopped_and_restarted_picture_rebuilt(own: OwnServers, reference: Reference, tmp_path: Path):
-    settings = own.namespace()
-    create_topics(settings)
-    worker = Supervised("worker", ["worker"], settings, tmp_path)
-    stream = simulator(settings, tmp_path)
-    try:
+    with streaming(own, tmp_path) as (settings, [worker], stream):
         at = until_produced(settings, len(reference.events) // 3, [worker], stream)
         own.redis.stop()
         # The stream goes on while Redis is down (a sixth of the run), then Redis comes back empty.
         until_produced(settings, at + len(reference.events) // 6, [worker], stream)
         own.redis.start(timeout=30)
         until(lambda: finished(stream), timeout=180, supervised=[worker])
-        uncommitted = settle(settings, [worker])
         _, alerted, alert_records = check(
-            "redis restart", settings, reference, [worker], stopped_at_produced=at, uncommitted=uncommitted
+            "redis restart", settings, reference, [worker], stopped_at_produced=at
         )
         revisions = latest_revisions(alert_records)
 
@@ -288,9 +269,6 @@ def test_redis_stopped_and_restarted_picture_rebuilt(own: OwnServers, reference:
             f"opened_twice_after={after.opened_twice} redelivered_after={after.redelivered}"
         )
         assert after == alerted  # the rebuild published nothing
-    finally:
-        stream.stop()
-        worker.stop()
 
 
 # --- the API killed during ingest ------------------------------------------------------------------------
@@ -395,7 +373,6 @@ def test_api_killed_during_ingest(own: OwnServers, recording, tmp_path: Path):
         until(lambda: not client.is_alive(), timeout=240, supervised=[worker], processes=[api])
         assert client.error is None, repr(client.error)
         assert not client.rejected, client.rejected[:3]
-        uncommitted = settle(settings, [worker])
 
         raw = TopicReader(settings, raw_topics(settings))
         try:
@@ -420,7 +397,6 @@ def test_api_killed_during_ingest(own: OwnServers, recording, tmp_path: Path):
             [worker],
             simulated=False,
             items_written_twice=len(twice),
-            uncommitted=uncommitted,
         )
     finally:
         api.stop()
