@@ -67,22 +67,21 @@ class WindowAggregate(BaseModel):
         return self.model_dump_json(by_alias=True).encode()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Accepted:
-    """The event updated this window. ``aggregate`` is built when read, from the window as it stands
-    then: a batch that updates a window many times builds the one it publishes, not one per event."""
+    """The event updated this window (``start``, epoch seconds); ``window`` is its state, to build the
+    aggregate from when it is published (``aggregate_of``): a batch that updates a window many times
+    builds the one it publishes, not one per event."""
 
-    window_start: datetime
-    _window: dict[str, Any]
-    _describe: tuple[str, str, int, Mapping[str, str], WindowSpec]  # feed, sensor, start, units, spec
+    start: int
+    window: dict[str, Any]
 
     @property
-    def aggregate(self) -> WindowAggregate:
-        feed, sensor_id, start, units, spec = self._describe
-        return _aggregate(self._window, feed=feed, sensor_id=sensor_id, start=start, units=units, spec=spec)
+    def window_start(self) -> datetime:
+        return _utc(self.start)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Late:
     """The event's window had already closed; it was not counted."""
 
@@ -98,10 +97,6 @@ class Late:
         )
 
 
-def _epoch(moment: datetime) -> float:
-    return moment.timestamp()
-
-
 def _utc(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
@@ -111,45 +106,53 @@ def new_state() -> dict[str, Any]:
 
 
 def add_event(
-    state: dict[str, Any],
-    *,
-    feed: str,
-    sensor_id: str,
-    event_time: datetime,
-    values: Mapping[str, float],
-    units: Mapping[str, str],
-    spec: WindowSpec,
+    state: dict[str, Any], *, event_time: datetime, values: Mapping[str, float], spec: WindowSpec
 ) -> Accepted | Late:
-    """Count one event into its window. Mutates and keeps ``state`` small: closed windows are dropped."""
-    moment = _epoch(event_time)
-    start = spec.start_of(moment)
+    """Count one event into its window. Mutates and keeps ``state`` small: closed windows are dropped.
+
+    A window is ``{"count", "last_time", "fields": {name: [n, sum, min, max, last, last_time]}}``."""
+    moment = event_time.timestamp()
+    size = spec.size_seconds
+    start = int(moment // size * size)
     watermark = state["watermark"]
-    if watermark is not None and start + spec.size_seconds + spec.lateness_seconds <= watermark:
+    if watermark is not None and start + size + spec.lateness_seconds <= watermark:
         return Late(window_start=_utc(start), watermark=_utc(watermark))
 
-    window = state["windows"].setdefault(str(start), {"count": 0, "last_time": moment, "fields": {}})
+    windows = state["windows"]
+    key = str(start)
+    window = windows.get(key)
+    if window is None:
+        window = windows[key] = {"count": 0, "last_time": moment, "fields": {}}
     window["count"] += 1
-    window["last_time"] = max(window["last_time"], moment)
+    if moment > window["last_time"]:
+        window["last_time"] = moment
+    fields = window["fields"]
     for name, value in values.items():
-        stats = window["fields"].setdefault(
-            name, {"n": 0, "sum": 0.0, "min": value, "max": value, "last": value, "last_time": moment}
-        )
-        stats["n"] += 1
-        stats["sum"] += value
-        stats["min"] = min(stats["min"], value)
-        stats["max"] = max(stats["max"], value)
-        if moment >= stats["last_time"]:  # "last" is by event time; a tie goes to the later arrival
-            stats["last"], stats["last_time"] = value, moment
+        stats = fields.get(name)
+        if stats is None:
+            fields[name] = [1, value, value, value, value, moment]
+            continue
+        stats[0] += 1
+        stats[1] += value
+        if value < stats[2]:
+            stats[2] = value
+        if value > stats[3]:
+            stats[3] = value
+        if moment >= stats[5]:  # "last" is by event time; a tie goes to the later arrival
+            stats[4] = value
+            stats[5] = moment
 
     if watermark is None or moment > watermark:
-        state["watermark"] = watermark = moment
-        horizon = watermark - spec.size_seconds - spec.lateness_seconds
-        state["windows"] = {k: w for k, w in state["windows"].items() if int(k) > horizon}
+        state["watermark"] = moment
+        horizon = moment - size - spec.lateness_seconds
+        if len(windows) > 1:
+            for old in [k for k in windows if int(k) <= horizon]:
+                del windows[old]
 
-    return Accepted(_utc(start), window, (feed, sensor_id, start, units, spec))
+    return Accepted(start, window)
 
 
-def _aggregate(
+def aggregate_of(
     window: dict[str, Any],
     *,
     feed: str,
@@ -158,6 +161,7 @@ def _aggregate(
     units: Mapping[str, str],
     spec: WindowSpec,
 ) -> WindowAggregate:
+    """The published aggregate of a window as it stands (``add_event``'s window state)."""
     return WindowAggregate(
         feed=feed,
         sensor_id=sensor_id,
@@ -167,15 +171,8 @@ def _aggregate(
         count=window["count"],
         last_event_time=_utc(window["last_time"]),
         fields={
-            name: FieldStats(
-                count=s["n"],
-                mean=s["sum"] / s["n"],
-                min=s["min"],
-                max=s["max"],
-                last=s["last"],
-                unit=units[name],
-            )
-            for name, s in window["fields"].items()
+            name: FieldStats(count=n, mean=total / n, min=low, max=high, last=last, unit=units[name])
+            for name, (n, total, low, high, last, _) in window["fields"].items()
         },
     )
 

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import faust
+from faust.types import EventT
 
 from ioc.alerts import incidents, manager, silence
 from ioc.alerts.rules import load_rules
@@ -22,7 +23,10 @@ from ioc.city import load_city
 from ioc.models.alert import AlertCommand, AlertEvent
 from ioc.models.anomaly import Anomaly
 from ioc.settings import Settings
-from streams.offsets import Admission, GapFiller, position_key
+from streams.checkpointing import Admission, Batch, Checkpointer
+from streams.pipeline import BATCH_WITHIN
+
+BATCH_MAX = 500
 
 log = logging.getLogger(__name__)
 
@@ -36,74 +40,73 @@ def register_alert_manager(app: faust.App, settings: Settings) -> None:
         settings.silences_topic,
         partitions=settings.partitions,
     )
-    alerts = app.topic(settings.alerts_topic, partitions=settings.partitions)
-    by_district = app.topic(settings.alerts_by_district_topic, partitions=settings.partitions)
+    outputs = [
+        app.topic(t, partitions=settings.partitions)
+        for t in (settings.alerts_topic, settings.alerts_by_district_topic)
+    ]
     entities = app.Table("alert-entities", default=manager.new_state, partitions=settings.partitions)
     books = app.Table("alert-silences", default=silence.new_book, partitions=settings.partitions)
-    # Per partition: the last offset handled, so no offset goes by unhandled (streams/offsets.py).
-    offsets = app.Table("alert-offsets", partitions=settings.partitions)
-    gaps = GapFiller(app, settings.bootstrap_servers, "alert manager")
-
-    async def publish(changes: list[AlertEvent]) -> None:
-        for change in changes:
-            value = change.to_json()
-            await alerts.send(key=change.key.encode(), value=value)
-            await by_district.send(key=change.alert.district.encode(), value=value)
-
-    def rejudge(book: dict[str, Any], at: datetime) -> list[AlertEvent]:
-        """Every unresolved alert of the partition against the silences active at ``at``."""
-        active = silence.silences_in(book)
-        changes: list[AlertEvent] = []
-        for entity in list(book["unresolved"]):
-            state = entities[entity]
-            changes += manager.apply_silences(state, active, at)
-            entities[entity] = state
-        return changes
+    checkpoints = Checkpointer(app, "alert-manager", settings.bootstrap_servers, settings.partitions)
 
     @app.agent(inputs, name="alert-manager", concurrency=1)
     async def manage(stream: faust.StreamT) -> None:
-        # Acknowledged here, each event once handled: those read back to fill a gap too.
-        async for arrived in stream.noack().events():
-            position = position_key(arrived.message.tp)
-            verdict, events = await gaps.in_order(arrived, offsets.get(position))
-            for event in events:
-                await handle(event)
-                if verdict is not Admission.REPEAT:
-                    offsets[position] = event.message.offset
-                await stream.ack(event)
+        await checkpoints.run(stream, handle, batch_max=BATCH_MAX, within=BATCH_WITHIN, outputs=outputs)
 
-    async def handle(event: faust.types.EventT) -> None:
-        topic = event.message.topic
-        partition = f"p{event.message.partition}"  # the book of this partition (its changelog partition)
-        book = books[partition]
-        if topic == settings.silences_topic:
-            silence.keep(book, silence.Silence.model_validate_json(event.value))
-            clock = silence.clock_of(book)
-            changes = rejudge(book, clock) if clock is not None else []
-            books[partition] = book
-            await publish(changes)
-            return
+    async def handle(events: list[tuple[EventT, Admission]], batch: Batch) -> None:
+        states: dict[str, dict[str, Any]] = {}  # entity → its state, read once per batch
+        partition_of: dict[str, int] = {}
+        book_of: dict[int, dict[str, Any]] = {}
 
-        key = event.key.decode() if event.key else ""
-        state = entities[key]
-        active = silence.silences_in(book)
-        if topic == settings.alert_commands_topic:
-            command = AlertCommand.model_validate_json(event.value)
-            result = manager.apply_command(state, command, active)
-            if not result.ok:
-                log.warning("alert command refused: %s", result.error)
-            changes = result.events
-        else:
-            anomaly = Anomaly.model_validate_json(event.value)
-            changes = manager.apply_anomaly(state, anomaly, rules, city, active)
-            # Only detectors' event time moves the book's clock: an operator's wall-clock time
-            # would jump a replay of last July to today.
-            if silence.advance(book, anomaly.observed_at):  # a silence started or ended meanwhile
-                changes += rejudge(book, anomaly.observed_at)
-        entities[key] = state
-        silence.mark(book, key, manager.has_unresolved(state))
-        books[partition] = book
-        await publish(changes)
+        def state_of(entity: str, partition: int) -> dict[str, Any]:
+            if entity not in states:
+                states[entity] = entities[entity]
+                partition_of[entity] = partition
+            return states[entity]
+
+        def rejudge(book: dict[str, Any], at: datetime, partition: int) -> list[AlertEvent]:
+            """Every unresolved alert of the partition against the silences active at ``at``."""
+            active = silence.silences_in(book)
+            changes: list[AlertEvent] = []
+            for entity in list(book["unresolved"]):
+                changes += manager.apply_silences(state_of(entity, partition), active, at)
+            return changes
+
+        for event, _ in events:
+            partition = event.message.partition
+            if partition not in book_of:
+                book_of[partition] = books[f"p{partition}"]  # the book of this partition
+            book = book_of[partition]
+            topic = event.message.topic
+            if topic == settings.silences_topic:
+                silence.keep(book, silence.Silence.model_validate_json(event.value))
+                moment = silence.clock_of(book)
+                changes = rejudge(book, moment, partition) if moment is not None else []
+            else:
+                key = event.key.decode() if event.key else ""
+                state = state_of(key, partition)
+                active = silence.silences_in(book)
+                if topic == settings.alert_commands_topic:
+                    command = AlertCommand.model_validate_json(event.value)
+                    result = manager.apply_command(state, command, active)
+                    if not result.ok:
+                        log.warning("alert command refused: %s", result.error)
+                    changes = result.events
+                else:
+                    anomaly = Anomaly.model_validate_json(event.value)
+                    changes = manager.apply_anomaly(state, anomaly, rules, city, active)
+                    # Only detectors' event time moves the book's clock: an operator's wall-clock time
+                    # would jump a replay of last July to today.
+                    if silence.advance(book, anomaly.observed_at):  # a silence started or ended meanwhile
+                        changes += rejudge(book, anomaly.observed_at, partition)
+                silence.mark(book, key, manager.has_unresolved(state))
+            for change in changes:
+                value = change.to_json()
+                await batch.send(settings.alerts_topic, change.key.encode(), value)
+                await batch.send(settings.alerts_by_district_topic, change.alert.district.encode(), value)
+        for entity, state in states.items():
+            batch.write(entities, entity, state, partition_of[entity])
+        for partition, book in book_of.items():
+            batch.write(books, f"p{partition}", book, partition)
 
 
 def register_incidents(app: faust.App, settings: Settings) -> None:
@@ -112,14 +115,23 @@ def register_incidents(app: faust.App, settings: Settings) -> None:
     alert_events = app.topic(settings.alerts_by_district_topic, partitions=settings.partitions)
     incident_events = app.topic(settings.incidents_topic, partitions=settings.partitions)
     districts = app.Table("incident-districts", default=incidents.new_state, partitions=settings.partitions)
+    checkpoints = Checkpointer(app, "incidents", settings.bootstrap_servers, settings.partitions)
 
     @app.agent(alert_events, name="incidents", concurrency=1)
     async def group(stream: faust.StreamT) -> None:
-        async for event in stream.events():
+        await checkpoints.run(
+            stream, handle, batch_max=BATCH_MAX, within=BATCH_WITHIN, outputs=[incident_events]
+        )
+
+    async def handle(events: list[tuple[EventT, Admission]], batch: Batch) -> None:
+        states: dict[str, tuple[dict[str, Any], int]] = {}
+        for event, _ in events:
             district = event.key.decode() if event.key else ""
-            state = districts[district]
+            if district not in states:
+                states[district] = (districts[district], event.message.partition)
+            state = states[district][0]
             alert_event = AlertEvent.model_validate_json(event.value)
-            changes = incidents.apply_alert_event(state, alert_event, rules, city)
-            districts[district] = state
-            for change in changes:
-                await incident_events.send(key=change.key.encode(), value=change.to_json())
+            for change in incidents.apply_alert_event(state, alert_event, rules, city):
+                await batch.send(settings.incidents_topic, change.key.encode(), change.to_json())
+        for district, (state, partition) in states.items():
+            batch.write(districts, district, state, partition)

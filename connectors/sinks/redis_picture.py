@@ -165,10 +165,15 @@ class RedisPicture:
         """Store the aggregate unless a newer one is there; True when it was stored."""
         return (await self.write_aggregates([aggregate]))[0]
 
-    async def write_aggregates(self, aggregates: list[WindowAggregate]) -> list[bool]:
-        """Store each aggregate unless a newer one is there, in one round trip."""
+    async def write_aggregates(
+        self, aggregates: list[WindowAggregate], texts: list[bytes] | None = None
+    ) -> list[bool]:
+        """Store each aggregate unless a newer one is there, in one round trip. ``texts``: their JSON,
+        when the caller has it already."""
+        if texts is None:
+            texts = [aggregate.to_json() for aggregate in aggregates]
         async with self.redis.pipeline(transaction=False) as pipe:
-            for aggregate in aggregates:
+            for aggregate, text in zip(aggregates, texts, strict=True):
                 await self._write_if_newer(
                     keys=[
                         self._agg_key(aggregate.feed, aggregate.window, aggregate.sensor_id),
@@ -178,7 +183,7 @@ class RedisPicture:
                     args=[
                         int(aggregate.window_start.timestamp()),
                         aggregate.count,
-                        aggregate.to_json().decode(),
+                        text.decode(),
                         aggregate.sensor_id,
                         self.settings.stream_history,
                         _delta(aggregate),

@@ -1,4 +1,4 @@
-"""The detection pipeline in one process: validate, detect per sensor, tick silent sensors, manage alerts.
+"""The detection pipeline in one process: the feeds' reading path (``ioc.step``), then the alert manager.
 
 The same pure steps as the stream agents, in the order the events are given (a recording's order).
 """
@@ -10,50 +10,32 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pydantic import ValidationError
-
 from ioc.alerts.manager import alerts_of, apply_anomaly, new_state
 from ioc.alerts.rules import RuleSet
 from ioc.backtest.scoring import RaisedAlert, Score, TruthScenario, alerts_from_anomalies, score
 from ioc.city import City
-from ioc.detectors import clock
-from ioc.detectors.sensor import SensorDetector, identify_rejected, new_sensor_state
-from ioc.models import MODELS
 from ioc.models.alert import Alert, AlertChange
 from ioc.models.anomaly import Anomaly
+from ioc.recording import RecordedEvent
+from ioc.settings import Settings
+from ioc.step import OfflineRun
 
 
 @dataclass
 class Outcome:
     events: int = 0
-    rejected: int = 0
+    rejected: int = 0  # dead letters: invalid, or too late for the feed's shortest window
     anomalies: list[Anomaly] = field(default_factory=list)
 
 
-def detect(events: Iterable[tuple[str, bytes]], rules: RuleSet, city: City) -> Outcome:
-    """Run the detectors over ``(feed, event JSON)`` pairs; return every anomaly they report."""
-    detector = SensorDetector(rules, city)
-    states: dict[tuple[str, str], dict[str, Any]] = {}
-    clocks = {feed: clock.new_clock() for feed in MODELS}
+def detect(events: Iterable[RecordedEvent], rules: RuleSet, city: City, settings: Settings) -> Outcome:
+    """The feeds' reading path (``ioc.step``, as the worker runs it) over recorded events in order; every
+    anomaly it reports."""
     outcome = Outcome()
-    for feed, value in events:
-        outcome.events += 1
-        try:
-            event = MODELS[feed].model_validate_json(value, context={"city": city})
-        except ValidationError:
-            outcome.rejected += 1
-            if (found := identify_rejected(feed, value, city)) is not None:
-                sensor_id, at = found
-                state = states.setdefault((feed, sensor_id), new_sensor_state())
-                outcome.anomalies += detector.rejected(state, feed, sensor_id, at)
-            continue
-        sensor_id = event.sensor_id
-        state = states.setdefault((feed, sensor_id), new_sensor_state())
-        outcome.anomalies += detector.observe(state, event)
-        tick = clock.note(clocks[feed], sensor_id, event.event_time)
-        if tick is not None:
-            for other in clocks[feed]["sensors"]:
-                outcome.anomalies += detector.tick(states[(feed, other)], feed, other, tick)
+    for _, result in OfflineRun(settings, rules, city).run(events):
+        outcome.events += result.records
+        outcome.rejected += len(result.dead_letters)
+        outcome.anomalies += result.anomalies
     return outcome
 
 
@@ -99,14 +81,15 @@ class RuleSetRun:
 
 
 def run_rules(
-    events: Sequence[tuple[str, bytes]],
+    events: Sequence[RecordedEvent],
     rules: RuleSet,
     city: City,
+    settings: Settings,
     source: str,
     truth: list[TruthScenario] | None = None,
 ) -> RuleSetRun:
     """Detect, manage alerts and (with a ground truth) score, for one rule set."""
-    outcome = detect(events, rules, city)
+    outcome = detect(events, rules, city, settings)
     managed = manage(outcome.anomalies, rules, city)
     scored = None
     if truth is not None:

@@ -78,17 +78,17 @@ def backtest(
     except ValueError as error:  # RecordingError, or a CSV row the feed model rejects
         raise typer.BadParameter(str(error), param_hint="RECORDING") from None
     # The order a replay into Kafka gives: event time, ties in file order (each sensor's own order).
-    events = [(event.feed, event.value) for event in in_event_time_order(loaded)]
+    events = in_event_time_order(loaded)
     console.print(f"{len(events):,} events ({', '.join(header.feeds)}) loaded from {recording}")
 
     started = time.monotonic()
-    base = run_rules(events, baseline_rules, city, baseline_source, scenarios)
+    base = run_rules(events, baseline_rules, city, settings, baseline_source, scenarios)
     _ran("baseline", base, started)
     if candidate_rules == baseline_rules:  # the same rules give the same alerts: spare the second run
         candidate = dataclasses.replace(base, source=str(rules))
     else:
         started = time.monotonic()
-        candidate = run_rules(events, candidate_rules, city, str(rules), scenarios)
+        candidate = run_rules(events, candidate_rules, city, settings, str(rules), scenarios)
         _ran("candidate", candidate, started)
     elapsed = time.monotonic() - began
     comparison = compare(base, candidate)

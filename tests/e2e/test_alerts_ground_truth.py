@@ -23,6 +23,7 @@ from ioc.backtest.run import detect
 from ioc.backtest.scoring import RaisedAlert, TruthScenario, alerts_from_anomalies, score
 from ioc.city import load_city
 from ioc.models.alert import AlertChange, AlertEvent
+from ioc.recording import RecordedEvent
 from tests.processes import IocProcess, read_topic, wait_for
 
 # July: the rainy season, when the simulated air does not reach "Xấu" on its own (docs/architecture.md).
@@ -70,7 +71,7 @@ def test_a_simulated_week_alerts_like_the_ground_truth_across_a_worker_crash(set
     rules, city = load_rules(settings.rules), load_city(settings.city)
     events, truth = simulated_week(settings)
     offline_alerts, _ = alerts_from_anomalies(
-        detect(((type(e).feed, e.to_json()) for e in events), rules, city).anomalies
+        detect((RecordedEvent.of(e) for e in events), rules, city, settings).anomalies
     )
     expected_ids = {alert.id for alert in offline_alerts}
     create_topics(settings)

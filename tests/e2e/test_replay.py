@@ -37,7 +37,7 @@ def offline_alerts(settings: Settings) -> dict[str, AlertFacts]:
     """The recording through the same pure detectors and alert manager, in one process."""
     rules, city = load_rules(settings.rules), load_city(settings.city)
     _, events = load_events(RECORDING)
-    outcome = detect(((e.feed, e.value) for e in in_event_time_order(events)), rules, city)
+    outcome = detect(in_event_time_order(events), rules, city, settings)
     return {alert.id: _facts(alert) for alert in manage(outcome.anomalies, rules, city).alerts}
 
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections import defaultdict
 from datetime import datetime, timedelta
 
 import pytest
 
 from connectors.kafka import EventProducer, create_topics
 from connectors.sources.simulator import AirSimulator
+from ioc.alerts.rules import load_rules
 from ioc.city import load_city
-from ioc.windows import Accepted, add_event, new_state
+from ioc.recording import RecordedEvent
+from ioc.step import OfflineRun
 from tests.processes import IocProcess, read_topic, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -27,20 +28,15 @@ def simulated(minutes: int) -> list:
 
 
 def expected_counts(events, settings) -> dict[tuple[str, str], int]:
-    states: dict[str, dict] = defaultdict(new_state)
+    """The shortest window's final counts, through the worker's own reading path, offline."""
+    shortest = settings.windows_of("air")[0].label
+    run = OfflineRun(settings, load_rules(settings.rules), load_city(settings.city))
     counts = {}
-    for e in events:
-        outcome = add_event(
-            states[e.sensor_id],
-            feed="air",
-            sensor_id=e.sensor_id,
-            event_time=e.event_time,
-            values=e.measured_values(),
-            units={m.field: m.unit for m in e.measures},
-            spec=settings.windows_of("air")[0],
-        )
-        assert isinstance(outcome, Accepted)
-        counts[(e.sensor_id, outcome.aggregate.window_start.isoformat())] = outcome.aggregate.count
+    for _, result in run.run(RecordedEvent.of(e) for e in events):
+        assert not result.dead_letters
+        for (label, sensor_id, _), aggregate in result.aggregates.items():
+            if label == shortest:
+                counts[(sensor_id, aggregate.window_start.isoformat())] = aggregate.count
     return counts
 
 

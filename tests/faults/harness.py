@@ -2,8 +2,8 @@
 the offline reference a seeded simulator run gives, supervised workers, and the checks.
 
 The reference is the simulator's own recording of the run (``ioc simulate … --out``: exactly the events
-it produces to Kafka, deterministic for the seed), counted offline with ``ioc.windows.add_event`` and
-run through the offline detectors and alert manager (``ioc.backtest.run``). A stream run under a fault
+it produces to Kafka, deterministic for the seed), run offline through the feeds' reading path
+(``ioc.step``, the worker's own) and the alert manager (``ioc.backtest.run``). A stream run under a fault
 must give the same window counts (each event once), the same alert ids (each opened once) and so alert
 the same ground-truth scenarios.
 """
@@ -25,18 +25,16 @@ from typing import Any
 
 import redis
 from kafka import KafkaConsumer, TopicPartition
-from pydantic import ValidationError
 
 from ioc.alerts.rules import load_rules
 from ioc.backtest.run import detect, manage, raised_alerts
 from ioc.backtest.scoring import RaisedAlert, TruthScenario, load_truth, score
 from ioc.city import load_city
 from ioc.infra import LocalKafka, LocalRedis
-from ioc.models import MODELS
 from ioc.models.alert import AlertChange, AlertEvent
 from ioc.recording import RecordedEvent, read_recording
 from ioc.settings import Settings
-from ioc.windows import Accepted, add_event, new_state
+from ioc.step import OfflineRun
 from tests.conftest import TEST_KEYS, local_infra_settings, settings_env
 from tests.processes import IocProcess, topic_ends, wait_for
 
@@ -151,37 +149,18 @@ def record(settings: Settings, directory: Path) -> tuple[list[RecordedEvent], li
 
 
 def offline_counts(events: Iterable[RecordedEvent], settings: Settings) -> dict[Window, int]:
-    """Each window's count as the pipeline computes it: invalid events count nowhere; an event too late
-    for one window still counts in the longer ones that take it."""
-    city = load_city(settings.city)
-    states: dict[tuple[str, str, str], dict] = defaultdict(new_state)
+    """Each window's final count, through the feeds' reading path (``ioc.step``) as the worker runs it."""
+    rules, city = load_rules(settings.rules), load_city(settings.city)
     counts: dict[Window, int] = {}
-    for recorded in events:
-        model = MODELS[recorded.feed]
-        try:
-            reading = model.model_validate_json(recorded.value, context={"city": city})
-        except ValidationError:
-            continue
-        units = {m.field: m.unit for m in model.measures}
-        for spec in settings.windows_of(recorded.feed):
-            outcome = add_event(
-                states[(recorded.feed, reading.sensor_id, spec.label)],
-                feed=recorded.feed,
-                sensor_id=reading.sensor_id,
-                event_time=reading.event_time,
-                values=reading.measured_values(),
-                units=units,
-                spec=spec,
-            )
-            if isinstance(outcome, Accepted):
-                window = (recorded.feed, spec.label, reading.sensor_id, int(outcome.window_start.timestamp()))
-                counts[window] = outcome.aggregate.count  # read now: the window changes later
+    for feed, result in OfflineRun(settings, rules, city).run(events):
+        for (label, sensor_id, start), aggregate in result.aggregates.items():
+            counts[(feed, label, sensor_id, start)] = aggregate.count
     return counts
 
 
 def build_reference(events: list[RecordedEvent], truth: list[TruthScenario], settings: Settings) -> Reference:
     rules, city = load_rules(settings.rules), load_city(settings.city)
-    managed = manage(detect(((e.feed, e.value) for e in events), rules, city).anomalies, rules, city)
+    managed = manage(detect(events, rules, city, settings).anomalies, rules, city)
     recalled = score(raised_alerts(managed), truth, rules).recalled
     return Reference(events, truth, offline_counts(events, settings), set(managed.opened_at), set(recalled))
 

@@ -1,4 +1,4 @@
-"""The records Faust dropped, read back straight from a real broker (``streams.offsets.GapFiller``)."""
+"""The records Faust dropped, read back straight from a real broker (``streams.checkpointing.GapFiller``)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from kafka.structs import TopicPartition
 
 from connectors.kafka import create_topics
 from ioc.settings import Settings
-from streams.offsets import Admission, GapFiller
+from streams.checkpointing import Admission, GapFiller
 
 pytestmark = pytest.mark.integration
 
@@ -67,7 +67,7 @@ def test_a_gap_that_retention_deleted_is_read_from_the_earliest_left(settings: S
     app = faust.App(settings.worker_id, broker=f"kafka://{settings.bootstrap_servers}")
     filler = GapFiller(app, settings.bootstrap_servers, "test")
 
-    with caplog.at_level(logging.WARNING, logger="streams.offsets"):
+    with caplog.at_level(logging.WARNING, logger="streams.checkpointing"):
         events = asyncio.run(filler.missing(arrived(topic, 25), last=4))
 
     assert [event.message.offset for event in events] == [20, 21, 22, 23, 24]

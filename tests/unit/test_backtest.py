@@ -23,6 +23,7 @@ from ioc.city import load_city
 from ioc.cli import app
 from ioc.models.alert import Alert, AlertStatus
 from ioc.models.anomaly import Anomaly, RuleKind, Severity
+from ioc.settings import Settings
 
 CITY = load_city("hanoi")
 RULES = load_rules("hanoi")
@@ -173,7 +174,7 @@ def test_an_episode_that_starts_earlier_is_one_moved_alert():
 
 
 def test_the_report_of_two_empty_runs_is_json():
-    run = run_rules([], RULES, CITY, "hanoi", truth=[])
+    run = run_rules([], RULES, CITY, Settings(), "hanoi", truth=[])
     report = to_json(compare(run, run), {"events": 0})
     assert json.loads(json.dumps(report)) == report
     assert report["diff"]["counts"] == {"onlyCandidate": 0, "onlyBaseline": 0, "changed": 0,

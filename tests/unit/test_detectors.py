@@ -15,6 +15,8 @@ from ioc.backtest.scoring import TruthScenario, alerts_from_anomalies, score
 from ioc.city import load_city
 from ioc.detectors import clock, health
 from ioc.detectors.condition import Subject, evaluate, threshold_reading
+from ioc.recording import RecordedEvent
+from ioc.settings import Settings
 
 RULES = load_rules("hanoi")
 CITY = load_city("hanoi")
@@ -110,7 +112,7 @@ def test_the_rules_find_the_simulated_scenarios(tmp_path):
                             seed=seed, card_key=key, card_key_id=key_id)  # fmt: skip
     scenarios = plan_scenarios(CITY, KINDS, start=start, duration=duration, seed=seed)
     injected = ScenarioInjector(source, scenarios, CITY, seed=seed, card_key=key, card_key_id=key_id)
-    outcome = detect(((type(e).feed, e.to_json()) for e in injected.events()), RULES, CITY)
+    outcome = detect((RecordedEvent.of(e) for e in injected.events()), RULES, CITY, Settings())
     alerts, reopened = alerts_from_anomalies(outcome.anomalies)
     truth = [TruthScenario.model_validate_json(s.to_json()) for s in scenarios]
     result = score(alerts, truth, RULES, reopened)

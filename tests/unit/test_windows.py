@@ -2,7 +2,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from ioc.windows import Accepted, Late, WindowSpec, add_event, new_state
+from ioc.windows import Accepted, Late, WindowSpec, add_event, aggregate_of, new_state
 
 T0 = datetime.fromisoformat("2026-01-15T08:00:00+07:00")
 SPEC = WindowSpec(size_seconds=60, lateness_seconds=30)
@@ -10,14 +10,12 @@ UNITS = {"pm25": "µg/m³", "no2": "µg/m³"}
 
 
 def add(state, seconds: float, **values: float):
-    return add_event(
-        state,
-        feed="air",
-        sensor_id="s1",
-        event_time=T0 + timedelta(seconds=seconds),
-        values=values,
-        units=UNITS,
-        spec=SPEC,
+    return add_event(state, event_time=T0 + timedelta(seconds=seconds), values=values, spec=SPEC)
+
+
+def aggregate(outcome: Accepted):
+    return aggregate_of(
+        outcome.window, feed="air", sensor_id="s1", start=outcome.start, units=UNITS, spec=SPEC
     )
 
 
@@ -27,7 +25,7 @@ def test_aggregates_count_mean_min_max_last_per_field():
     add(state, 30, pm25=60.0)
     outcome = add(state, 20, pm25=20.0)  # arrives last but is not the newest by event time
     assert isinstance(outcome, Accepted)
-    agg = outcome.aggregate
+    agg = aggregate(outcome)
     assert agg.window == "1m"
     assert agg.window_start == T0 and agg.window_end == T0 + timedelta(minutes=1)
     assert agg.count == 3
@@ -40,7 +38,7 @@ def test_aggregates_count_mean_min_max_last_per_field():
 
 def test_windows_are_aligned_to_the_epoch_not_to_the_first_event():
     outcome = add(new_state(), 75, pm25=1.0)
-    assert outcome.aggregate.window_start == T0 + timedelta(minutes=1)
+    assert aggregate(outcome).window_start == T0 + timedelta(minutes=1)
 
 
 def test_late_event_within_lateness_updates_its_window():
@@ -49,8 +47,8 @@ def test_late_event_within_lateness_updates_its_window():
     add(state, 70, pm25=99.0)  # watermark 08:01:10; the 08:00 window closes at 08:01:30
     outcome = add(state, 50, pm25=30.0)
     assert isinstance(outcome, Accepted)
-    assert outcome.aggregate.window_start == T0
-    assert outcome.aggregate.fields["pm25"].mean == 20.0
+    assert aggregate(outcome).window_start == T0
+    assert aggregate(outcome).fields["pm25"].mean == 20.0
 
 
 def test_event_after_window_closed_is_late_and_not_counted():
@@ -71,7 +69,7 @@ def test_state_survives_a_json_round_trip():
     add(state, 10, pm25=10.0)
     restored = json.loads(json.dumps(state))
     outcome = add(restored, 20, pm25=30.0)
-    assert outcome.aggregate.fields["pm25"].mean == 20.0
+    assert aggregate(outcome).fields["pm25"].mean == 20.0
 
 
 @pytest.mark.parametrize(("seconds", "label"), [(60, "1m"), (300, "5m"), (3600, "1h"), (90, "90s")])

@@ -1,11 +1,11 @@
-"""Where an offset stands against the last one counted of its partition (the guard of streams.offsets)."""
+"""Where an offset stands against the last one counted of its partition (streams.checkpointing)."""
 
 from __future__ import annotations
 
 import pytest
 from faust.types import TP
 
-from streams.offsets import Admission, admission, position_key
+from streams.checkpointing import Admission, admission, position_key
 
 
 @pytest.mark.parametrize(

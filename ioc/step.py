@@ -1,0 +1,298 @@
+"""One feed's reading path, pure: a batch of raw records and the state they touch → outputs and new state.
+
+Validate → event-time windows → detectors (with the sensor's indices) → silence ticks, for every record
+in order. The Faust agent (``streams/pipeline.py``), ``ioc backtest``, ``ioc detect``'s offline runs and
+the fault harness all call ``FeedStep.run``; nothing else walks a reading through the pipeline, so
+online and offline cannot disagree.
+
+Records carry what Kafka gives them: key, value, partition, offset and the record's timestamp (when the
+edge produced it; a dead letter's time, so a re-run writes the same dead letter). State is per sensor
+(its windows, its detectors, the last offset counted) and per partition (a clock of event time, for
+silent sensors); the caller keeps both, in a Faust table or a dict, and gets back the keys the batch
+changed. A sensor's records all come from one partition (keyed by sensor id), so its position — the
+last (partition, offset) counted — makes a record read again after a restart a no-op.
+
+Per batch, each window of each sensor (window, sensor, start) comes out once, at its latest: a batch
+that updates a window many times publishes the one it ends with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from kafka.partitioner.default import murmur2
+from pydantic import ValidationError
+
+from ioc.alerts.rules import RuleSet
+from ioc.city import City
+from ioc.detectors import clock
+from ioc.detectors.sensor import SensorDetector, identify_rejected, new_sensor_state
+from ioc.indices.current import IndexValue
+from ioc.models import MODELS
+from ioc.models.anomaly import Anomaly
+from ioc.models.dead_letter import DeadLetter, dead_letter, describe_validation_error
+from ioc.recording import RecordedEvent
+from ioc.settings import Settings
+from ioc.windows import Late, WindowAggregate, WindowSpec, add_event, aggregate_of, new_state
+
+STATE_VERSION = 1
+
+# (window label, sensor id, window start as epoch seconds): one window of one sensor.
+WindowKey = tuple[str, str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRecord:
+    key: bytes | None
+    value: bytes
+    partition: int
+    offset: int
+    timestamp_ms: int  # the record's time in Kafka: when the edge produced it
+
+
+@dataclass
+class StepResult:
+    """What a batch produced, and the state keys it changed (to be written back by the caller)."""
+
+    aggregates: dict[WindowKey, WindowAggregate] = field(default_factory=dict)  # each window at its latest
+    anomalies: list[Anomaly] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    records: int = 0
+    sensors: dict[str, int] = field(default_factory=dict)  # sensor id → its partition
+    clocks: set[int] = field(default_factory=set)  # partitions whose clock moved
+
+
+def new_sensor() -> dict[str, Any]:
+    """A sensor's state: its windows by label, its detectors, and the last (partition, offset) counted."""
+    return {"v": STATE_VERSION, "windows": {}, "detect": new_sensor_state(), "position": None}
+
+
+def upgrade_sensor(state: dict[str, Any]) -> dict[str, Any]:
+    """A sensor's state as an earlier version wrote it, in today's format (a worker upgraded in place)."""
+    if state.get("v") == STATE_VERSION:
+        return state
+    if "v" in state:
+        raise ValueError(f"sensor state version {state['v']!r} is newer than this worker's {STATE_VERSION}")
+    # Version 0 (no version field): a window's field stats were dicts; now [n, sum, min, max, last, time].
+    windows = {}
+    for label, by_label in state.get("windows", {}).items():
+        windows[label] = {
+            "watermark": by_label["watermark"],
+            "windows": {
+                start: {
+                    **window,
+                    "fields": {name: _stats_v1(stats) for name, stats in window["fields"].items()},
+                }
+                for start, window in by_label["windows"].items()
+            },
+        }
+    detect = state.get("detect", new_sensor_state())
+    return {"v": STATE_VERSION, "windows": windows, "detect": detect, "position": state.get("position")}
+
+
+def _stats_v1(stats: dict[str, Any]) -> list[Any]:
+    return [stats["n"], stats["sum"], stats["min"], stats["max"], stats["last"], stats["last_time"]]
+
+
+def clock_key(partition: int) -> str:
+    """The table key of a partition's clock (written from that partition, so it moves with it)."""
+    return f"p{partition}"
+
+
+class FeedStep:
+    """The reading path of one feed; ``run`` is the whole of it."""
+
+    def __init__(self, feed: str, specs: list[WindowSpec], detector: SensorDetector, source: str) -> None:
+        self.feed = feed
+        self.model = MODELS[feed]
+        self.units = {m.field: m.unit for m in self.model.measures}
+        self.specs = specs
+        self.detector = detector
+        self.city: City = detector.city
+        self.source = source  # the raw topic, named in dead letters
+
+    @classmethod
+    def of(cls, feed: str, specs: list[WindowSpec], rules: RuleSet, city: City, source: str) -> FeedStep:
+        return cls(feed, specs, SensorDetector(rules, city), source)
+
+    def run(
+        self,
+        records: Iterable[SourceRecord],
+        sensor: Callable[[str], dict[str, Any]],
+        partition_clock: Callable[[int], dict[str, Any]],
+    ) -> StepResult:
+        """Count ``records`` in order. ``sensor(id)`` and ``partition_clock(partition)`` give the state to
+        update in place (the same object for the same key within a run)."""
+        result = StepResult()
+        # The sensor's indices as of each window's latest event: set on the aggregate once, at the end.
+        indices_at: dict[WindowKey, dict[str, Any]] = {}
+        latest: dict[WindowKey, tuple[dict[str, Any], WindowSpec]] = {}
+        for record in records:
+            result.records += 1
+            self._count(record, sensor, partition_clock, result, latest, indices_at)
+        for window_key, (window, spec) in latest.items():
+            label, sensor_id, start = window_key
+            aggregate = aggregate_of(
+                window, feed=self.feed, sensor_id=sensor_id, start=start, units=self.units, spec=spec
+            )
+            if window_key in indices_at:
+                aggregate.indices = {n: IndexValue(**index) for n, index in indices_at[window_key].items()}
+            result.aggregates[window_key] = aggregate
+        return result
+
+    def _count(
+        self,
+        record: SourceRecord,
+        sensor: Callable[[str], dict[str, Any]],
+        partition_clock: Callable[[int], dict[str, Any]],
+        result: StepResult,
+        latest: dict[WindowKey, tuple[dict[str, Any], WindowSpec]],
+        indices_at: dict[WindowKey, dict[str, Any]],
+    ) -> None:
+        key, value = record.key, record.value
+        try:
+            reading = self.model.model_validate_json(value, context={"city": self.city})
+        except ValidationError as error:
+            result.dead_letters.append(self._reject(record, "invalid", describe_validation_error(error)))
+            known = identify_rejected(self.feed, value, self.city)
+            # Only under its own key: a sensor's state must come from the sensor's partition.
+            if known is not None and key is not None and key.decode(errors="replace") == known[0]:
+                sensor_id, at = known
+                state = self._sensor(sensor, sensor_id, record, result)
+                if state is not None:
+                    result.anomalies += self.detector.rejected(state["detect"], self.feed, sensor_id, at)
+            return
+        sensor_id = reading.sensor_id
+        if key is None or key.decode(errors="replace") != sensor_id:
+            detail = f"message key {key!r} is not the sensorId {sensor_id!r}"
+            result.dead_letters.append(self._reject(record, "invalid", detail))
+            return
+        state = self._sensor(sensor, sensor_id, record, result)
+        if state is None:
+            return
+
+        event_time, values = reading.event_time, reading.measured_values()
+        shortest_late: Late | None = None
+        updated: list[WindowKey] = []
+        windows = state["windows"]
+        for spec in self.specs:
+            outcome = add_event(
+                windows.setdefault(spec.label, new_state()),
+                event_time=event_time,
+                values=values,
+                spec=spec,
+            )
+            if isinstance(outcome, Late):
+                if spec is self.specs[0]:
+                    shortest_late = outcome
+            else:
+                window_key = (spec.label, sensor_id, outcome.start)
+                latest[window_key] = (outcome.window, spec)
+                updated.append(window_key)
+        if shortest_late is not None:
+            # Too late for its shortest window: a dead letter, though a longer window still counted it.
+            detail = shortest_late.describe(event_time, self.specs[0])
+            result.dead_letters.append(self._reject(record, "late", detail))
+            return
+        result.anomalies += self.detector.observe(state["detect"], reading)
+        indices = state["detect"]["indices"]
+        for window_key in updated:
+            indices_at[window_key] = indices
+
+        ticking = partition_clock(record.partition)
+        result.clocks.add(record.partition)
+        tick = clock.note(ticking, sensor_id, event_time)
+        if tick is not None:
+            for other in ticking["sensors"]:
+                other_state = sensor(other)
+                result.sensors[other] = record.partition
+                result.anomalies += self.detector.tick(other_state["detect"], self.feed, other, tick)
+
+    def _sensor(
+        self,
+        sensor: Callable[[str], dict[str, Any]],
+        sensor_id: str,
+        record: SourceRecord,
+        result: StepResult,
+    ) -> dict[str, Any] | None:
+        """The sensor's state, its position moved to ``record``; None when it counted ``record`` before
+        (read again after a restart whose offset commit had not happened yet)."""
+        state = sensor(sensor_id)
+        position = state["position"]
+        if position is not None and position[0] == record.partition and position[1] >= record.offset:
+            return None
+        state["position"] = [record.partition, record.offset]
+        result.sensors[sensor_id] = record.partition
+        return state
+
+    def _reject(self, record: SourceRecord, reason: str, detail: str) -> DeadLetter:
+        return dead_letter(
+            reason=reason,
+            detail=detail,
+            feed=self.feed,
+            source=self.source,
+            payload=record.value,
+            at=datetime.fromtimestamp(record.timestamp_ms / 1000, UTC),
+            key=record.key,
+        )
+
+
+class OfflineRun:
+    """Every feed's reading path in one process, over recorded events in their order (backtest, harness,
+    tests): each event in the partition its key hashes to (``partition_of``), with that partition's next
+    offset, as the raw topics would hold them; state in dicts."""
+
+    def __init__(self, settings: Settings, rules: RuleSet, city: City) -> None:
+        detector = SensorDetector(rules, city)
+        self.partitions = settings.partitions
+        self.steps = {
+            feed: FeedStep(feed, settings.windows_of(feed), detector, settings.raw_topic(feed))
+            for feed in MODELS
+        }
+        self.sensors: dict[str, dict[str, dict[str, Any]]] = {feed: {} for feed in MODELS}
+        self.clocks: dict[str, dict[int, dict[str, Any]]] = {feed: {} for feed in MODELS}
+        self._next_offset: dict[tuple[str, int], int] = {}
+
+    def run(self, events: Iterable[RecordedEvent]) -> Iterator[tuple[str, StepResult]]:
+        """Each run of consecutive events of one feed through its step, in order."""
+        feed: str | None = None
+        records: list[SourceRecord] = []
+        for event in events:
+            if event.feed != feed and records:
+                yield self._step(feed, records)  # type: ignore[arg-type]
+                records = []
+            feed = event.feed
+            records.append(self._record(event))
+        if records:
+            yield self._step(feed, records)  # type: ignore[arg-type]
+
+    def _record(self, event: RecordedEvent) -> SourceRecord:
+        key = event.key.encode()
+        partition = partition_of(key, self.partitions)
+        offset = self._next_offset.get((event.feed, partition), 0)
+        self._next_offset[(event.feed, partition)] = offset + 1
+        # A recording keeps no Kafka time: the event's own stands in (a dead letter's time).
+        return SourceRecord(key, event.value, partition, offset, round(event.event_time.timestamp() * 1000))
+
+    def _step(self, feed: str, records: list[SourceRecord]) -> tuple[str, StepResult]:
+        sensors, clocks = self.sensors[feed], self.clocks[feed]
+
+        def sensor(sensor_id: str) -> dict[str, Any]:
+            if sensor_id not in sensors:
+                sensors[sensor_id] = new_sensor()
+            return sensors[sensor_id]
+
+        def partition_clock(partition: int) -> dict[str, Any]:
+            if partition not in clocks:
+                clocks[partition] = clock.new_clock()
+            return clocks[partition]
+
+        return feed, self.steps[feed].run(records, sensor, partition_clock)
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner (murmur2, as the edge's producers use) gives ``key``."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions

@@ -1,0 +1,255 @@
+"""Faust, held in one place: every agent's batches, their commit sequence and the offset guard.
+
+Every agent of the worker runs ``Checkpointer.run``: batches of its source topics (``noack_take``), every
+offset of a partition counted in order, and for each batch the one sequence that loses nothing and
+repeats nothing a restart cannot recognise:
+
+1. the agent handles the batch's events (``handle``), collecting its outputs in a ``Batch``;
+2. the outputs are sent and awaited until Kafka has them (``acks=all``), then any side effects (Redis);
+3. the table writes, each made as an event of its key's own partition (so it lands in that changelog
+   partition), with the partition's last offset counted;
+4. only then are the events acknowledged: Faust commits an offset once it and every offset before it
+   are acknowledged, after flushing its producer (changelogs included), so the event of a committed
+   offset is in the saved state.
+
+A batch that fails stops the worker, its events unacknowledged: a restarted worker counts them again
+from the last commit, and the agent's own state (the last offset per partition, a sensor's position)
+recognises what it had counted. No other module imports a private name of Faust or aiokafka.
+
+**The offset guard.** Faust (0.15) can drop a message of a source topic without a trace: one fetched
+under the previous consumer generation, or while flow control is paused at a rebalance (``Stream``
+"Skipping message"), or one below a read offset that a stale fetch moved on (``Consumer`` "DROPPED
+MESSAGE ROFF"). It then either commits later offsets past the dropped ones (``Consumer._new_offset`` lets
+a gap of one offset through, and any gap before a partition's first commit) or never commits the
+partition again. Our source topics have contiguous offsets (no transactions, no compaction), so an agent
+that has counted offset N of a partition must next see N + 1. When an event comes after a gap, the
+guard reads the missing records straight from Kafka (a consumer of its own, no group) and hands them to
+the agent first. Seeking Faust's own consumer back does not work: a fetch already under way overtakes
+the seek and its read offset then drops the records again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import Awaitable, Callable, Iterable
+from enum import Enum
+from typing import Any
+
+import faust
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.structs import ConsumerRecord
+from faust.streams import _current_event
+from faust.types import TP, ConsumerMessage, EventT, Message
+
+log = logging.getLogger(__name__)
+
+FILL_TIMEOUT = 60.0  # seconds to read a gap back before the batch fails (and the worker restarts)
+
+
+class Admission(Enum):
+    NEXT = "next"  # the offset after the last counted (or the first seen of a partition with no state)
+    REPEAT = "repeat"  # at or before the last counted: read again after a restart or a rebalance
+    AHEAD = "ahead"  # beyond the next: offsets in between were dropped
+
+
+def admission(last: int | None, offset: int) -> Admission:
+    """Where ``offset`` stands against the last offset counted of its partition."""
+    if last is None or offset == last + 1:
+        return Admission.NEXT
+    return Admission.REPEAT if offset <= last else Admission.AHEAD
+
+
+def position_key(tp: TP) -> str:
+    """The table key of a partition's last offset (written from that partition, so it moves with it)."""
+    return f"{tp.topic}[{tp.partition}]"
+
+
+class Batch:
+    """What one batch of an agent must get done: its outputs, its side effects and its table writes."""
+
+    def __init__(self, producer: Any) -> None:
+        self._producer = producer
+        self._sent: list[Awaitable[Any]] = []
+        self._effects: list[Callable[[], Awaitable[Any]]] = []
+        self._writes: dict[tuple[int, str], tuple[faust.Table, Any, int]] = {}
+
+    async def send(self, topic: str, key: bytes | None, value: bytes) -> None:
+        """Produce a record (partitioned by its key); it is awaited before any table write."""
+        # The producer's own send: Faust's ``Topic.send`` adds a FutureMessage, a callback chain and
+        # an attachment check per record, which a batch of hundreds of aggregates pays for nothing.
+        self._sent.append(await self._producer.send(topic, key, value, None, None, None))
+
+    def after_outputs(self, effect: Callable[[], Awaitable[Any]]) -> None:
+        """Run ``effect`` once the outputs are in Kafka and before the table writes (a Redis write)."""
+        self._effects.append(effect)
+
+    def write(self, table: faust.Table, key: str, value: Any, partition: int) -> None:
+        """``table[key] = value`` once the outputs are in Kafka; ``partition`` is the key's partition."""
+        self._writes[(id(table), key)] = (table, value, partition)
+
+    async def finish(self, by_partition: dict[int, EventT]) -> None:
+        await asyncio.gather(*self._sent)  # outputs first: state saying "counted" without them loses them
+        for effect in self._effects:
+            await effect()
+        for (_, key), (table, value, partition) in self._writes.items():
+            _write(table, key, value, by_partition[partition])
+
+
+Handler = Callable[[list[tuple[EventT, Admission]], Batch], Awaitable[None]]
+
+
+class Checkpointer:
+    """One agent's batches, in the commit sequence, with the offset guard (see the module's text)."""
+
+    def __init__(self, app: faust.App, name: str, bootstrap_servers: str, partitions: int) -> None:
+        self.app = app
+        self.name = name
+        # Per source partition: the last offset counted, saved with the batch's state.
+        self.offsets = app.Table(f"{name}-offsets", partitions=partitions)
+        self.gaps = GapFiller(app, bootstrap_servers, name)
+
+    async def run(
+        self,
+        stream: faust.StreamT,
+        handle: Handler,
+        *,
+        batch_max: int,
+        within: float,
+        outputs: Iterable[faust.TopicT] = (),
+    ) -> None:
+        """Handle the stream in batches until the worker stops; a failed batch stops the worker."""
+        for topic in outputs:  # records go out through the producer itself, so declare them here
+            await topic.maybe_declare()
+        # noack_take: the events are acknowledged here, once the batch's state is saved, and not when
+        # the generator is closed (as take_events does), so a shutdown mid-batch commits none.
+        async for arrived in stream.noack_take(batch_max, within=within):
+            try:
+                events = await self._batch(arrived, handle)
+            except Exception as error:
+                # Faust would restart this agent on the same stream, which a take buffer does not
+                # survive (later events went by unprocessed). Stop the worker instead, the batch
+                # unacknowledged: a restarted worker counts it again from the last commit.
+                log.exception("%s: a batch failed; stopping the worker", self.name)
+                await self.app.crash(error)
+                return
+            for event in events:  # the batch's, and those read back from Kafka to fill a gap
+                await stream.ack(event)
+
+    async def _batch(self, arrived: list[EventT], handle: Handler) -> list[EventT]:
+        counted: list[tuple[EventT, Admission]] = []
+        last_offsets: dict[str, int] = {}
+        by_partition: dict[int, EventT] = {}
+        for event in arrived:
+            position = position_key(event.message.tp)
+            last = last_offsets[position] if position in last_offsets else self.offsets.get(position)
+            verdict, events = await self.gaps.in_order(event, last)  # with those a gap before it held
+            for each in events:
+                if verdict is not Admission.REPEAT:
+                    last_offsets[position] = each.message.offset
+                counted.append((each, verdict))
+            by_partition[event.message.partition] = event
+        batch = Batch(self.app.producer)
+        await handle(counted, batch)
+        for position, offset in last_offsets.items():
+            batch.write(self.offsets, position, offset, _partition_of(position))
+        await batch.finish(by_partition)
+        return [event for event, _ in counted]
+
+
+def _partition_of(position: str) -> int:
+    return int(position.rsplit("[", 1)[1].rstrip("]"))
+
+
+def _write(table: faust.Table, key: str, value: Any, event: EventT) -> None:
+    """``table[key] = value``, written as ``event`` (an event of the key's partition).
+
+    Faust finds the changelog partition of a table write (and a rocksdb store its database) through
+    ``current_event()``, a contextvar set by the task that iterates the stream. Under ``noack_take`` that
+    is the stream's background drainer task, not the agent's, so in the agent ``current_event()`` is
+    None and ``table[key] = value`` raises TypeError ("Cannot modify table key from outside of stream
+    iteration"). Even where it is set it names one event of the batch, whose partition need not be the
+    key's. So each write is made with the contextvar set to the key's own event.
+    """
+    token = _current_event.set(weakref.ref(event))
+    try:
+        table[key] = value
+    finally:
+        _current_event.reset(token)
+
+
+class GapFiller:
+    """Reads the records Faust dropped straight from Kafka, as events of ``app``."""
+
+    def __init__(self, app: faust.App, bootstrap_servers: str, name: str) -> None:
+        self.app = app
+        self.bootstrap_servers = bootstrap_servers
+        self.name = name
+
+    async def in_order(self, arrived: EventT, last: int | None) -> tuple[Admission, list[EventT]]:
+        """Where ``arrived`` stands against ``last``, and the events to count: ``arrived``, after the
+        gap's when it came after one."""
+        verdict = admission(last, arrived.message.offset)
+        if verdict is Admission.AHEAD:
+            assert last is not None
+            return verdict, [*await self.missing(arrived.message, last), arrived]
+        return verdict, [arrived]
+
+    async def missing(self, message: Message, last: int) -> list[EventT]:
+        """The events of ``message``'s partition after offset ``last`` and before ``message``."""
+        return await asyncio.wait_for(self._read(message.tp, last + 1, message.offset), FILL_TIMEOUT)
+
+    async def _read(self, tp: TP, start: int, end: int) -> list[EventT]:
+        partition = TopicPartition(tp.topic, tp.partition)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap_servers, group_id=None, enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            consumer.assign([partition])
+            earliest = (await consumer.beginning_offsets([partition]))[partition]
+            if start < earliest:
+                log.error(
+                    "%s: %s[%d] %s deleted by retention before counted",
+                    *(self.name, tp.topic, tp.partition, _offsets(start, earliest)),
+                )
+                start = earliest
+            log.warning(
+                "%s: %s[%d] %s dropped by the consumer; reading from Kafka",
+                *(self.name, tp.topic, tp.partition, _offsets(start, end)),
+            )
+            consumer.seek(partition, start)
+            events: list[EventT] = []
+            while start < end:
+                for record in (await consumer.getmany(partition, timeout_ms=1000)).get(partition, []):
+                    if record.offset >= end:
+                        start = end
+                        break
+                    events.append(self._event(tp, record))
+                    start = record.offset + 1
+        finally:
+            await consumer.stop()
+        return events
+
+    def _event(self, tp: TP, record: ConsumerRecord) -> EventT:
+        message = ConsumerMessage(
+            record.topic,
+            record.partition,
+            record.offset,
+            record.timestamp / 1000.0,
+            record.timestamp_type,
+            record.headers,
+            record.key,
+            record.value,
+            record.checksum,
+            tp=tp,
+            generation_id=self.app.consumer_generation_id,
+        )
+        # Keys and values are raw bytes in this app (``key_serializer``/``value_serializer`` "raw").
+        return faust.Event(self.app, record.key, record.value, record.headers, message)
+
+
+def _offsets(start: int, end: int) -> str:
+    """The offsets [start, end) in words."""
+    return f"offset {start} was" if end - start == 1 else f"offsets {start}–{end - 1} were"
