@@ -30,13 +30,12 @@ from ioc.alerts.rules import RuleSet
 from ioc.city import City
 from ioc.detectors import clock
 from ioc.detectors.sensor import SensorDetector, identify_rejected, new_sensor_state
-from ioc.indices.current import IndexValue
 from ioc.models import MODELS
 from ioc.models.anomaly import Anomaly
 from ioc.models.dead_letter import DeadLetter, dead_letter, describe_validation_error
 from ioc.recording import RecordedEvent
 from ioc.settings import Settings
-from ioc.windows import Late, WindowAggregate, WindowSpec, add_event, aggregate_of, new_state
+from ioc.windows import Late, PublishedWindow, WindowSpec, add_event, aggregate_of, new_state
 
 STATE_VERSION = 1
 
@@ -57,7 +56,7 @@ class SourceRecord:
 class StepResult:
     """What a batch produced, and the state keys it changed (to be written back by the caller)."""
 
-    aggregates: dict[WindowKey, WindowAggregate] = field(default_factory=dict)  # each window at its latest
+    aggregates: dict[WindowKey, PublishedWindow] = field(default_factory=dict)  # each window at its latest
     anomalies: list[Anomaly] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     records: int = 0
@@ -134,13 +133,16 @@ class FeedStep:
             result.records += 1
             self._count(record, sensor, partition_clock, result, latest, indices_at)
         for window_key, (window, spec) in latest.items():
-            label, sensor_id, start = window_key
-            aggregate = aggregate_of(
-                window, feed=self.feed, sensor_id=sensor_id, start=start, units=self.units, spec=spec
+            _, sensor_id, start = window_key
+            result.aggregates[window_key] = aggregate_of(
+                window,
+                feed=self.feed,
+                sensor_id=sensor_id,
+                start=start,
+                units=self.units,
+                spec=spec,
+                indices=indices_at.get(window_key),
             )
-            if window_key in indices_at:
-                aggregate.indices = {n: IndexValue(**index) for n, index in indices_at[window_key].items()}
-            result.aggregates[window_key] = aggregate
         return result
 
     def _count(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
@@ -65,6 +66,39 @@ class WindowAggregate(BaseModel):
 
     def to_json(self) -> bytes:
         return self.model_dump_json(by_alias=True).encode()
+
+    def published(self, text: bytes | None = None) -> PublishedWindow:
+        """As the pipeline publishes it (``text``: this aggregate's JSON, when at hand)."""
+        return PublishedWindow(
+            feed=self.feed,
+            sensor_id=self.sensor_id,
+            window=self.window,
+            start=int(self.window_start.timestamp()),
+            count=self.count,
+            last_time=self.last_event_time.timestamp(),
+            means={name: stats.mean for name, stats in self.fields.items()},
+            json=text if text is not None else self.to_json(),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedWindow:
+    """A window's aggregate as published: its JSON (the ``WindowAggregate`` schema), and what the live
+    picture stores beside it. The pipeline builds one for every window a batch updated, straight from
+    the window's state (``aggregate_of``): a pydantic model per window cost more than the window."""
+
+    feed: str
+    sensor_id: str
+    window: str  # label: 1m, 1h …
+    start: int  # epoch seconds
+    count: int
+    last_time: float  # epoch seconds of its latest event
+    means: dict[str, float]
+    json: bytes
+
+    @property
+    def window_start(self) -> datetime:
+        return _utc(self.start)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,20 +194,30 @@ def aggregate_of(
     start: int,
     units: Mapping[str, str],
     spec: WindowSpec,
-) -> WindowAggregate:
-    """The published aggregate of a window as it stands (``add_event``'s window state)."""
-    return WindowAggregate(
-        feed=feed,
-        sensor_id=sensor_id,
-        window=spec.label,
-        window_start=_utc(start),
-        window_end=_utc(start + spec.size_seconds),
-        count=window["count"],
-        last_event_time=_utc(window["last_time"]),
-        fields={
-            name: FieldStats(count=n, mean=total / n, min=low, max=high, last=last, unit=units[name])
-            for name, (n, total, low, high, last, _) in window["fields"].items()
-        },
+    indices: Mapping[str, Mapping[str, Any]] | None = None,
+) -> PublishedWindow:
+    """The published aggregate of a window as it stands (``add_event``'s window state), with the sensor's
+    ``indices`` (name → {"value", "band"}) as of its latest event."""
+    fields = {}
+    means = {}
+    for name, (n, total, low, high, last, _) in window["fields"].items():
+        means[name] = mean = total / n
+        fields[name] = {"count": n, "mean": mean, "min": low, "max": high, "last": last, "unit": units[name]}
+    document = {
+        "schemaVersion": SCHEMA_VERSION,
+        "feed": feed,
+        "sensorId": sensor_id,
+        "window": spec.label,
+        "windowStart": _utc(start),
+        "windowEnd": _utc(start + spec.size_seconds),
+        "count": window["count"],
+        "lastEventTime": _utc(window["last_time"]),
+        "fields": fields,
+        "indices": {name: {"value": i["value"], "band": i["band"]} for name, i in (indices or {}).items()},
+    }
+    text = orjson.dumps(document, option=orjson.OPT_UTC_Z)
+    return PublishedWindow(
+        feed, sensor_id, spec.label, start, window["count"], window["last_time"], means, text
     )
 
 

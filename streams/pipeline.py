@@ -27,6 +27,7 @@ from ioc.city import load_city
 from ioc.detectors import clock
 from ioc.settings import Settings
 from ioc.step import FeedStep, SourceRecord, clock_key, new_sensor, upgrade_sensor
+from ioc.windows import PublishedWindow
 from streams.checkpointing import Admission, Batch, Checkpointer
 
 log = logging.getLogger(__name__)
@@ -86,30 +87,27 @@ def register_pipeline_agent(app: faust.App, settings: Settings, feed: str) -> No
             await batch.send(
                 settings.dlq_topic, letter.key.encode() if letter.key else None, letter.to_json()
             )
-        texts = []
-        for (label, sensor_id, _), aggregate in result.aggregates.items():
-            text = aggregate.to_json()
-            texts.append(text)
-            await batch.send(outputs[label], sensor_id.encode(), text)
+        for (label, sensor_id, _), window in result.aggregates.items():
+            await batch.send(outputs[label], sensor_id.encode(), window.json)
         for anomaly in result.anomalies:
             await batch.send(settings.anomalies_topic, anomaly.entity.encode(), anomaly.to_json())
         if result.aggregates:
-            batch.after_outputs(lambda: to_picture(list(result.aggregates.values()), texts))
+            batch.after_outputs(lambda: to_picture(list(result.aggregates.values())))
         for sensor_id, partition in result.sensors.items():
             batch.write(sensors, sensor_id, seen[sensor_id], partition)
         for partition in result.clocks:
             batch.write(clocks, clock_key(partition), seen_clocks[partition], partition)
 
-    async def to_picture(aggregates: list[Any], texts: list[bytes]) -> None:
+    async def to_picture(windows: list[PublishedWindow]) -> None:
         """The batch's windows into the live picture. Best effort: they are safe in Kafka, and a Redis
         outage must not stop the detectors; ``ioc picture rebuild`` puts back what it missed."""
         writer, metrics = picture[0]
         try:
-            stored = await writer.write_aggregates(aggregates, texts)
-            kept = [aggregate for aggregate, fresh in zip(aggregates, stored, strict=True) if fresh]
-            # Event time → visible in the picture, for each aggregate this batch stored.
-            await metrics.observe_latency(kept, datetime.now(UTC))
+            stored = await writer.write_aggregates(windows)
+            # Event time → visible in the picture, for each window this batch stored.
+            fresh = [window for window, kept in zip(windows, stored, strict=True) if kept]
+            await metrics.observe_latency(fresh, datetime.now(UTC))
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
             log.warning(
-                "%s pipeline: %d windows not in the live picture (Redis: %s)", feed, len(texts), error
+                "%s pipeline: %d windows not in the live picture (Redis: %s)", feed, len(windows), error
             )

@@ -31,11 +31,11 @@ class PictureWriter:
     def __init__(self, settings: Settings, redis: Redis) -> None:
         self.picture = RedisPicture(settings, redis)
 
-    async def aggregates(self, values: Sequence[bytes]) -> list[WindowAggregate]:
-        """Store each window unless a newer one is there; the ones stored."""
-        aggregates = [WindowAggregate.model_validate_json(value) for value in values]
-        stored = await self.picture.write_aggregates(aggregates)
-        return [aggregate for aggregate, kept in zip(aggregates, stored, strict=True) if kept]
+    async def aggregates(self, values: Sequence[bytes]) -> None:
+        """Store each window unless a newer one is there."""
+        await self.picture.write_aggregates(
+            [WindowAggregate.model_validate_json(value).published(value) for value in values]
+        )
 
     async def alert_event(self, value: bytes) -> None:
         event = AlertEvent.model_validate_json(value)

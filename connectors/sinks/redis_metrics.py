@@ -30,7 +30,7 @@ from prometheus_client.utils import floatToGoString
 from redis.asyncio import Redis
 
 from ioc.settings import Settings
-from ioc.windows import WindowAggregate
+from ioc.windows import PublishedWindow
 
 # Upper bounds (seconds) of the latency buckets; the last is +Inf.
 LATENCY_BUCKETS: tuple[float, ...] = (0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, math.inf)
@@ -150,12 +150,11 @@ class RedisMetrics:
     def dead_letters_key(self) -> str:
         return self.settings.redis_key("metrics", "dead-letters")
 
-    async def observe_latency(self, aggregates: Iterable[WindowAggregate], now: datetime) -> int:
-        """Add each stored aggregate's event-to-picture latency (``now`` − its ``lastEventTime``) to the
+    async def observe_latency(self, windows: Iterable[PublishedWindow], now: datetime) -> int:
+        """Add each stored window's event-to-picture latency (``now`` − its latest event time) to the
         histogram, in one transaction; the number observed."""
-        counts, sums = latency_increments(
-            (a.feed, (now - a.last_event_time).total_seconds()) for a in aggregates
-        )
+        epoch = now.timestamp()
+        counts, sums = latency_increments((w.feed, epoch - w.last_time) for w in windows)
         if not counts:
             return 0
         async with self.redis.pipeline(transaction=True) as pipe:

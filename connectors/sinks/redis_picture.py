@@ -55,7 +55,7 @@ from ioc.models.alert import (
 )
 from ioc.models.dead_letter import DeadLetter
 from ioc.settings import Settings
-from ioc.windows import WindowAggregate
+from ioc.windows import PublishedWindow, WindowAggregate
 
 # Replace only if the incoming (start, count) is not older than the stored one.
 _WRITE_IF_NEWER = """
@@ -162,31 +162,26 @@ class RedisPicture:
         return self.settings.redis_key("sensors", feed)
 
     async def write_aggregate(self, aggregate: WindowAggregate) -> bool:
-        """Store the aggregate unless a newer one is there; True when it was stored."""
-        return (await self.write_aggregates([aggregate]))[0]
+        """Store the aggregate unless a newer one is there; True when stored."""
+        return (await self.write_aggregates([aggregate.published()]))[0]
 
-    async def write_aggregates(
-        self, aggregates: list[WindowAggregate], texts: list[bytes] | None = None
-    ) -> list[bool]:
-        """Store each aggregate unless a newer one is there, in one round trip. ``texts``: their JSON,
-        when the caller has it already."""
-        if texts is None:
-            texts = [aggregate.to_json() for aggregate in aggregates]
+    async def write_aggregates(self, windows: list[PublishedWindow]) -> list[bool]:
+        """Store each window unless a newer one is there, in one round trip."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            for aggregate, text in zip(aggregates, texts, strict=True):
+            for window in windows:
                 await self._write_if_newer(
                     keys=[
-                        self._agg_key(aggregate.feed, aggregate.window, aggregate.sensor_id),
-                        self._sensors_key(aggregate.feed),
+                        self._agg_key(window.feed, window.window, window.sensor_id),
+                        self._sensors_key(window.feed),
                         self.stream_key,
                     ],
                     args=[
-                        int(aggregate.window_start.timestamp()),
-                        aggregate.count,
-                        text.decode(),
-                        aggregate.sensor_id,
+                        window.start,
+                        window.count,
+                        window.json.decode(),
+                        window.sensor_id,
                         self.settings.stream_history,
-                        _delta(aggregate),
+                        _delta(window),
                     ],
                     client=pipe,
                 )
@@ -478,16 +473,16 @@ class RedisPicture:
         return Page(items, last if more else None)
 
 
-def _delta(aggregate: WindowAggregate) -> str:
+def _delta(window: PublishedWindow) -> str:
     """What the stream says of a stored aggregate: which sensor and window, and each field's mean."""
     return json.dumps(
         {
-            "feed": aggregate.feed,
-            "window": aggregate.window,
-            "sensorId": aggregate.sensor_id,
-            "windowStart": aggregate.window_start.isoformat(),
-            "count": aggregate.count,
-            "values": {name: stats.mean for name, stats in aggregate.fields.items()},
+            "feed": window.feed,
+            "window": window.window,
+            "sensorId": window.sensor_id,
+            "windowStart": window.window_start.isoformat(),
+            "count": window.count,
+            "values": window.means,
         }
     )
 

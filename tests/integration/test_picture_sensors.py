@@ -16,7 +16,7 @@ from ioc.city import load_city
 from ioc.indices.current import IndexValue
 from ioc.models.alert import Alert, AlertChange, AlertEvent, AlertStatus
 from ioc.models.anomaly import Severity
-from ioc.windows import FieldStats, WindowAggregate
+from ioc.windows import FieldStats, PublishedWindow, WindowAggregate
 from tests.conftest import TEST_KEYS
 
 pytestmark = pytest.mark.integration
@@ -27,7 +27,7 @@ T0 = datetime.fromisoformat("2026-11-23T08:00:00+07:00")
 
 def aggregate(
     feed: str, sensor_id: str, window: str, field: str, value: float, **indices: IndexValue
-) -> WindowAggregate:
+) -> PublishedWindow:
     length = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600}[window]
     start = T0.replace(minute=0) if window == "1h" else T0
     return WindowAggregate(
@@ -40,7 +40,7 @@ def aggregate(
         last_event_time=T0 + timedelta(seconds=50),
         fields={field: FieldStats(count=3, mean=value, min=value, max=value, last=value, unit="µg/m³")},
         indices=indices,
-    )
+    ).published()
 
 
 def index(value: float, band: str | None = None) -> IndexValue:

@@ -2,7 +2,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from ioc.windows import Accepted, Late, WindowSpec, add_event, aggregate_of, new_state
+from ioc.windows import Accepted, Late, WindowAggregate, WindowSpec, add_event, aggregate_of, new_state
 
 T0 = datetime.fromisoformat("2026-01-15T08:00:00+07:00")
 SPEC = WindowSpec(size_seconds=60, lateness_seconds=30)
@@ -13,10 +13,12 @@ def add(state, seconds: float, **values: float):
     return add_event(state, event_time=T0 + timedelta(seconds=seconds), values=values, spec=SPEC)
 
 
-def aggregate(outcome: Accepted):
-    return aggregate_of(
+def aggregate(outcome: Accepted) -> WindowAggregate:
+    """The aggregate as published, read back as consumers read it."""
+    published = aggregate_of(
         outcome.window, feed="air", sensor_id="s1", start=outcome.start, units=UNITS, spec=SPEC
     )
+    return WindowAggregate.model_validate_json(published.json)
 
 
 def test_aggregates_count_mean_min_max_last_per_field():
@@ -75,3 +77,23 @@ def test_state_survives_a_json_round_trip():
 @pytest.mark.parametrize(("seconds", "label"), [(60, "1m"), (300, "5m"), (3600, "1h"), (90, "90s")])
 def test_window_labels(seconds, label):
     assert WindowSpec(seconds, 0).label == label
+
+
+def test_the_published_json_is_a_window_aggregate():
+    state = new_state()
+    add(state, 10, pm25=10.0, no2=40.0)
+    outcome = add(state, 30, pm25=60.5)
+    indices = {"vnAqi": {"value": 151.0, "band": "xau"}}
+    published = aggregate_of(
+        outcome.window,
+        feed="air",
+        sensor_id="s1",
+        start=outcome.start,
+        units=UNITS,
+        spec=SPEC,
+        indices=indices,
+    )
+    parsed = WindowAggregate.model_validate_json(published.json)
+    assert parsed.published(published.json) == published
+    assert parsed.fields["pm25"].mean == 35.25 and parsed.indices["vnAqi"].band == "xau"
+    assert parsed.last_event_time == T0 + timedelta(seconds=30)
