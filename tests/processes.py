@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +94,22 @@ def topic_ends(settings: Settings, topics: list[str]) -> dict[str, int]:
             TopicPartition(topic, p) for topic in topics for p in consumer.partitions_for_topic(topic) or ()
         ]
         return {f"{tp.topic}:{tp.partition}": end for tp, end in consumer.end_offsets(partitions).items()}
+    finally:
+        consumer.close()
+
+
+def committed_offsets(
+    settings: Settings, group: str, topics: Sequence[str]
+) -> dict[str, tuple[int | None, int]]:
+    """Per "topic[partition]": the consumer group's committed offset (None before any commit) and the end
+    offset. A consumer with the group's id that never subscribes only reads them: it does not join."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers, group_id=group, enable_auto_commit=False
+    )
+    try:
+        partitions = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
+        ends = consumer.end_offsets(partitions)
+        return {f"{tp.topic}[{tp.partition}]": (consumer.committed(tp), end) for tp, end in ends.items()}
     finally:
         consumer.close()
 

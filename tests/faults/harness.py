@@ -210,22 +210,6 @@ def end_offsets_total(settings: Settings, topics: Sequence[str]) -> int:
     return sum(topic_ends(settings, list(topics)).values())
 
 
-def committed_offsets(
-    settings: Settings, group: str, topics: Sequence[str]
-) -> dict[str, tuple[int | None, int]]:
-    """Per "topic[partition]": the consumer group's committed offset (None before any commit) and the end
-    offset. A consumer with the group's id that never subscribes only reads them: it does not join."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers, group_id=group, enable_auto_commit=False
-    )
-    try:
-        partitions = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
-        ends = consumer.end_offsets(partitions)
-        return {f"{tp.topic}[{tp.partition}]": (consumer.committed(tp), end) for tp, end in ends.items()}
-    finally:
-        consumer.close()
-
-
 def lost_events(settings: Settings, counts: Tally) -> dict[tuple[str, int], list[tuple[int, str, str]]]:
     """For a failure message: the raw events behind the shortest windows that are short or missing, by
     (topic, partition): (offset, sensor, event time). Each shortest window holds a sensor's one reading."""

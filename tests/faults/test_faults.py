@@ -45,7 +45,6 @@ from tests.faults.harness import (
     alert_tally,
     assert_exactly_once_and_alerted,
     build_reference,
-    committed_offsets,
     counted_windows,
     end_offsets_total,
     figures,
@@ -60,7 +59,7 @@ from tests.faults.harness import (
     tally,
     until,
 )
-from tests.processes import IocProcess
+from tests.processes import IocProcess, committed_offsets
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(900)]
 
