@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PEER_VENV  ?= .venv-peer
 PEER_STAMP := $(PEER_VENV)/.installed
 
-.PHONY: setup demo test test-unit faults bench lint format clean
+.PHONY: setup demo test check test-unit faults bench lint format clean
 
 ## setup: virtualenv with ioc and its test tools, Kafka's jars from Maven Central, Redis and Mosquitto if missing
 setup: $(STAMP)
@@ -26,7 +26,13 @@ demo: setup
 test: setup
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-## test-unit: the pure tests only (milliseconds, no servers)
+## check: the fast tier, under 3 minutes, no servers: the pure code, the reading path and the commit
+## sequence with fake events, and lint
+check: $(STAMP)
+	$(BIN)/pytest tests/unit -m "not slow" -q $(PYTEST_ARGS)
+	$(BIN)/ruff check .
+
+## test-unit: the pure tests only (no servers)
 test-unit: $(STAMP)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 

@@ -67,6 +67,7 @@ def opened(events: list[AlertEvent]) -> dict[str, RaisedAlert]:
     }
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(3000)  # a week is ~670k events; one worker catches up at ~1.5–2k events/s
 def test_a_simulated_week_alerts_like_the_ground_truth_across_a_worker_crash(settings, tmp_path):
     settings = settings.model_copy(update={"worker_session_timeout_seconds": 10})

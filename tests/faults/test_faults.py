@@ -61,7 +61,7 @@ from tests.faults.harness import (
 )
 from tests.processes import IocProcess, committed_offsets
 
-pytestmark = [pytest.mark.faults, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.faults, pytest.mark.slow, pytest.mark.timeout(900)]
 
 RATE = 400  # events/s: a steady live rate one worker keeps up with on a shared 2-core machine
 # Seconds for the workers to catch up and commit after a fault. Processing takes seconds; after a

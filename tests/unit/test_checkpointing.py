@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+from types import SimpleNamespace
+
 import pytest
 from faust.types import TP
 
-from streams.checkpointing import Admission, admission, position_key
+from streams.checkpointing import Admission, Batch, Checkpointer, admission, position_key
 
 
 @pytest.mark.parametrize(
@@ -31,3 +34,121 @@ def test_each_topic_partition_has_its_own_key():
         for partition in (0, 1)
     }
     assert keys == {"ioc.raw.air[0]", "ioc.raw.air[1]", "ioc.anomalies[0]", "ioc.anomalies[1]"}
+
+
+# --- the commit sequence, with fake events (no broker) ------------------------------------------------
+
+
+class Producer:
+    """Records each send; Kafka "acknowledges" only when the test says so."""
+
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+        self.pending: list[asyncio.Future] = []
+
+    async def send(self, topic, key, value, partition, timestamp, headers) -> asyncio.Future:
+        self.log.append(f"send {topic}")
+        future = asyncio.get_running_loop().create_future()
+        future.add_done_callback(lambda _: self.log.append(f"acked {topic}"))
+        self.pending.append(future)
+        return future
+
+
+class Table(dict):
+    def __init__(self, name: str, log: list[str]) -> None:
+        super().__init__()
+        self.name, self.log = name, log
+
+    def __setitem__(self, key, value) -> None:
+        self.log.append(f"write {self.name}[{key}]")
+        super().__setitem__(key, value)
+
+
+class App:
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+        self.producer = Producer(log)
+        self.consumer_generation_id = 1
+
+    def Table(self, name: str, **_: object) -> Table:  # noqa: N802 (Faust's name)
+        return Table(name, self.log)
+
+
+class Event:
+    """What the checkpoint reads of a Faust event (weak-referencable, as Faust's are)."""
+
+    def __init__(self, partition: int, offset: int, topic: str) -> None:
+        self.key, self.value = b"k", b"v"
+        self.message = SimpleNamespace(
+            tp=TP(topic, partition), partition=partition, offset=offset, topic=topic
+        )
+
+
+def event(partition: int, offset: int, topic: str = "raw") -> Event:
+    return Event(partition, offset, topic)
+
+
+def test_a_batch_is_saved_only_after_kafka_has_its_outputs():
+    async def scenario() -> list[str]:
+        log: list[str] = []
+        app = App(log)
+        checkpointer = Checkpointer(app, "agent", "unused:9092", 2)
+        state = Table("state", log)
+
+        async def handle(events, batch: Batch) -> None:
+            await batch.send("out", b"k", b"v")
+            batch.after_outputs(lambda: asyncio.sleep(0, log.append("effect")))
+            batch.write(state, "sensor", {"n": len(events)}, 1)
+
+        task = asyncio.create_task(checkpointer._batch([event(1, 0), event(1, 1)], handle))
+        await asyncio.sleep(0.01)
+        assert log == ["send out"]  # nothing saved while Kafka has not acknowledged the output
+        app.producer.pending[0].set_result(None)
+        counted = await task
+        assert [e.message.offset for e in counted] == [0, 1]
+        assert state["sensor"] == {"n": 2} and checkpointer.offsets["raw[1]"] == 1
+        return log
+
+    log = asyncio.run(scenario())
+    assert log == ["send out", "acked out", "effect", "write state[sensor]", "write agent-offsets[raw[1]]"]
+
+
+def test_repeats_are_handed_on_and_the_last_offset_never_goes_back():
+    async def scenario() -> tuple[list, dict]:
+        app = App([])
+        checkpointer = Checkpointer(app, "agent", "unused:9092", 2)
+        checkpointer.offsets.update({"raw[0]": 5})
+        seen = []
+
+        async def handle(events, batch) -> None:
+            seen.extend((e.message.offset, verdict) for e, verdict in events)
+
+        await checkpointer._batch([event(0, 4), event(0, 5), event(0, 6)], handle)
+        return seen, dict(checkpointer.offsets)
+
+    seen, offsets = asyncio.run(scenario())
+    assert seen == [(4, Admission.REPEAT), (5, Admission.REPEAT), (6, Admission.NEXT)]
+    assert offsets == {"raw[0]": 6}
+
+
+def test_a_gap_is_filled_before_the_event_that_revealed_it():
+    async def scenario() -> tuple[list, dict]:
+        app = App([])
+        checkpointer = Checkpointer(app, "agent", "unused:9092", 2)
+        checkpointer.offsets.update({"raw[0]": 1})
+
+        async def missing(message, last):  # what the gap filler reads back from Kafka
+            return [event(0, offset) for offset in range(last + 1, message.offset)]
+
+        checkpointer.gaps.missing = missing
+        seen = []
+
+        async def handle(events, batch) -> None:
+            seen.extend((e.message.offset, verdict) for e, verdict in events)
+
+        await checkpointer._batch([event(0, 4), event(0, 5)], handle)
+        return seen, dict(checkpointer.offsets)
+
+    seen, offsets = asyncio.run(scenario())
+    assert [offset for offset, _ in seen] == [2, 3, 4, 5]
+    assert offsets == {"raw[0]": 5}
