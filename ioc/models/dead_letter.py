@@ -20,7 +20,8 @@ class DeadLetter(BaseModel):
     detail: str
     feed: str
     source: str  # where it came from: a topic, an endpoint, an MQTT topic
-    time: AwareDatetime  # when it was rejected
+    # When it was rejected; for the worker's, when the raw record entered Kafka (so a re-run writes the same).
+    time: AwareDatetime
     key: str | None = None
     payload: str  # the original bytes, decoded leniently so the record is always valid JSON
 
