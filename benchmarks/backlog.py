@@ -3,17 +3,40 @@ far a consumer group has committed it, and how much CPU the consumer used."""
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from connectors.kafka import EventProducer
+from connectors.sources.simulator import AirSimulator
+from connectors.sources.simulator.scale import COPIED_KINDS, with_synthetic_sensors
+from ioc.city import City, load_city
 from ioc.settings import Settings
 
 CHUNK = 20_000  # records awaited at a time: bounds the producer's memory, keeps batches full
+# January: Hanoi's worst month for PM2.5, so some windows pass the peer's threshold and ioc's alerts fire.
+AIR_START = datetime.fromisoformat("2026-01-12T00:00:00+07:00")
+
+
+def air_city(sensors: int) -> City:
+    """Hanoi's air stations plus synthetic copies, ``sensors`` air sensors in all and nothing else."""
+    city = load_city("hanoi")
+    copied = [s for s in city.sensors if s.kind in COPIED_KINDS]
+    rounds = math.ceil(sensors / sum(s.kind == "air" for s in copied))
+    scaled = with_synthetic_sensors(city, len(city.sensors) + rounds * len(copied))
+    return scaled.model_copy(update={"sensors": scaled.sensors_of("air")[:sensors]})
+
+
+def air_events(events: int, sensors: int, seed: int, start: datetime = AIR_START) -> list:
+    """``events`` seeded air readings of ``sensors`` sensors, one a minute each, from ``start``."""
+    minutes = math.ceil(events / sensors)
+    source = AirSimulator(air_city(sensors), start=start, duration=timedelta(minutes=minutes), seed=seed)
+    return list(source.events())[:events]
 
 
 async def produce(settings: Settings, events: Sequence) -> None:
@@ -48,3 +71,22 @@ def cpu_seconds(pid: int) -> float | None:
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def consumed_topics(admin: KafkaAdminClient, group: str, among: Sequence[str]) -> list[str]:
+    """Those of ``among`` the group's members are assigned (none while it has no stable members).
+
+    What a worker reads is its own business (it changes as the worker does): ask its group."""
+    try:
+        described = admin.describe_groups([group])
+    except KafkaError:
+        return []
+    assigned: set[str] = set()
+    for info in described.values() if isinstance(described, dict) else described:
+        info = info if isinstance(info, dict) else vars(info)
+        if info.get("group_state") != "Stable":
+            return []
+        for member in info.get("members") or []:
+            assignment = member.get("member_assignment") or {}
+            assigned.update(a["topic"] for a in assignment.get("assigned_partitions") or [])
+    return [topic for topic in among if topic in assigned]
