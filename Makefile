@@ -40,7 +40,8 @@ test-unit: $(STAMP)
 faults: setup
 	$(BIN)/pytest tests/faults -s $(PYTEST_ARGS)
 
-## bench: a raw consumer (the limit), ioc and a Quix Streams peer on the same backlog; JSON in benchmarks/results
+## bench: the limit, ioc, a Quix Streams peer and the Faust floor on one backlog, ioc's growth with state, alert
+## latency and the alert target; at most 25 min (BENCH_ARGS="--max-minutes N"); JSON in benchmarks/results
 bench: setup $(PEER_STAMP)
 	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
 

@@ -97,7 +97,11 @@ ALERT_TARGET_P99_MS = 1000
 
 
 class RunFailed(Exception):
-    """A run that did not finish: its consumer exited, or it ran out of time."""
+    """A run that did not finish: its consumer exited (an error), or it ran out of time."""
+
+    def __init__(self, reason: str, error: bool = True) -> None:
+        super().__init__(reason)
+        self.error = error
 
 
 @dataclass
@@ -133,6 +137,10 @@ class Report:
 
     def update(self, **values: object) -> None:
         self.data.update(values)
+        self.save()
+
+    def error(self, what: str) -> None:
+        self.data["errors"].append(what)
         self.save()
 
     def part(self, name: str, status: str) -> None:
@@ -235,7 +243,8 @@ def follow(
                     "process_cpu_seconds_total": cpu_seconds(process.pid),
                 }
             if now - started > timeout:
-                raise RunFailed(f"{done:,} of {total:,} committed after {timeout:.0f} s; see {log_path}")
+                reason = f"{done:,} of {total:,} committed after {timeout:.0f} s; see {log_path}"
+                raise RunFailed(reason, error=False)
     finally:
         stop(process)
         log.close()
@@ -430,6 +439,8 @@ def catch_up_part(args, systems: list[str], servers: Servers, events: list, budg
             except RunFailed as failure:
                 result = {"round": round_, "failed": str(failure)}
                 print(f"  round {round_} {system:<13} FAILED: {failure}", flush=True)
+                if failure.error:
+                    report.error(f"{system} round {round_}: {failure}")
             took[system] = time.monotonic() - began
             runs[system].append(result)
             report.update(
@@ -466,6 +477,7 @@ def growth_part(args, servers: Servers, budget: Budget, report: Report) -> None:
         )
     except RuntimeError as error:
         report.part("growth", f"failed: {error}")
+        report.error(f"growth: {error}")
         print(f"growth FAILED: {error}", flush=True)
         return
     report.update(growth=result)
@@ -524,17 +536,23 @@ def latency_part(args, servers: Servers, budget: Budget, report: Report) -> None
     def record(partial: dict) -> None:
         report.update(latency=partial, alert_target=alert_target(partial, catch_up))
 
-    result = alert_latency.run(
-        servers,
-        rates,
-        args.latency_seconds,
-        args.partitions,
-        find_max=True,
-        target_rate=target,
-        deadline=budget.end,
-        catch_up_limit=args.catch_up_limit,
-        on_result=record,
-    )
+    try:
+        result = alert_latency.run(
+            servers,
+            rates,
+            args.latency_seconds,
+            args.partitions,
+            find_max=True,
+            target_rate=target,
+            deadline=budget.end,
+            catch_up_limit=args.catch_up_limit,
+            on_result=record,
+        )
+    except (SystemExit, RuntimeError, OSError) as error:  # a worker or the API died, or did not start
+        report.part("latency", f"failed: {error}")
+        report.error(f"latency: {error}")
+        print(f"alert latency FAILED: {error}", flush=True)
+        return
     record(result)
     skipped = [s for s in result["skipped"] if "time" in s["reason"]]
     report.part("latency", f"{len(skipped)} rates skipped (--max-minutes)" if skipped else "done")
@@ -549,6 +567,7 @@ def header(args: argparse.Namespace, described: dict, events: list, systems: lis
         "max_minutes": args.max_minutes,
         "complete": False,
         "parts": {"catch_up": "pending", "growth": "pending", "latency": "pending"},
+        "errors": [],
         "machine": described,
         "input": {
             "events": len(events),
@@ -644,6 +663,8 @@ def print_summary(data: dict) -> None:
             + f"){measured}: {holds}"
         )
     print("parts: " + "; ".join(f"{name}: {status}" for name, status in data["parts"].items()))
+    for error in data.get("errors", []):
+        print(f"ERROR: {error}")
     if data.get("wall_seconds"):
         print(f"{data['wall_seconds'] / 60:.1f} minutes (--max-minutes {data['max_minutes']:g})")
 
@@ -744,6 +765,8 @@ def main() -> None:
             report.save()
             print_summary(report.data)
             print(f"written to {args.out}")
+    if report is not None and report.data["errors"]:
+        raise SystemExit("errors (the results so far are in the JSON): " + "; ".join(report.data["errors"]))
 
 
 if __name__ == "__main__":
