@@ -15,7 +15,8 @@ Part 1, catch-up. Four consumers of one input, each timed alone:
 - faust-floor: the peer's job written on Faust, the framework under ioc's worker, the way a user would
   (``benchmarks/peer_faust.py``: an agent over the raw topic, ``stream.take()`` batches, a windowed table
   in memory with its changelog), in ioc's virtualenv: what Faust itself costs for the job.
-  (``faust-iterate``, not in the default set: the same, one record at a time.)
+  (Not in the default set: ``faust-iterate``, the same one record at a time; ``faust-take-count`` and
+  ``faust-iterate-count``, an agent that only counts: Faust's consuming alone.)
 
 The input is generated once (seeded air events of ``--sensors`` sensors, one a minute each) and, for every
 run, produced to the air raw topic of a fresh namespace (same partitions, keyed by sensor, so every run
@@ -69,7 +70,10 @@ from ioc.settings import Settings  # noqa: E402
 from tests.conftest import settings_env  # noqa: E402
 
 SYSTEMS = ("limit", "ioc", "peer", "faust-floor")
-EXTRA_SYSTEMS = ("faust-iterate",)  # on request (--systems): Faust one record at a time
+# On request (--systems): Faust one record at a time, and Faust's consuming alone (the agent only counts).
+FAUST_MODES = {"faust-floor": "take", "faust-iterate": "iterate", "faust-take-count": "take-count",
+               "faust-iterate-count": "iterate-count"}  # fmt: skip
+EXTRA_SYSTEMS = ("faust-iterate", "faust-take-count", "faust-iterate-count")
 PEER_PYTHON = ROOT / ".venv-peer" / "bin" / "python"
 STEADY_FROM = 0.10  # the rate is measured from this share of the input committed to all of it
 # Seconds between commits. A run ends at the commit after the last event, so each figure is low by up to
@@ -79,16 +83,12 @@ STEADY_FROM = 0.10  # the rate is measured from this share of the input committe
 # to them (the limit awaits each commit, which costs it a little). The polls follow each one's commits, at
 # half the interval or faster.
 FAUST_COMMIT_INTERVAL = 0.5  # the Faust floor's broker_commit_interval: below ioc's 2.8 s, for its span
-COMMIT_INTERVAL = {
-    "limit": 0.02,
-    "ioc": 2.8,
-    "peer": 0.2,
-    "faust-floor": FAUST_COMMIT_INTERVAL,
-    "faust-iterate": FAUST_COMMIT_INTERVAL,
+COMMIT_INTERVAL = {"limit": 0.02, "ioc": 2.8, "peer": 0.2} | {
+    name: FAUST_COMMIT_INTERVAL for name in FAUST_MODES
 }
 POLL_SECONDS = {name: min(0.25, interval / 2) for name, interval in COMMIT_INTERVAL.items()}
 OUTPUT_TOPIC = {"peer": "peer.alerts", "faust-floor": "faust.alerts", "faust-iterate": "faust.alerts"}
-RATIO_ORDER = ("faust-floor", "peer", "limit", "faust-iterate")  # ioc/<these>, side by side
+RATIO_ORDER = ("faust-floor", "peer", "limit", *EXTRA_SYSTEMS)  # ioc/<these>, side by side
 # Of --max-minutes: kept for stopping the servers and the last write.
 RESERVE_SECONDS = 30
 # The least the latency part needs: a worker and an API, the warm-up, the target rate and its catch-up.
@@ -174,15 +174,15 @@ def launch(system: str, settings: Settings, run_dir: Path, faust_commit_interval
         script = ROOT / "benchmarks" / "limit_consumer.py"
         argv = [sys.executable, str(script), "--topic", topic, *common, str(COMMIT_INTERVAL["limit"])]
         return Launch(argv, group, b"Ready")
-    io = ["--input", topic, "--output", output_topic(system, settings)]
+    io = ["--input", topic, "--output", output_topic(system, settings) or topic]
     state = ["--state-dir", str(run_dir / f"{system}-state-{namespace}")]
     if system == "peer":
         script = ROOT / "benchmarks" / "peer_quix.py"
         argv = [str(PEER_PYTHON), str(script), *io, *state, *common, str(COMMIT_INTERVAL["peer"])]
         return Launch(argv, group, b"now processing incoming messages")
-    # faust-floor, faust-iterate: Faust's worker logs "[^Worker]: Ready" once its partitions are assigned.
+    # The Faust ones: Faust's worker logs "[^Worker]: Ready" once its partitions are assigned.
     script = ROOT / "benchmarks" / "peer_faust.py"
-    mode = "iterate" if system == "faust-iterate" else "take"
+    mode = FAUST_MODES[system]
     argv = [sys.executable, str(script), *io, *state, *common, str(faust_commit_interval),
             "--partitions", str(settings.partitions), "--mode", mode]  # fmt: skip
     return Launch(argv, group, b"Ready")
@@ -192,7 +192,8 @@ def prepare(system: str, servers: Servers, partitions: int, events: list) -> Set
     """A fresh namespace with the input on its air raw topic (not timed)."""
     settings = servers.fresh_namespace(partitions)
     raw = settings.raw_topic("air")
-    create_topics(settings, None if system == "ioc" else [raw, output_topic(system, settings) or raw])
+    output = output_topic(system, settings)
+    create_topics(settings, None if system == "ioc" else [raw, *([output] if output else [])])
     asyncio.run(produce(settings, events))
     return settings
 
@@ -414,7 +415,7 @@ def catch_up_part(args, systems: list[str], servers: Servers, events: list, budg
         for system in systems:
             if budget.left() < estimate(system, len(events), took) * (0.5 if round_ == 1 else 1):
                 runs[system].append({"round": round_, "skipped": "out of time (--max-minutes)"})
-                print(f"  round {round_} {system:<13} skipped: out of time", flush=True)
+                print(f"  round {round_} {system:<19} skipped: out of time", flush=True)
                 continue
             began = time.monotonic()
             try:
@@ -430,7 +431,7 @@ def catch_up_part(args, systems: list[str], servers: Servers, events: list, budg
                 )
                 result |= {"round": round_, "namespace": settings.worker_id} | outputs(system, settings)
                 print(
-                    f"  round {round_} {system:<13} {result['events_per_second']:>9,.0f} events/s "
+                    f"  round {round_} {system:<19} {result['events_per_second']:>9,.0f} events/s "
                     f"{result['process_cpu_us_per_event'] or math.nan:>7,.0f} µs/event "
                     f"(ready {result['ready_seconds'] or math.nan:.1f} s, "
                     f"{result['total_seconds']:.1f} s in all)",
@@ -438,7 +439,7 @@ def catch_up_part(args, systems: list[str], servers: Servers, events: list, budg
                 )
             except RunFailed as failure:
                 result = {"round": round_, "failed": str(failure)}
-                print(f"  round {round_} {system:<13} FAILED: {failure}", flush=True)
+                print(f"  round {round_} {system:<19} FAILED: {failure}", flush=True)
                 if failure.error:
                     report.error(f"{system} round {round_}: {failure}")
             took[system] = time.monotonic() - began
@@ -461,7 +462,8 @@ def growth_part(args, servers: Servers, budget: Budget, report: Report) -> None:
     keep = LATENCY_MIN_SECONDS if latency_enabled(args) else 0.0
     needed = growth.estimate_seconds(args.growth_sensors, args.growth_hours, ioc_rate(report) or 700)
     if budget.left() - keep < needed:
-        report.part("growth", f"skipped: needs about {needed:.0f} s, {budget.left() - keep:.0f} s left")
+        kept = f", {keep:.0f} of them kept for the latency part" if keep else ""
+        report.part("growth", f"skipped: needs about {needed:.0f} s; {budget.left():.0f} s left{kept}")
         print(f"growth skipped: out of time (needs about {needed:.0f} s)", flush=True)
         return
     report.part("growth", "running")
@@ -583,7 +585,8 @@ def header(args: argparse.Namespace, described: dict, events: list, systems: lis
             "cpu": "the consumer process's user + system time (/proc/<pid>/stat) over the same span, "
             "per event",
             "poll_seconds": POLL_SECONDS,
-            "commit_interval_seconds": COMMIT_INTERVAL | {"faust-floor": args.faust_commit_interval},
+            "commit_interval_seconds": COMMIT_INTERVAL
+            | {name: args.faust_commit_interval for name in FAUST_MODES},
             "faust_floor": "benchmarks/peer_faust.py: faust.App, one agent, stream.take(1000, within=0.1), "
             "a windowed table (1-minute tumbling windows, memory store, changelog, use_partitioner), "
             f"broker_commit_interval {args.faust_commit_interval} s (ioc's worker: Faust's default 2.8 s), "
@@ -608,19 +611,20 @@ def header(args: argparse.Namespace, described: dict, events: list, systems: lis
 
 def print_summary(data: dict) -> None:
     systems = data.get("systems", {})
+    width = max([13, *(len(name) for name in systems)])
     if systems:
         print(
-            f"\n{'system':<13} {'median ev/s':>12} {'min':>9} {'max':>9} {'spread':>7} "
+            f"\n{'system':<{width}} {'median ev/s':>12} {'min':>9} {'max':>9} {'spread':>7} "
             f"{'CPU µs/ev':>10} {'ready s':>8} {'runs':>5}"
         )
     for name, result in systems.items():
         s = result["summary"]
         if s is None:
-            print(f"{name:<13} {'no completed run':>12}")
+            print(f"{name:<{width}} {'no completed run':>12}")
             continue
         cpu = s["median_process_cpu_us_per_event"]
         print(
-            f"{name:<13} {s['median_events_per_second']:>12,.0f} {s['min_events_per_second']:>9,.0f} "
+            f"{name:<{width}} {s['median_events_per_second']:>12,.0f} {s['min_events_per_second']:>9,.0f} "
             f"{s['max_events_per_second']:>9,.0f} {s['spread_percent']:>6.0f}% "
             f"{cpu if cpu is not None else math.nan:>10,.0f} {s['median_ready_seconds'] or math.nan:>8.1f} "
             f"{s['runs']:>5}"
@@ -631,7 +635,7 @@ def print_summary(data: dict) -> None:
             low, high = data["ratio_ranges"].get(name) or (math.nan, math.nan)
             cpu = data["cpu_per_event_ratios"].get(name)
             print(
-                f"  {name:<17} {value:.4f} ({low:.4f}–{high:.4f})"
+                f"  {name:<23} {value:.4f} ({low:.4f}–{high:.4f})"
                 + (f"   CPU per event ×{cpu:,.1f}" if cpu else "")
             )
     if (g := data.get("growth")) and (line := growth.describe(g)):
@@ -724,7 +728,8 @@ def arguments() -> argparse.Namespace:
     )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "bench.json")
     args = parser.parse_args()
-    POLL_SECONDS["faust-floor"] = POLL_SECONDS["faust-iterate"] = min(0.25, args.faust_commit_interval / 2)
+    for name in FAUST_MODES:
+        POLL_SECONDS[name] = min(0.25, args.faust_commit_interval / 2)
     return args
 
 
