@@ -236,7 +236,7 @@ def follow(
                 steady = (now, done, cpu_seconds(process.pid), busy_cpu_seconds())
             if done >= total:
                 if steady[0] == now:  # 10 % and 100 % in one poll: no span to measure
-                    raise RunFailed("took the input in one poll; use more --events")
+                    raise RunFailed("took the input in one poll; use more --events", error=False)
                 return measured(steady, (now, done, cpu_seconds(process.pid), busy_cpu_seconds())) | {
                     "ready_seconds": ready,
                     "first_commit_seconds": first_commit,
