@@ -365,8 +365,23 @@ def machine(kafka_external: bool, note: str) -> dict:
             "quixstreams": peer_version(),
         },
         "load_average_at_start": os.getloadavg(),
+        "code": code_version(),
         "shares_the_cores": "the consumer under test, the Kafka broker (JVM), Redis (written by ioc only), "
         "this driver (producing between runs, polling offsets)" + (f"; {note}" if note else ""),
+    }
+
+
+def code_version() -> dict:
+    """The commit measured, and the files of the worker's code that differ from it (others' work)."""
+
+    def git(*argv: str) -> str:
+        answer = subprocess.run(["git", *argv], cwd=ROOT, capture_output=True, text=True)
+        return answer.stdout.strip() if answer.returncode == 0 else ""
+
+    changed = git("status", "--porcelain", "--", "ioc", "streams", "connectors").splitlines()
+    return {
+        "commit": git("rev-parse", "--short", "HEAD") or None,
+        "uncommitted": [line.split(maxsplit=1)[1] for line in changed if line.strip()],
     }
 
 
