@@ -134,23 +134,47 @@ def score_point(state: dict[str, Any], timestamp: datetime, value: float) -> Poi
     """Score one point against what came before it, then learn it. Mutates ``state``."""
     if not math.isfinite(value):
         raise ValueError(f"value must be a finite number, not {value!r}")
-    params = _params(state)
-    now = _seconds(timestamp)
-    last = state["last_seconds"]
-    if last is not None and now - last > params.gap_seconds:
-        state["cusum_high"] = state["cusum_low"] = 0.0
-    state["last_seconds"] = now
+    model = model_of(state)
+    result = score_model(model, _params(state), timestamp, value)
+    state["cusum_high"], state["cusum_low"], state["last_seconds"], state["alarm_seconds"] = model[1:]
+    return result
 
-    nodes = state["nodes"]
+
+# What a series has learned, without its parameters (a caller that keeps many series of one kind, such
+# as the sensor detector, holds those once): [nodes, cusum high, cusum low, last seconds, alarm seconds].
+NODES, CUSUM_HIGH, CUSUM_LOW, LAST_SECONDS, ALARM_SECONDS = range(5)
+
+
+def new_model() -> list[Any]:
+    return [{}, 0.0, 0.0, None, None]
+
+
+def score_model(model: list[Any], params: BaselineParams, timestamp: datetime, value: float) -> PointScore:
+    """``score_point`` on a bare model (``new_model``) with its parameters given. Mutates ``model``."""
+    if not math.isfinite(value):
+        raise ValueError(f"value must be a finite number, not {value!r}")
+    now = _seconds(timestamp)
+    last = model[LAST_SECONDS]
+    if last is not None and now - last > params.gap_seconds:
+        model[CUSUM_HIGH] = model[CUSUM_LOW] = 0.0
+    model[LAST_SECONDS] = now
+
+    nodes = model[NODES]
     reference = _reference(nodes, params, timestamp)
     result = PointScore(score=0.0, expected=None, spread=None, direction=0, raw_score=0.0)
     if reference is not None:
-        result = _score(state, params, reference, value, now)
+        result = _score(model, params, reference, value, now)
     weekly, daily = _profile_keys(timestamp)
     _learn(nodes, weekly, value, params.weekly_alpha, params)
     _learn(nodes, daily, value, params.daily_alpha, params)
     _learn(nodes, [("g", 1.0)], value, params.global_alpha, params)
     return result
+
+
+def model_of(state: dict[str, Any]) -> list[Any]:
+    """The bare model of a state (``new_state``): its parameters left out."""
+    return [state["nodes"], state["cusum_high"], state["cusum_low"], state["last_seconds"],
+            state["alarm_seconds"]]  # fmt: skip
 
 
 def _params(state: dict[str, Any]) -> BaselineParams:
@@ -268,7 +292,7 @@ def _learn(
 
 
 def _score(
-    state: dict[str, Any],
+    model: list[Any],
     params: BaselineParams,
     reference: tuple[float, float, float],
     value: float,
@@ -278,23 +302,23 @@ def _score(
     z = (value - location) / spread
     # The CUSUM measures with the slow yardstick: a shift must not widen the spread it is judged by.
     step = max(-params.cusum_clip, min(params.cusum_clip, (value - location) / shift_spread))
-    state["cusum_high"] = max(0.0, state["cusum_high"] + step - params.cusum_drift)
-    state["cusum_low"] = max(0.0, state["cusum_low"] - step - params.cusum_drift)
-    high = max(z / params.spike_z, state["cusum_high"] / params.cusum_limit, 0.0)
-    low = max(-z / params.spike_z, state["cusum_low"] / params.cusum_limit, 0.0)
+    model[CUSUM_HIGH] = max(0.0, model[CUSUM_HIGH] + step - params.cusum_drift)
+    model[CUSUM_LOW] = max(0.0, model[CUSUM_LOW] - step - params.cusum_drift)
+    high = max(z / params.spike_z, model[CUSUM_HIGH] / params.cusum_limit, 0.0)
+    low = max(-z / params.spike_z, model[CUSUM_LOW] / params.cusum_limit, 0.0)
     if params.direction > 0:
         low = 0.0
     elif params.direction < 0:
         high = 0.0
-    if state["cusum_high"] >= params.cusum_limit or state["cusum_low"] >= params.cusum_limit:
-        state["cusum_high"] = state["cusum_low"] = 0.0  # the shift is reported: start afresh
+    if model[CUSUM_HIGH] >= params.cusum_limit or model[CUSUM_LOW] >= params.cusum_limit:
+        model[CUSUM_HIGH] = model[CUSUM_LOW] = 0.0  # the shift is reported: start afresh
     departure = max(high, low)
     direction = 0 if departure == 0 else (1 if high >= low else -1)
     raw_score = departure / (1.0 + departure)
     score = raw_score
-    alarm = state["alarm_seconds"]
+    alarm = model[ALARM_SECONDS]
     if alarm is not None and now - alarm < params.refractory_seconds:
         score *= params.refractory_factor
     elif raw_score >= params.alarm_level:
-        state["alarm_seconds"] = now
+        model[ALARM_SECONDS] = now
     return PointScore(score, location, spread, direction, raw_score)

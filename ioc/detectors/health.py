@@ -1,12 +1,13 @@
 """Sensor health from a sensor's own readings: silent, stuck on one value, spiking, out of range.
 
 A sick sensor is a device fault, not a city anomaly, so these measures feed ``device_fault`` rules,
-whose alerts inhibit the sensor's other alerts. Pure functions over a small JSON-able state per sensor.
+whose alerts inhibit the sensor's other alerts. Pure functions over a small JSON-able state per sensor
+(``new_health``), judged on every reading: the spike test sorts a dozen values per field and skips
+the spread when the reading is plainly not far above the median.
 """
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -32,44 +33,62 @@ class Spike:
 
 
 def new_health() -> dict[str, Any]:
-    return {"recent": {}, "pending": [], "previous": None, "same_since": None, "same_count": 0,
-            "last_seen": None, "gaps": []}  # fmt: skip
+    """seen: the newest reading (epoch); gaps: the last reporting gaps, seconds; prev: the last values,
+    same: [since, readings] they have repeated; fields: per field [long-run level, *recent values];
+    remembered: readings taken into the fields (the level's age); pending: [epoch, ratio] per reading of a
+    spike candidate."""
+    return {"seen": None, "gaps": [], "prev": None, "same": None, "fields": {}, "remembered": 0,
+            "pending": []}  # fmt: skip
+
+
+def median(values: list[float]) -> float:
+    """``statistics.median`` without its overhead, to the same float."""
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def note_reading(health: dict[str, Any], at: float) -> None:
     """Record that the sensor reported at ``at`` (epoch seconds), for its interval and silence."""
-    last = health["last_seen"]
-    if last is not None and at > last:
-        health["gaps"] = [*health["gaps"][-(GAPS - 1) :], at - last]
-    if last is None or at > last:
-        health["last_seen"] = at
+    last = health["seen"]
+    if last is None:
+        health["seen"] = at
+    elif at > last:
+        gaps = health["gaps"]
+        gaps.append(at - last)
+        if len(gaps) > GAPS:
+            del gaps[0]
+        health["seen"] = at
 
 
 def interval(health: dict[str, Any]) -> float | None:
     """The sensor's usual reporting interval, seconds: the median of its last gaps."""
-    return statistics.median(health["gaps"]) if health["gaps"] else None
+    return median(health["gaps"]) if health["gaps"] else None
 
 
 def silent_intervals(health: dict[str, Any], now: float) -> float | None:
     """How many of its intervals the sensor has been silent at ``now``; None before it has a rhythm."""
     usual = interval(health)
-    if usual is None or health["last_seen"] is None or usual <= 0:
+    if usual is None or health["seen"] is None or usual <= 0:
         return None
-    return max(0.0, (now - health["last_seen"]) / usual)
+    return max(0.0, (now - health["seen"]) / usual)
 
 
 def stuck_minutes(health: dict[str, Any], at: float, values: Mapping[str, float]) -> float:
     """Minutes the sensor has repeated exactly the same values (0 until it did so ``STUCK_MIN_READINGS``
     times: one repeat of a coarse reading is normal, a long run of identical floats is not)."""
     current = dict(values)
-    if current and current == health["previous"]:
-        health["same_count"] += 1
+    same = health["same"]
+    if current and current == health["prev"]:
+        same[1] += 1
     else:
-        health["same_since"], health["same_count"] = at, 1
-    health["previous"] = current
-    if health["same_count"] < STUCK_MIN_READINGS:
+        same = health["same"] = [at, 1]
+    health["prev"] = current
+    if same[1] < STUCK_MIN_READINGS:
         return 0.0
-    return (at - health["same_since"]) / 60
+    return (at - same[0]) / 60
 
 
 def spike(
@@ -78,17 +97,24 @@ def spike(
     """Judge a reading against the recent median of each field: ``factor`` × above starts a candidate,
     a reading back under ``back`` × median confirms it. A candidate that stays high for more than
     ``MAX_SPIKE_READINGS`` readings is a real change (an episode), not a faulty sensor."""
-    recent: dict[str, list[float]] = health["recent"]
-    levels: dict[str, float] = health.setdefault("levels", {})
-    ratios = [
-        r
-        for name, value in values.items()
-        if (r := _ratio(value, recent.get(name, []), levels.get(name), health.get("readings", 0))) is not None
-    ]
-    high = max(ratios, default=0.0)
+    judged, high = False, 0.0  # whether any field was judged, and the highest ratio
+    if health["remembered"] >= LEVEL_READINGS:
+        # A reading plainly not far above a field's long-run level has a ratio of at most 1 (it is not
+        # far above the median either, which is at least that level). With thresholds above 1, that is
+        # all the verdict needs of it, and its median need not be worked out: 1 stands in for it.
+        bounded = factor > 1.0 and back > 1.0
+        fields = health["fields"]
+        for name, value in values.items():
+            field = fields.get(name)
+            if field is None or len(field) <= MIN_HISTORY or (level := field[0]) is None:
+                continue
+            least = level if level > SPIKE_FLOOR else SPIKE_FLOOR  # the median is at least this
+            ratio = 1.0 if bounded and value - least < SPIKE_MADS * (least * 0.01) else _ratio(value, field)
+            if not judged or ratio > high:
+                judged, high = True, ratio
     pending: list[list[float]] = health["pending"]
 
-    if pending and ratios and high < back:
+    if pending and judged and high < back:
         confirmed = Spike(began=pending[0][0], ratio=max(p[1] for p in pending), readings=len(pending))
         health["pending"] = []
         _remember(health, values)
@@ -97,30 +123,52 @@ def spike(
         pending.append([at, high])
         return None
     # Normal, or still high after the longest spike: then a level shift, and the new normal.
-    health["pending"] = []
+    if pending:
+        health["pending"] = []
     _remember(health, values)
     return None
 
 
-def _ratio(value: float, history: list[float], level: float | None, health_readings: int) -> float | None:
+def _ratio(value: float, field: list[Any]) -> float:
     """Value over the recent median, when it also stands out from the recent spread (``SPIKE_MADS``
     median absolute deviations) and from the field's long-run level: a field resting near zero (ozone
-    at night) easily grows tenfold at dawn without being a spike."""
-    if len(history) < MIN_HISTORY or level is None or health_readings < LEVEL_READINGS:
-        return None
-    median = max(statistics.median(history), level, SPIKE_FLOOR)
-    spread = max(statistics.median(abs(v - median) for v in history), median * 0.01)
-    if value - median < SPIKE_MADS * spread:
-        return min(value / median, 1.0)
-    return value / median
+    at night) easily grows tenfold at dawn without being a spike. ``field`` is [level, *recent]."""
+    history = field[1:]
+    typical = max(median(history), field[0], SPIKE_FLOOR)
+    # The spread is at least 1 % of the median: under that floor's bound, no need to measure it.
+    if value - typical < SPIKE_MADS * (typical * 0.01):
+        return min(value / typical, 1.0)
+    spread = max(median([abs(v - typical) for v in history]), typical * 0.01)
+    if value - typical < SPIKE_MADS * spread:
+        return min(value / typical, 1.0)
+    return value / typical
 
 
 def _remember(health: dict[str, Any], values: Mapping[str, float]) -> None:
-    recent: dict[str, list[float]] = health["recent"]
-    levels: dict[str, float] = health.setdefault("levels", {})
-    health["readings"] = health.get("readings", 0) + 1
+    fields: dict[str, list[Any]] = health["fields"]
+    health["remembered"] += 1
     for name, value in values.items():
-        levels[name] = value if name not in levels else levels[name] + LEVEL_ALPHA * (value - levels[name])
-        history = recent.setdefault(name, [])
-        history.append(value)
-        del history[:-HISTORY]
+        field = fields.get(name)
+        if field is None:
+            fields[name] = [value, value]
+            continue
+        level = field[0]
+        field[0] = value if level is None else level + LEVEL_ALPHA * (value - level)
+        field.append(value)
+        if len(field) > HISTORY + 1:
+            del field[1]
+
+
+def upgrade_health(old: dict[str, Any]) -> dict[str, Any]:
+    """The first format's health state in this one."""
+    levels: dict[str, float] = old.get("levels", {})
+    same = [old["same_since"], old["same_count"]] if old.get("same_since") is not None else None
+    return {
+        "seen": old.get("last_seen"),
+        "gaps": list(old.get("gaps", [])),
+        "prev": old.get("previous"),
+        "same": same,
+        "fields": {name: [levels.get(name), *recent] for name, recent in old.get("recent", {}).items()},
+        "remembered": old.get("readings", 0),
+        "pending": [list(p) for p in old.get("pending", [])],
+    }

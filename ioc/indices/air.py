@@ -27,6 +27,7 @@ above 304 ppb is indexed from the 24-hour mean when that is 305 ppb or more, els
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
@@ -39,6 +40,8 @@ Averaging = Literal["1h", "8h", "24h"]
 # Also the tie-break order for the dominant pollutant.
 POLLUTANTS = ("pm25", "pm10", "o3", "no2", "so2", "co")
 PARTICULATES = frozenset({"pm25", "pm10"})
+_POLLUTANT_NAMES = frozenset(POLLUTANTS)
+_RANK = {pollutant: rank for rank, pollutant in enumerate(POLLUTANTS)}
 
 # ---- VN_AQI tables (Decision 1459/QĐ-TCMT), µg/m³ -------------------------------------------------------
 VN_AQI_LEVELS = (0, 50, 100, 150, 200, 300, 400, 500)
@@ -55,6 +58,10 @@ VN_AQI_BREAKPOINTS: dict[str, dict[str, tuple[float, ...]]] = {
 }
 
 NOWCAST_HOURS = 12
+# A sub-index in its first segment is at most 50, to within rounding.
+_FIRST_LEVEL_BOUND = VN_AQI_LEVELS[1] * (1 + 1e-9)
+# The 1-hour column of each pollutant, in POLLUTANTS order.
+_HOURLY = {pollutant: VN_AQI_BREAKPOINTS[pollutant]["1h"] for pollutant in POLLUTANTS}
 HOURS_PER_DAY = 24
 MIN_HOURS_24H_MEAN = 18
 O3_WINDOW_HOURS = 8
@@ -113,13 +120,12 @@ def _check_concentration(what: str, concentration: float) -> None:
 
 
 def _piecewise_linear(value: float, breakpoints: Sequence[float], levels: Sequence[float]) -> float:
-    # Continuous segments; beyond the last breakpoint the last segment goes on.
-    for upper in range(1, len(breakpoints)):
-        if value <= breakpoints[upper] or upper == len(breakpoints) - 1:
-            lo, hi = breakpoints[upper - 1], breakpoints[upper]
-            i_lo, i_hi = levels[upper - 1], levels[upper]
-            return (i_hi - i_lo) / (hi - lo) * (value - lo) + i_lo
-    raise AssertionError("unreachable: a table has at least two breakpoints")
+    # Continuous segments; beyond the last breakpoint the last segment goes on. The segment: the first
+    # breakpoint (after the first) at or above the value, else the last.
+    upper = bisect_left(breakpoints, value, 1, len(breakpoints) - 1)
+    lo, hi = breakpoints[upper - 1], breakpoints[upper]
+    i_lo, i_hi = levels[upper - 1], levels[upper]
+    return (i_hi - i_lo) / (hi - lo) * (value - lo) + i_lo
 
 
 def sub_index(pollutant: str, concentration: float, averaging: Averaging = "1h") -> float:
@@ -145,20 +151,73 @@ def nowcast(hourly_means: Sequence[float | None]) -> float | None:
 
     None when fewer than 2 of c1, c2, c3 are present.
     """
-    recent = list(hourly_means[:NOWCAST_HOURS])
-    if sum(value is not None for value in recent[:3]) < 2:
+    if not hourly_means:
         return None
-    available = [value for value in recent if value is not None]
-    for value in available:
-        _check_concentration("NowCast", value)
-    highest = max(available)
+    return nowcast_with(hourly_means[0], NowcastHistory.of(hourly_means[1:NOWCAST_HOURS]))
+
+
+class NowcastHistory:
+    """The hours before this one as the NowCast reads them (c2 … c12): the same for every reading of an
+    hour, so what they give is worked out once. The formulas' sums run over the hours with data in age
+    order, as written, so the float result does not depend on how it is computed."""
+
+    __slots__ = ("ages", "values", "recent", "highest", "lowest", "halves", "weight", "products",
+                 "powers", "older_weighted", "older_normaliser", "with_current_normaliser")  # fmt: skip
+
+    def __init__(self, older: Sequence[float | None]) -> None:
+        present = [
+            (age, value) for age, value in enumerate(older[: NOWCAST_HOURS - 1], start=1) if value is not None
+        ]
+        self.ages = [age for age, _ in present]
+        self.values = [value for _, value in present]
+        for value in self.values:
+            if not value >= 0:  # negative or NaN
+                _check_concentration("NowCast", value)
+        self.recent = sum(1 for age in self.ages if age < 3)  # of c2 and c3
+        self.highest = max(self.values, default=None)
+        self.lowest = min(self.values, default=None)
+        self.halves = [_HALF_POWERS[age] * value for age, value in present]
+        # With this hour's mean between the lowest and the highest of these, the weight is theirs.
+        self.weight = self.lowest / self.highest if self.highest else None
+        if self.weight is not None and self.weight > 0.5:
+            self.powers = [self.weight**age for age in self.ages]
+            self.products = [power * value for power, value in zip(self.powers, self.values, strict=True)]
+            self.older_weighted, self.older_normaliser = sum(self.products), sum(self.powers)
+            self.with_current_normaliser = sum([1.0, *self.powers])  # weight⁰ for this hour
+
+    @classmethod
+    def of(cls, older: Sequence[float | None]) -> NowcastHistory:
+        return cls(older)
+
+
+def nowcast_with(current: float | None, history: NowcastHistory) -> float | None:
+    """NowCast from this hour's mean so far (c1) and the hours before it."""
+    if (current is not None) + history.recent < 2:
+        return None
+    if current is None:
+        highest, lowest = history.highest, history.lowest
+    else:
+        if not current >= 0:
+            _check_concentration("NowCast", current)
+        highest = current if history.highest is None or current > history.highest else history.highest
+        lowest = current if history.lowest is None or current < history.lowest else history.lowest
+    assert highest is not None and lowest is not None  # two of c1, c2, c3 are present
     if highest == 0:
         return 0.0
-    weight = min(available) / highest
+    weight = lowest / highest
     if weight <= 0.5:
-        return sum(0.5**hour * value for hour, value in enumerate(recent, start=1) if value is not None)
-    weighted = sum(weight**age * value for age, value in enumerate(recent) if value is not None)
-    return weighted / sum(weight**age for age, value in enumerate(recent) if value is not None)
+        return sum(history.halves if current is None else [_HALF_POWERS[0] * current, *history.halves])
+    if highest is history.highest and lowest is history.lowest:  # the older hours' weight: worked out
+        if current is None:
+            return history.older_weighted / history.older_normaliser
+        return sum([current, *history.products]) / history.with_current_normaliser
+    ages = history.ages if current is None else [0, *history.ages]
+    values = history.values if current is None else [current, *history.values]
+    powers = [weight**age for age in ages]
+    return sum([power * value for power, value in zip(powers, values, strict=True)]) / sum(powers)
+
+
+_HALF_POWERS = tuple(0.5**hour for hour in range(1, NOWCAST_HOURS + 1))  # 0.5^i for c_i, i from 1
 
 
 def aqi_band(value: float) -> Band:
@@ -170,21 +229,27 @@ def _band_of(value: float, bands: Sequence[Band]) -> Band:
     index = round_half_up(value)
     if index < 0:
         raise ValueError(f"an air quality index is ≥ 0, got {value}")
-    return next(band for band in bands if band.highest is None or index <= band.highest)
+    for band in bands:
+        if band.highest is None or index <= band.highest:
+            return band
+    raise ValueError(f"no band holds {index}: the last band has no upper end")
 
 
 def _check_pollutants(names: Mapping[str, object]) -> None:
-    unknown = set(names) - set(POLLUTANTS)
+    unknown = names.keys() - _POLLUTANT_NAMES
     if unknown:
         raise ValueError(f"unknown pollutant(s) {', '.join(sorted(unknown))}: use {', '.join(POLLUTANTS)}")
 
 
 def _vn_result(sub_indices: dict[str, float]) -> AqiResult | None:
     # A station needs PM10 or PM2.5 to publish an AQI.
-    if not PARTICULATES & set(sub_indices):
+    if "pm25" not in sub_indices and "pm10" not in sub_indices:
         return None
-    dominant = max(sub_indices, key=lambda pollutant: (sub_indices[pollutant], -POLLUTANTS.index(pollutant)))
-    value = round_half_up(sub_indices[dominant])
+    dominant, highest = "", -math.inf  # the highest sub-index; on a tie the first in POLLUTANTS
+    for pollutant, sub in sub_indices.items():
+        if sub > highest or (sub == highest and _RANK[pollutant] < _RANK[dominant]):
+            dominant, highest = pollutant, sub
+    value = round_half_up(highest)
     return AqiResult(value=value, dominant=dominant, sub_indices=sub_indices, band=aqi_band(value))
 
 
@@ -195,14 +260,42 @@ def vn_aqi_hourly(hourly_means: Mapping[str, Sequence[float | None]]) -> AqiResu
     None when neither PM10 nor PM2.5 gives a value.
     """
     _check_pollutants(hourly_means)
+    concentrations = {
+        pollutant: nowcast(series) if pollutant in PARTICULATES else series[0]
+        for pollutant, series in hourly_means.items()
+        if series
+    }
+    return vn_aqi_of_hour(concentrations)
+
+
+def vn_aqi_hourly_index(concentrations: Mapping[str, float | None]) -> tuple[int, Band] | None:
+    """The hourly VN_AQI and its band from each pollutant's hourly concentration (``vn_aqi_of_hour``
+    without the breakdown by pollutant): what a station's live index shows, every reading."""
+    highest, particulate = -math.inf, False
+    for pollutant, breakpoints in _HOURLY.items():  # particulates first
+        if (concentration := concentrations.get(pollutant)) is not None:
+            if not concentration >= 0:  # negative or NaN
+                _check_concentration(pollutant, concentration)
+            if particulate and concentration <= breakpoints[1] and highest >= _FIRST_LEVEL_BOUND:
+                continue  # in its first segment a sub-index is at most 50: not the highest
+            sub = _piecewise_linear(concentration, breakpoints, VN_AQI_LEVELS)
+            highest = sub if sub > highest else highest
+            particulate = particulate or pollutant in PARTICULATES
+    if not particulate:  # a station needs PM10 or PM2.5 to publish an AQI
+        return None
+    value = round_half_up(highest)
+    return value, aqi_band(value)
+
+
+def vn_aqi_of_hour(concentrations: Mapping[str, float | None]) -> AqiResult | None:
+    """Hourly VN_AQI from each pollutant's hourly concentration in µg/m³: the NowCast for PM10 and PM2.5,
+    this hour's mean for the gases (``vn_aqi_hourly``). None when neither PM10 nor PM2.5 gives a value."""
     sub_indices: dict[str, float] = {}
     for pollutant in POLLUTANTS:
-        series = hourly_means.get(pollutant)
-        if not series:
-            continue
-        concentration = nowcast(series) if pollutant in PARTICULATES else series[0]
-        if concentration is not None:
-            sub_indices[pollutant] = sub_index(pollutant, concentration, "1h")
+        if (concentration := concentrations.get(pollutant)) is not None:
+            if not concentration >= 0:  # negative or NaN
+                _check_concentration(pollutant, concentration)
+            sub_indices[pollutant] = _piecewise_linear(concentration, _HOURLY[pollutant], VN_AQI_LEVELS)
     return _vn_result(sub_indices)
 
 

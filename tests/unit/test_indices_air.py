@@ -1,14 +1,18 @@
 """VN_AQI (Decision 1459/QĐ-TCMT) and US EPA AQI: the decision's worked examples, breakpoints, bands."""
 
 import math
+import random
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 
 from ioc.indices.air import (
     VN_AQI_BANDS,
+    NowcastHistory,
     aqi_band,
     highest_rolling_mean,
     nowcast,
+    nowcast_with,
     o3_daily_sub_index,
     sub_index,
     to_us_unit,
@@ -18,6 +22,8 @@ from ioc.indices.air import (
     us_sub_index,
     vn_aqi_daily,
     vn_aqi_hourly,
+    vn_aqi_hourly_index,
+    vn_aqi_of_hour,
 )
 from ioc.indices.rounding import round_half_up
 
@@ -53,6 +59,21 @@ REFERENCE_TABLE = {
 )
 def test_round_half_up(value, expected):
     assert round_half_up(value) == expected
+
+
+def test_round_half_up_gives_the_decimal_rule_everywhere():
+    """Far from a half the plain comparison stands in for the decimal arithmetic: same results."""
+
+    def by_decimal(value: float) -> int:
+        return int(Decimal(repr(round(value, 6))).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+    rng = random.Random(7)
+    near_halves = [k + 0.5 + d for k in range(0, 300, 7) for d in (0, 1e-7, -1e-7, 4e-6, -4e-6, 2e-5, -2e-5)]
+    values = [rng.uniform(0, 600) for _ in range(20000)] + [
+        rng.randrange(0, 10**7) / 10**4 for _ in range(20000)
+    ]
+    for value in [*near_halves, *values, 0.0, 1e15, 2.0**52 + 0.5, -0.5, -1.5, -2.4]:
+        assert round_half_up(value) == by_decimal(value), value
 
 
 # ---- NowCast ----------------------------------------------------------------------------------------------
@@ -94,6 +115,54 @@ def test_nowcast_weighted_form_by_hand():
 )
 def test_nowcast_needs_two_of_the_three_newest_hours(hours, valid):
     assert (nowcast(hours) is not None) is valid
+
+
+def nowcast_as_written(hourly_means: list[float | None]) -> float | None:
+    """The decision's NowCast, term by term in age order (the first implementation)."""
+    recent = list(hourly_means[:12])
+    if sum(value is not None for value in recent[:3]) < 2:
+        return None
+    available = [value for value in recent if value is not None]
+    highest = max(available)
+    if highest == 0:
+        return 0.0
+    weight = min(available) / highest
+    if weight <= 0.5:
+        return sum(0.5**hour * value for hour, value in enumerate(recent, start=1) if value is not None)
+    weighted = sum(weight**age * value for age, value in enumerate(recent) if value is not None)
+    return weighted / sum(weight**age for age, value in enumerate(recent) if value is not None)
+
+
+def test_nowcast_from_the_hours_before_gives_the_formulas_float_for_float():
+    """The hours before this one are worked out once an hour (``NowcastHistory``); with this hour's mean
+    inside, above or below them, or missing, the NowCast is the formulas' to the last bit."""
+    rng = random.Random(3)
+    for _ in range(5000):
+        older = [None if rng.random() < 0.2 else round(rng.lognormvariate(3.5, 0.4), 1) for _ in range(11)]
+        history = NowcastHistory.of(older)
+        for current in (None, 0.0, min(v for v in older if v is not None) if any(older) else 5.0,
+                        rng.uniform(10, 80), rng.uniform(0, 300), 1000.0):  # fmt: skip
+            assert nowcast_with(current, history) == nowcast_as_written([current, *older]), (current, older)
+            assert nowcast([current, *older]) == nowcast_as_written([current, *older])
+
+
+def test_the_hourly_index_alone_is_the_hourly_vn_aqis_value_and_band():
+    """The live index skips a gas's sub-index when it cannot be the highest: the same value and band."""
+    rng = random.Random(5)
+    for _ in range(5000):
+        concentrations = {
+            "pm25": rng.choice([None, rng.uniform(0, 400)]),
+            "pm10": rng.choice([None, rng.uniform(0, 500)]),
+            "o3": rng.uniform(0, 900),
+            "no2": rng.choice([rng.uniform(0, 150), rng.uniform(0, 3000)]),
+            "so2": rng.uniform(0, 400),
+            "co": rng.uniform(0, 40000),
+        }
+        result = vn_aqi_of_hour(concentrations)
+        index = vn_aqi_hourly_index(concentrations)
+        assert (index is None) == (result is None)
+        if result is not None and index is not None:
+            assert index == (result.value, result.band)
 
 
 def test_nowcast_of_clean_air_is_zero():

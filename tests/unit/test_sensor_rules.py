@@ -14,7 +14,7 @@ from ioc.alerts import manager
 from ioc.alerts.rules import load_rules
 from ioc.backtest.scoring import RaisedAlert, TruthScenario, accepted_rules, score
 from ioc.city import load_city
-from ioc.detectors import hourly
+from ioc.detectors import baseline, hourly
 from ioc.detectors.sensor import SensorDetector, new_sensor_state
 from ioc.indices.water import vn_wqi
 from ioc.models import AirQualityObserved, WaterQualityObserved
@@ -58,15 +58,35 @@ def of(found: list[Anomaly], rule: str) -> list[Anomaly]:
 # --- sliding means over hourly sums ------------------------------------------------------------------
 
 
-def test_hourly_sums_keep_a_bounded_ring_with_json_keys():
+def test_hourly_sums_keep_a_bounded_positional_ring():
     ring: hourly.Ring = {}
     start = T0.timestamp()
     for i in range(30 * 60):  # 30 hours of minutes, PM2.5 = the hour's number
-        hourly.add(ring, start + 60 * i, {"pm25": float(i // 60)}, keep=25)
-    assert len(ring["pm25"]) == 25 and json.loads(json.dumps(ring)) == ring
+        hourly.add(ring, start + 60 * i, {"pm25": float(i // 60), "temperature": 30.0}, keep={"pm25": 25})
     last = hourly.hour_of(start + 60 * (30 * 60 - 1))
-    assert hourly.means(ring["pm25"], hourly.keys(last, 3)) == [29.0, 28.0, 27.0]
-    assert hourly.means(ring["pm25"], hourly.keys(last, 26))[25] is None  # dropped
+    newest, total, count, sums, counts = ring["pm25"]
+    assert (newest, total, count) == (last, 29.0 * 60, 60) and len(sums) == len(counts) == 24
+    assert set(ring) == {"pm25"} and json.loads(json.dumps(ring)) == ring  # only the fields kept
+    assert hourly.means(ring, "pm25", last, 3) == [29.0, 28.0, 27.0]
+    assert hourly.means(ring, "pm25", last, 26)[25] is None  # dropped
+    assert hourly.means(ring, "pm25", last + hourly.HOUR, 2) == [None, 29.0]  # an hour not begun
+
+
+def test_a_late_reading_makes_new_lists_of_the_completed_hours():
+    """A completed hour's summary is kept with the lists it came from: a change to one of those hours
+    (a late reading) must come with new lists, or the summary would go stale."""
+    ring: hourly.Ring = {}
+    start = T0.timestamp()
+    for i in range(3 * 60):
+        hourly.add(ring, start + 60 * i, {"pm25": 10.0 * (i // 60 + 1)}, keep={"pm25": 25})
+    before = hourly.Completed.of_ring(ring["pm25"][3], ring["pm25"][4])
+    assert before.holds(ring["pm25"]) and before.means[:2] == [20.0, 10.0]
+    hourly.add(ring, start + 30, {"pm25": 70.0}, keep={"pm25": 25})  # into the first hour, late
+    assert not before.holds(ring["pm25"])
+    after = hourly.Completed.of_ring(ring["pm25"][3], ring["pm25"][4])
+    assert after.means[:2] == [20.0, (10.0 * 60 + 70.0) / 61]
+    hourly.add(ring, start - 30 * hourly.HOUR, {"pm25": 1.0}, keep={"pm25": 25})  # older than kept
+    assert hourly.Completed.of_ring(ring["pm25"][3], ring["pm25"][4]).means == after.means
 
 
 def test_a_sliding_24_hour_mean_weighs_this_hour_by_how_much_of_it_has_passed():
@@ -87,6 +107,60 @@ def test_with_too_few_hours_the_mean_is_its_least_possible_value():
     eighteen = [40.0] * 18 + [None] * 7  # 18 of 24 hours: the mean stands (75 %)
     assert hourly.trailing_mean(eighteen, share=1.0, hours=24) == hourly.WindowMean(40.0, True)
     assert hourly.trailing_mean([None] * 25, share=1.0, hours=24) is None
+
+
+def trailing_as_written(
+    hourly_means: list[float | None], share: float, hours: int
+) -> hourly.WindowMean | None:
+    """The sliding mean as first written: one loop over the hours, newest first."""
+    weighted = covered = 0.0
+    for back, mean in enumerate(hourly_means[: hours + 1]):
+        if mean is None:
+            continue
+        weight = share if back == 0 else (1.0 - share if back == hours else 1.0)
+        if weight > 0:
+            weighted += weight * mean
+            covered += weight
+    if covered == 0:
+        return None
+    if covered >= hourly.COMPLETE * hours:
+        return hourly.WindowMean(weighted / covered, complete=True)
+    return hourly.WindowMean(weighted / hours, complete=False)
+
+
+def random_hours(rng: random.Random, count: int, missing: float) -> list[float | None]:
+    return [None if rng.random() < missing else round(rng.lognormvariate(3.6, 0.5), 1) for _ in range(count)]
+
+
+def test_a_mean_far_under_its_limit_is_told_by_this_hours_mean_alone():
+    # 23 whole hours at 40 µg/m³ and the hour 24 back at 40: this hour may reach about 45·24 - 23·40.
+    window = hourly.Completed.of_means([40.0] * 24).window(24)
+    assert hourly.quiet_up_to(window, 24, 45.0) == pytest.approx(160.0)
+    assert hourly.quiet_up_to(hourly.Completed.of_means([50.0] * 24).window(24), 24, 45.0) == -math.inf
+
+
+def test_the_sliding_mean_and_its_bounds():
+    """Float for float the loop's mean; its bounds hold it; under ``quiet_up_to`` it is under the limit
+    whatever the share of the hour (so a condition at rest may skip it)."""
+    rng = random.Random(17)
+    for _ in range(4000):
+        hours = rng.choice([1, 8, 24])
+        means = random_hours(rng, hours + 1, missing=rng.choice([0.0, 0.1, 0.5, 0.9]))
+        window = hourly.Completed.of_means(means[1:]).window(hours)
+        limit = rng.choice([45.0, 40.0, 60.0, 100.0])
+        quiet = hourly.quiet_up_to(window, hours, limit)
+        for share in (1 / 60, rng.uniform(0, 1), 0.75, 1.0):
+            exact = trailing_as_written(means, share, hours)
+            assert hourly.trailing_mean(means, share, hours) == exact
+            assert hourly.sliding_mean(means[0], window.between, window.last, share, hours) == exact
+            bounds = hourly.sliding_mean_bounds(means[0], window, share, hours)
+            assert (bounds is None) == (exact is None)
+            if exact is not None and bounds is not None:
+                assert bounds[0] <= exact.value <= bounds[1]
+            for current in (0.0, quiet, rng.uniform(0, max(quiet, 0.0))):
+                if 0 <= current <= quiet:
+                    mean = trailing_as_written([current, *means[1:]], share, hours)
+                    assert mean is not None and mean.value <= limit, (current, quiet, means, share)
 
 
 # --- QCVN 05:2023 ------------------------------------------------------------------------------------
@@ -148,7 +222,7 @@ def test_a_24_hour_mean_hovering_at_the_limit_is_one_episode():
     for event in swings:
         found += DETECTOR.observe(state, event)
         epoch = event.event_time.timestamp()
-        pm25 = hourly.means(state["feed"]["hours"]["pm25"], hourly.keys(hourly.hour_of(epoch), 25))
+        pm25 = hourly.means(state["feed"]["hours"], "pm25", hourly.hour_of(epoch), 25)
         mean = hourly.trailing_mean(pm25, hourly.into_hour(epoch, 60), 24).value
         crossings += (mean > 45) and not above
         above = mean > 45
@@ -250,7 +324,8 @@ def test_the_baseline_survives_a_json_round_trip_mid_stream():
     restored, rest_restored = run(events[half:], restored)
     assert rest_restored == rest and restored == state
     assert of(first + rest, "air.pm25_unusual")  # the run did exercise the rule
-    assert state["feed"]["baselines"]["air.pm25_unusual"]["model"]["nodes"]
+    judged, model = state["feed"]["baselines"]["air.pm25_unusual"]
+    assert model[baseline.NODES] and judged is not None
 
 
 def test_a_spike_is_kept_out_of_the_hourly_means_and_the_baseline():
@@ -271,11 +346,15 @@ def test_a_stuck_sensor_teaches_the_baseline_nothing():
                               for e in ordinary[600:720]]  # fmt: skip
     state, found = run(stuck + ordinary[720:800])
     assert of(found, "health.flatline")
-    model = state["feed"]["baselines"]["air.pm25_unusual"]["model"]
+    _, model = state["feed"]["baselines"]["air.pm25_unusual"]
     hour_of_stuck = hourly.hour_of((T0 + timedelta(minutes=660)).timestamp())
-    assert str(hour_of_stuck) not in state["feed"]["hours"]["pm25"]  # only its first two readings count
+    last = hourly.hour_of((T0 + timedelta(minutes=799)).timestamp())
+    # Only its first two readings count: nothing of the hour after them.
+    assert (
+        hourly.means(state["feed"]["hours"], "pm25", last, 3)[(last - hour_of_stuck) // hourly.HOUR] is None
+    )
     # 11 hours learned: the 10 before the fault and the one after it that has ended.
-    assert model["nodes"]["g"][0] == 10 + (800 - 720) // 60
+    assert model[baseline.NODES]["g"][0] == 10 + (800 - 720) // 60
 
 
 def test_a_rules_file_can_tune_the_baseline_and_refuses_unknown_knobs():
