@@ -133,6 +133,7 @@ class Report:
 
     def __init__(self, path: Path, data: dict) -> None:
         self.path, self.data = path, data
+        self._started: dict[str, float] = {}
         path.parent.mkdir(parents=True, exist_ok=True)
 
     def update(self, **values: object) -> None:
@@ -144,6 +145,12 @@ class Report:
         self.save()
 
     def part(self, name: str, status: str) -> None:
+        """A part's status; its seconds from "running" to the next status."""
+        now = time.monotonic()
+        if status == "running":
+            self._started[name] = now
+        elif name in self._started:
+            self.data["parts_seconds"][name] = round(now - self._started.pop(name), 1)
         self.data["parts"][name] = status
         self.save()
 
@@ -584,6 +591,7 @@ def header(args: argparse.Namespace, described: dict, events: list, systems: lis
         "max_minutes": args.max_minutes,
         "complete": False,
         "parts": {"catch_up": "pending", "growth": "pending", "latency": "pending"},
+        "parts_seconds": {},
         "errors": [],
         "machine": described,
         "input": {
@@ -681,7 +689,14 @@ def print_summary(data: dict) -> None:
             + (f", {rate:,.0f}/2 = {rate / 2:,.0f} events/s" if rate else "")
             + f"){measured}: {holds}"
         )
-    print("parts: " + "; ".join(f"{name}: {status}" for name, status in data["parts"].items()))
+    took = data.get("parts_seconds", {})
+    print(
+        "parts: "
+        + "; ".join(
+            f"{name}: {status}" + (f" ({took[name] / 60:.1f} min)" if name in took else "")
+            for name, status in data["parts"].items()
+        )
+    )
     for error in data.get("errors", []):
         print(f"ERROR: {error}")
     if data.get("wall_seconds"):
