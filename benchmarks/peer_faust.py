@@ -19,9 +19,9 @@ Two ways to consume, ``--mode``:
   at its latest (the batch counterpart of the peer's ``.current()``). ``take`` hands the batch over from
   a background task that iterates the stream, so the agent runs outside stream iteration, where Faust
   refuses to pick a table key's changelog partition from the current event ("Cannot modify table key
-  from outside of stream iteration"); the documented way out is ``use_partitioner=True``: the producer's
-  partitioner picks it from the key. The window of a reading is computed from its field with the table's
-  own window (``TumblingWindow.ranges``), and addressed as ``table[sensor][window range]``.
+  from outside of stream iteration"); the public way out is the table option ``use_partitioner=True``:
+  the producer's partitioner picks it from the key. The window of a reading is computed from its field
+  with the table's own window (``TumblingWindow.ranges``), and addressed as ``table[sensor][window range]``.
 - ``iterate``: ``async for`` over the stream, one reading at a time: the same table, one write per
   reading, one output per reading above the threshold. For Faust's own per-record cost, take against
   iteration.
