@@ -19,8 +19,9 @@ goes through every reading, so it is small and bounded::
      "health": ioc.detectors.health.new_health(),
      "conditions": {rule id: last judged | [last judged, since, clear since, peak, reported, severity]},
      "feed": air:     {"held": [[epoch, values], …] (readings awaiting a spike verdict),
-                       "hours": {pollutant: [newest hour, [sums], [counts]]} (ioc.detectors.hourly),
-                       "baselines": {rule id: [last hour judged, baseline model]}}
+                       "hours": {pollutant: [newest hour, its sum, its count, [sums before], [counts]]}
+                                (ioc.detectors.hourly),
+                       "baselines": {rule id: [last hour judged, baseline.new_model()]}}
              traffic: {"normal_speed": [the last speeds outside incidents]}
              transit: {"bin": [start, taps], "last_tap": epoch,
                        "normal": [taps per quarter of the day, weekdays then weekends; null unseen]}
@@ -29,6 +30,12 @@ goes through every reading, so it is small and bounded::
 
 A state written by an earlier version is upgraded when the detector first meets it
 (``upgrade_sensor_state``), so a worker upgraded in place carries on from its table.
+
+Every reading of an air station passes a dozen rules, so the work per reading is kept flat and small:
+what the completed hours give (their means, the NowCast's view of them, how high this hour's mean may go
+before a QCVN 05 mean could pass its limit) is worked out once per hour and kept in memory beside the
+state, and a condition at rest far from its trigger is told so without working out its exact mean. The
+exact values — the floats an alert reports — are computed as the first implementation did, to the bit.
 """
 
 from __future__ import annotations
@@ -144,7 +151,7 @@ class SensorDetector:
         self._min_normal_taps = float(crowding.params.get("min_normal_taps", 10)) if crowding else 10.0
         # The health readings of every reading: constant values, judged once.
         self._quiet = {metric: self._judge(metric, 0.0) for metric in HEALTH_METRICS}
-        self._sensors: dict[tuple[str, str], _Sensor] = {}
+        self._sensors: dict[str, dict[str, _Sensor]] = {feed: {} for feed in FEEDS}  # feed → sensor → _Sensor
         self._slots: dict[int, int] = {}  # bin (epoch // BIN) → its slot of a station's normal
         self._completed: dict[str, dict[str, hourly.Completed]] = {}  # sensor → field → its hours before
 
@@ -209,27 +216,34 @@ class SensorDetector:
         health.note_reading(sick, epoch)
         quiet = self._quiet
         stuck = health.stuck_minutes(sick, epoch, values)
+        silent_breached, silent_cleared = quiet["silent_intervals"]
+        rejected_breached, rejected_cleared = quiet["rejected_readings"]
+        stuck_breached, stuck_cleared = (
+            self._judge("identical_minutes", stuck) if stuck else quiet["identical_minutes"]
+        )
         metrics: Metrics = {
-            "silent_intervals": (None, epoch, 0.0, *quiet["silent_intervals"], None, None, None),
-            "rejected_readings": (None, epoch, 0.0, *quiet["rejected_readings"], None, None, None),
-            "identical_minutes": (
-                None,
-                epoch,
-                stuck,
-                *self._judge("identical_minutes", stuck),
-                None,
-                None,
-                None,
-            ),
+            "silent_intervals": (None, epoch, 0.0, silent_breached, silent_cleared, None, None, None),
+            "rejected_readings": (None, epoch, 0.0, rejected_breached, rejected_cleared, None, None, None),
+            "identical_minutes": (None, epoch, stuck, stuck_breached, stuck_cleared, None, None, None),
         }
         if self._spike is not None:
             factor, back = self._spike
             found = health.spike(sick, epoch, values, factor=factor, back=back)
             if found is not None:
-                judged = self._judge("spike_ratio", found.ratio)
-                metrics["spike_ratio"] = (None, epoch, found.ratio, *judged, None, None, found.began)
+                breached, cleared = self._judge("spike_ratio", found.ratio)
+                metrics["spike_ratio"] = (
+                    None,
+                    epoch,
+                    found.ratio,
+                    breached,
+                    cleared,
+                    None,
+                    None,
+                    found.began,
+                )
             else:
-                metrics["spike_ratio"] = (None, epoch, 0.0, *quiet["spike_ratio"], None, None, None)
+                breached, cleared = quiet["spike_ratio"]
+                metrics["spike_ratio"] = (None, epoch, 0.0, breached, cleared, None, None, None)
         return metrics
 
     def _air(
@@ -494,10 +508,15 @@ class SensorDetector:
         it; the one before stays when this reading gives none (an air station's first minutes). A new
         dict each reading: the pipeline keeps the one of each window's latest reading."""
         indices: dict[str, dict[str, Any]] = dict(state.get("indices") or {})
-        for metric, name in (("vn_aqi", current.VN_AQI), ("vn_wqi", current.VN_WQI)):
+        if isinstance(event, AirQualityObserved | WaterQualityObserved):
+            metric, name = (
+                ("vn_aqi", current.VN_AQI)
+                if isinstance(event, AirQualityObserved)
+                else ("vn_wqi", current.VN_WQI)
+            )
             if (found := metrics.get(metric)) is not None and found[2] is not None:
                 indices[name] = {"value": found[2], "band": found[6]}
-        if isinstance(event, TrafficFlowObserved) and event.average_vehicle_speed is not None:
+        elif isinstance(event, TrafficFlowObserved) and event.average_vehicle_speed is not None:
             free_flow = self._sensor("traffic", event.sensor_id).free_flow_speed
             if free_flow:
                 speed = event.average_vehicle_speed
@@ -505,7 +524,7 @@ class SensorDetector:
                     "value": round(100 * speed / free_flow, 1),
                     "band": level_of_service(speed, free_flow),
                 }
-        if isinstance(event, FareTap):
+        elif isinstance(event, FareTap):
             indices[current.RIDERSHIP] = {"value": float(state["feed"]["bin"][1]), "band": None}
         return indices
 
@@ -530,10 +549,10 @@ class SensorDetector:
         return anomalies
 
     def _sensor(self, feed: str, sensor_id: str) -> _Sensor:
-        key = (feed, sensor_id)
-        if (known := self._sensors.get(key)) is None:  # the rules and the registry are fixed: ask once
+        known = self._sensors[feed].get(sensor_id)
+        if known is None:  # the rules and the registry are fixed: ask once
             sensor = self.city.sensor(sensor_id)
-            known = self._sensors[key] = _Sensor(
+            known = self._sensors[feed][sensor_id] = _Sensor(
                 subject=Subject(feed=feed, entity=sensor_id, district=sensor.district if sensor else ""),
                 conditions=tuple(
                     (rule.metric, rule.id, self._conditions[rule.id])

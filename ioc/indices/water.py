@@ -79,6 +79,12 @@ def _parameter(name: str) -> dict[str, Any]:
 
 def wqi_parameters() -> dict[str, str]:
     """Every VN_WQI parameter name → its group (I–V), in table order."""
+    return dict(_group_of())
+
+
+@cache
+def _group_of() -> dict[str, str]:
+    """``wqi_parameters``, once: every sample reads it (not to be changed)."""
     return {name: spec["group"] for name, spec in wqi_tables()["parameters"].items()}
 
 
@@ -126,12 +132,12 @@ def wqi_sub_indices(sample: Mapping[str, float | None]) -> dict[str, float]:
     oxygen, temperature = values.get("dissolved_oxygen"), values.get("temperature")
     if "dissolved_oxygen_percent" not in values and oxygen is not None and temperature is not None:
         values["dissolved_oxygen_percent"] = do_percent_saturation(oxygen, temperature)
-    return {name: wqi_sub_index(name, values[name]) for name in wqi_parameters() if name in values}
+    return {name: wqi_sub_index(name, values[name]) for name in _group_of() if name in values}
 
 
 def wqi_groups(sub_indices: Mapping[str, float]) -> dict[str, float]:
     """WQI of each group present: geometric mean for I–III, arithmetic for IV–V (as the table says)."""
-    group_of = wqi_parameters()
+    group_of = _group_of()
     groups: dict[str, float] = {}
     for group in GROUPS:
         members = [q for name, q in sub_indices.items() if group_of[name] == group]
@@ -147,7 +153,7 @@ def wqi_groups(sub_indices: Mapping[str, float]) -> dict[str, float]:
 def wqi_insufficiency(sub_indices: Mapping[str, float]) -> str | None:
     """Why these sub-indices cannot make a VN_WQI, or None when they can."""
     rule = wqi_tables()["sufficiency"]
-    group_of = wqi_parameters()
+    group_of = _group_of()
     present = [group for group in GROUPS if any(group_of[name] == group for name in sub_indices)]
     required = rule["required_group"]
     in_required = [name for name in sub_indices if group_of[name] == required]
@@ -183,6 +189,11 @@ def wqi_band(value: float) -> WqiBand:
     index = round_half_up(value)
     if index < 0:
         raise ValueError(f"VN_WQI is ≥ 0, got {value}")
+    return _band_holding(index)
+
+
+@cache
+def _band_holding(index: int) -> WqiBand:
     spec = next(band for band in wqi_tables()["bands"] if index >= band["lowest"])
     return WqiBand(
         key=spec["key"],
