@@ -92,8 +92,8 @@ class _Sensor:
     """What the detector needs of a sensor, looked up once: the registry and the rules are fixed."""
 
     subject: Subject
-    conditions: tuple[tuple[str, str, Condition], ...]  # (metric, rule id, condition) of the rules that
-    # apply to it, in the rules file's order
+    # metric → (number in the rules file, rule id, condition) of the rules that judge it and apply here
+    conditions: dict[str, tuple[tuple[int, str, Condition], ...]]
     free_flow_speed: float | None
     lines: tuple[str, ...]
 
@@ -262,11 +262,7 @@ class SensorDetector:
         for admitted_epoch, admitted_values in _admitted(state, epoch, values, metrics):
             hourly.add(ring, admitted_epoch, admitted_values, self._keep)
         at = event.event_time
-        hours = self._hours(event.sensor_id, ring, hourly.hour_of(epoch))
-        concentrations = {  # NowCast for particulates, this hour's mean for gases
-            field: nowcast_with(current, _nowcast_history(completed)) if field in PARTICULATES else current
-            for field, (current, completed) in hours.items()
-        }
+        hours, concentrations = self._hours(event.sensor_id, ring, hourly.hour_of(epoch))
         if (index := vn_aqi_hourly_index(concentrations)) is not None:
             value = float(index[0])
             breached, cleared = self._judge("vn_aqi", value)
@@ -333,11 +329,13 @@ class SensorDetector:
 
     def _hours(
         self, sensor_id: str, ring: hourly.Ring, hour: int
-    ) -> dict[str, tuple[float | None, hourly.Completed]]:
+    ) -> tuple[dict[str, tuple[float | None, hourly.Completed]], dict[str, float | None]]:
         """Per field of the ring: the mean so far of the reading's hour, and the completed hours before
         it (``hourly.Completed``, kept per sensor and field while the ring's lists are the same: every
-        reading of an hour reads the same completed hours)."""
+        reading of an hour reads the same completed hours); and its hourly concentration for the VN_AQI
+        (the NowCast for particulates, this hour's mean for gases)."""
         views = {}
+        concentrations = {}
         known = self._completed.get(sensor_id)
         if known is None:
             if len(self._completed) >= REMEMBERED_SENSORS:
@@ -355,7 +353,10 @@ class SensorDetector:
                 means = hourly.means(ring, field, hour, self._keep.get(field, hourly.FIRST_FORMAT_HOURS))
                 current, completed = means[0], hourly.Completed.of_means(means[1:])
             views[field] = (current, completed)
-        return views
+            concentrations[field] = (
+                nowcast_with(current, _nowcast_history(completed)) if field in PARTICULATES else current
+            )
+        return views, concentrations
 
     def _unusual(
         self, state: dict[str, Any], rule: Rule, at: datetime, epoch: float, ring: hourly.Ring
@@ -367,7 +368,10 @@ class SensorDetector:
         the condition's hysteresis and hold already make one alert of an episode, the baseline's own
         damping would end it early."""
         this_hour = hourly.hour_of(epoch)
-        series = state["feed"].setdefault("baselines", {}).setdefault(rule.id, [None, baseline.new_model()])
+        baselines = state["feed"].setdefault("baselines", {})
+        series = baselines.get(rule.id)
+        if series is None:
+            series = baselines[rule.id] = [None, baseline.new_model()]
         judged = series[0]
         if judged is not None and this_hour <= judged + HOUR:
             return None  # no hour has ended since the last one judged
@@ -531,34 +535,38 @@ class SensorDetector:
     # --- evaluation --------------------------------------------------------------------------------
 
     def _evaluate(self, state: dict[str, Any], feed: str, sensor_id: str, metrics: Metrics) -> list[Anomaly]:
+        """Each metric to the conditions of the rules that judge it and apply to the sensor; the
+        anomalies in the rules file's order."""
         sensor = self._sensor(feed, sensor_id)
         conditions = state["conditions"]
-        anomalies = []
-        for metric_name, rule_id, condition in sensor.conditions:
-            metric = metrics.get(metric_name)
-            if metric is None:
-                continue
-            if not metric[3]:  # not breached, the common case, inline: a condition at rest stays at rest
-                last = conditions.get(rule_id)
-                if type(last) is not list:
-                    if last is None or metric[1] >= last:
-                        conditions[rule_id] = metric[1]
-                    continue
-            if (anomaly := condition.advance(conditions, sensor.subject, *metric)) is not None:
-                anomalies.append(anomaly)
-        return anomalies
+        found: list[tuple[int, Anomaly]] = []
+        for metric_name, metric in metrics.items():
+            for number, rule_id, condition in sensor.conditions.get(metric_name, ()):
+                if not metric[3]:  # not breached, the common case, inline: a condition at rest stays at rest
+                    last = conditions.get(rule_id)
+                    if type(last) is not list:
+                        if last is None or metric[1] >= last:
+                            conditions[rule_id] = metric[1]
+                        continue
+                if (anomaly := condition.advance(conditions, sensor.subject, *metric)) is not None:
+                    found.append((number, anomaly))
+        if len(found) > 1:
+            found.sort(key=lambda numbered: numbered[0])
+        return [anomaly for _, anomaly in found]
 
     def _sensor(self, feed: str, sensor_id: str) -> _Sensor:
         known = self._sensors[feed].get(sensor_id)
         if known is None:  # the rules and the registry are fixed: ask once
             sensor = self.city.sensor(sensor_id)
+            conditions: dict[str, list[tuple[int, str, Condition]]] = {}
+            for number, rule in enumerate(self._rules_by_feed[feed]):
+                if self._rule_applies(rule, feed, sensor_id):
+                    conditions.setdefault(rule.metric, []).append(
+                        (number, rule.id, self._conditions[rule.id])
+                    )
             known = self._sensors[feed][sensor_id] = _Sensor(
                 subject=Subject(feed=feed, entity=sensor_id, district=sensor.district if sensor else ""),
-                conditions=tuple(
-                    (rule.metric, rule.id, self._conditions[rule.id])
-                    for rule in self._rules_by_feed[feed]
-                    if self._rule_applies(rule, feed, sensor_id)
-                ),
+                conditions={metric: tuple(judging) for metric, judging in conditions.items()},
                 free_flow_speed=sensor.free_flow_speed if sensor else None,
                 lines=tuple(sensor.lines) if sensor else (),
             )
