@@ -99,17 +99,20 @@ def spike(
     ``MAX_SPIKE_READINGS`` readings is a real change (an episode), not a faulty sensor."""
     judged, high = False, 0.0  # whether any field was judged, and the highest ratio
     if health["remembered"] >= LEVEL_READINGS:
-        # A reading plainly not far above a field's long-run level has a ratio of at most 1 (it is not
-        # far above the median either, which is at least that level). With thresholds above 1, that is
-        # all the verdict needs of it, and its median need not be worked out: 1 stands in for it.
+        # A reading plainly under 1.25 × a least value of the typical one (the long-run level, the
+        # newest readings) has a ratio of at most 1. With thresholds above 1, that is all the verdict
+        # needs of it, and the median need not be worked out: 1 stands in for it.
         bounded = factor > 1.0 and back > 1.0
         fields = health["fields"]
         for name, value in values.items():
             field = fields.get(name)
             if field is None or len(field) <= MIN_HISTORY or (level := field[0]) is None:
                 continue
-            least = level if level > SPIKE_FLOOR else SPIKE_FLOOR  # the median is at least this
-            ratio = 1.0 if bounded and value - least < SPIKE_MADS * (least * 0.01) else _ratio(value, field)
+            least = level if level > SPIKE_FLOOR else SPIKE_FLOOR  # the typical value is at least this
+            plain = bounded and (
+                value - least < SPIKE_MADS * (least * 0.01) or _under_recent(value, field, least)
+            )
+            ratio = 1.0 if plain else _ratio(value, field)
             if not judged or ratio > high:
                 judged, high = True, ratio
     pending: list[list[float]] = health["pending"]
@@ -127,6 +130,13 @@ def spike(
         health["pending"] = []
     _remember(health, values)
     return None
+
+
+def _under_recent(value: float, field: list[Any], least: float) -> bool:
+    """Whether the reading is plainly under the smallest of the field's newest half-plus-one readings:
+    more than half the readings are at least that, so the median is too (``_ratio``'s typical value)."""
+    recent = min(field[-((len(field) - 1) // 2 + 1) :])
+    return recent > least and value - recent < SPIKE_MADS * (recent * 0.01)
 
 
 def _ratio(value: float, field: list[Any]) -> float:
