@@ -165,8 +165,11 @@ def _remember(health: dict[str, Any], values: Mapping[str, float]) -> None:
         level = field[0]
         field[0] = value if level is None else level + LEVEL_ALPHA * (value - level)
         field.append(value)
-        if len(field) > HISTORY + 1:
+        if len(field) > _FIELD_LENGTH:
             del field[1]
+
+
+_FIELD_LENGTH = HISTORY + 1  # a field: its level and its recent readings
 
 
 def upgrade_health(old: dict[str, Any]) -> dict[str, Any]:

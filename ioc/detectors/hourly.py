@@ -60,9 +60,9 @@ def hour_of(epoch: float) -> int:
 def add(ring: Ring, epoch: float, values: Mapping[str, float], keep: Mapping[str, int]) -> None:
     """Count one reading in its hour, for each field with a ``keep`` (hours kept, this one included)."""
     hour = hour_of(epoch)
-    for field, value in values.items():
-        kept = keep.get(field)
-        if kept is None:
+    for field, kept in keep.items():
+        value = values.get(field)
+        if value is None:
             continue
         entry = ring.get(field)
         if entry is None:

@@ -158,8 +158,9 @@ class SensorDetector:
     # --- entry points ------------------------------------------------------------------------------
 
     def observe(self, state: dict[str, Any], event: Event) -> list[Anomaly]:
-        upgrade_sensor_state(state)
-        feed = type(event).feed
+        if state.get("v") != STATE_VERSION:
+            upgrade_sensor_state(state)
+        feed = event.feed
         at = event.event_time
         epoch = at.timestamp()
         if feed == "transit":
@@ -170,7 +171,7 @@ class SensorDetector:
             metrics = self._health(state, epoch, values)
             if feed == "air":
                 assert isinstance(event, AirQualityObserved)
-                self._air(state, event, epoch, values, metrics)
+                self._air(state, event, at, epoch, values, metrics)
             elif feed == "water":
                 assert isinstance(event, WaterQualityObserved)
                 self._water(event, epoch, values, metrics)
@@ -250,6 +251,7 @@ class SensorDetector:
         self,
         state: dict[str, Any],
         event: AirQualityObserved,
+        at: datetime,
         epoch: float,
         values: dict[str, float],
         metrics: Metrics,
@@ -261,7 +263,6 @@ class SensorDetector:
         ring: hourly.Ring = feed.setdefault("hours", {})
         for admitted_epoch, admitted_values in _admitted(state, epoch, values, metrics):
             hourly.add(ring, admitted_epoch, admitted_values, self._keep)
-        at = event.event_time
         hours, concentrations = self._hours(event.sensor_id, ring, hourly.hour_of(epoch))
         if (index := vn_aqi_hourly_index(concentrations)) is not None:
             value = float(index[0])
@@ -341,14 +342,12 @@ class SensorDetector:
             if len(self._completed) >= REMEMBERED_SENSORS:
                 self._completed.clear()
             known = self._completed[sensor_id] = {}
-        for field, entry in ring.items():
-            if entry[hourly.NEWEST] == hour:
-                current = entry[hourly.SUM] / entry[hourly.COUNT] if entry[hourly.COUNT] else None
+        for field, (newest, total, count, sums, counts) in ring.items():
+            if newest == hour:
+                current = total / count if count else None
                 completed = known.get(field)
-                if completed is None or not completed.holds(entry):
-                    completed = known[field] = hourly.Completed.of_ring(
-                        entry[hourly.OLDER_SUMS], entry[hourly.OLDER_COUNTS]
-                    )
+                if completed is None or completed.sums is not sums or completed.counts is not counts:
+                    completed = known[field] = hourly.Completed.of_ring(sums, counts)
             else:  # none of this hour's readings counted yet (held, stuck), or a late reading
                 means = hourly.means(ring, field, hour, self._keep.get(field, hourly.FIRST_FORMAT_HOURS))
                 current, completed = means[0], hourly.Completed.of_means(means[1:])
