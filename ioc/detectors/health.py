@@ -8,8 +8,10 @@ the spread when the reading is plainly not far above the median.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 HISTORY = 12  # readings kept per field for the spike median
@@ -21,6 +23,7 @@ SPIKE_MADS = 25
 LEVEL_ALPHA = 0.01  # the long-run level follows about the last hundred readings
 LEVEL_READINGS = 50  # readings before the level is trusted
 SPIKE_FLOOR = 5.0  # below this a field is near its zero, where ratios mean nothing (ozone at night)
+ROUNDING = 1e-9  # a margin, relative, far wider than a division's rounding
 
 
 @dataclass(frozen=True)
@@ -99,20 +102,21 @@ def spike(
     ``MAX_SPIKE_READINGS`` readings is a real change (an episode), not a faulty sensor."""
     judged, high = False, 0.0  # whether any field was judged, and the highest ratio
     if health["remembered"] >= LEVEL_READINGS:
-        # A reading plainly under 1.25 × a least value of the typical one (the long-run level, the
-        # newest readings) has a ratio of at most 1. With thresholds above 1, that is all the verdict
-        # needs of it, and the median need not be worked out: 1 stands in for it.
-        bounded = factor > 1.0 and back > 1.0
+        # With both thresholds above 1, a field's ratio under both is all the verdict needs to know of
+        # it (it can neither start, keep nor end a candidate), and 1 stands in for it. A reading under
+        # that many times a least value of the typical one (the long-run level, the newest readings)
+        # has such a ratio: its median need not be worked out.
+        cap = min(factor, back) * (1 - ROUNDING) if factor > 1.0 and back > 1.0 else None
         fields = health["fields"]
         for name, value in values.items():
             field = fields.get(name)
             if field is None or len(field) <= MIN_HISTORY or (level := field[0]) is None:
                 continue
             least = level if level > SPIKE_FLOOR else SPIKE_FLOOR  # the typical value is at least this
-            plain = bounded and (
-                value - least < SPIKE_MADS * (least * 0.01) or _under_recent(value, field, least)
-            )
-            ratio = 1.0 if plain else _ratio(value, field)
+            if cap is not None and (value < cap * least or _under_recent(value, field, least, cap)):
+                ratio = 1.0
+            else:
+                ratio = _ratio(value, field)
             if not judged or ratio > high:
                 judged, high = True, ratio
     pending: list[list[float]] = health["pending"]
@@ -132,11 +136,12 @@ def spike(
     return None
 
 
-def _under_recent(value: float, field: list[Any], least: float) -> bool:
-    """Whether the reading is plainly under the smallest of the field's newest half-plus-one readings:
-    more than half the readings are at least that, so the median is too (``_ratio``'s typical value)."""
+def _under_recent(value: float, field: list[Any], least: float, cap: float) -> bool:
+    """Whether the reading is under ``cap`` times the smallest of the field's newest half-plus-one
+    readings, when that is more than ``least``: more than half the readings are at least that, so the
+    median is too (and with it ``_ratio``'s typical value)."""
     recent = min(field[-((len(field) - 1) // 2 + 1) :])
-    return recent > least and value - recent < SPIKE_MADS * (recent * 0.01)
+    return recent > least and value < cap * recent
 
 
 def _ratio(value: float, field: list[Any]) -> float:
@@ -148,7 +153,8 @@ def _ratio(value: float, field: list[Any]) -> float:
     # The spread is at least 1 % of the median: under that floor's bound, no need to measure it.
     if value - typical < SPIKE_MADS * (typical * 0.01):
         return min(value / typical, 1.0)
-    spread = max(median([abs(v - typical) for v in history]), typical * 0.01)
+    deviations = list(map(abs, map(operator.sub, history, repeat(typical, len(history)))))  # |v - typical|
+    spread = max(median(deviations), typical * 0.01)
     if value - typical < SPIKE_MADS * spread:
         return min(value / typical, 1.0)
     return value / typical

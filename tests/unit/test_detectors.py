@@ -151,10 +151,10 @@ class SpikeAsWritten:
 
 
 def test_the_spike_test_gives_the_verdicts_of_the_full_one():
-    """Far under a field's long-run level the median is not worked out: the same verdicts, spikes and
-    pending readings as working out every median, on noisy series with spikes, steps and a field at zero."""
+    """A ratio surely under both thresholds is not worked out: the same verdicts, spikes and pending
+    readings as working out every median, on noisy series with spikes, steps and a field at zero."""
     rng = random.Random(23)
-    for factor, back in ((3.0, 2.0), (1.0, 0.5), (3.0, 1.0)):
+    for factor, back in ((3.0, 2.0), (2.0, 1.5), (1.2, 3.0), (1.0, 0.5), (3.0, 1.0)):
         full, state = SpikeAsWritten(), health.new_health()
         level, spikes, held = 40.0, 0, 0
         for minute in range(3000):
