@@ -138,7 +138,7 @@ class Completed:
         self.means = older_means  # the hour before the newest first
         self.sums, self.counts = sums, counts
         self._windows: dict[int, Window] = {}
-        self.derived: dict[str, Any] = {}  # for the users of the means: worked out once per hour
+        self.derived: dict[Any, Any] = {}  # what users of the means work out once per hour, by their keys
 
     @classmethod
     def of_ring(cls, sums: list[float], counts: list[int]) -> Completed:
