@@ -6,6 +6,7 @@ import faust
 
 from ioc.settings import FEEDS, Settings
 from streams.alerts import register_alert_manager, register_incidents
+from streams.checkpointing import install_seek_safe_consumer
 from streams.picture import register_picture_sinks
 from streams.pipeline import register_pipeline_agent
 
@@ -33,6 +34,7 @@ def create_app(settings: Settings) -> faust.App:
         key_serializer="raw",
         value_serializer="raw",
     )
+    install_seek_safe_consumer(app)  # before anything creates the app's consumer
     for feed in FEEDS:
         register_pipeline_agent(app, settings, feed)
     register_alert_manager(app, settings)

@@ -26,6 +26,13 @@ that has counted offset N of a partition must next see N + 1. When an event come
 guard reads the missing records straight from Kafka (a consumer of its own, no group) and hands them to
 the agent first. Seeking Faust's own consumer back does not work: a fetch already under way overtakes
 the seek and its read offset then drops the records again.
+
+**The seek at recovery.** Faust seeks the source partitions to their committed offsets while its fetcher
+runs; a batch fetched before the seek, handed on after it, leaves a gap and drops the records the seek
+fetches again, and the committed offset then creeps one offset per commit (or never moves).
+``SeekSafeConsumer`` (installed by ``install_seek_safe_consumer`` when the app is built) holds the batch
+while a seek runs and skips what was fetched before it: after every seek the partitions start cleanly
+from their committed offsets.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from enum import Enum
 from typing import Any
 
@@ -41,6 +48,7 @@ import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 from faust.streams import _current_event
+from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, ConsumerMessage, EventT, Message
 
 log = logging.getLogger(__name__)
@@ -120,6 +128,7 @@ class Checkpointer:
         outputs: Iterable[faust.TopicT] = (),
     ) -> None:
         """Handle the stream in batches until the worker stops; a failed batch stops the worker."""
+        assert_installed(self.app)
         for topic in outputs:  # records go out through the producer itself, so declare them here
             await topic.maybe_declare()
         # noack_take: the events are acknowledged here, once the batch's state is saved, and not when
@@ -253,3 +262,84 @@ class GapFiller:
 def _offsets(start: int, end: int) -> str:
     """The offsets [start, end) in words."""
     return f"offset {start} was" if end - start == 1 else f"offsets {start}–{end - 1} were"
+
+
+class SeekSafeConsumer(faust_aiokafka.Consumer):
+    """Faust's aiokafka consumer, except that no record fetched before a seek of its partition is handed on.
+
+    At recovery Faust resumes the source partitions and then seeks them to their committed offsets
+    (``Recovery.on_recovery_completed``: ``resume_partitions`` then ``await perform_seek()``), while the
+    fetcher runs. The drain loop (``Consumer._drain_messages``) goes on handing on a batch fetched before
+    the seek after ``perform_seek`` has moved the read offsets back to the committed ones: the next stale
+    record looks like a jump, a gap from the committed offset to it is recorded (``_add_gap``), and the
+    records the seek fetches again fall below the read offset the stale batch leaves and are dropped
+    ("DROPPED MESSAGE ROFF"). At each commit ``_new_offset`` merges the gap into the acknowledged offsets
+    without removing duplicates, and ``consecutive_numbers`` cuts a run at the first duplicate: the
+    committed offset creeps one offset per commit interval over every offset both in the gap and
+    acknowledged (the repeats the agent acknowledges, the records the guard reads back).
+
+    Here the batch is held while a seek runs, its records of the partitions the seek moved are skipped
+    after it (the seek fetches them again), and the partitions are sought once more, with nothing in
+    flight, if the drain loop held a record while the seek ran (it sets a record's read offset after
+    handing it on, which can land over the seek's) or if the batch arrived while the seek ran (it may hold
+    records from either side of it). After every seek the source partitions start again from their
+    committed offsets: no gap, no drop, acknowledgements contiguous, each commit takes all of them.
+    Public methods of Faust's consumer only (``seek_to_committed``, ``getmany``, ``perform_seek``); it
+    relies on ``perform_seek`` setting the read offsets right after ``seek_to_committed`` returns and on
+    ``getmany`` yielding a fetch's first record with no await after the fetch (faust-streaming 0.15.3).
+    """
+
+    ioc_seeks: int = 0  # seeks to the committed offsets begun or ended: odd while one runs
+    ioc_sought: frozenset[TP] = frozenset()  # the partitions the last seek moved
+    ioc_seek_done: asyncio.Event | None = None
+
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        if self.ioc_seek_done is None:
+            self.ioc_seek_done = asyncio.Event()
+        self.ioc_seek_done.clear()
+        self.ioc_seeks += 1
+        try:
+            committed = await super().seek_to_committed()
+            # aiokafka seeks a partition only to a committed offset above 0 (``seek_to_committed``).
+            self.ioc_sought = frozenset(tp for tp, offset in committed.items() if offset)
+            return committed
+        finally:
+            self.ioc_seeks += 1
+            self.ioc_seek_done.set()
+
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
+        fetched_at: int | None = None  # the seek count when the batch's fetch returned
+        seek_again, skipped = False, 0
+        batch = super().getmany(timeout)
+        try:
+            async for tp, message in batch:
+                if fetched_at is None:
+                    fetched_at = self.ioc_seeks  # no await between the fetch and its first record
+                if self.ioc_seeks % 2 and self.ioc_seek_done is not None:
+                    await self.ioc_seek_done.wait()  # hold the batch while a seek runs
+                if self.ioc_seeks != fetched_at and tp in self.ioc_sought:
+                    skipped += 1  # fetched before the seek ended: the seek fetches it again
+                    seek_again = seek_again or bool(fetched_at % 2)  # or fetched while it ran
+                    continue
+                before = self.ioc_seeks
+                yield tp, message
+                if self.ioc_seeks != before:  # the drain loop held this record while a seek ran
+                    seek_again = True
+        finally:
+            await batch.aclose()
+        if seek_again and not self.should_stop:
+            log.info(
+                "%d records fetched before a seek skipped; seeking to the committed offsets again", skipped
+            )
+            await self.perform_seek()
+
+
+def install_seek_safe_consumer(app: faust.App) -> None:
+    """Make ``app`` consume through ``SeekSafeConsumer``; call before anything uses ``app.consumer``."""
+    app.transport.Consumer = SeekSafeConsumer
+
+
+def assert_installed(app: faust.App) -> None:
+    """For ``Checkpointer.run``: the worker's consumer is ours (installed early enough)."""
+    if not isinstance(app.consumer, SeekSafeConsumer):
+        raise RuntimeError("install_seek_safe_consumer(app) must run before the app's consumer is created")
