@@ -5,13 +5,19 @@ and reason). Window aggregates need no agent here: the pipeline writes its own (
 One agent over the four topics; a batch's records are written once the checkpoint has them, and
 acknowledged after (``streams.checkpointing``): every write is a compare-and-set or a counter, so a record
 written twice after a crash leaves the picture as once (the counters count it again, as any metric may).
+While Redis is down the agent holds its batch and tries again with back-off, unacknowledged; the rest of
+the worker streams on (a Redis that comes back empty is refilled by ``ioc picture rebuild``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import logging
 from typing import Any
 
 import faust
+import redis.exceptions
 
 from connectors.sinks.picture_writer import PictureWriter
 from connectors.sinks.redis_picture import connect
@@ -20,7 +26,10 @@ from ioc.settings import Settings
 from streams.checkpointing import Admission, Batch, Checkpointer
 from streams.pipeline import BATCH_WITHIN
 
+log = logging.getLogger(__name__)
+
 BATCH_MAX = 500
+REDIS_RETRY_SECONDS = (0.5, 1, 2, 5, 10)  # back-off between attempts while Redis is down; then the last
 
 
 def register_picture_sinks(app: faust.App, settings: Settings) -> None:
@@ -36,7 +45,16 @@ def register_picture_sinks(app: faust.App, settings: Settings) -> None:
 
     async def handle(events: list[tuple[Any, Admission]], batch: Batch) -> None:
         values = [(event.message.topic, event.value) for event, _ in events]
-        batch.after_outputs(lambda: write(values))
+        batch.after_outputs(lambda: write_until_stored(values))
+
+    async def write_until_stored(values: list[tuple[str, bytes]]) -> None:
+        for attempt in itertools.count():
+            try:
+                return await write(values)
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
+                pause = REDIS_RETRY_SECONDS[min(attempt, len(REDIS_RETRY_SECONDS) - 1)]
+                log.warning("picture: %d records wait for Redis (%s)", len(values), error)
+                await asyncio.sleep(pause)
 
     async def write(values: list[tuple[str, bytes]]) -> None:
         writer = writers[0]
