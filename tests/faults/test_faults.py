@@ -122,19 +122,27 @@ def published(settings: Settings) -> int:
     return end_offsets_total(settings, agg_topics(settings))
 
 
-def settle(settings: Settings, workers: list[Supervised]) -> dict[str, tuple[int | None, int]]:
+def settle(settings: Settings, workers: list[Supervised]) -> tuple[dict[str, tuple[int | None, int]], float]:
     """Until the consumer group has committed every raw event and anomaly (Faust flushes its producer
-    before it commits, so the outputs are in Kafka then); returns the partitions still behind after
-    SETTLE_TIMEOUT, as (committed, end) (the checks that follow say what is missing)."""
+    before it commits, so the outputs are in Kafka then). Returns the partitions still behind after
+    SETTLE_TIMEOUT, as (committed, end) (the checks that follow say what is missing), and the seconds from
+    the worker catching up (its last aggregate out, or the settling's start) to every offset committed."""
     topics = [*raw_topics(settings), settings.anomalies_topic]
+    outputs = {"count": published(settings), "at": time.monotonic()}
 
     def behind() -> dict[str, tuple[int | None, int]]:
         offsets = committed_offsets(settings, settings.worker_id, topics)
         return {tp: (done, end) for tp, (done, end) in offsets.items() if (done or 0) != end}
 
+    def settled() -> bool:
+        count = published(settings)
+        if count != outputs["count"]:
+            outputs.update(count=count, at=time.monotonic())
+        return not behind()
+
     with contextlib.suppress(AssertionError):
-        until(lambda: not behind(), timeout=SETTLE_TIMEOUT, every=2, supervised=workers)
-    return behind()
+        until(settled, timeout=SETTLE_TIMEOUT, every=0.5, supervised=workers)
+    return behind(), time.monotonic() - outputs["at"]
 
 
 def until_produced(
@@ -161,7 +169,7 @@ def check(
 ) -> tuple[Tally, AlertTally, list[tuple[str, dict]]]:
     """Once the workers have settled: read the outputs, print the figures, assert exactly once, the
     alerts, and every offset committed."""
-    behind = settle(settings, workers)
+    behind, lag_to_zero = settle(settings, workers)
     uncommitted = sum(end - (done or 0) for done, end in behind.values())
     aggregates = TopicReader(settings, agg_topics(settings))
     alerts = TopicReader(settings, [settings.alerts_topic])
@@ -173,7 +181,8 @@ def check(
         alerts.close()
     alerted = alert_tally(alert_records, reference, settings)
     exits = [code for worker in workers for code in worker.exits]
-    extra.update(worker_exits=exits, uncommitted=uncommitted)
+    # Lag to zero: from the worker catching up to every offset committed (two commit intervals at most).
+    extra.update(worker_exits=exits, uncommitted=uncommitted, lag_to_zero_s=round(lag_to_zero, 1))
     print("\n" + figures(name, counts, alerted, reference, **extra))
     if not counts.exact:  # where the lost events were: topic, partition, offsets, event times
         for (topic, partition), lost in lost_events(settings, counts).items():
