@@ -11,6 +11,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 import orjson
@@ -26,7 +27,7 @@ class WindowSpec:
     size_seconds: int
     lateness_seconds: int
 
-    @property
+    @cached_property  # read for every window of every reading
     def label(self) -> str:
         """``60`` → ``1m``, ``3600`` → ``1h``, ``90`` → ``90s``."""
         for unit, size in (("h", 3600), ("m", 60)):
