@@ -9,7 +9,9 @@ Grouping: the members are the district's standard and statistical alerts that ar
 see). Ordered by episode start, consecutive members no more than ``RuleSet.incident_minutes`` apart
 are in one incident (single linkage: A–B 20 min and B–C 20 min make A, B, C one incident). The grouping
 is recomputed from the members after every event, so it depends only on the set of alerts (at their
-latest revision), never on the order their events arrived in.
+latest revision), never on the order their events arrived in. The grouping is cheap (episode starts
+only); an incident is rebuilt only when its members or one of them changed, since an incident is a
+function of its members (a district holds hundreds of alerts a day, an event changes one).
 
 Id: ``incident_id(district, earliest member episode start)``. Merges and splits follow from the
 recomputation:
@@ -106,7 +108,7 @@ def apply_alert_event(
         "eligible": alert.suppressed_by is None,
         "member": _member(alert).to_state(),
     }
-    events = _regroup(state, window, rules, city, event.at)
+    events = _regroup(state, window, rules, city, event.at, changed=alert.id)
     _forget(state, retention)
     return events
 
@@ -135,23 +137,29 @@ def _member(alert: Alert) -> IncidentMember:
     )
 
 
-def _groups(members: list[IncidentMember], window: timedelta) -> list[list[IncidentMember]]:
-    ordered = sorted(members, key=lambda m: (m.episode_start, m.alert_id))
-    groups: list[list[IncidentMember]] = []
-    for member in ordered:
-        if groups and member.episode_start - groups[-1][-1].episode_start <= window:
-            groups[-1].append(member)
+def _groups(members: dict[str, dict[str, Any]], window: timedelta) -> list[tuple[datetime, list[str]]]:
+    """Single linkage on episode starts: (the group's start, its alert ids in order), from the members'
+    held state (no model built: most groups are unchanged)."""
+    ordered = sorted((_time(member["episodeStart"]), aid) for aid, member in members.items())
+    groups: list[tuple[datetime, list[str]]] = []
+    last: datetime | None = None
+    for start, aid in ordered:
+        if last is not None and start - last <= window:
+            groups[-1][1].append(aid)
         else:
-            groups.append([member])
+            groups.append((start, [aid]))
+        last = start
     return groups
 
 
-def _incident(state: dict[str, Any], members: list[IncidentMember], rules: RuleSet, city: City) -> Incident:
+def _incident(
+    state: dict[str, Any], iid: str, members: list[IncidentMember], rules: RuleSet, city: City
+) -> Incident:
     district, district_name = state["district"], state["districtName"]
     severity = worst(*(m.severity for m in members))
     names = list(dict.fromkeys(m.rule for m in members))
     return Incident(
-        id=incident_id(district, members[0].episode_start),
+        id=iid,
         district=district,
         district_name=district_name,
         status=IncidentStatus.resolved
@@ -183,16 +191,23 @@ def _material(incident: dict[str, Any]) -> dict[str, Any]:
 
 
 def _regroup(
-    state: dict[str, Any], window: timedelta, rules: RuleSet, city: City, at: datetime
+    state: dict[str, Any], window: timedelta, rules: RuleSet, city: City, at: datetime, changed: str
 ) -> list[IncidentEvent]:
-    members = [IncidentMember.model_validate(a["member"]) for a in state["alerts"].values() if a["eligible"]]
-    current = {i.id: i for i in (_incident(state, group, rules, city) for group in _groups(members, window))}
+    """The incident events after alert ``changed`` was applied: the district's eligible alerts grouped
+    again, and each incident whose members differ from the held one, or hold ``changed``, rebuilt."""
+    eligible = {aid: held["member"] for aid, held in state["alerts"].items() if held["eligible"]}
+    groups = _groups(eligible, window)
     held: dict[str, dict[str, Any]] = state["incidents"]
+    ids = {incident_id(state["district"], start): (start, members) for start, members in groups}
     events: list[IncidentEvent] = []
 
-    for iid, incident in current.items():
-        snapshot = incident.to_state()
+    for iid, (_, member_ids) in ids.items():
         before = held.get(iid)
+        if before is not None and changed not in member_ids and member_ids == _member_ids(before["incident"]):
+            continue  # the same members as they were: the same incident
+        members = [IncidentMember.model_validate(eligible[aid]) for aid in member_ids]
+        incident = _incident(state, iid, members, rules, city)
+        snapshot = incident.to_state()
         if before is None:
             revision = state["retired"].pop(iid, {"revision": 0})["revision"]
             held[iid] = {"revision": revision, "incident": snapshot}
@@ -211,19 +226,21 @@ def _regroup(
             )
         events.append(_publish(before, change, incident, at))
 
-    home = {m.alert_id: incident.id for incident in current.values() for m in incident.members}
-    for iid in sorted(set(held) - set(current)):
+    home = {aid: iid for iid, (_, member_ids) in ids.items() for aid in member_ids}
+    for iid in sorted(set(held) - set(ids)):
         gone = held.pop(iid)
         incident = Incident.model_validate(gone["incident"])
         targets = [home[m.alert_id] for m in incident.members if m.alert_id in home]
         # Merged into the incident that took most of its members (ties: the earliest-starting one).
-        target = (
-            min(set(targets), key=lambda t: (-targets.count(t), current[t].started_at)) if targets else None
-        )
+        target = min(set(targets), key=lambda t: (-targets.count(t), ids[t][0])) if targets else None
         change = IncidentChange.merged if target is not None else IncidentChange.dissolved
         events.append(_publish(gone, change, incident, at, merged_into=target))
         state["retired"][iid] = {"revision": gone["revision"], "at": state["clock"]}
     return events
+
+
+def _member_ids(incident: dict[str, Any]) -> list[str]:
+    return [member["alertId"] for member in incident["members"]]
 
 
 def _publish(
@@ -243,10 +260,10 @@ def _forget(state: dict[str, Any], retention: timedelta) -> None:
     """Drop resolved incidents (and their members) and ineligible resolved alerts older than retention."""
     horizon = _time(state["clock"]) - retention
     for iid, held in list(state["incidents"].items()):
-        incident = Incident.model_validate(held["incident"])
-        if incident.status == IncidentStatus.resolved and incident.last_seen < horizon:
-            for member in incident.members:
-                state["alerts"].pop(member.alert_id, None)
+        incident = held["incident"]
+        if incident["status"] == IncidentStatus.resolved and _time(incident["lastSeen"]) < horizon:
+            for aid in _member_ids(incident):
+                state["alerts"].pop(aid, None)
             del state["incidents"][iid]
             state["retired"][iid] = {"revision": held["revision"], "at": state["clock"]}
     for aid, held in list(state["alerts"].items()):

@@ -157,6 +157,25 @@ def test_incident_ids_and_members_do_not_depend_on_arrival_order():
         assert _final(state) == expected
 
 
+def test_after_every_event_the_held_incidents_are_those_of_the_alerts_so_far():
+    # Only incidents whose members changed are rebuilt: none may be left stale along the way.
+    events = _scenario()
+    shuffler = random.Random(11)
+    for _ in range(20):
+        shuffled = events[:]
+        shuffler.shuffle(shuffled)
+        state = incidents.new_state()
+        for count, event in enumerate(shuffled, 1):
+            group(state, [event])
+            latest: dict[str, AlertEvent] = {}
+            for each in shuffled[:count]:
+                if each.alert.id not in latest or each.revision > latest[each.alert.id].revision:
+                    latest[each.alert.id] = each
+            fresh = incidents.new_state()
+            group(fresh, list(latest.values()))
+            assert incidents.incidents_of(state) == incidents.incidents_of(fresh)
+
+
 def test_revisions_grow_by_one_per_incident_and_replays_change_nothing():
     events = _scenario()
     state = incidents.new_state()
