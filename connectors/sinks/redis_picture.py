@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Literal, TypeVar
 
+import orjson
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
@@ -475,7 +476,7 @@ class RedisPicture:
 
 def _delta(window: PublishedWindow) -> str:
     """What the stream says of a stored aggregate: which sensor and window, and each field's mean."""
-    return json.dumps(
+    return orjson.dumps(
         {
             "feed": window.feed,
             "window": window.window,
@@ -484,7 +485,7 @@ def _delta(window: PublishedWindow) -> str:
             "count": window.count,
             "values": window.means,
         }
-    )
+    ).decode()
 
 
 def _stream_id(text: str) -> tuple[int, int] | None:
