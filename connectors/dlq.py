@@ -352,6 +352,7 @@ def prepare_candidates(
             card_key_id=edge.card_key_id,
             source=f"replay of {settings.dlq_topic} {candidate.origin}",
             received_at=now,
+            future_tolerance=edge.future_tolerance,
         )
         if candidate.text is not None:
             outcome = prepare_json(candidate.feed, candidate.text, **options)

@@ -24,6 +24,11 @@ DEFAULT_WINDOWS: dict[str, tuple[str, ...]] = {
     "water": ("15m", "1h"),
     "transit": ("15m", "1h"),
 }
+# How far ahead of the receiving clock an event time may be. Five minutes: well above the skew of an
+# NTP-synchronised sensor or producer clock (and a reading stamped at the end of its averaging minute),
+# and no more than the allowed lateness, so a reading that far ahead cannot move its sensor's
+# watermark enough to make the sensor's on-time readings late. A reading dated years ahead would.
+DEFAULT_FUTURE_TOLERANCE_SECONDS = 300
 
 
 class Role(StrEnum):
@@ -171,6 +176,12 @@ class Settings(BaseSettings):
     )
     allowed_lateness_seconds: int = Field(
         300, ge=0, description="How long after its end a window still accepts late events."
+    )
+    future_tolerance_seconds: float = Field(
+        DEFAULT_FUTURE_TOLERANCE_SECONDS,
+        ge=0,
+        description="How far an event time may be ahead of the clock that receives it (the edge's clock, "
+        "the record's Kafka timestamp in the worker); beyond it the event is a dead letter (future).",
     )
     worker_id: str = Field("ioc", description="Faust application id; workers with one id share the work.")
     store: str = Field("memory://", description="Faust table store: memory:// or rocksdb://.")

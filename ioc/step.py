@@ -6,7 +6,13 @@ the fault harness all call ``FeedStep.run``; nothing else walks a reading throug
 online and offline cannot disagree.
 
 Records carry what Kafka gives them: key, value, partition, offset and the record's timestamp (when the
-edge produced it; a dead letter's time, so a re-run writes the same dead letter). State is per sensor
+edge produced it; a dead letter's time, so a re-run writes the same dead letter). That timestamp is also
+the receiving clock an event time is bounded by: a record dated more than the future tolerance
+(``IOC_FUTURE_TOLERANCE_SECONDS``) after it is a ``future`` dead letter before any window or detector
+sees it, so a producer that bypasses the ingest edge cannot move its sensor's watermark past every real
+reading; and the partition's silence clock never runs ahead of it (``ioc.detectors.clock``), so no
+sensor can make the others look silent. Offline the event's own time stands in for it, so nothing is
+refused there. State is per sensor
 (its windows, its detectors, the last offset counted) and per partition (a clock of event time, for
 silent sensors); the caller keeps both, in a Faust table or a dict, and gets back the keys the batch
 changed. A sensor's records all come from one partition (keyed by sensor id), so its position — the
@@ -20,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kafka.partitioner.default import murmur2
@@ -30,11 +36,12 @@ from ioc.alerts.rules import RuleSet
 from ioc.city import City
 from ioc.detectors import clock
 from ioc.detectors.sensor import SensorDetector, identify_rejected, new_sensor_state
+from ioc.ingest.edge import FUTURE, too_far_ahead
 from ioc.models import MODELS
 from ioc.models.anomaly import Anomaly
 from ioc.models.dead_letter import DeadLetter, dead_letter, describe_validation_error
 from ioc.recording import RecordedEvent
-from ioc.settings import Settings
+from ioc.settings import DEFAULT_FUTURE_TOLERANCE_SECONDS, Settings
 from ioc.windows import Late, PublishedWindow, WindowSpec, add_event, aggregate_of, new_state
 
 STATE_VERSION = 1
@@ -49,7 +56,7 @@ class SourceRecord:
     value: bytes
     partition: int
     offset: int
-    timestamp_ms: int  # the record's time in Kafka: when the edge produced it
+    timestamp_ms: int  # the record's time in Kafka: when the edge produced it (the receiving clock)
 
 
 @dataclass
@@ -104,7 +111,14 @@ def clock_key(partition: int) -> str:
 class FeedStep:
     """The reading path of one feed; ``run`` is the whole of it."""
 
-    def __init__(self, feed: str, specs: list[WindowSpec], detector: SensorDetector, source: str) -> None:
+    def __init__(
+        self,
+        feed: str,
+        specs: list[WindowSpec],
+        detector: SensorDetector,
+        source: str,
+        future_tolerance_seconds: float = DEFAULT_FUTURE_TOLERANCE_SECONDS,
+    ) -> None:
         self.feed = feed
         self.model = MODELS[feed]
         self.units = {m.field: m.unit for m in self.model.measures}
@@ -112,10 +126,20 @@ class FeedStep:
         self.detector = detector
         self.city: City = detector.city
         self.source = source  # the raw topic, named in dead letters
+        # How far an event time may be after its record's Kafka time (settings.future_tolerance_seconds).
+        self.future_tolerance = timedelta(seconds=future_tolerance_seconds)
 
     @classmethod
-    def of(cls, feed: str, specs: list[WindowSpec], rules: RuleSet, city: City, source: str) -> FeedStep:
-        return cls(feed, specs, SensorDetector(rules, city), source)
+    def of(
+        cls,
+        feed: str,
+        specs: list[WindowSpec],
+        rules: RuleSet,
+        city: City,
+        source: str,
+        future_tolerance_seconds: float = DEFAULT_FUTURE_TOLERANCE_SECONDS,
+    ) -> FeedStep:
+        return cls(feed, specs, SensorDetector(rules, city), source, future_tolerance_seconds)
 
     def run(
         self,
@@ -172,11 +196,18 @@ class FeedStep:
             detail = f"message key {key!r} is not the sensorId {sensor_id!r}"
             result.dead_letters.append(self._reject(record, "invalid", detail))
             return
+        event_time, received = reading.event_time, _received(record)
+        ahead = too_far_ahead(event_time, received, self.future_tolerance, "its record entered Kafka")
+        if ahead is not None:
+            # Before the sensor's state: a reading from the future must move neither its windows'
+            # watermark (its real readings would all be late) nor the partition's clock.
+            result.dead_letters.append(self._reject(record, FUTURE, f"dateObserved {ahead}"))
+            return
         state = self._sensor(sensor, sensor_id, record, result)
         if state is None:
             return
 
-        event_time, values = reading.event_time, reading.measured_values()
+        values = reading.measured_values()
         shortest_late: Late | None = None
         updated: list[WindowKey] = []
         windows = state["windows"]
@@ -204,9 +235,11 @@ class FeedStep:
         for window_key in updated:
             indices_at[window_key] = indices
 
-        ticking = partition_clock(record.partition)
+        ticking = clock.upgrade_clock(
+            partition_clock(record.partition), received, self.future_tolerance.total_seconds()
+        )
         result.clocks.add(record.partition)
-        tick = clock.note(ticking, sensor_id, event_time)
+        tick = clock.note(ticking, sensor_id, event_time, received)
         if tick is not None:
             for other in ticking["sensors"]:
                 other_state = sensor(other)
@@ -237,9 +270,13 @@ class FeedStep:
             feed=self.feed,
             source=self.source,
             payload=record.value,
-            at=datetime.fromtimestamp(record.timestamp_ms / 1000, UTC),
+            at=_received(record),
             key=record.key,
         )
+
+
+def _received(record: SourceRecord) -> datetime:
+    return datetime.fromtimestamp(record.timestamp_ms / 1000, UTC)
 
 
 class OfflineRun:
@@ -251,7 +288,13 @@ class OfflineRun:
         detector = SensorDetector(rules, city)
         self.partitions = settings.partitions
         self.steps = {
-            feed: FeedStep(feed, settings.windows_of(feed), detector, settings.raw_topic(feed))
+            feed: FeedStep(
+                feed,
+                settings.windows_of(feed),
+                detector,
+                settings.raw_topic(feed),
+                settings.future_tolerance_seconds,
+            )
             for feed in MODELS
         }
         self.sensors: dict[str, dict[str, dict[str, Any]]] = {feed: {} for feed in MODELS}
@@ -276,7 +319,8 @@ class OfflineRun:
         partition = partition_of(key, self.partitions)
         offset = self._next_offset.get((event.feed, partition), 0)
         self._next_offset[(event.feed, partition)] = offset + 1
-        # A recording keeps no Kafka time: the event's own stands in (a dead letter's time).
+        # A recording keeps no Kafka time: the event's own stands in (a dead letter's time; and never
+        # refused as from the future, nor held back on the silence clock).
         return SourceRecord(key, event.value, partition, offset, round(event.event_time.timestamp() * 1000))
 
     def _step(self, feed: str, records: list[SourceRecord]) -> tuple[str, StepResult]:

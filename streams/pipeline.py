@@ -43,7 +43,14 @@ def register_pipeline_agent(app: faust.App, settings: Settings, feed: str) -> No
     raw = app.topic(settings.raw_topic(feed), partitions=settings.partitions)
     source = raw.get_topic_name()
     specs = settings.windows_of(feed)
-    step = FeedStep.of(feed, specs, load_rules(settings.rules), load_city(settings.city), source)
+    step = FeedStep.of(
+        feed,
+        specs,
+        load_rules(settings.rules),
+        load_city(settings.city),
+        source,
+        settings.future_tolerance_seconds,
+    )
     outputs = {spec.label: settings.agg_topic(feed, spec.label) for spec in specs}
     declared = [app.topic(name, partitions=settings.partitions) for name in outputs.values()]
     declared += [

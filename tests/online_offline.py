@@ -107,7 +107,9 @@ def offline(settings: Settings, feeds: list[str]) -> Outputs:
     out = Outputs()
     for feed in feeds:
         source = settings.raw_topic(feed)
-        step = FeedStep.of(feed, settings.windows_of(feed), rules, city, source)
+        step = FeedStep.of(
+            feed, settings.windows_of(feed), rules, city, source, settings.future_tolerance_seconds
+        )
         sensors: dict[str, dict] = defaultdict(new_sensor)
         clocks: dict[int, dict] = defaultdict(clock.new_clock)
         batch: list[SourceRecord] = []

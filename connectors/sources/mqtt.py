@@ -2,9 +2,10 @@
 
 Each MQTT message is one JSON item, or a JSON array of items, of the topic's feed. Every item goes
 through the ingest edge (``ioc.ingest.edge.prepare``: pseudonymise card ids, stamp the ingest time,
-validate), exactly as an HTTP batch does; the item's ``sensorId`` must also be the topic's sensor.
-Accepted items go to the raw topic, everything else to ``<prefix>.dlq`` with a reason: items that fail
-validation, payloads that are not JSON, topics that name no feed. Nothing is dropped.
+validate, bound the event time to the receiving clock), exactly as an HTTP batch does; the item's
+``sensorId`` must also be the topic's sensor. Accepted items go to the raw topic, everything else to
+``<prefix>.dlq`` with a reason: items that fail validation or are dated too far ahead, payloads that
+are not JSON, topics that name no feed. Nothing is dropped.
 
 Delivery: the bridge subscribes with QoS 1 under a persistent session (a fixed client id, clean start
 off, a session expiry), and acknowledges a message (PUBACK) only once Kafka has acknowledged every
@@ -28,7 +29,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -41,6 +42,7 @@ from connectors.kafka import EventProducer, create_topics
 from ioc.city import City, load_city
 from ioc.infra.mosquitto import new_client, parse_mqtt_url
 from ioc.ingest.edge import (
+    DEFAULT_FUTURE_TOLERANCE,
     INVALID,
     Accepted,
     Problem,
@@ -77,11 +79,13 @@ _MAX_SHOWN = 64
 
 @dataclass(frozen=True)
 class Edge:
-    """What the edge needs besides the item: the city registry and the card key."""
+    """What the edge needs besides the item: the city registry, the card key and how far ahead of the
+    receiving clock an event time may be."""
 
     city: City
     card_key: bytes
     card_key_id: str
+    future_tolerance: timedelta = DEFAULT_FUTURE_TOLERANCE
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Edge:
@@ -89,6 +93,7 @@ class Edge:
             load_city(settings.city),
             settings.card_hmac_key.get_secret_value().encode(),
             settings.card_hmac_key_id,
+            timedelta(seconds=settings.future_tolerance_seconds),
         )
 
 
@@ -117,6 +122,7 @@ def route(
             card_key_id=edge.card_key_id,
             source=source,
             received_at=received_at,
+            future_tolerance=edge.future_tolerance,
         )
         return _check_sensor(outcome, item, sensor, source, received_at)
 

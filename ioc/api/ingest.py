@@ -1,7 +1,8 @@
 """Ingestion for integrators: ``POST /v1/ingest/{feed}`` (batches) and ``POST /v1/ngsi-ld/notify``.
 
 Every item goes through the pure edge (``ioc.ingest.edge``): card ids pseudonymised, ``ingestTime``
-stamped, validated against the feed model and the city registry. What this module adds is the I/O:
+stamped, validated against the feed model and the city registry, its ``dateObserved`` at most
+``IOC_FUTURE_TOLERANCE_SECONDS`` ahead of the request's arrival. What this module adds is the I/O:
 
 - **Kafka.** Accepted events go to ``<prefix>.<feed>.raw`` (key = sensor id), rejected items to
   ``<prefix>.dlq``, through one idempotent ``acks=all`` aiokafka producer per API process (started on the
@@ -29,7 +30,7 @@ import logging
 import math
 from collections.abc import Callable, Coroutine
 from copy import deepcopy
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
@@ -313,6 +314,7 @@ async def _ingest(
         "card_key_id": settings.card_hmac_key_id,
         "source": f"http POST {endpoint} key={caller.key_id}",
         "received_at": received_at,
+        "future_tolerance": timedelta(seconds=settings.future_tolerance_seconds),
     }
     outcomes = [prepare_item(item, **options) for item in items]
     accepted = [(i, o) for i, o in enumerate(outcomes) if isinstance(o, Accepted)]
@@ -380,7 +382,9 @@ async def _ingest(
 
 STATUS_CONVENTION = """
 **Status convention.** `200`: the body was read and at least one item was accepted or was a duplicate
-(or the batch was empty); the result lists every rejected item, and each of those is on `<prefix>.dlq`.
+(or the batch was empty); the result lists every rejected item, and each of those is on `<prefix>.dlq`
+(an item whose `dateObserved` is more than `IOC_FUTURE_TOLERANCE_SECONDS`, default 300, ahead of the
+request's arrival is rejected too, with reason `future`).
 `422`: the body was read but every item was rejected (all of them are on `<prefix>.dlq`; same result
 shape). `400`: the body itself could not be read (not JSON, not an array, bad gzip, not UTF-8): nothing
 was written anywhere. `413`: over `IOC_INGEST_MAX_BODY_BYTES` or `IOC_INGEST_MAX_ITEMS`. `415`: another

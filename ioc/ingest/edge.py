@@ -15,17 +15,17 @@ same item gets the same answer whichever way it came::
 
 Public names (stable; other components rely on them):
 
-- ``prepare(feed, item, *, city, card_key, card_key_id, source, received_at) -> Accepted | Rejected``
-  for an already-parsed JSON value (``item`` may be anything ``json.loads`` returns);
+- ``prepare(feed, item, *, city, card_key, card_key_id, source, received_at[, future_tolerance])
+  -> Accepted | Rejected`` for an already-parsed JSON value (``item``: anything ``json.loads`` returns);
 - ``prepare_json(feed, raw, *, ...same) -> Accepted | Rejected`` for the bytes of one JSON document
   (an MQTT payload, an NDJSON line): text that is not JSON is rejected with kind ``unparseable``;
 - ``prepare_ngsi_ld(entity, *, ...same) -> Accepted | Rejected`` for one entity of an NGSI-LD
   notification (normalized or keyValues); its ``type`` picks the feed;
 - ``Accepted``: ``feed``, ``event`` (the validated model), ``key`` (the sensor id; ``key_bytes``), ``value``
   (the JSON bytes for ``<prefix>.<feed>.raw``) and ``dedup_key`` (see Idempotency);
-- ``Rejected``: ``feed``, ``kind`` (the DLQ reason code: ``invalid`` or ``unparseable``), ``problems``
-  (``Problem(field, reason)``, at least one), ``field`` and ``reason`` (the first problem's, a sentence
-  naming no secret), ``payload`` (the original item, redacted), ``key``, ``source``, ``at``;
+- ``Rejected``: ``feed``, ``kind`` (the DLQ reason code: ``invalid``, ``unparseable`` or ``future``),
+  ``problems`` (``Problem(field, reason)``, at least one), ``field`` and ``reason`` (the first problem's,
+  a sentence naming no secret), ``payload`` (the original item, redacted), ``key``, ``source``, ``at``;
   ``dead_letter()`` gives the ``ioc.models.dead_letter.DeadLetter`` for ``<prefix>.dlq``.
 
 What ``prepare`` does, in order:
@@ -40,6 +40,12 @@ What ``prepare`` does, in order:
    so a misplaced card number cannot reach Kafka.
 2. **Stamp** ``ingestTime`` = ``received_at`` (a client's own ``ingestTime`` is replaced).
 3. **Validate** with ``MODELS[feed].model_validate(item, context={"city": city})``.
+4. **Bound the event time.** ``dateObserved`` more than ``future_tolerance`` (keyword, default
+   ``IOC_FUTURE_TOLERANCE_SECONDS``' default; callers pass the setting) after ``received_at`` is
+   rejected with kind ``future``, naming both times and the tolerance: a reading dated years ahead
+   would move its sensor's windows past every real reading (they would all be late), so it is refused
+   where it comes in. The worker applies the same bound against the record's Kafka timestamp, for
+   producers that bypass the edge (``ioc.step``).
 
 Idempotency: ``Accepted.dedup_key`` names the event for duplicate detection: the client's ``eventId``
 when given (every feed accepts an optional ``eventId``; transit requires it), else the natural key of a
@@ -56,7 +62,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -68,9 +74,12 @@ from ioc.models.dead_letter import DeadLetter
 from ioc.models.ngsi_ld import ENTITY_MODELS, NgsiLdError, entity_attributes
 from ioc.models.transit import HMAC_SHA256_HEX
 from ioc.privacy import pseudonymise_card
+from ioc.settings import DEFAULT_FUTURE_TOLERANCE_SECONDS
 
 INVALID = "invalid"
 UNPARSEABLE = "unparseable"
+FUTURE = "future"  # an event time beyond the receiving clock + the tolerance
+DEFAULT_FUTURE_TOLERANCE = timedelta(seconds=DEFAULT_FUTURE_TOLERANCE_SECONDS)
 NGSI_LD_FEED = "ngsi-ld"  # the DLQ feed of an entity whose type names no feed
 REDACTED = "[redacted]"
 
@@ -115,7 +124,7 @@ class Accepted:
 @dataclass(frozen=True)
 class Rejected:
     feed: str
-    kind: str  # the DLQ reason code: "invalid" or "unparseable"
+    kind: str  # the DLQ reason code: "invalid", "unparseable" or "future"
     problems: tuple[Problem, ...]
     payload: Any  # the original item with every card id redacted (str when it was not JSON)
     key: str | None  # the item's sensorId when it named one (redacted like the payload)
@@ -165,14 +174,15 @@ def prepare(
     card_key_id: str,
     source: str,
     received_at: datetime,
+    future_tolerance: timedelta = DEFAULT_FUTURE_TOLERANCE,
 ) -> Accepted | Rejected:
-    """Pseudonymise, stamp and validate one item of ``feed``; see the module docstring."""
+    """Pseudonymise, stamp, validate and bound one item of ``feed``; see the module docstring."""
     model = MODELS.get(feed)
     if model is None:
         raise ValueError(f"unknown feed {feed!r}; feeds: {', '.join(MODELS)}")
     if received_at.tzinfo is None:
         raise ValueError("received_at must be timezone-aware")
-    return _prepare(model, feed, item, city, card_key, card_key_id, source, received_at)
+    return _prepare(model, feed, item, city, card_key, card_key_id, source, received_at, future_tolerance)
 
 
 def prepare_json(
@@ -184,6 +194,7 @@ def prepare_json(
     card_key_id: str,
     source: str,
     received_at: datetime,
+    future_tolerance: timedelta = DEFAULT_FUTURE_TOLERANCE,
 ) -> Accepted | Rejected:
     """``prepare`` for the bytes of one JSON document; text that is not JSON is rejected (redacted)."""
     parsed = parse_json(raw)
@@ -202,6 +213,7 @@ def prepare_json(
         card_key_id=card_key_id,
         source=source,
         received_at=received_at,
+        future_tolerance=future_tolerance,
     )
 
 
@@ -213,6 +225,7 @@ def prepare_ngsi_ld(
     card_key_id: str,
     source: str,
     received_at: datetime,
+    future_tolerance: timedelta = DEFAULT_FUTURE_TOLERANCE,
 ) -> Accepted | Rejected:
     """``prepare`` for one NGSI-LD entity (normalized or keyValues); its ``type`` picks the feed."""
     entity_type = entity.get("type") if isinstance(entity, dict) else None
@@ -226,7 +239,9 @@ def prepare_ngsi_ld(
     except ValueError as error:  # a malformed date in a traffic interval, and the like
         problem = Problem("(entity)", _sentence(str(error)))
         return _reject(feed, INVALID, [problem], entity, None, source, received_at)
-    return _prepare(model, model.feed, attributes, city, card_key, card_key_id, source, received_at)
+    return _prepare(
+        model, model.feed, attributes, city, card_key, card_key_id, source, received_at, future_tolerance
+    )
 
 
 @dataclass(frozen=True)
@@ -259,6 +274,7 @@ def _prepare(
     card_key_id: str,
     source: str,
     received_at: datetime,
+    future_tolerance: timedelta,
 ) -> Accepted | Rejected:
     if not isinstance(item, dict):
         problem = Problem("(event)", f"an event is a JSON object, not {_json_type(item)}")
@@ -294,7 +310,38 @@ def _prepare(
     except ValidationError as error:
         problems = [_problem(p) for p in error.errors(include_url=False)]
         return _reject(feed, INVALID, problems, item, raw_card, source, received_at)
+    ahead = too_far_ahead(event.date_observed, received_at, future_tolerance, "it was received")
+    if ahead is not None:
+        problem = Problem("dateObserved", ahead)
+        return _reject(feed, FUTURE, [problem], item, raw_card, source, received_at)
     return Accepted(feed, event, event.sensor_id, event.to_json(), dedup_key(event))
+
+
+def too_far_ahead(
+    event_time: datetime, received: datetime, tolerance: timedelta, received_as: str
+) -> str | None:
+    """Why ``event_time`` is too far ahead of the clock that received it, or None when it is not.
+
+    Shared by the edge (``received`` = the edge's clock) and the worker (the record's Kafka time), so a
+    rejection reads the same wherever it happens."""
+    ahead = event_time - received
+    if ahead <= tolerance:
+        return None
+    return (
+        f"is {event_time.isoformat()}, {_span(ahead)} after {received_as} "
+        f"({received.astimezone(UTC).isoformat(timespec='seconds')}); an event time may be at most "
+        f"{_span(tolerance)} ahead (IOC_FUTURE_TOLERANCE_SECONDS)"
+    )
+
+
+def _span(span: timedelta) -> str:
+    """A duration as people read it: ``300 s``, ``2.5 h``, ``9.1 years`` (seconds up to two hours, so a
+    time just beyond a tolerance of minutes does not read as equal to it)."""
+    seconds = span.total_seconds()
+    for unit, size in (("years", 365.25 * 86400), ("days", 86400), ("h", 3600)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:.1f} {unit}".replace(".0 ", " ")
+    return f"{round(seconds, 3):g} s"
 
 
 @lru_cache(maxsize=16)

@@ -177,7 +177,7 @@ def test_unknown_feed_and_naive_time_are_programming_errors():
 def test_dedup_key_is_the_event_id_else_sensor_time_and_lane():
     a = prepare("air", dict(AIR, eventId="e-1"), **OPTIONS)
     b = prepare(
-        "air", dict(AIR, eventId="e-1", pm25=1.0, dateObserved="2026-01-15T09:00:00+07:00"), **OPTIONS
+        "air", dict(AIR, eventId="e-1", pm25=1.0, dateObserved="2026-01-15T07:00:00+07:00"), **OPTIONS
     )
     assert isinstance(a, Accepted) and isinstance(b, Accepted) and a.dedup_key == b.dedup_key
     # Without an id: the same instant in another offset is the same reading.

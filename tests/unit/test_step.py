@@ -23,7 +23,7 @@ RULES = load_rules("hanoi")
 CITY = load_city("hanoi")
 RECORDING = Path(__file__).parents[2] / "examples" / "hanoi-morning.jsonl.gz"
 SENSOR = "air-hoan-kiem"
-RECEIVED_MS = 1_783_000_000_000
+RECEIVED_MS = 1_783_382_400_000  # 2026-07-07T00:00Z: the records entered Kafka after the readings
 
 
 def air(minute: int, pm25: float = 20.0, sensor: str = SENSOR) -> bytes:
@@ -43,6 +43,11 @@ class State:
 
 def records(values: list[bytes], key: str = SENSOR, first: int = 0) -> list[SourceRecord]:
     return [SourceRecord(key.encode(), v, 0, first + i, RECEIVED_MS) for i, v in enumerate(values)]
+
+
+def at_event_time(value: bytes | str) -> int:
+    """A record's Kafka time in ms when it entered Kafka as it happened (as ``OfflineRun`` has it)."""
+    return round(datetime.fromisoformat(json.loads(value)["dateObserved"]).timestamp() * 1000)
 
 
 def air_step() -> FeedStep:
@@ -104,7 +109,7 @@ def replayed(batch: int) -> tuple[dict, list[bytes], list[bytes]]:
             partition = partition_of(event.key.encode(), SETTINGS.partitions)
             offset = len(by_partition[partition])
             by_partition[partition].append(
-                SourceRecord(event.key.encode(), event.value, partition, offset, 0)
+                SourceRecord(event.key.encode(), event.value, partition, offset, at_event_time(event.value))
             )
         for partition_records in by_partition.values():
             for first in range(0, len(partition_records), batch):
@@ -142,7 +147,8 @@ def test_a_sensor_saved_by_the_previous_version_carries_on(version_0):
     step, state = air_step(), State()
     state.sensors[version_0["sensor"]] = upgrade_sensor(version_0["state"])
     then = [
-        SourceRecord(r["key"].encode(), r["value"].encode(), 0, r["offset"], 0) for r in version_0["next"]
+        SourceRecord(r["key"].encode(), r["value"].encode(), 0, r["offset"], at_event_time(r["value"]))
+        for r in version_0["next"]
     ]
     result = state.run(step, then)
     published = {
