@@ -33,7 +33,14 @@ from ioc.api import responses
 from ioc.api.auth import Operator, OperatorCaller
 from ioc.api.examples import EXAMPLES
 from ioc.api.publisher import OperatorPublisher, Unavailable
-from ioc.api.responses import AUTH_RESPONSES, CURSOR_RESPONSE, PAGING, CamelModel, problem
+from ioc.api.responses import (
+    AUTH_RESPONSES,
+    CURSOR_RESPONSE,
+    PAGING,
+    UNREADABLE_BODY,
+    CamelModel,
+    problem,
+)
 from ioc.models.alert import Alert, AlertCommand, AlertStatus, Incident
 from ioc.models.anomaly import Severity
 from ioc.settings import FEEDS, Settings
@@ -204,6 +211,7 @@ def _command_responses(verb: str, conflict: str) -> dict[int | str, dict[str, An
                 }
             },
         },
+        400: UNREADABLE_BODY,
         404: problem("No alert with this id.", "No alert 6283729f9ad589ae8381 in the picture."),
         409: problem("The lifecycle forbids it.", conflict),
         503: problem(

@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from aiokafka import AIOKafkaClient
-from fastapi import FastAPI, Response, status
+from fastapi import FastAPI, Request, Response, status
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
 from connectors.sinks.redis_picture import connect
 from ioc import __version__
-from ioc.api import alerts, console, ingest, metrics, picture, sensors, silences, stream
+from ioc.api import alerts, console, ingest, metrics, picture, responses, sensors, silences, stream
+from ioc.api.methods import AllowEveryMethod
 from ioc.api.publisher import OperatorPublisher
 from ioc.settings import Settings
 
@@ -68,14 +71,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="ioc", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.picture = picture.SharedPicture(settings.picture_max_age_seconds)
-    app.include_router(picture.router)
-    app.include_router(sensors.router)
-    app.include_router(alerts.router)
-    app.include_router(silences.router)
-    app.include_router(stream.router)
+    # The operators' routes list FastAPI's own 422 in the one error shape (the handler below gives it);
+    # the ingest routes document their own 422, the per-item result.
+    for router in (picture.router, sensors.router, alerts.router, silences.router, stream.router):
+        app.include_router(router, responses=responses.VALIDATION_RESPONSES)
     app.include_router(ingest.router)
     app.include_router(metrics.router)
     console.mount(app)  # the operators' page at / and its assets at /console/
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, error: RequestValidationError) -> Response:
+        return responses.validation_problem(error.errors())
+
+    document = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        # Examples with dates are made for the day the document is read, so that they stay valid.
+        return silences.with_timed_examples(document(), responses.now(settings))
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    # Starlette's 405 names only the first route of the path; the Allow header must list them all.
+    app.add_middleware(AllowEveryMethod, routes=app.router.routes)
 
     @app.get(
         "/healthz",

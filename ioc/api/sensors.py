@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -21,6 +21,8 @@ from ioc.models.alert import Alert
 from ioc.settings import FEEDS
 
 router = APIRouter(prefix="/v1", tags=["sensors"])
+
+Feed = Literal[FEEDS]  # type: ignore[valid-type]  # the feeds the settings know, an enum in the OpenAPI
 
 
 class Health(StrEnum):
@@ -141,7 +143,7 @@ def _summary(
 async def list_sensors(
     request: Request,
     _: Operator,
-    feed: Annotated[list[str], Query(description=f"Only these feeds: {', '.join(FEEDS)}.")] = [],  # noqa: B006
+    feed: Annotated[list[Feed], Query(description=f"Only these feeds: {', '.join(FEEDS)}.")] = [],  # noqa: B006
     district: Annotated[list[str], Query(description="Only these district ids.")] = [],  # noqa: B006
 ) -> SensorList:
     settings = request.app.state.settings

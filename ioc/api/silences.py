@@ -145,9 +145,9 @@ async def get_silence(request: Request, _: Operator, silence_id: str) -> Silence
     ),
     responses={
         201: {"content": {"application/json": {"example": _views(EXAMPLES["silence"], "active")}}},
+        400: responses.UNREADABLE_BODY,
         422: problem(
-            "The silence is not valid: the model's sentence (or, for a malformed field, FastAPI's list of "
-            "errors).",
+            "The silence is not valid: `detail` says why; for a malformed field, `errors` names each one.",
             "endsAt must be after startsAt",
         ),
         503: UNAVAILABLE,
@@ -165,14 +165,8 @@ async def get_silence(request: Request, _: Operator, silence_id: str) -> Silence
                                 "comment": EXAMPLES["silence"]["comment"],
                             }
                         },
-                        "until a time": {
-                            "value": {
-                                "matchers": {"rule": "traffic.incident", "district": "dong-da"},
-                                "startsAt": "2026-11-23T22:00:00+07:00",
-                                "endsAt": "2026-11-24T05:00:00+07:00",
-                                "comment": "Thi công đường sắt đô thị ban đêm / night works on the metro",
-                            }
-                        },
+                        # Its dates are tonight's, set whenever the document is served.
+                        "until a time": {"value": {}},
                     }
                 }
             }
@@ -192,7 +186,10 @@ async def create_silence(
     # lateness): the manager judges silences at event time, which runs a little behind the wall clock, so
     # a silence starting at the wall clock's now would wait for the next anomaly to mute anything.
     starts_at = body.starts_at or now - timedelta(seconds=settings.allowed_lateness_seconds)
-    ends_at = body.ends_at or (body.starts_at or now) + body.duration  # type: ignore[operator]
+    try:
+        ends_at = body.ends_at or (body.starts_at or now) + body.duration  # type: ignore[operator]
+    except OverflowError:
+        raise HTTPException(422, "startsAt plus duration is beyond the year 9999") from None
     try:
         silence = Silence(
             id=str(uuid4()),
@@ -263,6 +260,22 @@ async def end_silence(request: Request, caller: OperatorCaller, silence_id: str)
         return failed
     await _listed(store, ended, settings.command_wait_seconds)
     return _view(ended, now)
+
+
+def with_timed_examples(document: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The OpenAPI document with the "until a time" silence example set to the coming night (22:00 to
+    05:00, local): an example with fixed dates would be refused once they are past."""
+    tonight = now.replace(hour=22, minute=0, second=0, microsecond=0)
+    if tonight <= now:
+        tonight += timedelta(days=1)
+    examples = document["paths"]["/v1/silences"]["post"]["requestBody"]["content"]["application/json"]
+    examples["examples"]["until a time"]["value"] = {
+        "matchers": {"rule": "traffic.incident", "district": "dong-da"},
+        "startsAt": tonight.isoformat(),
+        "endsAt": (tonight + timedelta(hours=7)).isoformat(),
+        "comment": "Thi công đường sắt đô thị ban đêm / night works on the metro",
+    }
+    return document
 
 
 async def _known(store: RedisPicture, silence_id: str) -> Silence:
