@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 # A record to send with its Kafka headers: (topic, key, value, [(header name, header value), …]).
 SendRecord = tuple[str, str, bytes, Sequence[tuple[str, bytes]]]
+# The same with the record's Kafka timestamp in ms (None: the producer's clock, as usual).
+TimedRecord = tuple[str, str, bytes, Sequence[tuple[str, bytes]], int | None]
 
 
 def pipeline_topics(settings: Settings) -> list[str]:
@@ -179,16 +181,21 @@ class EventProducer:
             task.cancel()
         await self._producer.stop()
 
-    async def send_many(self, records: Iterable[tuple[str, str, bytes] | SendRecord]) -> int:
+    async def send_many(self, records: Iterable[tuple[str, str, bytes] | SendRecord | TimedRecord]) -> int:
         """Send a batch and wait until Kafka acknowledged every record of it.
 
-        A record is ``(topic, key, value)``, or with a fourth item, its headers ``[(name, bytes), …]``.
+        A record is ``(topic, key, value)``, or with a fourth item, its headers ``[(name, bytes), …]``,
+        and a fifth, its Kafka timestamp in ms (None: now).
         """
         futures = [
             await self._producer.send(
-                topic, value=value, key=key.encode(), headers=list(headers[0]) if headers else None
+                topic,
+                value=value,
+                key=key.encode(),
+                headers=list(rest[0]) if rest and rest[0] else None,
+                timestamp_ms=rest[1] if len(rest) > 1 else None,
             )
-            for topic, key, value, *headers in records
+            for topic, key, value, *rest in records
         ]
         for future in futures:
             await future

@@ -115,13 +115,22 @@ def replay(
         typer.Option(help="Move every event in time so the first one is at this time: now or ISO 8601."),
     ] = None,
     namespace: NamespaceOption = None,
+    allow_future: Annotated[
+        bool,
+        typer.Option(
+            "--allow-future",
+            help="Send events dated more than IOC_FUTURE_TOLERANCE_SECONDS ahead of the wall clock too "
+            "(e.g. --shift-to now faster than real time), stamped in Kafka with their event time. "
+            "Without it they are refused, listed, and the exit status is 1.",
+        ),
+    ] = False,
 ) -> None:
     """Replay a recording into Kafka's raw topics, each sensor's events in event-time order."""
     from connectors.kafka import create_topics
     from connectors.sources.replay import replay as replay_events
     from connectors.sources.replay import replay_plan
     from ioc.city import load_city
-    from ioc.recording import load_events
+    from ioc.recording import RecordedEvent, load_events
 
     live = Settings()
     settings = settings_in(namespace)
@@ -159,10 +168,26 @@ def replay(
             at = datetime.fromtimestamp(first.timestamp() + event_seconds, first.tzinfo)
             bar.update(task, completed=acknowledged, at=f"event time {at.isoformat()}")
 
-        sent = asyncio.run(replay_events(events, settings, speed=pace, on_sent=progress))
+        refused: list[tuple[RecordedEvent, str]] = []
+        sent = asyncio.run(
+            replay_events(
+                events,
+                settings,
+                speed=pace,
+                on_sent=progress,
+                allow_future=allow_future,
+                on_refused=lambda event, reason: refused.append((event, reason)),
+            )
+        )
     elapsed = time.monotonic() - began
     rate = f" ({sent / elapsed:,.0f} events/s)" if elapsed > 0 else ""
-    if sent < len(events):
+    if refused:
+        event, reason = refused[0]
+        console.print(
+            f"{len(refused):,} events refused, not sent: dated too far ahead of the wall clock. The first: "
+            f"{event.feed} {event.key} dateObserved {reason}. Send them with --allow-future."
+        )
+    if sent + len(refused) < len(events):
         console.print(
             f"Stopped: {sent:,} of {len(events):,} events acknowledged by Kafka, in {elapsed:.1f} s"
         )
@@ -173,6 +198,8 @@ def replay(
             f"Process them: ioc worker --namespace {namespace}; see them: ioc api --namespace {namespace} "
             "--port 8001"
         )
+    if refused:
+        raise typer.Exit(1)
 
 
 def _speed(value: str) -> float | None:

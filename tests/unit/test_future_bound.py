@@ -15,13 +15,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from connectors.dlq import Candidate, prepare_candidates
+from connectors.sources.base import PacedRecord, _stamp
 from connectors.sources.mqtt import Edge, route
+from connectors.sources.replay import _bounded
 from ioc.alerts.rules import load_rules
 from ioc.city import load_city
 from ioc.detectors import clock
 from ioc.ingest.edge import FUTURE, Accepted, Rejected, prepare, prepare_json, prepare_ngsi_ld
 from ioc.models import AirQualityObserved
 from ioc.models.ngsi_ld import to_ngsi_ld
+from ioc.recording import RecordedEvent
 from ioc.settings import Settings
 from ioc.step import FeedStep, SourceRecord, StepResult, new_sensor
 
@@ -238,3 +241,31 @@ def test_a_worker_upgraded_in_place_carries_on_from_a_poisoned_clock_table():
 
 def test_a_new_clock_is_versioned():
     assert clock.new_clock() == {"v": clock.VERSION, "now": None, "next_tick": None, "sensors": []}
+
+
+# --- sources that write straight to Kafka ---------------------------------------------------------------
+
+
+def test_a_replay_refuses_what_is_too_far_ahead_of_the_wall_clock_unless_asked():
+    now = datetime.now(UTC)
+    events = [
+        RecordedEvent("air", A, at, json.dumps(air(A, at)).encode())
+        for at in (now - timedelta(hours=1), now + timedelta(seconds=60), now + timedelta(days=1))
+    ]
+    refused: list[tuple[RecordedEvent, str]] = []
+    sent = list(_bounded(events, timedelta(seconds=300), lambda e, reason: refused.append((e, reason))))
+    assert sent == events[:2]
+    [(event, reason)] = refused
+    assert event is events[2] and reason.startswith(
+        f"is {events[2].event_time.isoformat()}, 24 h after it was"
+    )
+    assert list(_bounded(events, None, lambda e, reason: pytest.fail("nothing is refused"))) == events
+
+
+def test_a_source_with_its_own_clock_stamps_what_is_ahead_of_the_wall_clock_with_its_event_time():
+    now_ms = datetime(2026, 12, 4, tzinfo=UTC).timestamp() * 1000
+    ahead = PacedRecord("t", "k", b"{}", now_ms / 1000 + 600.0005)
+    behind = PacedRecord("t", "k", b"{}", now_ms / 1000 - 600)
+    assert _stamp(ahead, now_ms, own_clock=True) == now_ms + 600_001  # rounded up: never before it
+    assert _stamp(behind, now_ms, own_clock=True) is None  # the producer's clock, as usual
+    assert _stamp(ahead, now_ms, own_clock=False) is None
