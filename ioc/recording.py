@@ -35,6 +35,7 @@ from pydantic.alias_generators import to_camel
 
 from ioc.city import City
 from ioc.models import MODELS, Event
+from ioc.models.base import numbers_of
 from ioc.settings import FEEDS
 
 FORMAT = "ioc-recording"
@@ -201,7 +202,8 @@ def _csv_events(path: Path, feed: str, city: City | None) -> Iterator[RecordedEv
     with path.open(encoding="utf-8-sig", newline="") as file:
         reader = csv.DictReader(file)
         for row in reader:
-            fields = {name: value for name, value in row.items() if name and value not in ("", None)}
+            cells = {name: value for name, value in row.items() if name and value not in ("", None)}
+            fields = numbers_of(model, cells)  # the models take measures as numbers only
             try:
                 event = model.model_validate(fields, context=context)
             except ValidationError as error:

@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from ioc.models.base import Event, FieldUnit
+from ioc.models.base import Event, FieldUnit, Measure
 
 UG_M3 = "µg/m³"
 
@@ -29,14 +29,14 @@ class AirQualityObserved(Event):
         FieldUnit("relative_humidity", "%"),
     )
 
-    pm25: float | None = _concentration(2000, "PM2.5")
-    pm10: float | None = _concentration(3000, "PM10")
-    no2: float | None = _concentration(5000, "NO2")
-    so2: float | None = _concentration(5000, "SO2")
-    co: float | None = _concentration(200_000, "CO")
-    o3: float | None = _concentration(2000, "O3")
-    temperature: float | None = Field(None, ge=-20, le=60, description="Air temperature, °C")
-    relative_humidity: float | None = Field(None, ge=0, le=100, description="Relative humidity, %")
+    pm25: Measure | None = _concentration(2000, "PM2.5")
+    pm10: Measure | None = _concentration(3000, "PM10")
+    no2: Measure | None = _concentration(5000, "NO2")
+    so2: Measure | None = _concentration(5000, "SO2")
+    co: Measure | None = _concentration(200_000, "CO")
+    o3: Measure | None = _concentration(2000, "O3")
+    temperature: Measure | None = Field(None, ge=-20, le=60, description="Air temperature, °C")
+    relative_humidity: Measure | None = Field(None, ge=0, le=100, description="Relative humidity, %")
     averaging_period: int = Field(
         60, ge=1, le=86_400, description="Seconds over which the sensor averaged its values."
     )

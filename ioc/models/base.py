@@ -10,14 +10,40 @@ Field names on the wire follow the FIWARE Smart Data Models (camelCase: ``dateOb
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar, NamedTuple
+from typing import Annotated, ClassVar, NamedTuple
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 from ioc.city import UNREGISTERED_PREFIX, City
 
 SCHEMA_VERSION = 1
+
+
+def _not_text_nor_boolean(value: object) -> object:
+    """A count's JSON value must be a number: pydantic's lax mode would read "12" and true as 12 and 1."""
+    if isinstance(value, str | bool):
+        kind = "a string" if isinstance(value, str) else "a boolean"
+        raise PydanticCustomError("number_type", "Input should be a number, not {kind}", {"kind": kind})
+    return value
+
+
+# A measured value is a JSON number, strictly: "12.5" or true is a client's bug, not a reading (lax mode
+# stored them as 12.5 and 1.0). Strict is checked in pydantic's core, at no cost on the worker's hot path;
+# an integer is still a valid float. Text sources (CSV) convert their cells first: ``numbers_of``.
+Measure = Annotated[float, Strict()]
+# A count: a JSON number that is a whole one (12.0 is 12), never text nor a boolean.
+Count = Annotated[int, BeforeValidator(_not_text_nor_boolean)]
 
 
 class FieldUnit(NamedTuple):
@@ -71,3 +97,25 @@ class Event(BaseModel):
 
     def to_json(self) -> bytes:
         return self.model_dump_json(by_alias=True, exclude_none=True).encode()
+
+    @classmethod
+    def measure_names(cls) -> frozenset[str]:
+        """The wire names of the measured fields."""
+        return frozenset(cls.model_fields[m.field].alias or m.field for m in cls.measures)
+
+
+def numbers_of(model: type[Event], fields: dict[str, object]) -> dict[str, object]:
+    """A text row's measures as numbers (a CSV cell is text whatever it holds); a cell that is not a
+    number is left as it is, for the model to reject with its reason."""
+    return {
+        name: _number(value) if name in model.measure_names() else value for name, value in fields.items()
+    }
+
+
+def _number(value: object) -> object:
+    if not isinstance(value, str):
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        return value

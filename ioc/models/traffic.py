@@ -20,7 +20,7 @@ from typing import ClassVar
 
 from pydantic import Field, model_validator
 
-from ioc.models.base import Event, FieldUnit
+from ioc.models.base import Count, Event, FieldUnit, Measure
 
 VEH_PER_H = "veh/h"
 # A whole multi-lane section of motorcycle traffic stays well below this; more is a counting fault.
@@ -43,10 +43,10 @@ class TrafficFlowObserved(Event):
     ref_road_segment: str | None = Field(None, min_length=1, max_length=128)
     lane_id: int | None = Field(None, ge=0, le=32, description="Lane number; absent for all lanes.")
     interval_seconds: int = Field(ge=1, le=86_400, description="Length of the counting interval, s.")
-    intensity: int = Field(ge=0, description="Vehicles counted in the interval.")
-    flow: float | None = Field(None, ge=0, le=MAX_FLOW, description=f"Flow rate, {VEH_PER_H}")
-    average_vehicle_speed: float | None = Field(None, ge=0, le=200, description="Mean speed, km/h")
-    occupancy: float | None = Field(None, ge=0, le=1, description="Fraction of the interval occupied")
+    intensity: Count = Field(ge=0, description="Vehicles counted in the interval.")
+    flow: Measure | None = Field(None, ge=0, le=MAX_FLOW, description=f"Flow rate, {VEH_PER_H}")
+    average_vehicle_speed: Measure | None = Field(None, ge=0, le=200, description="Mean speed, km/h")
+    occupancy: Measure | None = Field(None, ge=0, le=1, description="Fraction of the interval occupied")
     motorcycle_count: int | None = _vehicle_count("Motorcycles")
     car_count: int | None = _vehicle_count("Cars")
     bus_count: int | None = _vehicle_count("Buses")

@@ -17,7 +17,7 @@ from typing import ClassVar
 
 from pydantic import Field, model_validator
 
-from ioc.models.base import Event, FieldUnit
+from ioc.models.base import Event, FieldUnit, Measure
 
 MG_L = "mg/L"
 MPN_100ML = "MPN/100 mL"
@@ -47,20 +47,20 @@ class WaterQualityObserved(Event):
         FieldUnit("conductivity", "µS/cm"),
     )
 
-    ph: float | None = _parameter(14, "pH", "pH units", alias="pH")
-    dissolved_oxygen: float | None = _parameter(30, "Dissolved oxygen", MG_L)
-    temperature: float | None = Field(None, ge=0, le=50, description="Water temperature, °C")
-    bod5: float | None = _parameter(10_000, "BOD5", MG_L)
-    cod: float | None = _parameter(20_000, "COD", MG_L)
-    toc: float | None = _parameter(10_000, "TOC", MG_L)
-    nh4_n: float | None = _parameter(1_000, "Ammonium as N (N-NH4)", MG_L)
-    no3_n: float | None = _parameter(1_000, "Nitrate as N (N-NO3)", MG_L)
-    no2_n: float | None = _parameter(100, "Nitrite as N (N-NO2)", MG_L)
-    po4_p: float | None = _parameter(500, "Phosphate as P (P-PO4)", MG_L)
-    coliform: float | None = _parameter(1e10, "Total coliform", MPN_100ML)
-    e_coli: float | None = _parameter(1e10, "E. coli", MPN_100ML)
-    turbidity: float | None = _parameter(10_000, "Turbidity", "NTU")
-    conductivity: float | None = _parameter(100_000, "Electrical conductivity", "µS/cm")
+    ph: Measure | None = _parameter(14, "pH", "pH units", alias="pH")
+    dissolved_oxygen: Measure | None = _parameter(30, "Dissolved oxygen", MG_L)
+    temperature: Measure | None = Field(None, ge=0, le=50, description="Water temperature, °C")
+    bod5: Measure | None = _parameter(10_000, "BOD5", MG_L)
+    cod: Measure | None = _parameter(20_000, "COD", MG_L)
+    toc: Measure | None = _parameter(10_000, "TOC", MG_L)
+    nh4_n: Measure | None = _parameter(1_000, "Ammonium as N (N-NH4)", MG_L)
+    no3_n: Measure | None = _parameter(1_000, "Nitrate as N (N-NO3)", MG_L)
+    no2_n: Measure | None = _parameter(100, "Nitrite as N (N-NO2)", MG_L)
+    po4_p: Measure | None = _parameter(500, "Phosphate as P (P-PO4)", MG_L)
+    coliform: Measure | None = _parameter(1e10, "Total coliform", MPN_100ML)
+    e_coli: Measure | None = _parameter(1e10, "E. coli", MPN_100ML)
+    turbidity: Measure | None = _parameter(10_000, "Turbidity", "NTU")
+    conductivity: Measure | None = _parameter(100_000, "Electrical conductivity", "µS/cm")
 
     @classmethod
     def parameter_names(cls) -> list[str]:

@@ -373,3 +373,18 @@ def test_redis_unreachable_is_503_and_nothing_is_written(settings):
         client.post("/v1/ingest/water", json=[{"sensorId": "x"}], headers=INTEGRATOR)
     assert count(settings, settings.raw_topic("air")) == 0
     assert count(settings, settings.dlq_topic) == 1  # only the second client's reject
+
+
+def test_measures_must_be_json_numbers_not_text_nor_booleans(settings, client):
+    batch = [air(0, "12.5"), air(1, 12.5, relativeHumidity=True), air(2, 12, relativeHumidity=70)]
+    response = client.post("/v1/ingest/air", json=batch, headers=INTEGRATOR)
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["accepted"] == 1
+    assert [(item["index"], item["field"]) for item in result["rejected"]] == [
+        (0, "pm25"),
+        (1, "relativeHumidity"),
+    ]
+    assert all("number" in item["reason"] for item in result["rejected"]), result["rejected"]
+    [stored] = raw_records(settings, "air", 1)
+    assert stored["value"]["pm25"] == 12 and stored["value"]["relativeHumidity"] == 70

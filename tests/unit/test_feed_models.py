@@ -269,3 +269,57 @@ def test_invalid_taps_name_the_field(change, field):
 def test_every_feed_has_a_model():
     assert set(MODELS) == {"air", "traffic", "water", "transit"}
     assert all(model.feed == feed for feed, model in MODELS.items())
+
+
+MEASURES = (
+    [
+        (AirQualityObserved, name)
+        for name in ("pm25", "pm10", "no2", "so2", "co", "o3", "temperature", "relativeHumidity")
+    ]
+    + [(WaterQualityObserved, name) for name in WATER_RANGES]
+    + [(TrafficFlowObserved, name) for name in ("intensity", "flow", "averageVehicleSpeed", "occupancy")]
+)
+BASE = {
+    AirQualityObserved: {"sensorId": "air-x", "dateObserved": "2026-01-15T08:00:00+07:00", "pm25": 1.0},
+    WaterQualityObserved: {"sensorId": "water-x", "dateObserved": "2026-01-15T08:00:00+07:00", "pH": 7.0},
+    TrafficFlowObserved: {
+        "sensorId": "traffic-x",
+        "dateObserved": "2026-01-15T08:00:00+07:00",
+        "intervalSeconds": 60,
+        "intensity": 10,
+    },
+}
+
+
+@pytest.mark.parametrize(("model", "name"), MEASURES)
+@pytest.mark.parametrize("value", ["0.5", "1", True, False])
+def test_measures_are_json_numbers_strictly(model, name, value):
+    """A string or a boolean is not a reading: a client that sends "12.5" or true has a bug to hear of."""
+    reason = rejection(model, BASE[model] | {name: value})
+    assert reason.startswith(f"{name}=") and "number" in reason, reason
+
+
+@pytest.mark.parametrize(("model", "name"), MEASURES)
+def test_measures_take_integers_and_floats_from_json(model, name):
+    for value in ("1", "0.5") if name != "intensity" else ("1",):
+        event = model.model_validate_json(json.dumps(BASE[model]).replace("}", f', "{name}": {value}}}'))
+        assert event.measured_values()[_snake(name)] == float(value)
+
+
+def test_ngsi_ld_measures_are_strict_too_in_either_form():
+    entity = {
+        "id": "urn:ngsi-ld:AirQualityObserved:air-kim-lien",
+        "type": "AirQualityObserved",
+        "dateObserved": "2026-01-15T08:00:00+07:00",
+    }
+    for form in ({"pm25": "12.5"}, {"pm25": {"type": "Property", "value": "12.5"}}):
+        with pytest.raises(ValidationError) as error:
+            from_ngsi_ld(entity | form)
+        assert describe_validation_error(error.value).startswith("pm25=")
+    assert from_ngsi_ld(entity | {"pm25": {"type": "Property", "value": 12.5}}).pm25 == 12.5
+
+
+def _snake(name: str) -> str:
+    fields = {**AirQualityObserved.model_fields, **WaterQualityObserved.model_fields}
+    fields |= TrafficFlowObserved.model_fields
+    return next(field for field, info in fields.items() if name in (field, info.alias))
