@@ -136,6 +136,12 @@ class Settings(BaseSettings):
     command_retry_after_seconds: int = Field(
         5, ge=1, description="Retry-After of a 503 when Kafka did not acknowledge a command or silence."
     )
+    silence_max_duration_seconds: float = Field(
+        30 * 86_400,
+        gt=0,
+        description="Longest silence an operator may create (30 days): a longer one is refused (422), so "
+        "no silence outlives the memory of why it was made.",
+    )
 
     # The operators' live stream (GET /v1/stream).
     stream_history: int = Field(

@@ -4,7 +4,9 @@ A silence names what it mutes by ``rule``, ``district`` and ``entity`` matchers 
 a glob where ``*`` stands for any text (no other wildcard, so ids with brackets or ``?`` match
 literally) — all the given ones must match. It is active from ``starts_at`` (inclusive) to ``ends_at``
 (exclusive) of *event time*: the alert manager asks with the time of the anomaly it applies, so a replay
-silences exactly what the live run did. A silenced alert is still tracked; it is marked
+silences exactly what the live run did. Before one is made, ``refusal`` judges its matchers by what they
+match among the ids that exist (the rules file's rules, the city's districts, the registry's sensors): a
+silence must mute something, and not everything. A silenced alert is still tracked; it is marked
 ``suppressed_by = {silence: id}``. Ending a silence early is publishing it again with an earlier
 ``ends_at`` (and ``ended_by`` naming who ended it): a silence only ever ends earlier, so of two versions
 of one id the one that ends first is the newer.
@@ -13,7 +15,7 @@ of one id the one that ends first is the newer.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -21,6 +23,7 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
+from ioc.city import UNREGISTERED_PREFIX
 from ioc.models.alert import Alert
 from ioc.models.base import SCHEMA_VERSION
 
@@ -76,6 +79,50 @@ def _glob(pattern: str) -> re.Pattern[str]:
 
 def _matches_pattern(pattern: str, value: str) -> bool:
     return _glob(pattern).fullmatch(value) is not None
+
+
+# What each matcher is matched against, in the sentence that names it.
+KNOWN_AS = {
+    "rule": "rule of the rules file",
+    "district": "district of the city",
+    "entity": "sensor of the registry",
+}
+
+
+def refusal(matchers: Matchers, known: Mapping[str, Collection[str]]) -> str | None:
+    """Why a silence with these matchers may not be made, judged by what each pattern matches among the
+    known ids of its field (``known``: ``rule``, ``district``, ``entity`` → ids), not by its spelling; None
+    when it may.
+
+    * A matcher that matches no known id mutes nothing: a typo, or ``?`` taken for a wildcard (only ``*``
+      is one). An entity pattern that could match an ``unregistered:`` sensor's id is kept: those are not
+      in the registry.
+    * Matchers that each match every known id of their field (``*.*`` for the rules, ``*-*`` for the
+      sensors) would mute every alert, as ``*`` would.
+    """
+    patterns = matchers.given()
+    for name, pattern in patterns.items():
+        ids = known.get(name, ())
+        if not ids or any(_matches_pattern(pattern, id_) for id_ in ids):
+            continue
+        if name == "entity" and _can_start_with(pattern, UNREGISTERED_PREFIX):
+            continue
+        return f"{name} {pattern!r} matches no {KNOWN_AS[name]} (only * is a wildcard): it would mute nothing"
+    everywhere = [
+        name
+        for name, pattern in patterns.items()
+        if known.get(name) and all(_matches_pattern(pattern, id_) for id_ in known[name])
+    ]
+    if patterns and len(everywhere) == len(patterns):
+        said = ", ".join(f"{name} {patterns[name]!r} matches every {KNOWN_AS[name]}" for name in everywhere)
+        return f"{said}: the silence would mute every alert"
+    return None
+
+
+def _can_start_with(pattern: str, prefix: str) -> bool:
+    """Whether some text the glob matches starts with ``prefix``."""
+    literal, star, _ = pattern.partition("*")
+    return literal.startswith(prefix) or bool(star) and prefix.startswith(literal)
 
 
 def matches(silence: Silence, alert: Alert, at: datetime) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 from uuid import uuid4
 
@@ -21,13 +22,15 @@ from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, Field, ValidationError
 
 from connectors.sinks.redis_picture import RedisPicture
-from ioc.alerts.silence import Matchers, Silence
+from ioc.alerts.rules import load_rules
+from ioc.alerts.silence import Matchers, Silence, refusal
 from ioc.api import responses
 from ioc.api.alerts import publisher_of
 from ioc.api.auth import Operator, OperatorCaller
 from ioc.api.examples import EXAMPLES
 from ioc.api.publisher import Unavailable
 from ioc.api.responses import AUTH_RESPONSES, CamelModel, problem
+from ioc.city import load_city
 from ioc.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["silences"])
@@ -135,8 +138,12 @@ async def get_silence(request: Request, _: Operator, silence_id: str) -> Silence
         "`endsAt` or for `duration` (from `startsAt` if given, else from now): they are still tracked but "
         "marked `suppressedBy.silence` "
         "and left out of incidents. Matchers: `rule`, "
-        "`district`, `entity`, each an exact id or a glob where `*` stands for any text (`air.*`); at least "
-        "one, and not only `*`. The id is generated; `createdBy` is the caller's key id. The silence is "
+        "`district`, `entity`, each an exact id or a glob where `*` stands for any text (`air.*`; `?` and "
+        "every other character match themselves); at least one. Each must match a rule of the rules "
+        "file, a district of the city or a sensor of the registry (an entity pattern may name "
+        "`unregistered:` sensors instead), and together they must not match every alert (`*`, `*.*` for "
+        "the rules, `*-*` for the sensors). A silence lasts at most `IOC_SILENCE_MAX_DURATION_SECONDS` "
+        "(30 days). The id is generated; `createdBy` is the caller's key id. The silence is "
         "written to every partition of `<prefix>.silences` and acknowledged by Kafka before the answer; "
         "the request then waits up to `IOC_COMMAND_WAIT_SECONDS` for the worker to list it. Silences are "
         "judged at event time (the readings' time), so a replay mutes exactly what the live run did.\n\n"
@@ -182,6 +189,9 @@ async def create_silence(
         raise HTTPException(422, "give either endsAt or duration")
     if body.duration is not None and body.duration <= timedelta(0):
         raise HTTPException(422, "duration must be positive")
+    longest = timedelta(seconds=settings.silence_max_duration_seconds)
+    if body.duration is not None and body.duration > longest:
+        raise HTTPException(422, _too_long(body.duration, longest))
     # "From now on" also covers the readings still arriving for the current windows (the allowed
     # lateness): the manager judges silences at event time, which runs a little behind the wall clock, so
     # a silence starting at the wall clock's now would wait for the next anomaly to mute anything.
@@ -202,6 +212,12 @@ async def create_silence(
         )
     except ValidationError as error:
         raise HTTPException(422, _sentence(error)) from None
+    # From the start asked for: the default start's allowed lateness is not the operator's to count.
+    if ends_at - (body.starts_at or now) > longest:
+        raise HTTPException(422, _too_long(ends_at - (body.starts_at or now), longest))
+    refused = refusal(silence.matchers, known_ids(settings.rules, settings.city))
+    if refused is not None:
+        raise HTTPException(422, refused)
     if ends_at <= now:
         raise HTTPException(422, f"endsAt ({ends_at.isoformat()}) is past: the silence would mute nothing")
     failed = await _publish(request, silence)
@@ -260,6 +276,29 @@ async def end_silence(request: Request, caller: OperatorCaller, silence_id: str)
         return failed
     await _listed(store, ended, settings.command_wait_seconds)
     return _view(ended, now)
+
+
+@lru_cache(maxsize=4)
+def known_ids(rules: str, city: str) -> dict[str, frozenset[str]]:
+    """The ids a silence's matchers are judged against: the rules file's rules, the city's districts and
+    the registry's sensors (every alert names one of each, or an ``unregistered:`` sensor)."""
+    registry = load_city(city)
+    return {
+        "rule": frozenset(rule.id for rule in load_rules(rules).rules),
+        "district": frozenset(district.id for district in registry.districts),
+        "entity": frozenset(sensor.id for sensor in registry.sensors),
+    }
+
+
+def _too_long(length: timedelta, longest: timedelta) -> str:
+    return (
+        f"a silence lasts at most {_days(longest)} (IOC_SILENCE_MAX_DURATION_SECONDS); this one would last "
+        f"{_days(length)}: silence for a while, then again if it is still needed"
+    )
+
+
+def _days(length: timedelta) -> str:
+    return f"{length.total_seconds() / 86_400:,.4g} days"
 
 
 def with_timed_examples(document: dict[str, Any], now: datetime) -> dict[str, Any]:

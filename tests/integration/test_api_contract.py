@@ -67,7 +67,7 @@ def assert_problem(document: dict[str, Any], method: str, path: str, response: A
         assert isinstance(error["field"], str) and isinstance(error["reason"], str), error
 
 
-SILENCE = {"matchers": {"rule": "air.pm25_qcvn"}, "duration": "PT1H", "comment": "test"}
+SILENCE = {"matchers": {"rule": "air.aqi_band"}, "duration": "PT1H", "comment": "test"}
 
 
 @pytest.mark.parametrize(
@@ -159,3 +159,37 @@ def test_an_unsupported_method_is_told_every_method_of_its_path(client):
         assert response.status_code == 405, (method, path)
         assert set(response.headers["Allow"].replace(" ", "").split(",")) == allowed, (method, path)
         assert isinstance(response.json()["detail"], str)
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"matchers": {"rule": "*.*"}}, "matches every rule of the rules file: the silence would mute every"),
+        ({"matchers": {"entity": "?*"}}, "matches no sensor of the registry (only * is a wildcard)"),
+        ({"matchers": {"rule": "air.pm25"}}, "matches no rule of the rules file"),
+        ({"duration": "P7300D"}, "at most 30 days (IOC_SILENCE_MAX_DURATION_SECONDS)"),
+        ({"duration": "P9000Y"}, "at most 30 days"),
+        (
+            {"duration": None, "startsAt": "2026-12-04T00:00:00Z", "endsAt": "2046-12-04T00:00:00Z"},
+            "this one would last 7,305 days",
+        ),
+    ],
+)
+def test_a_silence_must_mute_something_not_everything_and_not_for_ever(client, document, change, reason):
+    response = client.post("/v1/silences", json=SILENCE | change, headers=OPERATOR)
+    assert response.status_code == 422, response.text
+    assert reason in response.json()["detail"]
+    assert_problem(document, "POST", "/v1/silences", response)
+
+
+def test_the_longest_silence_is_a_setting(settings):
+    hour = settings.model_copy(update={"silence_max_duration_seconds": 3600, "command_wait_seconds": 0})
+    with TestClient(create_app(hour)) as client:
+        assert client.post("/v1/silences", json=SILENCE, headers=OPERATOR).status_code == 201
+        longer = client.post("/v1/silences", json=SILENCE | {"duration": "PT61M"}, headers=OPERATOR)
+        assert longer.status_code == 422 and "at most 0.04167 days" in longer.json()["detail"]
+        month = client.post("/v1/silences", json=SILENCE | {"duration": "P30D"}, headers=OPERATOR)
+        assert month.status_code == 422
+    with TestClient(create_app(settings.model_copy(update={"command_wait_seconds": 0}))) as client:
+        month = client.post("/v1/silences", json=SILENCE | {"duration": "P30D"}, headers=OPERATOR)
+        assert month.status_code == 201, month.text

@@ -277,3 +277,47 @@ def test_the_book_lists_the_entities_with_unresolved_alerts_once_each():
     for entity, unresolved in [("b", True), ("a", True), ("b", True), ("b", False), ("c", False)]:
         book_module.mark(book, entity, unresolved)
     assert book["unresolved"] == ["a"]
+
+
+# --- what a silence's matchers match, among the ids that exist --------------------------------------------
+
+KNOWN = {
+    "rule": frozenset({"air.aqi_band", "traffic.incident", "health.stale"}),
+    "district": frozenset({"dong-da", "ba-dinh"}),
+    "entity": frozenset({"air-kim-lien", "traffic-nga-tu-so"}),
+}
+
+
+@pytest.mark.parametrize(
+    ("matchers", "reason"),
+    [
+        (
+            {"rule": "*.*"},
+            "rule '*.*' matches every rule of the rules file: the silence would mute every alert",
+        ),
+        ({"rule": "*.*", "entity": "*-*"}, "would mute every alert"),
+        ({"district": "*-*"}, "would mute every alert"),
+        ({"entity": "*i*"}, "would mute every alert"),
+        ({"entity": "?*"}, "entity '?*' matches no sensor of the registry (only * is a wildcard)"),
+        ({"rule": "air.aqi"}, "rule 'air.aqi' matches no rule of the rules file"),
+        ({"rule": "air.*", "district": "hoan-kiem"}, "district 'hoan-kiem' matches no district"),
+    ],
+)
+def test_a_silence_must_mute_something_and_not_everything(matchers, reason):
+    refused = book_module.refusal(book_module.Matchers(**matchers), KNOWN)
+    assert refused is not None and reason in refused, refused
+
+
+@pytest.mark.parametrize(
+    "matchers",
+    [
+        {"rule": "air.*"},
+        {"rule": "*.*", "district": "dong-da"},  # every rule, in one district
+        {"entity": "air-*"},
+        {"entity": "unregistered:lowcost-*"},  # not in the registry, but alerts can name them
+        {"entity": "unreg*"},
+        {"rule": "traffic.incident", "district": "dong-da", "entity": "traffic-nga-tu-so"},
+    ],
+)
+def test_a_silence_that_mutes_some_alerts_is_allowed(matchers):
+    assert book_module.refusal(book_module.Matchers(**matchers), KNOWN) is None
