@@ -103,12 +103,12 @@ def apply_alert_event(
         return []  # forgotten history, replayed
     state["district"], state["districtName"] = alert.district, alert.district_name
     state["clock"] = (max(clock, alert.last_seen) if clock is not None else alert.last_seen).isoformat()
-    state["alerts"][alert.id] = {
-        "revision": event.revision,
-        "eligible": alert.suppressed_by is None,
-        "member": _member(alert).to_state(),
-    }
-    events = _regroup(state, window, rules, city, event.at, changed=alert.id)
+    eligible, member = alert.suppressed_by is None, _member(alert).to_state()
+    state["alerts"][alert.id] = {"revision": event.revision, "eligible": eligible, "member": member}
+    if known is not None and known["eligible"] and eligible and _seen_again(state, known["member"], member):
+        events = []  # only a member's last-seen moved: no incident changes materially
+    else:
+        events = _regroup(state, window, rules, city, event.at, changed=alert.id)
     _forget(state, retention)
     return events
 
@@ -237,6 +237,23 @@ def _regroup(
         events.append(_publish(gone, change, incident, at, merged_into=target))
         state["retired"][iid] = {"revision": gone["revision"], "at": state["clock"]}
     return events
+
+
+def _seen_again(state: dict[str, Any], before: dict[str, Any], member: dict[str, Any]) -> bool:
+    """When ``member`` differs from ``before`` in its last-seen only (most alert events: an episode still
+    firing), put it into its held incident as a rebuild would, and say True; otherwise False."""
+    if {**before, "lastSeen": member["lastSeen"]} != member:
+        return False
+    for held in state["incidents"].values():
+        incident = held["incident"]
+        members = incident["members"]
+        for i, each in enumerate(members):
+            if each["alertId"] == member["alertId"]:
+                members[i] = dict(member)
+                # The first of the latest, as ``max`` over the members in order picks it.
+                incident["lastSeen"] = max(members, key=lambda m: _time(m["lastSeen"]))["lastSeen"]
+                return True
+    return False
 
 
 def _member_ids(incident: dict[str, Any]) -> list[str]:
