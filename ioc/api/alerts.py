@@ -25,7 +25,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from connectors.sinks.redis_picture import Position, RedisPicture
 from ioc.alerts.audit import AuditEntry
@@ -39,11 +39,13 @@ from ioc.api.responses import (
     PAGING,
     UNREADABLE_BODY,
     CamelModel,
+    Feed,
     problem,
 )
 from ioc.models.alert import Alert, AlertCommand, AlertStatus, Incident
 from ioc.models.anomaly import Severity
-from ioc.settings import FEEDS, Settings
+from ioc.models.base import Instant
+from ioc.settings import Settings
 
 router = APIRouter(prefix="/v1")
 
@@ -94,11 +96,9 @@ _NEXT = Position(
 Limit = Annotated[int, Query(ge=1, le=500, description="Most items in the page.")]
 Cursor = Annotated[str | None, Query(description="nextCursor of the previous page.")]
 Since = Annotated[
-    AwareDatetime | None, Query(description="Episode start at or after this time (ISO 8601 with offset).")
+    Instant | None, Query(description="Episode start at or after this time (ISO 8601 with offset).")
 ]
-Until = Annotated[
-    AwareDatetime | None, Query(description="Episode start before this time (ISO 8601 with offset).")
-]
+Until = Annotated[Instant | None, Query(description="Episode start before this time (ISO 8601 with offset).")]
 
 
 @router.get(
@@ -119,7 +119,11 @@ Until = Annotated[
         200: _page_example([EXAMPLES["open_alert"], EXAMPLES["alert"]], _NEXT),
         400: CURSOR_RESPONSE,
         422: problem(
-            "A filter value is not allowed.", "feed 'noise' is not one of traffic, air, water, transit"
+            "A filter value is not allowed (`errors` names each), or `since` is not before `until`.",
+            "query.feed.0: Input should be 'traffic', 'air', 'water' or 'transit'",
+            errors=[
+                {"field": "query.feed.0", "reason": "Input should be 'traffic', 'air', 'water' or 'transit'"}
+            ],
         ),
         **AUTH_RESPONSES,
     },
@@ -129,7 +133,7 @@ async def list_alerts(
     _: Operator,
     status: Annotated[list[AlertStatus] | None, Query(description="open, acknowledged, resolved.")] = None,
     severity: Annotated[list[Severity] | None, Query(description="info, warning, critical.")] = None,
-    feed: Annotated[list[str] | None, Query(description="traffic, air, water, transit.")] = None,
+    feed: Annotated[list[Feed] | None, Query(description="traffic, air, water, transit.")] = None,
     district: Annotated[list[str] | None, Query(description="District id, e.g. dong-da.")] = None,
     rule: Annotated[list[str] | None, Query(description="Rule id, e.g. air.aqi_band.")] = None,
     since: Since = None,
@@ -137,9 +141,6 @@ async def list_alerts(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> AlertPage:
-    unknown = sorted(set(feed or ()) - set(FEEDS))
-    if unknown:
-        raise HTTPException(422, f"feed {unknown[0]!r} is not one of {', '.join(FEEDS)}")
     responses.check_range(since, until)
     page = await _store(request).alerts(
         statuses=status or (),
@@ -396,8 +397,8 @@ async def list_incidents(
         Literal["open", "resolved", "all"], Query(description="open, resolved or all.")
     ] = "open",
     district: Annotated[list[str] | None, Query(description="District id, e.g. dong-da.")] = None,
-    since: Annotated[AwareDatetime | None, Query(description="Start at or after this time.")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="Start before this time.")] = None,
+    since: Annotated[Instant | None, Query(description="Start at or after this time.")] = None,
+    until: Annotated[Instant | None, Query(description="Start before this time.")] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> IncidentPage:

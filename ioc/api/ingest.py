@@ -35,7 +35,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
-from pydantic import Field
+from pydantic import Field, TypeAdapter, ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -46,6 +46,7 @@ from ioc.city import City, load_city
 from ioc.ingest.body import BodyError, RawLine, decode, parse_object, split_items
 from ioc.ingest.edge import Accepted, Rejected, prepare, prepare_json, prepare_ngsi_ld
 from ioc.models import MODELS, AirQualityObserved
+from ioc.models.base import Instant
 from ioc.models.ngsi_ld import ENTITY_MODELS, to_ngsi_ld
 from ioc.settings import FEEDS, Settings
 
@@ -666,6 +667,9 @@ def _notification_items(body: bytes, max_items: int) -> list[object]:
         raise BodyError(
             400, f"type={notification.get('type')!r}: an NGSI-LD notification has type 'Notification'"
         )
+    envelope = _envelope_problem(notification)
+    if envelope is not None:
+        raise BodyError(400, envelope)
     data = notification.get("data")
     if not isinstance(data, list):
         raise BodyError(400, "data: an NGSI-LD notification carries a list of entities in 'data'")
@@ -675,6 +679,24 @@ def _notification_items(body: bytes, max_items: int) -> list[object]:
             f"{len(data)} entities in one notification; at most {max_items} allowed (IOC_INGEST_MAX_ITEMS)",
         )
     return data
+
+
+_INSTANT = TypeAdapter(Instant)
+
+
+def _envelope_problem(notification: dict[str, Any]) -> str | None:
+    """What is wrong with the notification's own fields, as NOTIFICATION_SCHEMA states them; None if
+    nothing. ioc reads only ``type`` and ``data``, but a notification is held to the schema it is sent."""
+    for name in ("id", "subscriptionId", "notifiedAt"):
+        if name in notification and not isinstance(notification[name], str):
+            return f"{name}={notification[name]!r}: a string"
+    notified_at = notification.get("notifiedAt")
+    if notified_at is not None:
+        try:
+            _INSTANT.validate_python(notified_at)
+        except ValidationError:
+            return f"notifiedAt={notified_at!r}: an ISO 8601 date-time with its offset"
+    return None
 
 
 @router.post(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import HTTPException
@@ -15,7 +15,9 @@ from pydantic.alias_generators import to_camel
 
 from connectors.sinks.redis_picture import SCAN_BUDGET, Position
 from ioc.city import load_city
-from ioc.settings import Settings
+from ioc.settings import FEEDS, Settings
+
+Feed = Literal[FEEDS]  # type: ignore[valid-type]  # a feed the settings know: an enum in the OpenAPI
 
 
 class CamelModel(BaseModel):

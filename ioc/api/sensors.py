@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -14,15 +14,13 @@ from pydantic import Field
 from connectors.sinks.redis_picture import RedisPicture
 from ioc.api.auth import Operator
 from ioc.api.picture import PICTURE_EXAMPLE, SensorReading, sensor_reading
-from ioc.api.responses import AUTH_RESPONSES, CamelModel, problem
+from ioc.api.responses import AUTH_RESPONSES, CamelModel, Feed, problem
 from ioc.city import City, Sensor, load_city
 from ioc.indices.current import DescribedIndex
 from ioc.models.alert import Alert
 from ioc.settings import FEEDS
 
 router = APIRouter(prefix="/v1", tags=["sensors"])
-
-Feed = Literal[FEEDS]  # type: ignore[valid-type]  # the feeds the settings know, an enum in the OpenAPI
 
 
 class Health(StrEnum):

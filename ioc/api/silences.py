@@ -19,7 +19,7 @@ from uuid import uuid4
 
 from fastapi import APIRouter, Body, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from connectors.sinks.redis_picture import RedisPicture
 from ioc.alerts.rules import load_rules
@@ -31,6 +31,7 @@ from ioc.api.examples import EXAMPLES
 from ioc.api.publisher import Unavailable
 from ioc.api.responses import AUTH_RESPONSES, CamelModel, problem
 from ioc.city import load_city
+from ioc.models.base import Instant
 from ioc.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["silences"])
@@ -54,12 +55,12 @@ class NewSilence(CamelModel):
         description="What to mute: rule, district and/or entity, each an exact id or a glob with *; every "
         "matcher given must match."
     )
-    starts_at: AwareDatetime | None = Field(
+    starts_at: Instant | None = Field(
         None,
         description="Default: now less the allowed lateness (IOC_ALLOWED_LATENESS_SECONDS), so readings "
         "still arriving for the current windows are covered and open alerts are muted at once.",
     )
-    ends_at: AwareDatetime | None = Field(None, description="Give endsAt or duration.")
+    ends_at: Instant | None = Field(None, description="Give endsAt or duration.")
     duration: timedelta | None = Field(None, description="ISO 8601 duration (PT2H) or seconds.")
     comment: str = Field(description="Why: operators read it when an alert is muted.")
 

@@ -46,6 +46,24 @@ Measure = Annotated[float, Strict()]
 Count = Annotated[int, BeforeValidator(_not_text_nor_boolean)]
 
 
+def _not_a_number(value: object) -> object:
+    """An instant is ISO 8601 text (or a datetime), as the OpenAPI says (format date-time): pydantic would
+    also read a number, or a string of digits, as seconds since 1970, so ``"dateObserved": 0`` was a
+    reading of 1970-01-01 and ``until=0.5`` its first second."""
+    if isinstance(value, int | float) or isinstance(value, str) and _digits(value):
+        raise PydanticCustomError("datetime_type", "Input should be an ISO 8601 date-time with its offset")
+    return value
+
+
+def _digits(text: str) -> bool:
+    """Whether the text is a plain number (cheap: it runs for every event the worker reads)."""
+    return text.lstrip("+-").replace(".", "", 1).isdigit()
+
+
+# A date-time with its UTC offset, written in ISO 8601 (never a number of seconds).
+Instant = Annotated[AwareDatetime, BeforeValidator(_not_a_number)]
+
+
 class FieldUnit(NamedTuple):
     """A measured field of a feed and the unit it is expressed in."""
 
@@ -62,7 +80,7 @@ class Event(BaseModel):
 
     schema_version: int = Field(SCHEMA_VERSION, ge=1, le=SCHEMA_VERSION)
     sensor_id: str = Field(min_length=1, max_length=128, description="Registry id of the sensor.")
-    date_observed: AwareDatetime = Field(description="Event time, from the sensor, with its offset.")
+    date_observed: Instant = Field(description="Event time, from the sensor, with its offset.")
     ingest_time: AwareDatetime | None = Field(None, description="When ioc accepted the event.")
     event_id: str | None = Field(
         None,

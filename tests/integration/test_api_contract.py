@@ -89,6 +89,11 @@ SILENCE = {"matchers": {"rule": "air.aqi_band"}, "duration": "PT1H", "comment": 
         ("GET", "/v1/alerts", {"params": {"feed": "noise"}}),
         ("GET", "/v1/alerts", {"params": {"since": "2026-01-02T00:00:00Z", "until": "2026-01-01T00:00:00Z"}}),
         ("GET", "/v1/incidents", {"params": {"status": "nope"}}),
+        # Numbers are not instants (pydantic read them as seconds since 1970), whatever the OpenAPI said.
+        ("GET", "/v1/incidents", {"params": {"until": "0.5"}}),
+        ("GET", "/v1/alerts", {"params": {"since": "1700000000"}}),
+        ("POST", "/v1/silences", {"json": SILENCE | {"duration": None, "endsAt": 4102444800}}),
+        ("GET", "/v1/alerts", {"params": {"feed": ""}}),
         ("GET", "/v1/audit", {"params": {"cursor": "not-a-cursor"}}),
         ("GET", "/v1/silences", {"params": {"all": "maybe"}}),
         ("POST", "/v1/silences", {"json": {"matchers": {"rule": "air.*"}}}),
@@ -193,3 +198,17 @@ def test_the_longest_silence_is_a_setting(settings):
     with TestClient(create_app(settings.model_copy(update={"command_wait_seconds": 0}))) as client:
         month = client.post("/v1/silences", json=SILENCE | {"duration": "P30D"}, headers=OPERATOR)
         assert month.status_code == 201, month.text
+
+
+@pytest.mark.parametrize("notified_at", ["", "0", 1700000000, "2026-01-15T08:00:00", None])
+def test_an_ngsi_ld_notification_is_held_to_its_schema(client, notified_at):
+    notification = {
+        "id": "urn:ngsi-ld:Notification:1",
+        "type": "Notification",
+        "notifiedAt": notified_at,
+        "data": [],
+    }
+    integrator = {"X-API-Key": TEST_KEYS["integrator"]}
+    response = client.post("/v1/ngsi-ld/notify", json=notification, headers=integrator)
+    assert response.status_code == 400, response.text
+    assert response.json()["detail"].startswith("notifiedAt=")

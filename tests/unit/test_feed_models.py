@@ -323,3 +323,9 @@ def _snake(name: str) -> str:
     fields = {**AirQualityObserved.model_fields, **WaterQualityObserved.model_fields}
     fields |= TrafficFlowObserved.model_fields
     return next(field for field, info in fields.items() if name in (field, info.alias))
+
+
+@pytest.mark.parametrize("when", [0, 1700000000.5, "1700000000", "-1"])
+def test_event_time_is_iso_8601_never_a_number_of_seconds(when):
+    reason = rejection(AirQualityObserved, BASE[AirQualityObserved] | {"dateObserved": when})
+    assert reason.startswith("dateObserved=") and "ISO 8601" in reason, reason
