@@ -40,6 +40,7 @@ from ioc.ingest.edge import FUTURE, too_far_ahead
 from ioc.models import MODELS
 from ioc.models.anomaly import Anomaly
 from ioc.models.dead_letter import DeadLetter, dead_letter, describe_validation_error
+from ioc.models.time_range import clamped_ms
 from ioc.recording import RecordedEvent
 from ioc.settings import DEFAULT_FUTURE_TOLERANCE_SECONDS, Settings
 from ioc.windows import Late, PublishedWindow, WindowSpec, add_event, aggregate_of, new_state
@@ -276,7 +277,8 @@ class FeedStep:
 
 
 def _received(record: SourceRecord) -> datetime:
-    return datetime.fromtimestamp(record.timestamp_ms / 1000, UTC)
+    # Clamped: the producer sets a record's timestamp, and one beyond the calendar must not crash us.
+    return datetime.fromtimestamp(clamped_ms(record.timestamp_ms) / 1000, UTC)
 
 
 class OfflineRun:

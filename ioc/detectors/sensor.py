@@ -57,6 +57,7 @@ from ioc.indices.traffic import level_of_service
 from ioc.indices.water import WQI_VARIANTS, WqiVariant, vn_wqi
 from ioc.models import AirQualityObserved, Event, FareTap, TrafficFlowObserved, WaterQualityObserved
 from ioc.models.anomaly import Anomaly, RuleKind
+from ioc.models.time_range import out_of_range
 
 STATE_VERSION = 1
 FEEDS = ("air", "water", "traffic", "transit")
@@ -791,5 +792,7 @@ def identify_rejected(feed: str, value: bytes, city: City) -> tuple[str, datetim
         return None
     sensor = city.sensor(sensor_id) if isinstance(sensor_id, str) else None
     if sensor is None or sensor.kind != feed or observed.tzinfo is None:
+        return None
+    if out_of_range(observed) is not None:  # its health state would convert it, and overflow
         return None
     return sensor_id, observed

@@ -62,7 +62,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -72,6 +72,7 @@ from ioc.city import City
 from ioc.models import MODELS, Event, TrafficFlowObserved
 from ioc.models.dead_letter import DeadLetter
 from ioc.models.ngsi_ld import ENTITY_MODELS, NgsiLdError, entity_attributes
+from ioc.models.time_range import utc_text
 from ioc.models.transit import HMAC_SHA256_HEX
 from ioc.privacy import pseudonymise_card
 from ioc.settings import DEFAULT_FUTURE_TOLERANCE_SECONDS
@@ -329,7 +330,7 @@ def too_far_ahead(
         return None
     return (
         f"is {event_time.isoformat()}, {_span(ahead)} after {received_as} "
-        f"({received.astimezone(UTC).isoformat(timespec='seconds')}); an event time may be at most "
+        f"({utc_text(received.replace(microsecond=0))}); an event time may be at most "
         f"{_span(tolerance)} ahead (IOC_FUTURE_TOLERANCE_SECONDS)"
     )
 
@@ -354,7 +355,7 @@ def dedup_key(event: Event) -> str:
     if event.event_id is not None:
         parts = ["id", event.event_id]
     else:
-        parts = ["at", event.sensor_id, event.date_observed.astimezone(UTC).isoformat()]
+        parts = ["at", event.sensor_id, utc_text(event.date_observed)]
         if isinstance(event, TrafficFlowObserved):
             parts.append("" if event.lane_id is None else str(event.lane_id))
     digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]  # 128 bits

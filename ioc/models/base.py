@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Annotated, ClassVar, NamedTuple
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -26,6 +27,7 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from ioc.city import UNREGISTERED_PREFIX, City
+from ioc.models.time_range import out_of_range
 
 SCHEMA_VERSION = 1
 
@@ -64,6 +66,19 @@ def _digits(text: str) -> bool:
 Instant = Annotated[AwareDatetime, BeforeValidator(_not_a_number)]
 
 
+def _within_event_times(moment: datetime) -> datetime:
+    """Refused here, as a value of the item: near year 1 or 9999 an event time overflows the first time
+    something moves it to UTC (the edge's dedup key, windows, detectors), a 500 or a worker crash."""
+    reason = out_of_range(moment)
+    if reason is not None:
+        raise PydanticCustomError("datetime_range", reason)
+    return moment
+
+
+# An event time: an Instant between 1970 and 9999 (``ioc.models.time_range``).
+EventTime = Annotated[Instant, AfterValidator(_within_event_times)]
+
+
 class FieldUnit(NamedTuple):
     """A measured field of a feed and the unit it is expressed in."""
 
@@ -80,7 +95,7 @@ class Event(BaseModel):
 
     schema_version: int = Field(SCHEMA_VERSION, ge=1, le=SCHEMA_VERSION)
     sensor_id: str = Field(min_length=1, max_length=128, description="Registry id of the sensor.")
-    date_observed: Instant = Field(description="Event time, from the sensor, with its offset.")
+    date_observed: EventTime = Field(description="Event time, from the sensor, with its offset.")
     ingest_time: AwareDatetime | None = Field(None, description="When ioc accepted the event.")
     event_id: str | None = Field(
         None,

@@ -388,3 +388,45 @@ def test_measures_must_be_json_numbers_not_text_nor_booleans(settings, client):
     assert all("number" in item["reason"] for item in result["rejected"]), result["rejected"]
     [stored] = raw_records(settings, "air", 1)
     assert stored["value"]["pm25"] == 12 and stored["value"]["relativeHumidity"] == 70
+
+
+# Event times at the calendar's ends: near year 1 or 9999 an offset cannot be moved to UTC (OverflowError).
+EXTREME_TIMES = (
+    "0001-01-01T00:00:00+07:00",
+    "0001-01-01T00:00:00-07:00",
+    "9999-12-31T23:59:59-07:00",
+    "9999-12-31T23:59:59.999999+00:00",
+    "1969-12-31T23:59:59+00:00",
+)
+
+
+def test_event_times_out_of_range_are_rejected_per_item_never_a_5xx(settings, client):
+    batch = [air(0, dateObserved=moment) for moment in EXTREME_TIMES] + [air(1)]
+    response = client.post("/v1/ingest/air", json=batch, headers=INTEGRATOR)
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["accepted"] == 1
+    assert [(r["index"], r["field"]) for r in result["rejected"]] == [
+        (i, "dateObserved") for i in range(len(EXTREME_TIMES))
+    ]
+    assert all("outside the range of event times" in r["reason"] for r in result["rejected"])
+
+    # One per line, and as NGSI-LD entities: the same rejection.
+    lines = "\n".join(json.dumps(air(2, dateObserved=moment)) for moment in EXTREME_TIMES)
+    headers = INTEGRATOR | {"Content-Type": "application/x-ndjson"}
+    response = client.post("/v1/ingest/air", content=lines.encode(), headers=headers)
+    assert response.status_code == 422, response.text
+    assert {r["field"] for r in response.json()["rejected"]} == {"dateObserved"}
+    entities = []
+    for moment in EXTREME_TIMES:
+        entity = to_ngsi_ld(AirQualityObserved.model_validate(air(3)), key_values=True)
+        entities.append(entity | {"dateObserved": moment})
+    notification = {"id": "urn:ngsi-ld:Notification:x", "type": "Notification", "data": entities}
+    response = client.post("/v1/ngsi-ld/notify", json=notification, headers=INTEGRATOR)
+    assert response.status_code == 422, response.text
+    assert all("outside the range" in r["reason"] for r in response.json()["rejected"])
+
+    letters = dlq_records(settings, 3 * len(EXTREME_TIMES))
+    assert {r["value"]["reason"] for r in letters} == {"invalid"}
+    assert all(r["value"]["detail"].startswith("dateObserved: ") for r in letters)
+    assert count(settings, settings.raw_topic("air")) == 1

@@ -156,3 +156,25 @@ def test_a_sensor_saved_by_the_previous_version_carries_on(version_0):
     }
     expected = {key: WindowAggregate.model_validate(value) for key, value in version_0["published"].items()}
     assert published == expected
+
+
+def test_event_and_kafka_times_at_the_calendars_ends_are_dead_letters_not_a_crash():
+    # A producer that bypasses the edge can write any dateObserved and any record timestamp (CreateTime).
+    def reading(observed: str, pm25: float = 20.0) -> bytes:
+        return json.dumps({"sensorId": SENSOR, "dateObserved": observed, "pm25": pm25}).encode()
+
+    extremes = [
+        reading("0001-01-01T00:00:00+07:00"),
+        reading("0001-01-01T00:00:00-07:00"),
+        reading("0001-01-01T00:00:00+07:00", pm25=-1),  # invalid too: its sensor's health must not convert it
+        reading("9999-12-31T23:59:59-07:00"),
+    ]
+    state, step = State(), air_step()
+    result = state.run(step, records(extremes))
+    assert [letter.reason for letter in result.dead_letters] == ["invalid"] * 4
+    assert all("dateObserved" in letter.detail for letter in result.dead_letters[:2])
+    assert not result.aggregates
+
+    for i, timestamp_ms in enumerate((2**63 - 1, -(2**63), -1)):
+        record = SourceRecord(SENSOR.encode(), air(i), 0, 10 + i, timestamp_ms)
+        assert state.run(step, [record]).records == 1  # no ValueError from datetime.fromtimestamp
