@@ -1,7 +1,9 @@
 """Schemathesis hooks for ``tests/integration/test_api_schemathesis.py`` (loaded by its CLI run).
 
-The ingest endpoints also take ``application/x-ndjson`` (one JSON value per line), which Schemathesis
-has no serializer for: a generated array goes one item per line, anything else as one line.
+The ingest endpoints also take ``application/x-ndjson``, which Schemathesis has no serializer for. Its
+schema is the text itself (one JSON event per line), so a string goes as it is; any other value (the
+negative cases: an array, a number …) goes as its JSON on one line, as a client that got the format
+wrong would send it — not as an empty body, which is a valid, empty batch.
 """
 
 from __future__ import annotations
@@ -14,5 +16,6 @@ import schemathesis
 
 @schemathesis.serializer("application/x-ndjson")
 def ndjson(_: Any, value: Any) -> bytes:
-    items = value if isinstance(value, list) else [value]
-    return "".join(json.dumps(item) + "\n" for item in items).encode()
+    if isinstance(value, str):
+        return value.encode()
+    return (json.dumps(value) + "\n").encode()

@@ -109,10 +109,14 @@ def test_the_api_keeps_to_its_openapi_document(api, role, tmp_path):
         *(argument for path in EXCLUDED_PATHS for argument in ("--exclude-path", path)),
         "--header",
         f"X-API-Key: {TEST_KEYS[role]}",
+        # Deeper runs: IOC_SCHEMATHESIS_EXAMPLES=150 IOC_SCHEMATHESIS_SEED=<n> pytest <this file>. Seed 1
+        # with 80 passes; seed 7 with 150 reports one ST201 on GET /v1/incidents that is Schemathesis's
+        # own: its "negative" district=false and cursor= reach the server as the valid string "false" and
+        # an empty cursor (the first page), and its since violation is not in the query it sent.
         "--max-examples",
-        "15",
+        os.environ.get("IOC_SCHEMATHESIS_EXAMPLES", "15"),
         "--seed",
-        "22",
+        os.environ.get("IOC_SCHEMATHESIS_SEED", "22"),
         "--no-shrink",
         # One worker: with two threads, CPython 3.11's ast.parse (Hypothesis describing a filter) failed
         # with "SystemError: AST constructor recursion depth mismatch" inside Schemathesis.
@@ -131,5 +135,5 @@ def test_the_api_keeps_to_its_openapi_document(api, role, tmp_path):
         str(tmp_path),
     ]
     env = os.environ | {"PYTHONPATH": str(ROOT)}
-    run = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
+    run = subprocess.run(command, capture_output=True, text=True, timeout=1800, cwd=tmp_path, env=env)
     assert run.returncode == 0, f"Schemathesis ({role}) found failures:\n{run.stdout[-20000:]}{run.stderr}"
