@@ -14,9 +14,10 @@ from ioc.models.ngsi_ld import NgsiLdError, from_ngsi_ld, to_ngsi_ld
 
 sensor_ids = st.from_regex(r"[a-z0-9][a-z0-9-]{0,40}", fullmatch=True)
 offsets = st.integers(-12 * 60, 14 * 60).map(lambda minutes: timezone(timedelta(minutes=minutes)))
-aware_times = st.datetimes(min_value=datetime(2000, 1, 1), timezones=offsets | st.just(UTC)).map(
-    lambda moment: moment.isoformat()
-)
+# Event times end at 9999-01-01 UTC (ioc.models.time_range); a day short of it, whatever the offset.
+aware_times = st.datetimes(
+    min_value=datetime(2000, 1, 1), max_value=datetime(9998, 12, 30), timezones=offsets | st.just(UTC)
+).map(lambda moment: moment.isoformat())
 
 
 def within(low: float, high: float) -> st.SearchStrategy[float]:
