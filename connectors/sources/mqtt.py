@@ -44,6 +44,7 @@ from ioc.infra.mosquitto import new_client, parse_mqtt_url
 from ioc.ingest.edge import (
     DEFAULT_FUTURE_TOLERANCE,
     INVALID,
+    TRANSIT,
     Accepted,
     Problem,
     Rejected,
@@ -51,7 +52,9 @@ from ioc.ingest.edge import (
     prepare,
     prepare_json,
     redact,
+    redact_card_numbers,
     redact_text,
+    scrub_card_numbers,
 )
 from ioc.models import MODELS
 from ioc.settings import FEEDS, Settings
@@ -101,9 +104,16 @@ def route(
     topic: str, payload: bytes, *, root: str, edge: Edge, received_at: datetime
 ) -> list[Accepted | Rejected]:
     """The edge outcomes of one MQTT message: one per item, or one rejection for the whole message."""
-    source = f"mqtt:{topic}"
-    levels, root_levels = topic.split("/"), root.split("/")
+    # A topic is an address, never a place for a card number: one that holds one is refused whole, and
+    # the number goes nowhere (the source, the key, the log).
+    scrubbed = scrub_card_numbers(topic)
+    source = f"mqtt:{scrubbed}"
+    levels, root_levels = scrubbed.split("/"), root.split("/")
     rest = levels[len(root_levels) :] if levels[: len(root_levels)] == root_levels else []
+    if scrubbed != topic:
+        problem = Problem(_TOPIC_FIELD, "holds a card number; send the card number only as cardId")
+        feed = _shown(rest[0]) if rest and rest[0] else "mqtt"
+        return [_whole_message(feed, problem, payload, None, source, received_at)]
     if len(rest) != 2 or not all(rest):
         problem = Problem(_TOPIC_FIELD, f"must be {root}/<feed>/<sensor id>")
         feed = _shown(rest[0]) if rest and rest[0] else "mqtt"
@@ -181,6 +191,8 @@ def _whole_message(
         kept: Any = redact_text(payload.decode(errors="replace"))
     else:
         kept = redact(parsed.value)
+    if feed not in MODELS or feed == TRANSIT:  # it may be a tap: no run of a card number's digits is kept
+        kept = redact_card_numbers(kept)
     return Rejected(feed, INVALID, (problem,), kept, key[:128] if key else None, source, at)
 
 

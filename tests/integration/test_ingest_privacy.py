@@ -143,3 +143,68 @@ def test_raw_card_ids_are_found_nowhere(settings: Settings, tmp_path: Path) -> N
     for secret in [*TEST_KEYS.values(), card_key]:
         assert secret.encode() not in everything and secret not in log
         assert not [t for t in redis_texts if secret in t]
+
+
+def luhn_card(rng: random.Random, prefix: str = "4", length: int = 16) -> str:
+    """A made-up card number whose Luhn check digit holds (ISO/IEC 7812), fresh each run."""
+    body = prefix + "".join(str(rng.randrange(10)) for _ in range(length - len(prefix) - 1))
+    for check in "0123456789":
+        total = 0
+        for position, digit in enumerate(reversed(body + check)):
+            value = int(digit) * (2 if position % 2 else 1)
+            total += value - 9 if value > 9 else value
+        if total % 10 == 0:
+            return body + check
+    raise AssertionError("unreachable: one check digit always fits")
+
+
+def test_card_numbers_in_any_field_of_a_tap_are_refused_and_found_nowhere(
+    settings: Settings, tmp_path: Path
+) -> None:
+    rng = random.SystemRandom()
+    cards = [luhn_card(rng, length=12 + i) for i in range(8)]  # 12 to 19 digits
+    napas = f"9704{rng.randrange(10**12):012d}"  # the issue's kind: a NAPAS number, Luhn or not
+    port = free_port()
+    api = IocProcess(["api", "--port", str(port)], settings, tmp_path / "api.log")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: httpx.get(f"{url}/healthz").status_code == 200, timeout=60, processes=[api])
+        with httpx.Client(base_url=url, headers=INTEGRATOR, timeout=60) as client:
+            batch = [
+                tap("c0") | {"pan": napas},  # an unknown field: was echoed in the answer and the DLQ
+                tap("c1", deviceId=cards[0]),  # a known field: was accepted into Kafka
+                tap("c2", deviceId=f"gate {cards[1]}"),  # inside text
+                tap("c3") | {"extra": {"nested": [{cards[2]: "x"}]}},  # a nested key
+                tap("c4", fare=int(cards[3])),  # a JSON number
+                tap("c5", eventId=f"tap-{cards[4]}"),
+                {k: v for k, v in tap("c6").items() if k != "cardId"} | {"line": cards[5]},
+                tap("c7", sensorId=cards[6]),
+                tap("c8", cards[7]),  # as cardId: accepted, pseudonymised
+            ]
+            result = client.post("/v1/ingest/transit", json=batch).json()
+            assert result["accepted"] == 1, result
+            rejected = {r["index"]: r for r in result["rejected"]}
+            assert {i: r["field"] for i, r in rejected.items()} == {
+                0: "pan",
+                1: "deviceId",
+                2: "deviceId",
+                3: "extra",
+                4: "fare",
+                5: "eventId",
+                6: "line",
+                7: "sensorId",
+            }
+            assert all("holds a card number" in r["reason"] for r in rejected.values())
+            responses = json.dumps(result)
+    finally:
+        assert api.stop() in (0, -15)
+
+    assert count(settings, settings.raw_topic("transit")) == 1
+    assert count(settings, settings.dlq_topic) == 8
+    everything = b"\n".join(every_record(settings))
+    log = (tmp_path / "api.log").read_text()
+    assert b"holds a card number" in everything  # the search does see the dead letters
+    for card in [*cards, napas]:
+        assert card.encode() not in everything, "a card number is in Kafka"
+        assert card not in log, "a card number is in the API log"
+        assert card not in responses, "a card number is in an HTTP response"

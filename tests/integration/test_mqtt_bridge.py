@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import signal
 import time
 import uuid
@@ -15,6 +16,7 @@ from ioc.infra import LocalKafka
 from ioc.infra.mosquitto import new_client, parse_mqtt_url
 from ioc.settings import Settings
 from tests.conftest import free_port
+from tests.integration.test_ingest_privacy import luhn_card
 from tests.processes import IocProcess, read_topic, wait_for
 
 pytestmark = pytest.mark.integration
@@ -251,3 +253,35 @@ def test_two_bridges_with_one_client_id_do_not_fight_over_the_session(
             bridge.stop()
     assert kept.process.returncode == 0
     assert sorted(v["pm25"] for v in values(written)) == [50, 51, 52, 53]
+
+
+def test_card_numbers_and_times_out_of_range_are_refused_and_kept_nowhere(
+    settings: Settings, publisher: Publisher, start_bridge, tmp_path: Path
+) -> None:
+    rng = random.SystemRandom()
+    cards = [luhn_card(rng) for _ in range(4)]
+    log_file = tmp_path / "bridge.log"
+    bridge = start_bridge(settings, log_file)
+    try:
+        publisher.send("transit", STATION, tap("ok-1"))  # the card as cardId: accepted
+        publisher.send("transit", STATION, tap("pan-1") | {"pan": cards[0]})  # an unknown field
+        publisher.send("transit", STATION, tap("dev-1") | {"deviceId": cards[1]})  # a known one
+        publisher.send("transit", cards[2], tap("topic-1"))  # the topic itself
+        publisher.send("transits", STATION, tap("feed-1") | {"pan": cards[3]})  # no such feed
+        publisher.send("air", AIR, air(AIR, 0, 10.0) | {"dateObserved": "0001-01-01T00:00:00+07:00"})
+        publisher.send("air", AIR, air(AIR, 1, 10.0) | {"dateObserved": "9999-12-31T23:59:59-07:00"})
+        transit_raw = read_topic(settings, settings.raw_topic("transit"), expect=1)
+        dlq = read_topic(settings, settings.dlq_topic, expect=6)
+        wait_for(lambda: "7 MQTT messages acknowledged" in log_file.read_text(), timeout=30)
+    finally:
+        assert bridge.stop() == 0
+    log = log_file.read_text()
+
+    assert values(transit_raw)[0]["eventId"] == "ok-1"
+    details = sorted(letter["detail"] for letter in values(dlq))
+    assert sum("holds a card number" in d for d in details) == 3, details
+    assert sum("names no feed" in d for d in details) == 1, details  # its payload redacted all the same
+    assert sum(d.startswith("dateObserved: ") and "outside the range" in d for d in details) == 2, details
+    everything = json.dumps([transit_raw, dlq])
+    for card in [*cards, RAW_CARD]:
+        assert card not in everything and card not in log

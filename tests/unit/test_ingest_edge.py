@@ -17,7 +17,9 @@ from ioc.ingest.edge import (
     UNPARSEABLE,
     Accepted,
     Rejected,
+    card_number_fields,
     dedup_key,
+    is_card_number,
     prepare,
     prepare_json,
     prepare_ngsi_ld,
@@ -117,8 +119,12 @@ def test_a_card_number_sent_as_the_hash_is_refused_and_redacted():
     item = {k: v for k, v in TAP.items() if k != "cardId"} | {"cardIdHash": CARD, "cardKeyId": "k1"}
     outcome = prepare("transit", item, **OPTIONS)
     assert isinstance(outcome, Rejected)
-    assert outcome.field == "cardIdHash" and "value redacted" in outcome.reason
+    assert outcome.field == "cardIdHash" and "holds a card number" in outcome.reason
     assert CARD not in everything_of(outcome)
+    # Not a card number, not a digest either: the model's reason, the value not quoted.
+    outcome = prepare("transit", item | {"cardIdHash": "12345"}, **OPTIONS)
+    assert isinstance(outcome, Rejected)
+    assert outcome.field == "cardIdHash" and "value redacted" in outcome.reason
 
 
 def test_an_unparseable_line_is_rejected_with_its_card_redacted():
@@ -281,3 +287,29 @@ def test_bodies_json_ndjson_gzip_and_limits():
     assert parse_object(b'{"type": "Notification"}') == {"type": "Notification"}
     with pytest.raises(BodyError):
         parse_object(b"[]")
+
+
+@pytest.mark.parametrize(
+    ("digits", "card"),
+    [
+        ("4111111111111111", True),  # Luhn holds
+        ("4111111111111112", False),
+        ("9704000012345678", True),  # NAPAS (IIN 9704, 16 digits): no Luhn asked
+        ("79927398713", False),  # Luhn holds but 11 digits: no card number
+        ("1234567890123456789", False),
+    ],
+)
+def test_a_card_number_is_12_to_19_digits_passing_luhn_or_a_napas_one(digits, card):
+    assert is_card_number(digits) is card
+
+
+def test_a_card_number_anywhere_in_a_tap_is_refused_and_redacted_everywhere():
+    card = "4111111111111111"
+    for extra in ({"pan": card}, {"deviceId": f"gate-{card}"}, {"x": [{card: 1}]}, {"fare": int(card)}):
+        outcome = prepare("transit", TAP | extra, **OPTIONS)
+        assert isinstance(outcome, Rejected) and outcome.kind == INVALID
+        assert "holds a card number" in outcome.reason
+        assert card not in everything_of(outcome) and CARD not in everything_of(outcome)
+    # A digest's hex can hold a run of digits that passes Luhn by chance: it is no card number.
+    digest = "4111111111111111" + "a" * 48
+    assert card_number_fields({"cardIdHash": digest, "cardKeyId": "k7"}) == []
