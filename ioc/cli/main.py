@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -216,7 +217,19 @@ app.command()(record)
 app.command()(replay)
 
 
+def honour_sigint() -> None:
+    """Take SIGINT back when this process was started with it ignored.
+
+    A shell without job control starts its background jobs (``cmd &`` in a script, a CI step) with SIGINT
+    ignored, and children inherit that; ``asyncio.run`` installs its clean-stop handler only over Python's
+    default one, so ``ioc replay`` (or ``simulate``) ignored Ctrl-C and ``kill -INT`` for good. Every ioc
+    command documents SIGINT as its clean stop."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def main() -> None:
+    honour_sigint()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Client libraries narrate every connection at INFO; keep their warnings only.
     for chatty in ("kafka", "aiokafka", "httpx"):

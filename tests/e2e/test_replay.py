@@ -164,9 +164,16 @@ def test_record_reads_back_what_was_replayed(replays, tmp_path):
         assert events == [(e.event_time, json.loads(e.value)) for e in original if e.key == key]
 
 
-def test_ctrl_c_stops_a_replay_cleanly_and_says_exactly_how_far_it_got(settings, tmp_path):
+@pytest.mark.parametrize("inherited", ["default", "ignored"])
+def test_ctrl_c_stops_a_replay_cleanly_and_says_exactly_how_far_it_got(settings, tmp_path, inherited):
     raw_topics = [settings.raw_topic(feed) for feed in ("air", "traffic", "water")]
-    replay = IocProcess(["replay", str(RECORDING), "--speed", "60"], settings, tmp_path / "replay.log")
+    # "ignored": as a script's background job (or a CI step) starts, with SIGINT ignored; children inherit it.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if inherited == "ignored" else None
+    try:
+        replay = IocProcess(["replay", str(RECORDING), "--speed", "60"], settings, tmp_path / "replay.log")
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
     try:
         wait_for(lambda: sum(topic_ends(settings, raw_topics).values()) > 0, timeout=60, processes=[replay])
         replay.process.send_signal(signal.SIGINT)
