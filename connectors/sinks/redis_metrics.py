@@ -12,9 +12,14 @@ Counters only grow, at least once like any metric (a batch the worker processes 
 counted again); they are not rebuilt from Kafka when Redis is lost.
 
 The latency of a stored aggregate is the wall-clock time when its write returned minus its
-``lastEventTime``: how long the newest event it counts took from the sensor to the picture. Replayed or
-simulated data sent faster than real time carries old event times, so only a live feed's histogram means
-anything. A negative latency (a sensor clock ahead of ours) counts as 0.
+``lastEventTime``: how long the newest event it counts took from the sensor to the picture. Only live
+events are measured: an aggregate whose newest event is more than ``LIVE_LATENCY_BOUND_SECONDS`` (an hour)
+old when it is stored is backfill (a replay, a recording, a sensor's buffer sent days later, a reading
+from 2016) and is left out, so two such readings cannot make the sum ~1e9 s and drown the live feed. Event
+time, not the ingest time, is still what is measured: it is on every aggregate already (the hot path adds
+one comparison), it covers the sensor-to-edge leg too, and producers that write to Kafka directly stamp
+no ingest time. A worker that is behind shows in ``ioc_consumer_lag``, not here. A negative latency (a
+sensor clock ahead of ours) counts as 0.
 """
 
 from __future__ import annotations
@@ -34,6 +39,10 @@ from ioc.windows import PublishedWindow
 
 # Upper bounds (seconds) of the latency buckets; the last is +Inf.
 LATENCY_BUCKETS: tuple[float, ...] = (0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, math.inf)
+
+# Beyond this an aggregate's newest event is backfill, not live (see the module's docstring): above the
+# largest finite bucket (300 s), so a live feed that is minutes behind still lands in +Inf and shows.
+LIVE_LATENCY_BOUND_SECONDS = 3600.0
 
 UNRESOLVED_STATUSES = frozenset({"open", "acknowledged"})
 _CHUNK = 1000  # alert records fetched per pipeline round trip
@@ -65,6 +74,14 @@ def latency_increments(
         counts[f"{feed}:count"] += 1
         sums[f"{feed}:sum"] = sums.get(f"{feed}:sum", 0.0) + seconds
     return counts, sums
+
+
+def live_latencies(
+    windows: Iterable[PublishedWindow], now: float, bound: float = LIVE_LATENCY_BOUND_SECONDS
+) -> list[tuple[str, float]]:
+    """(feed, seconds) of each window whose newest event is at most ``bound`` seconds before ``now``
+    (epoch seconds): the live ones; backfilled windows are left out."""
+    return [(w.feed, now - w.last_time) for w in windows if now - w.last_time <= bound]
 
 
 @dataclass(frozen=True)
@@ -151,10 +168,9 @@ class RedisMetrics:
         return self.settings.redis_key("metrics", "dead-letters")
 
     async def observe_latency(self, windows: Iterable[PublishedWindow], now: datetime) -> int:
-        """Add each stored window's event-to-picture latency (``now`` − its latest event time) to the
-        histogram, in one transaction; the number observed."""
-        epoch = now.timestamp()
-        counts, sums = latency_increments((w.feed, epoch - w.last_time) for w in windows)
+        """Add each stored live window's event-to-picture latency (``now`` − its latest event time) to
+        the histogram, in one transaction; the number observed (backfilled windows are not)."""
+        counts, sums = latency_increments(live_latencies(windows, now.timestamp()))
         if not counts:
             return 0
         async with self.redis.pipeline(transaction=True) as pipe:

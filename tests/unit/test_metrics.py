@@ -16,10 +16,12 @@ from connectors.sinks.redis_metrics import (
     count_open_alerts,
     histograms_from_fields,
     latency_increments,
+    live_latencies,
     split_dead_letters,
 )
 from ioc.api.metrics import KafkaSnapshot, consumer_lag, families, render, topic_stages
 from ioc.settings import FEEDS, Settings
+from ioc.windows import PublishedWindow
 
 
 @pytest.mark.parametrize(
@@ -34,6 +36,23 @@ def test_increments_count_each_observation_once_per_bucket_and_clamp_negative_la
     counts, sums = latency_increments([("air", 0.1), ("air", 0.7), ("air", -3.0), ("water", 1000.0)])
     assert counts == Counter({"air:0.25": 2, "air:1.0": 1, "air:count": 3, "water:+Inf": 1, "water:count": 1})
     assert sums == pytest.approx({"air:sum": 0.8, "water:sum": 1000.0})
+
+
+def published(feed: str, last_time: float) -> PublishedWindow:
+    return PublishedWindow(feed, "s", "1m", int(last_time) // 60 * 60, 1, last_time, {}, b"{}")
+
+
+def test_only_live_windows_are_measured_a_backfilled_one_is_left_out():
+    now = 1_790_000_000.0
+    windows = [
+        published("air", now - 2.5),
+        published("air", now - 3600),  # an hour old: the bound, still live
+        published("air", 1_451_606_400.0),  # 2016-01-01: backfill, ~3e8 s old
+        published("water", now + 4),  # a sensor clock ahead of ours: live (counts as 0)
+    ]
+    assert live_latencies(windows, now) == [("air", 2.5), ("air", 3600.0), ("water", -4.0)]
+    counts, sums = latency_increments(live_latencies(windows, now))
+    assert counts["air:count"] == 2 and sums["air:sum"] == pytest.approx(3602.5)
 
 
 def test_the_histogram_read_back_is_cumulative_and_ends_with_the_count():
