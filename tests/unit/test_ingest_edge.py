@@ -313,3 +313,16 @@ def test_a_card_number_anywhere_in_a_tap_is_refused_and_redacted_everywhere():
     # A digest's hex can hold a run of digits that passes Luhn by chance: it is no card number.
     digest = "4111111111111111" + "a" * 48
     assert card_number_fields({"cardIdHash": digest, "cardKeyId": "k7"}) == []
+
+
+def test_an_ngsi_ld_entity_of_no_feed_keeps_no_card_number():
+    card = "4111111111111111"
+    entity = {
+        "id": f"urn:ngsi-ld:FareTap:{card}",
+        "type": "FareTap",
+        "pan": {"type": "Property", "value": card},
+        card: {"type": "Property", "value": 1},
+    }
+    outcome = prepare_ngsi_ld(entity, **OPTIONS)
+    assert isinstance(outcome, Rejected) and outcome.feed == "ngsi-ld"
+    assert card not in everything_of(outcome)
