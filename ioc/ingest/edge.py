@@ -240,8 +240,7 @@ def prepare_ngsi_ld(
     try:
         model, attributes = entity_attributes(entity)  # type: ignore[arg-type]
     except NgsiLdError as error:
-        field, reason = _split_ngsi_ld_error(str(error))
-        return _reject(feed, INVALID, [Problem(field, reason)], entity, None, source, received_at)
+        return _reject(feed, INVALID, [ngsi_ld_problem(error)], entity, None, source, received_at)
     except ValueError as error:  # a malformed date in a traffic interval, and the like
         problem = Problem("(entity)", _sentence(str(error)))
         return _reject(feed, INVALID, [problem], entity, None, source, received_at)
@@ -546,17 +545,23 @@ def _problem(error: Any) -> Problem:
     return Problem(field, f"{message} (got {shown})")
 
 
-def _split_ngsi_ld_error(message: str) -> tuple[str, str]:
-    """``type='X': unsupported …`` → (``type``, ``unsupported …``); other messages name the entity."""
-    match = re.match(r"(\w+)=(.*?): (.*)$", message, re.DOTALL)
-    if match is None:
-        return "(entity)", _sentence(message)
-    field, value, reason = match.groups()
-    if _CARD_NAME.search(field):
-        value = REDACTED
-    if len(value) > _MAX_SHOWN:
-        value = value[: _MAX_SHOWN - 1] + "…"
-    return field, _sentence(f"{reason} (got {value})")
+def ngsi_ld_problem(error: NgsiLdError) -> Problem:
+    """An envelope error as (attribute, sentence): the attribute the error names (``(entity)`` when it
+    names none) and its reason, quoting the value when it is a scalar and naming its JSON type when it is
+    an object or an array (their text would bury the reason)."""
+    if error.attribute is None:
+        return Problem("(entity)", _sentence(error.reason))
+    if not error.has_value:
+        return Problem(error.attribute, _sentence(error.reason))
+    if _CARD_NAME.search(error.attribute):
+        shown = REDACTED
+    elif isinstance(error.value, dict | list):
+        shown = "an object" if isinstance(error.value, dict) else "an array"
+    else:
+        shown = json.dumps(error.value, ensure_ascii=False, default=str)
+        if len(shown) > _MAX_SHOWN:
+            shown = shown[: _MAX_SHOWN - 1] + "…"
+    return Problem(error.attribute, _sentence(f"{error.reason} (got {shown})"))
 
 
 def _sentence(text: str) -> str:

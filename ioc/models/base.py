@@ -79,6 +79,12 @@ def _within_event_times(moment: datetime) -> datetime:
 EventTime = Annotated[Instant, AfterValidator(_within_event_times)]
 
 
+def with_article(word: str) -> str:
+    """``a traffic``, ``an air``: the article by the word's first letter (the feed names are plain
+    English words, so its spelling is enough; "is a air sensor" read as a bug)."""
+    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
+
+
 class FieldUnit(NamedTuple):
     """A measured field of a feed and the unit it is expressed in."""
 
@@ -117,7 +123,9 @@ class Event(BaseModel):
                 f"'{UNREGISTERED_PREFIX}{sensor_id}'"
             )
         if sensor.kind != cls.feed:
-            raise ValueError(f"is a {sensor.kind} sensor in the registry, not a {cls.feed} one")
+            raise ValueError(
+                f"is {with_article(sensor.kind)} sensor in the registry, not {with_article(cls.feed)} one"
+            )
         return sensor_id
 
     @property

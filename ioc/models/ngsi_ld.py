@@ -50,8 +50,24 @@ IGNORED_ATTRIBUTES = frozenset(
 _DATETIME = TypeAdapter(AwareDatetime)
 
 
+_NO_VALUE = object()
+
+
 class NgsiLdError(ValueError):
-    """The entity's envelope (type, id, shape) is not one ioc reads; the message says why."""
+    """The entity's envelope (type, id, shape) is not one ioc reads; the message says why.
+
+    When one attribute is at fault it is kept apart (``attribute``, ``value``, ``reason``): a value's
+    repr holds ``": "`` itself (``{'type': 'DateTime', …}``), so the message cannot be split back."""
+
+    def __init__(self, message: str, attribute: str | None = None, value: Any = _NO_VALUE) -> None:
+        super().__init__(f"{attribute}={value!r}: {message}" if attribute else message)
+        self.attribute = attribute
+        self.value = value
+        self.reason = message
+
+    @property
+    def has_value(self) -> bool:
+        return self.value is not _NO_VALUE
 
 
 def entity_id(entity_type: str, sensor_id: str) -> str:
@@ -92,7 +108,7 @@ def entity_attributes(entity: dict[str, Any]) -> tuple[type[Event], dict[str, An
     model = ENTITY_MODELS.get(entity_type) if isinstance(entity_type, str) else None
     if model is None:
         raise NgsiLdError(
-            f"type={entity_type!r}: unsupported entity type, expected one of {list(ENTITY_MODELS)}"
+            f"unsupported entity type, expected one of {', '.join(ENTITY_MODELS)}", "type", entity_type
         )
     attributes = {
         name: _relationship_target(name, _bare_value(value))
@@ -161,7 +177,7 @@ def _relationship_target(name: str, value: Any) -> Any:
 def _sensor_id(entity_type: str, ident: Any) -> str:
     prefix = entity_id(entity_type, "")
     if not isinstance(ident, str) or not ident.startswith(prefix) or ident == prefix:
-        raise NgsiLdError(f"id={ident!r}: expected {prefix}<sensor id>")
+        raise NgsiLdError(f"expected {prefix}<sensor id>", "id", ident)
     return ident.removeprefix(prefix)
 
 
@@ -183,7 +199,7 @@ def _parse_time(name: str, value: Any) -> datetime:
         return _DATETIME.validate_python(value)
     except ValidationError as error:
         problem = error.errors()[0]["msg"]
-        raise NgsiLdError(f"{name}={value!r}: {problem}") from None
+        raise NgsiLdError(problem, name, value) from None
 
 
 def _wire_name(model: type[Event], field: str) -> str:
