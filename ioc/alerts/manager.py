@@ -257,8 +257,15 @@ def _evidence(anomaly: Anomaly) -> Evidence:
 
 
 def _with_text(alert: Alert, rule: Rule | None, rising: bool, city: City) -> Alert:
-    text = messages.alert_text(alert, messages.rule_name(rule, alert.rule), rising, city.timezone)
-    return alert.model_copy(update={"text": text})
+    """The alert with its title and text for its current figures: a VN_AQI alert's name follows the band
+    its peak reached (``messages.alert_name``); the id never changes. A rule the manager does not know
+    keeps its id as its name: nothing says what its threshold means."""
+    name = messages.rule_name(rule, alert.rule)
+    if rule is not None:
+        name = messages.alert_name(name, alert.evidence.metric, alert.peak)
+    title = messages.alert_title(name, alert.entity_name, alert.district_name)
+    text = messages.alert_text(alert, name, rising, city.timezone)
+    return alert.model_copy(update={"title": title, "text": text})
 
 
 def _opened(anomaly: Anomaly, rule: Rule | None, city: City) -> Alert:
@@ -266,8 +273,7 @@ def _opened(anomaly: Anomaly, rule: Rule | None, city: City) -> Alert:
     district = city.district(anomaly.district)
     entity_name = sensor.name if sensor is not None else anomaly.entity
     district_name = district.name if district is not None else anomaly.district
-    name = messages.rule_name(rule, anomaly.rule)
-    title = messages.alert_title(name, entity_name, district_name)
+    title = messages.alert_title(messages.rule_name(rule, anomaly.rule), entity_name, district_name)
     alert = Alert(
         id=alert_id(anomaly.rule, anomaly.entity, anomaly.episode_start),
         fingerprint=anomaly.fingerprint,
@@ -284,8 +290,8 @@ def _opened(anomaly: Anomaly, rule: Rule | None, city: City) -> Alert:
         last_seen=anomaly.observed_at,
         peak=anomaly.value,
         evidence=_evidence(anomaly),
-        title=title,
-        text=title,  # replaced just below: the text needs the alert
+        title=title,  # both replaced just below: they need the alert
+        text=title,
     )
     return _with_text(alert, rule, _rising(rule, anomaly), city)
 
@@ -319,6 +325,10 @@ def _worth_publishing(alert: Alert, published: dict[str, Any] | None, rising: bo
     if published is None:
         return True
     if SEVERITY_RANK[alert.severity] > SEVERITY_RANK[published["severity"]]:
+        return True
+    # The title names the peak's band: a band risen within one severity (Rất xấu → Nguy hại) is shown.
+    metric = alert.evidence.metric
+    if messages.peak_band(metric, alert.peak) != messages.peak_band(metric, published["peak"]):
         return True
     if alert.last_seen - datetime.fromisoformat(published["lastSeen"]) >= HEARTBEAT:
         return True

@@ -8,8 +8,10 @@ compared with what.
 Places keep their Vietnamese names (with diacritics) in both languages. Numbers follow each language:
 ``1.8 mg/L`` in English, ``1,8 mg/L`` in Vietnamese. Ratios (unit ``1``) read as a percentage below 1
 (speed at ``18%`` of its normal) and as "times" from 1 up (``4.2 times`` the usual). Times are shown in the
-city's time zone as ``HH:MM DD/MM``. The title names the rule and the place only, so it stays the same
-for the whole episode; the text carries the latest figures.
+city's time zone as ``HH:MM DD/MM``. The title names the rule and the place; for a VN_AQI rule it names
+the worst band the episode reached instead of the rule's own (its peak: "Hazardous air quality" for a
+VN_AQI of 498, not the trigger band's "Bad"), so it changes only when the band rises and the alert manager
+publishes that update. The text carries the latest figures.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from ioc.alerts.rules import Rule, Text
+from ioc.indices.air import aqi_band
 from ioc.models.alert import Alert, IncidentMember
 from ioc.models.anomaly import Severity
 
@@ -79,6 +82,9 @@ _WQI_BANDS = {
     "kem": ("Kém", "Bad"),
     "o_nhiem_rat_nang": ("Ô nhiễm rất nặng", "Very heavily polluted"),
 }
+
+# Index metrics whose alert names the band reached, as (vi, en) templates of the band's names.
+_BAND_NAMES: dict[str, tuple[str, str]] = {"vn_aqi": ("Chất lượng không khí {vi}", "{en} air quality")}
 
 _FEEDS = {
     "air": ("không khí", "air"),
@@ -169,6 +175,23 @@ def place(entity_name: str, district_name: str) -> str:
 
 def rule_name(rule: Rule | None, rule_id: str) -> Text:
     return rule.name if rule is not None else Text(vi=rule_id, en=rule_id)
+
+
+def peak_band(metric: str, peak: float | None) -> str | None:
+    """The band code (``nguy_hai``) of an episode's peak, for a metric whose alerts name their band."""
+    if metric not in _BAND_NAMES or peak is None:
+        return None
+    return aqi_band(peak).key
+
+
+def alert_name(name: Text, metric: str, peak: float | None) -> Text:
+    """The rule's name, or for a VN_AQI rule the name of the band its episode reached (``peak``)."""
+    band = peak_band(metric, peak)
+    if band is None:
+        return name
+    band_vi, band_en = band_names(metric, band)
+    vi, en = _BAND_NAMES[metric]
+    return Text(vi=vi.format(vi=band_vi), en=en.format(en=band_en))
 
 
 def alert_title(name: Text, entity_name: str, district_name: str) -> Text:

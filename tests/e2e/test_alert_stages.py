@@ -25,7 +25,16 @@ DISTRICT = "dong-da"
 TRAFFIC, AIR = "traffic-nga-tu-so", "air-kim-lien"
 
 
-def anomaly(rule: str, entity: str, feed: str, minutes: float, *, firing: bool = True) -> Anomaly:
+def anomaly(
+    rule: str,
+    entity: str,
+    feed: str,
+    minutes: float,
+    *,
+    firing: bool = True,
+    value: float | None = None,
+    severity: Severity = Severity.warning,
+) -> Anomaly:
     return Anomaly(
         rule=rule,
         rule_version="test",
@@ -38,10 +47,10 @@ def anomaly(rule: str, entity: str, feed: str, minutes: float, *, firing: bool =
         observed_at=T0 + timedelta(minutes=minutes),
         window="1h" if feed == "air" else "5m",
         metric="vn_aqi" if feed == "air" else "speed_ratio",
-        value=172.0 if feed == "air" else 0.3,
+        value=value if value is not None else 172.0 if feed == "air" else 0.3,
         unit="",
         threshold=150.0 if feed == "air" else 0.4,
-        severity=Severity.warning,
+        severity=severity,
     )
 
 
@@ -94,6 +103,23 @@ def test_silences_incidents_and_dead_letter_counts(settings, tmp_path):
         assert incident["startedAt"] == T0.isoformat()
         assert "Đống Đa" in incident["title"]["vi"]
         assert stored("alert", air_id)["suppressedBy"] is None
+        assert stored("alert", air_id)["title"]["en"] == "Bad air quality at Kim Liên (Đống Đa)"
+
+        # The same episode reaches VN_AQI 498: the alert (same id) and its incident member name the band
+        # reached, Hazardous, not the rule's threshold band.
+        anomalies(anomaly("air.aqi_band", AIR, "air", 70, value=498.0, severity=Severity.critical))
+        hazardous = "Hazardous air quality at Kim Liên (Đống Đa)"
+        wait_for(lambda: stored("alert", air_id)["title"]["en"] == hazardous, timeout=60, processes=[worker])
+        assert (
+            stored("alert", air_id)["title"]["vi"] == "Chất lượng không khí Nguy hại tại Kim Liên (Đống Đa)"
+        )
+
+        def member_title() -> str | None:
+            incident = one_incident_with(traffic_id, air_id)
+            members = incident["members"] if incident else []
+            return next((m["title"]["en"] for m in members if m["alertId"] == air_id), None)
+
+        wait_for(lambda: member_title() == hazardous, timeout=60, processes=[worker])
 
         # An operator silences bad air in the district for two hours: the open alert is muted now, with no
         # new anomaly needed, and a muted alert leaves the incident.

@@ -138,3 +138,39 @@ def test_numbers_are_written_the_way_each_language_writes_them(value, en, vi):
 )
 def test_band_names(metric, band, names):
     assert messages.band_names(metric, band) == names
+
+
+def test_an_air_quality_title_names_the_band_reached_not_the_rules():
+    alert = opened(
+        report("air.aqi_band", "air-kim-lien", 0, 498, band="nguy_hai", severity=Severity.critical)
+    )
+    assert alert.title.en == "Hazardous air quality at Kim Liên (Đống Đa)"
+    assert alert.title.vi == "Chất lượng không khí Nguy hại tại Kim Liên (Đống Đa)"
+    assert alert.text.en.startswith(
+        "Hazardous air quality at Kim Liên (Đống Đa): VN_AQI 498 (Nguy hại / Hazardous)"
+    )
+
+
+def test_an_air_quality_title_rises_with_the_band_within_one_episode_under_one_id():
+    state = manager.new_state()
+    events = run(
+        state,
+        [
+            report("air.aqi_band", "air-kim-lien", 0, 172, band="xau"),
+            report("air.aqi_band", "air-kim-lien", 10, 236, band="rat_xau", severity=Severity.critical),
+            report("air.aqi_band", "air-kim-lien", 15, 290, band="rat_xau", severity=Severity.critical),
+            # Still critical and the peak only 5 % up: the band (and the title) rose, and that is published.
+            report("air.aqi_band", "air-kim-lien", 20, 305, band="nguy_hai", severity=Severity.critical),
+        ],
+    )
+    assert {e.alert.id for e in events} == {events[0].alert.id}
+    assert [e.alert.title.en for e in events] == [
+        "Bad air quality at Kim Liên (Đống Đa)",
+        "Very bad air quality at Kim Liên (Đống Đa)",
+        "Very bad air quality at Kim Liên (Đống Đa)",
+        "Hazardous air quality at Kim Liên (Đống Đa)",
+    ]
+    # Falling back: the title keeps the worst band the episode reached.
+    later = run(state, [report("air.aqi_band", "air-kim-lien", 120, 181, band="xau")])
+    assert [e.alert.id for e in later] == [events[0].alert.id]
+    assert later[0].alert.title.vi == "Chất lượng không khí Nguy hại tại Kim Liên (Đống Đa)"
