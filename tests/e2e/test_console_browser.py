@@ -4,7 +4,9 @@ real broker, Redis, worker and API process.
 An hour of simulated air and water readings fills the picture and a traffic jam is open before the page
 loads. The operator signs in with a key (a wrong one is refused with the API's sentence), sees the open
 jam, then a new critical alert raised by the real worker from an anomaly in the broker appears in the page
-without a reload; the operator acknowledges it there and the API shows it acknowledged by that key.
+without a reload, above an older critical jam and both above the newer warning (critical first); the
+filters by severity, feed and district narrow the list; the operator acknowledges it there and the API
+shows it acknowledged by that key.
 Switched to English, the page shows the alert's English title. No JavaScript error on the way; a
 full-page screenshot is kept in ``test-artifacts/console.png`` (and ``console-vi.png``, before the switch).
 """
@@ -108,6 +110,8 @@ def test_an_operator_sees_a_live_alert_and_acknowledges_it_in_the_console(settin
     start = now()
     open_jam = ("traffic-nga-tu-so", "dong-da", Severity.warning, start - timedelta(minutes=40))
     live_jam = ("traffic-nga-tu-vong", "hai-ba-trung", Severity.critical, start - timedelta(minutes=20))
+    # Critical but older than the open warning: newest first put it below; critical first puts it above.
+    old_critical = ("traffic-cau-giay", "cau-giay", Severity.critical, start - timedelta(minutes=60))
     create_topics(settings)
     worker = IocProcess(["worker"], settings, tmp_path / "worker.log")
     # A long wait keeps a busy machine from turning the acknowledgement's 200 into a 202.
@@ -117,7 +121,7 @@ def test_an_operator_sees_a_live_alert_and_acknowledges_it_in_the_console(settin
     context = None
     try:
         simulate_last_hour(settings, start)
-        produce(settings, jam(open_jam))
+        produce(settings, jam(open_jam), jam(old_critical))
 
         def sensors(feed: str) -> list[dict]:
             return http.get("/v1/picture").json()["feeds"][feed]["sensors"]
@@ -168,10 +172,11 @@ def test_an_operator_sees_a_live_alert_and_acknowledges_it_in_the_console(settin
         row = page.locator(f'[data-alert-id="{ident(live_jam)}"]')
         expect(row).to_be_visible(timeout=90_000)
         assert page.evaluate("window.__sameDocument") is True
-        # Newest episode first: above the jam that began 20 minutes before it (the simulated hour's own
-        # alerts, which depend on the time of day, may fall anywhere around them).
+        # Critical first, then the newest episode: the live critical jam, the critical jam of an hour ago,
+        # then the warning of 40 minutes ago (the simulated hour's own alerts, which depend on the time of
+        # day, may fall anywhere around them).
         order = page.locator("[data-alert-id]").evaluate_all("rows => rows.map(r => r.dataset.alertId)")
-        assert order.index(ident(live_jam)) < order.index(ident(open_jam))
+        assert order.index(ident(live_jam)) < order.index(ident(old_critical)) < order.index(ident(open_jam))
         expect(row).to_have_attribute("data-severity", "critical")
         alert = http.get(f"/v1/alerts/{ident(live_jam)}").json()
         expect(row.locator(".alert-title")).to_have_text(alert["title"]["vi"])
@@ -190,6 +195,31 @@ def test_an_operator_sees_a_live_alert_and_acknowledges_it_in_the_console(settin
         assert acknowledged["acknowledgedNote"] == "Đã báo CSGT / traffic police informed"
         expect(row.locator('[data-action="ack"]')).to_be_hidden()
         expect(row.locator('[data-action="resolve"]')).to_be_visible()
+
+        # Filters by severity, feed and district narrow the list; "every" brings it all back.
+        jams = {name: page.locator(f'[data-alert-id="{ident(j)}"]') for name, j in
+                {"live": live_jam, "old": old_critical, "open": open_jam}.items()}  # fmt: skip
+        page.select_option("#filter-severity", "warning")
+        expect(jams["open"]).to_be_visible()
+        expect(jams["live"]).to_have_count(0)
+        expect(jams["old"]).to_have_count(0)
+        assert set(
+            page.locator("[data-alert-id]").evaluate_all("rows => rows.map(r => r.dataset.severity)")
+        ) == {"warning"}
+        page.select_option("#filter-severity", "")
+        page.select_option("#filter-feed", "air")
+        for locator in jams.values():
+            expect(locator).to_have_count(0)
+        page.select_option("#filter-feed", "traffic")
+        for locator in jams.values():
+            expect(locator).to_be_visible()
+        page.select_option("#filter-district", "dong-da")
+        expect(jams["open"]).to_be_visible()
+        expect(jams["live"]).to_have_count(0)
+        expect(jams["old"]).to_have_count(0)
+        page.select_option("#filter-district", "")
+        page.select_option("#filter-feed", "")
+        expect(row).to_be_visible()
 
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=ARTIFACTS / "console-vi.png", full_page=True)

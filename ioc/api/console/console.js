@@ -26,6 +26,12 @@ const I18N = {
     mapTitle: "Bản đồ quận và cảm biến",
     feedTitle: "Cảnh báo trực tiếp",
     hideResolved: "Ẩn đã xử lý",
+    allSeverities: "Mọi mức độ",
+    allFeeds: "Mọi nguồn dữ liệu",
+    allAreas: "Mọi quận",
+    filterSeverity: "Lọc theo mức độ",
+    filterFeed: "Lọc theo nguồn dữ liệu",
+    filterDistrict: "Lọc theo quận",
     noAlerts: "Không có cảnh báo nào đang mở.",
     keyTitle: "Khoá API của điều hành viên",
     keyHelp: "Nhập khoá có vai trò operator. Khoá được lưu trong trình duyệt này.",
@@ -78,6 +84,12 @@ const I18N = {
     mapTitle: "Districts and sensors",
     feedTitle: "Live alerts",
     hideResolved: "Hide resolved",
+    allSeverities: "All severities",
+    allFeeds: "All feeds",
+    allAreas: "All districts",
+    filterSeverity: "Filter by severity",
+    filterFeed: "Filter by feed",
+    filterDistrict: "Filter by district",
     noAlerts: "No open alerts.",
     keyTitle: "Operator API key",
     keyHelp: "Enter a key with the operator role. It is kept in this browser.",
@@ -775,16 +787,67 @@ function renderLegend() {
 
 // --- the alert feed ------------------------------------------------------------------------------------
 
+const SEVERITY_ORDER = { critical: 0, warning: 1, info: 2 };
+
+// Critical first, then the newest episode: newest first alone left two critical alerts at rows 20-21 of
+// 22, below the fold under newer warnings (issue 22).
+function alertOrder(a, b) {
+  const rank = (alert) => SEVERITY_ORDER[alert.severity] ?? 3;
+  return rank(a) - rank(b) || Date.parse(b.episodeStart) - Date.parse(a.episodeStart) || (a.id < b.id ? -1 : 1);
+}
+
+// The operator's choices in the feed's filters ("" is every value).
+function chosenFilters() {
+  return { severity: $("#filter-severity").value, feed: $("#filter-feed").value, district: $("#filter-district").value };
+}
+
+function matchesFilters(alert, filters) {
+  return (
+    (!filters.severity || alert.severity === filters.severity) &&
+    (!filters.feed || alert.feed === filters.feed) &&
+    (!filters.district || alert.district === filters.district)
+  );
+}
+
 function visibleAlerts() {
   const hideResolved = $("#hide-resolved").checked;
+  const filters = chosenFilters();
   const now = Date.now();
   return [...state.alerts.values()]
     .filter((v) => v.alert.status !== "resolved" || !hideResolved || (v.resolvedSeen && now - v.resolvedSeen < RESOLVED_LINGER_MS))
     .map((v) => v.alert)
-    .sort((a, b) => Date.parse(b.episodeStart) - Date.parse(a.episodeStart) || (a.id < b.id ? -1 : 1));
+    .filter((alert) => matchesFilters(alert, filters))
+    .sort(alertOrder);
+}
+
+// The filters' options in the page's language; the districts are those of the alerts held (every choice
+// shows something) plus the one chosen, so a choice never vanishes while the operator looks at it.
+function renderFilters() {
+  fillSelect($("#filter-severity"), t("allSeverities"), Object.keys(SEVERITY_ORDER).map((s) => [s, t("severity")[s]]));
+  fillSelect($("#filter-feed"), t("allFeeds"), FEEDS.map((f) => [f, t("feed")[f]]));
+  const districts = new Map();
+  for (const { alert } of state.alerts.values()) districts.set(alert.district, alert.districtName || alert.district);
+  const chosen = $("#filter-district").value;
+  if (chosen && !districts.has(chosen)) districts.set(chosen, chosen);
+  fillSelect($("#filter-district"), t("allAreas"), [...districts].sort((a, b) => a[1].localeCompare(b[1], "vi")));
+}
+
+// Options replaced only when they differ, keeping the chosen value (a rebuilt <select> would close under
+// the operator's pointer on every live event).
+function fillSelect(select, allLabel, options) {
+  const wanted = [["", allLabel], ...options];
+  const same =
+    select.options.length === wanted.length &&
+    wanted.every(([value, label], i) => select.options[i].value === value && select.options[i].textContent === label);
+  if (same) return;
+  const value = select.value;
+  select.replaceChildren(...wanted.map(([v, label]) => el("option", { value: v, text: label })));
+  select.value = wanted.some(([v]) => v === value) ? value : "";
+  select.setAttribute("aria-label", t(select.dataset.i18nLabel));
 }
 
 function renderAlerts() {
+  renderFilters();
   const list = $("#alerts");
   const items = visibleAlerts();
   const keep = new Set(items.map((a) => a.id));
@@ -931,6 +994,7 @@ function applyLanguage() {
     button.setAttribute("aria-pressed", String(button.dataset.lang === state.lang));
   }
   setConnection(state.connection);
+  renderFilters();
   renderIncidents();
   renderTiles();
   renderMap();
@@ -970,6 +1034,7 @@ function boot() {
     });
   }
   $("#hide-resolved").addEventListener("change", renderAlerts);
+  for (const id of ["#filter-severity", "#filter-feed", "#filter-district"]) $(id).addEventListener("change", renderAlerts);
   applyLanguage();
   tick();
   setInterval(tick, 1000);
