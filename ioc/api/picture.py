@@ -16,7 +16,7 @@ from pydantic import Field
 from connectors.sinks.redis_picture import RedisPicture
 from ioc.api.auth import Operator
 from ioc.api.responses import AUTH_RESPONSES, CamelModel
-from ioc.city import City, load_city
+from ioc.city import UNREGISTERED, City, load_city
 from ioc.indices.current import INDEX_OF_FEED, DescribedIndex, IndexValue, describe, worst
 from ioc.models.alert import Alert
 from ioc.models.anomaly import Severity
@@ -25,14 +25,30 @@ from ioc.windows import FieldStats, WindowAggregate
 
 router = APIRouter(prefix="/v1", tags=["picture"])
 
+# A sensor is reporting while its newest reading is at most this many of its feed's reporting intervals
+# (the feed's shortest window) older than the API's clock. Measured against the clock, not against the
+# feed's newest event time: that newest time can itself be old (a replay, a backfill, a sensor's buffer
+# of 2016), and "reporting" answers whether the centre sees the sensor now. Three intervals leave room for
+# one or two missed or delayed readings before a sensor stops counting, as the silence rule does.
+REPORTING_INTERVALS = 3
+
+
+def is_reporting(last_event_time: datetime, interval_seconds: float, now: datetime) -> bool:
+    """Whether a reading of ``last_event_time`` is recent enough, at ``now``, to count as reporting."""
+    return (now - last_event_time).total_seconds() <= REPORTING_INTERVALS * interval_seconds
+
 
 class SensorReading(CamelModel):
     sensor_id: str
     name: str = Field(description="Registry name (Vietnamese).")
     district: str
     district_name: str
-    lat: float
-    lon: float
+    registered: bool = Field(
+        default=True,
+        description="False for an `unregistered:` sensor: no registry entry, no district, no location.",
+    )
+    lat: float | None = Field(description="Its registry location; null for an `unregistered:` sensor.")
+    lon: float | None
     window: str = Field(description="Length of the event-time window, e.g. 1m.")
     window_start: datetime
     window_end: datetime
@@ -81,8 +97,22 @@ class Freshness(CamelModel):
         description="The newest event time any sensor of the feed reported."
     )
     age_seconds: float | None = Field(description="How long ago that was, by the API's clock.")
-    sensors_reporting: int = Field(description="Sensors with a window in the picture.")
+    sensors_reporting: int = Field(
+        description="Registry sensors of the feed reporting: their newest reading is at most "
+        "`REPORTING_INTERVALS` (3) of the feed's reporting intervals (its shortest window: air 1m, traffic "
+        "5m, water and transit 15m) older than the API's clock."
+    )
+    sensors_stale: int = Field(
+        default=0, description="Registry sensors with a window in the picture whose newest reading is older."
+    )
     sensors_registered: int = Field(description="Sensors of the feed in the city registry.")
+    unregistered_reporting: int = Field(
+        default=0,
+        description="`unregistered:` sensors of the feed reporting, by the same rule; not counted above.",
+    )
+    unregistered_in_picture: int = Field(
+        default=0, description="`unregistered:` sensors of the feed with a window in the picture, of any age."
+    )
 
 
 class Picture(CamelModel):
@@ -112,6 +142,7 @@ PICTURE_EXAMPLE = {
                     "name": "Kim Liên",
                     "district": "dong-da",
                     "districtName": "Đống Đa",
+                    "registered": True,
                     "lat": 21.008,
                     "lon": 105.839,
                     "window": "1m",
@@ -154,7 +185,10 @@ PICTURE_EXAMPLE = {
             "lastEventTime": "2026-11-23T08:00:50+07:00",
             "ageSeconds": 15.2,
             "sensorsReporting": 1,
+            "sensorsStale": 0,
             "sensorsRegistered": 12,
+            "unregisteredReporting": 0,
+            "unregisteredInPicture": 0,
         }
     },
 }
@@ -167,10 +201,11 @@ def sensor_reading(aggregate: WindowAggregate, city: City, zone: ZoneInfo) -> Se
     return SensorReading(
         sensor_id=aggregate.sensor_id,
         name=sensor.name if sensor else aggregate.sensor_id,
-        district=district.id if district else "unregistered",
+        district=district.id if district else UNREGISTERED,
         district_name=district.name if district else "—",
-        lat=sensor.lat if sensor else 0.0,
-        lon=sensor.lon if sensor else 0.0,
+        registered=sensor is not None,
+        lat=sensor.lat if sensor else None,
+        lon=sensor.lon if sensor else None,
         window=aggregate.window,
         window_start=aggregate.window_start.astimezone(zone),
         window_end=aggregate.window_end.astimezone(zone),
@@ -240,18 +275,26 @@ async def compute_picture(request: Request) -> Picture:
     freshness: dict[str, Freshness] = {}
     by_district: dict[str, dict[str, list[IndexValue]]] = defaultdict(lambda: defaultdict(list))
     for feed in FEEDS:
-        window = settings.windows_of(feed)[0].label
+        spec = settings.windows_of(feed)[0]
+        window = spec.label
         sensors = [sensor_reading(a, city, zone) for a in await store.latest_aggregates(feed, window)]
         feeds[feed] = FeedPicture(window=window, sensors=sensors)
         for sensor in sensors:
             for name, index in sensor.indices.items():
                 by_district[sensor.district][name].append(index)
         newest = max((sensor.last_event_time for sensor in sensors), default=None)
+        reporting = Counter(
+            (sensor.registered, is_reporting(sensor.last_event_time, spec.size_seconds, generated_at))
+            for sensor in sensors
+        )
         freshness[feed] = Freshness(
             last_event_time=newest,
             age_seconds=round((generated_at - newest).total_seconds(), 1) if newest else None,
-            sensors_reporting=len(sensors),
+            sensors_reporting=reporting[True, True],
+            sensors_stale=reporting[True, False],
             sensors_registered=len(city.sensors_of(feed)),
+            unregistered_reporting=reporting[False, True],
+            unregistered_in_picture=reporting[False, True] + reporting[False, False],
         )
 
     alerts = await store.unresolved_alerts()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -22,14 +23,23 @@ from tests.conftest import TEST_KEYS
 pytestmark = pytest.mark.integration
 
 OPERATOR = {"X-API-Key": TEST_KEYS["operator"]}
-T0 = datetime.fromisoformat("2026-11-23T08:00:00+07:00")
+# A minute ago, to the minute: the windows' readings are recent enough to count as reporting.
+T0 = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).replace(second=0, microsecond=0) - timedelta(minutes=1)
+OLD = datetime.fromisoformat("2016-03-01T08:00:00+07:00")
 
 
 def aggregate(
-    feed: str, sensor_id: str, window: str, field: str, value: float, **indices: IndexValue
+    feed: str,
+    sensor_id: str,
+    window: str,
+    field: str,
+    value: float,
+    at: datetime | None = None,
+    **indices: IndexValue,
 ) -> PublishedWindow:
     length = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600}[window]
-    start = T0.replace(minute=0) if window == "1h" else T0
+    at = at or T0
+    start = at.replace(minute=0) if window == "1h" else at
     return WindowAggregate(
         feed=feed,
         sensor_id=sensor_id,
@@ -37,7 +47,7 @@ def aggregate(
         window_start=start,
         window_end=start + timedelta(seconds=length),
         count=3,
-        last_event_time=T0 + timedelta(seconds=50),
+        last_event_time=at + timedelta(seconds=50),
         fields={field: FieldStats(count=3, mean=value, min=value, max=value, last=value, unit="µg/m³")},
         indices=indices,
     ).published()
@@ -169,3 +179,83 @@ def test_one_sensor_has_its_registry_entry_windows_and_alerts(client):
     missing = client.get("/v1/sensors/air-nowhere", headers=OPERATOR)
     assert missing.status_code == 404
     assert missing.json()["detail"] == "no sensor 'air-nowhere' in the city registry"
+
+
+@pytest.fixture
+def with_unregistered(settings, city_with_data):
+    """On top of the city: a live `unregistered:` air sensor, one of 2016, and a registry station of 2016."""
+
+    async def write() -> None:
+        redis = connect(settings)
+        try:
+            await RedisPicture(settings, redis).write_aggregates(
+                [
+                    aggregate(
+                        "air", "unregistered:lowcost-42", "1m", "pm25", 40, vnAqi=index(90, "trung_binh")
+                    ),
+                    aggregate(
+                        "air", "unregistered:lowcost-42", "1h", "pm25", 38, vnAqi=index(88, "trung_binh")
+                    ),
+                    aggregate("air", "unregistered:backfill-2016", "1m", "pm25", 20, at=OLD),
+                    aggregate("air", "air-hoan-kiem", "1m", "pm25", 20, at=OLD),
+                ]
+            )
+        finally:
+            await redis.aclose()
+
+    asyncio.run(write())
+
+
+@pytest.fixture
+def client_with_unregistered(settings, with_unregistered):
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def test_picture_counts_registry_sensors_reporting_recently_and_unregistered_ones_apart(
+    client_with_unregistered,
+):
+    picture = client_with_unregistered.get("/v1/picture", headers=OPERATOR).json()
+    air = picture["freshness"]["air"]
+    # Two registry stations reported a minute ago; Hoàn Kiếm's newest reading is of 2016: not reporting.
+    assert air["sensorsReporting"] == 2
+    assert air["sensorsStale"] == 1
+    assert air["sensorsRegistered"] == len(load_city("hanoi").sensors_of("air"))
+    # The unregistered ones are counted apart: one live, one of 2016, neither in the registry's count.
+    assert air["unregisteredReporting"] == 1
+    assert air["unregisteredInPicture"] == 2
+    shown = {s["sensorId"]: s for s in picture["feeds"]["air"]["sensors"]}
+    lowcost = shown["unregistered:lowcost-42"]
+    assert (lowcost["registered"], lowcost["lat"], lowcost["lon"]) == (False, None, None)
+    assert shown["air-us-embassy"]["registered"] is True
+    assert shown["air-us-embassy"]["lat"] == load_city("hanoi").sensor("air-us-embassy").lat
+
+
+def test_an_unregistered_sensor_has_its_own_page_and_the_list_keeps_it_apart(client_with_unregistered):
+    client = client_with_unregistered
+    page = client.get("/v1/sensors/unregistered:lowcost-42", headers=OPERATOR)
+    assert page.status_code == 200, page.text
+    sensor = page.json()
+    assert sensor["registered"] is False
+    assert sensor["registry"] is None
+    assert (sensor["lat"], sensor["lon"]) == (None, None)
+    assert sensor["feed"] == "air"
+    assert sensor["health"] == "ok"
+    assert sensor["latest"]["window"] == "1m"
+    assert [a["window"] for a in sensor["aggregates"]] == ["1m", "1h"]
+    assert sensor["indices"]["vnAqi"]["value"] == 90.0
+
+    missing = client.get("/v1/sensors/unregistered:never-sent", headers=OPERATOR)
+    assert missing.status_code == 404
+    assert "unregistered:never-sent" in missing.json()["detail"]
+
+    everything = client.get("/v1/sensors", headers=OPERATOR).json()["items"]
+    unregistered_ids = {"unregistered:lowcost-42", "unregistered:backfill-2016"}
+    assert {item["id"] for item in everything if not item["registered"]} == unregistered_ids
+    only_unregistered = client.get("/v1/sensors", params={"registration": "unregistered"}, headers=OPERATOR)
+    assert {item["id"] for item in only_unregistered.json()["items"]} == unregistered_ids
+    assert all(item["lat"] is None for item in only_unregistered.json()["items"])
+    only_registry = client.get("/v1/sensors", params={"registration": "registered"}, headers=OPERATOR).json()
+    assert len(only_registry["items"]) == len(load_city("hanoi").sensors)
+    in_a_district = client.get("/v1/sensors", params={"district": "ba-dinh"}, headers=OPERATOR).json()
+    assert all(item["registered"] for item in in_a_district["items"])
