@@ -26,16 +26,24 @@ from ioc.windows import FieldStats, WindowAggregate
 router = APIRouter(prefix="/v1", tags=["picture"])
 
 # A sensor is reporting while its newest reading is at most this many of its feed's reporting intervals
-# (the feed's shortest window) older than the API's clock. Measured against the clock, not against the
-# feed's newest event time: that newest time can itself be old (a replay, a backfill, a sensor's buffer
-# of 2016), and "reporting" answers whether the centre sees the sensor now. Three intervals leave room for
-# one or two missed or delayed readings before a sensor stops counting, as the silence rule does.
+# (the feed's shortest window) older than the API's clock, and never less than REPORTING_FLOOR_SECONDS.
+# Measured against the clock, not against the feed's newest event time: that newest time can itself be old
+# (a replay, a backfill, a sensor's buffer of 2016), and "reporting" answers whether the centre sees the
+# sensor now. Three intervals leave room for one or two missed or delayed readings; the 15-minute floor
+# keeps a sensor that reports every 5 minutes (many low-cost air sensors, the simulator's default) counted
+# in a feed whose shortest window is 1 minute.
 REPORTING_INTERVALS = 3
+REPORTING_FLOOR_SECONDS = 900
+
+
+def reporting_bound(interval_seconds: float) -> float:
+    """How old, in seconds, a sensor's newest reading may be for it to count as reporting."""
+    return max(REPORTING_INTERVALS * interval_seconds, REPORTING_FLOOR_SECONDS)
 
 
 def is_reporting(last_event_time: datetime, interval_seconds: float, now: datetime) -> bool:
     """Whether a reading of ``last_event_time`` is recent enough, at ``now``, to count as reporting."""
-    return (now - last_event_time).total_seconds() <= REPORTING_INTERVALS * interval_seconds
+    return (now - last_event_time).total_seconds() <= reporting_bound(interval_seconds)
 
 
 class SensorReading(CamelModel):
@@ -98,9 +106,9 @@ class Freshness(CamelModel):
     )
     age_seconds: float | None = Field(description="How long ago that was, by the API's clock.")
     sensors_reporting: int = Field(
-        description="Registry sensors of the feed reporting: their newest reading is at most "
-        "`REPORTING_INTERVALS` (3) of the feed's reporting intervals (its shortest window: air 1m, traffic "
-        "5m, water and transit 15m) older than the API's clock."
+        description="Registry sensors of the feed reporting: their newest reading is no older, by the API's "
+        "clock, than 3 of the feed's reporting intervals (its shortest window) or 15 minutes, whichever is "
+        "longer: air and traffic 15 min, water and transit 45 min."
     )
     sensors_stale: int = Field(
         default=0, description="Registry sensors with a window in the picture whose newest reading is older."

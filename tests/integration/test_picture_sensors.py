@@ -198,6 +198,10 @@ def with_unregistered(settings, city_with_data):
                     ),
                     aggregate("air", "unregistered:backfill-2016", "1m", "pm25", 20, at=OLD),
                     aggregate("air", "air-hoan-kiem", "1m", "pm25", 20, at=OLD),
+                    # Reporting every 5 minutes into 1-minute windows: 10 minutes ago still counts (the
+                    # 15-minute floor), 20 minutes ago does not.
+                    aggregate("air", "air-trung-yen", "1m", "pm25", 20, at=T0 - timedelta(minutes=9)),
+                    aggregate("air", "air-minh-khai", "1m", "pm25", 20, at=T0 - timedelta(minutes=20)),
                 ]
             )
         finally:
@@ -217,9 +221,10 @@ def test_picture_counts_registry_sensors_reporting_recently_and_unregistered_one
 ):
     picture = client_with_unregistered.get("/v1/picture", headers=OPERATOR).json()
     air = picture["freshness"]["air"]
-    # Two registry stations reported a minute ago; Hoàn Kiếm's newest reading is of 2016: not reporting.
-    assert air["sensorsReporting"] == 2
-    assert air["sensorsStale"] == 1
+    # Two registry stations reported a minute ago and Trung Yên 9 minutes ago; Minh Khai's newest reading
+    # is 20 minutes old and Hoàn Kiếm's of 2016: in the picture, not reporting.
+    assert air["sensorsReporting"] == 3
+    assert air["sensorsStale"] == 2
     assert air["sensorsRegistered"] == len(load_city("hanoi").sensors_of("air"))
     # The unregistered ones are counted apart: one live, one of 2016, neither in the registry's count.
     assert air["unregisteredReporting"] == 1
