@@ -240,3 +240,81 @@ def test_an_operator_sees_a_live_alert_and_acknowledges_it_in_the_console(settin
         http.close()
         api.stop()
         worker.stop()
+
+
+def test_unregistered_sensors_are_counted_and_listed_apart_never_on_the_map(settings, tmp_path, browser):
+    """Two registry air stations reporting, one of 2016, and two `unregistered:` sensors (one live, one of
+    2016) in Redis: the air tile reads "2/12 sensors reporting · 1/2 unregistered", the map holds the
+    three registry stations and nothing at 0,0, and the unregistered ones have a list of their own whose
+    row opens the sensor's page."""
+    from connectors.sinks.redis_picture import RedisPicture, connect
+    from tests.integration.test_picture_sensors import OLD, aggregate, index
+
+    recent = now() - timedelta(minutes=1)
+
+    async def write() -> None:
+        redis = connect(settings)
+        try:
+            await RedisPicture(settings, redis).write_aggregates(
+                [
+                    aggregate(
+                        "air", "air-kim-lien", "1m", "pm25", 30, at=recent, vnAqi=index(62, "trung_binh")
+                    ),
+                    aggregate("air", "air-us-embassy", "1m", "pm25", 90, at=recent, vnAqi=index(163, "xau")),
+                    aggregate("air", "air-hoan-kiem", "1m", "pm25", 20, at=OLD, vnAqi=index(40, "tot")),
+                    aggregate(
+                        "air",
+                        "unregistered:lowcost-42",
+                        "1m",
+                        "pm25",
+                        40,
+                        at=recent,
+                        vnAqi=index(90, "trung_binh"),
+                    ),  # fmt: skip
+                    aggregate("air", "unregistered:lowcost-42", "1h", "pm25", 38, at=recent),
+                    aggregate("air", "unregistered:backfill-2016", "1m", "pm25", 20, at=OLD),
+                ]
+            )
+        finally:
+            await redis.aclose()
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, write()).result()
+    api, http = api_process(settings, tmp_path)
+    base = str(http.base_url).rstrip("/")
+    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    try:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
+        page.on("console", lambda m: m.type == "error" and errors.append(f"console: {m.text}"))
+        page.goto(f"{base}/")
+        page.fill("#key-input", TEST_KEYS["operator"])
+        page.click("#key-submit")
+        page.click("#lang-en")
+
+        fresh = page.locator('[data-testid="tile-air"] .fresh')
+        expect(fresh).to_contain_text("2/12 sensors reporting · 1/2 unregistered", timeout=30_000)
+        rows = page.locator('[data-testid="unregistered"] [data-sensor-id]')
+        expect(rows).to_have_count(2)
+        assert rows.evaluate_all("rows => rows.map(r => r.dataset.sensorId)") == [
+            "unregistered:backfill-2016",
+            "unregistered:lowcost-42",
+        ]
+        expect(page.locator("#unregistered-empty")).to_be_hidden()
+        # The map: the three registry stations with a picture window (and the rest of the registry from
+        # GET /v1/sensors), none of the unregistered ones, nothing at a 0,0 stand-in.
+        on_map = page.locator("#map .sensor").evaluate_all("nodes => nodes.map(n => n.dataset.sensor || '')")
+        assert on_map and not any(ident.startswith("unregistered:") for ident in on_map), on_map
+        assert page.locator('#map [data-sensor^="unregistered:"]').count() == 0
+
+        # Its own page: the row opens GET /v1/sensors/unregistered:lowcost-42's windows.
+        live = page.locator('[data-sensor-id="unregistered:lowcost-42"]')
+        live.locator(".sensor-open").click()
+        expect(live.locator('.sensor-page [data-window="1m"]')).to_contain_text("pm25 40")
+        expect(live.locator('.sensor-page [data-window="1h"]')).to_be_visible()
+        assert errors == []
+    finally:
+        context.close()
+        http.close()
+        api.stop()

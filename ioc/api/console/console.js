@@ -53,6 +53,11 @@ const I18N = {
     freshness: (age) => `dữ liệu ${age} trước`,
     noData: "chưa có dữ liệu",
     reporting: (a, b) => (b == null ? `${a} cảm biến báo` : `${a}/${b} cảm biến báo`),
+    unregisteredCount: (a, b) => `${a}/${b} chưa đăng ký`,
+    unregisteredTitle: "Cảm biến chưa đăng ký",
+    unregisteredHelp: "Ngoài danh mục của thành phố: không có vị trí, không tính vào số cảm biến báo.",
+    unregisteredNone: "Không có.",
+    windowsOf: "Các cửa sổ gần nhất",
     severity: { critical: "Nghiêm trọng", warning: "Cảnh báo", info: "Thông tin" },
     status: { open: "Mở", acknowledged: "Đã xác nhận", resolved: "Đã xử lý" },
     ack: "Xác nhận",
@@ -111,6 +116,11 @@ const I18N = {
     freshness: (age) => `data ${age} old`,
     noData: "no data yet",
     reporting: (a, b) => (b == null ? `${a} sensors reporting` : `${a}/${b} sensors reporting`),
+    unregisteredCount: (a, b) => `${a}/${b} unregistered`,
+    unregisteredTitle: "Unregistered sensors",
+    unregisteredHelp: "Outside the city registry: no location, not counted among the sensors reporting.",
+    unregisteredNone: "None.",
+    windowsOf: "Newest windows",
     severity: { critical: "Critical", warning: "Warning", info: "Info" },
     status: { open: "Open", acknowledged: "Acknowledged", resolved: "Resolved" },
     ack: "Acknowledge",
@@ -478,6 +488,7 @@ function takePicture(picture) {
   if (picture?.city) $("#city-name").textContent = picture.city;
   renderTiles();
   renderMap();
+  renderUnregistered();
 }
 
 async function loadSensors() {
@@ -533,15 +544,19 @@ function freshnessOf(feed, sensors) {
   if (given) {
     return {
       age: given.ageSeconds == null ? null : given.ageSeconds + sinceFetch,
-      reporting: given.sensorsReporting ?? sensors.length,
+      reporting: given.sensorsReporting ?? sensors.filter(isRegistered).length,
       registered: given.sensorsRegistered,
+      unregisteredReporting: given.unregisteredReporting ?? 0,
+      unregistered: given.unregisteredInPicture ?? sensors.filter((s) => !isRegistered(s)).length,
     };
   }
   const newest = Math.max(...sensors.map((s) => Date.parse(s.lastEventTime)).filter(Number.isFinite), -Infinity);
   return {
     age: Number.isFinite(newest) ? (Date.now() - newest) / 1000 : null,
-    reporting: sensors.length,
+    reporting: sensors.filter(isRegistered).length,
     registered: null,
+    unregisteredReporting: 0,
+    unregistered: sensors.filter((s) => !isRegistered(s)).length,
   };
 }
 
@@ -613,9 +628,79 @@ function renderFreshness(tile, feed, sensors) {
     node.textContent = t("noData");
     node.dataset.age = "none";
   } else {
-    node.textContent = `${t("freshness")(age(fresh.age))} · ${t("reporting")(fresh.reporting, fresh.registered)}`;
+    const parts = [t("freshness")(age(fresh.age)), t("reporting")(fresh.reporting, fresh.registered)];
+    if (fresh.unregistered) parts.push(t("unregisteredCount")(fresh.unregisteredReporting, fresh.unregistered));
+    node.textContent = parts.join(" · ");
     node.dataset.age = fresh.age > DEAD_S ? "dead" : fresh.age > STALE_S ? "stale" : "ok";
   }
+  node.dataset.reporting = String(fresh.reporting);
+  node.dataset.unregistered = String(fresh.unregistered);
+}
+
+// An `unregistered:` sensor: not in the city registry, so no district and no location (never on the map).
+function isRegistered(sensor) {
+  return sensor.registered !== false && !String(sensor.sensorId ?? sensor.id ?? "").startsWith("unregistered:");
+}
+
+// --- unregistered sensors: a list of their own, each opening its page (GET /v1/sensors/{id}) -------------
+
+function unregisteredSensors() {
+  const found = [];
+  for (const feed of FEEDS) {
+    for (const s of state.picture?.feeds?.[feed]?.sensors || []) if (!isRegistered(s)) found.push({ ...s, feed });
+  }
+  return found.sort((a, b) => a.sensorId.localeCompare(b.sensorId));
+}
+
+function renderUnregistered() {
+  const list = $("#unregistered");
+  if (!list) return;
+  const sensors = unregisteredSensors();
+  $("#unregistered-empty").hidden = sensors.length > 0;
+  const keep = new Set(sensors.map((s) => s.sensorId));
+  for (const row of [...list.children]) if (!keep.has(row.dataset.sensorId)) row.remove();
+  for (const s of sensors) {
+    let row = [...list.children].find((r) => r.dataset.sensorId === s.sensorId);
+    if (!row) {
+      row = el(
+        "li",
+        { class: "unregistered-row", "data-sensor-id": s.sensorId },
+        el("button", { type: "button", class: "link sensor-open" }),
+        el("span", { class: "sensor-meta" }),
+        el("div", { class: "sensor-page", hidden: "" }),
+      );
+      row.querySelector(".sensor-open").addEventListener("click", () => openSensorPage(row));
+      list.append(row);
+    }
+    row.dataset.feed = s.feed;
+    row.querySelector(".sensor-open").textContent = s.sensorId;
+    const [name, index] = Object.entries(s.indices || {})[0] || [];
+    const value = index ? ` · ${name} ${number(index.value)}${index.label ? ` (${bilingual(index.label)})` : ""}` : "";
+    row.querySelector(".sensor-meta").textContent = `${t("feed")[s.feed]} · ${localTime(s.lastEventTime)}${value}`;
+  }
+}
+
+async function openSensorPage(row) {
+  const page = row.querySelector(".sensor-page");
+  if (!page.hidden) {
+    page.hidden = true;
+    return;
+  }
+  const result = await api(`/v1/sensors/${encodeURIComponent(row.dataset.sensorId)}`);
+  if (isAuthError(result)) return authFailed(detailOf(result));
+  page.replaceChildren();
+  if (!result.ok) {
+    page.append(el("p", { class: "error" }, detailOf(result)));
+  } else {
+    const lines = (result.data.aggregates || []).map((w) => {
+      const values = Object.entries(w.values || {})
+        .map(([field, v]) => `${field} ${number(v.last, 1)}${v.unit ? ` ${v.unit}` : ""}`)
+        .join(", ");
+      return el("li", { "data-window": w.window }, `${w.window} · ${localTime(w.windowStart)} · ${values}`);
+    });
+    page.append(el("p", { class: "sensor-page-title" }, t("windowsOf")), el("ul", {}, ...lines));
+  }
+  page.hidden = false;
 }
 
 // --- map -----------------------------------------------------------------------------------------------
@@ -653,7 +738,10 @@ function mapSensors() {
       byId.set(s.sensorId, known);
     }
   }
-  return [...byId.values()].filter((s) => Number.isFinite(s.lat) && Number.isFinite(s.lon) && (s.lat || s.lon));
+  // Only sensors with a location: never an `unregistered:` one, never a 0,0 stand-in.
+  return [...byId.values()].filter(
+    (s) => isRegistered(s) && Number.isFinite(s.lat) && Number.isFinite(s.lon) && (s.lat || s.lon),
+  );
 }
 
 function mapDistricts(sensors) {
@@ -998,6 +1086,7 @@ function applyLanguage() {
   renderIncidents();
   renderTiles();
   renderMap();
+  renderUnregistered();
   for (const [id, row] of state.rows) {
     const shown = state.alerts.get(id);
     if (shown) fillRow(row, shown.alert);
