@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.servers import Servers, bench_servers  # noqa: E402
 from ioc.city import load_city  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
+from tests.conftest import TEST_CARD_KEY, free_port  # noqa: E402
 
 KEY = "bench-integrator-key"
 
@@ -123,6 +123,7 @@ def measure(args: argparse.Namespace, servers: Servers) -> None:
         "IOC_TOPIC_PREFIX": namespace,
         "IOC_REDIS_PREFIX": namespace,
         "IOC_API_KEYS": f"integrator:{KEY}",
+        "IOC_CARD_HMAC_KEY": TEST_CARD_KEY,
         "IOC_INGEST_RATE_PER_KEY": "1e9",
         "IOC_INGEST_MAX_ITEMS": str(max(args.batch, 5000)),
     }

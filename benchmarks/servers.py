@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ioc.infra import LocalKafka, LocalRedis
 from ioc.settings import Settings
-from tests.conftest import local_infra_settings
+from tests.conftest import TEST_CARD_KEY, local_infra_settings
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class Servers:
             redis_prefix=namespace,
             worker_id=namespace,
             partitions=partitions,
-            **overrides,
+            **({"card_hmac_key": TEST_CARD_KEY} | overrides),
         )
 
 

@@ -56,6 +56,16 @@ def demo_keys(settings: Settings) -> str:
     )
 
 
+def demo_card_key(settings: Settings, console: Console) -> dict[str, str]:
+    """The card HMAC key for the demo's children: the one set, else a random one for this run only (its
+    card hashes mean nothing after the run). Says which, never the key."""
+    if settings.card_hmac_key is not None:
+        console.print("Card ids are pseudonymised with IOC_CARD_HMAC_KEY as set.")
+        return {}
+    console.print("Card ids are pseudonymised with a random IOC_CARD_HMAC_KEY made for this run.")
+    return {"IOC_CARD_HMAC_KEY": secrets.token_hex(32)}
+
+
 def run_demo(settings: Settings, console: Console, *, interval: float) -> None:
     def stop_on_sigterm(*_: object) -> None:
         raise KeyboardInterrupt
@@ -70,7 +80,7 @@ def run_demo(settings: Settings, console: Console, *, interval: float) -> None:
     statuses = infra.up(settings)
     started_infra = [s.name for s in statuses if before.get(s.name) == "stopped"]
     keys = demo_keys(settings)
-    env = {**os.environ, "IOC_API_KEYS": keys}
+    env = {**os.environ, "IOC_API_KEYS": keys, **demo_card_key(settings, console)}
     log_dir = settings.run_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     base = f"http://{settings.api_host}:{settings.api_port}"

@@ -6,6 +6,7 @@ infrastructure manager (``ioc infra up``) starts one on ``127.0.0.1:IOC_KAFKA_PO
 
 from __future__ import annotations
 
+import string
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
@@ -31,6 +32,23 @@ DEFAULT_WINDOWS: dict[str, tuple[str, ...]] = {
 DEFAULT_FUTURE_TOLERANCE_SECONDS = 300
 
 
+# The card HMAC key: 32 random bytes or more, written as hexadecimal (64+ characters).
+CARD_KEY_MIN_HEX = 64
+CARD_KEY_HOWTO = 'make one with: python -c "import secrets; print(secrets.token_hex(32))"'
+
+
+def check_card_key(value: str) -> str:
+    """``value`` if it is a card HMAC key of at least 32 bytes in hexadecimal; else a ValueError that
+    names the variable and never the value."""
+    text = value.strip()
+    if len(text) < CARD_KEY_MIN_HEX or any(c not in string.hexdigits for c in text):
+        raise ValueError(
+            f"IOC_CARD_HMAC_KEY must be at least {CARD_KEY_MIN_HEX} hexadecimal characters (32 random "
+            f"bytes); {CARD_KEY_HOWTO}"
+        )
+    return text
+
+
 class Role(StrEnum):
     operator = "operator"
     integrator = "integrator"
@@ -51,7 +69,10 @@ def parse_api_keys(spec: str) -> dict[str, Role]:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="IOC_", env_file=".env", extra="ignore")
+    # hide_input_in_errors: a rejected value (a secret among them) is never echoed in the error.
+    model_config = SettingsConfigDict(
+        env_prefix="IOC_", env_file=".env", extra="ignore", hide_input_in_errors=True
+    )
 
     # Kafka: an existing cluster, or the local broker started by `ioc infra up`.
     kafka_bootstrap: str | None = Field(
@@ -167,9 +188,12 @@ class Settings(BaseSettings):
     city: str = Field("hanoi", description="City registry to load (ioc/city/<city>.json or a file path).")
 
     # Privacy: transit card ids are replaced by HMAC-SHA256(key, card id) before they reach Kafka.
-    card_hmac_key: SecretStr = Field(
-        SecretStr("dev-only-change-me"),
-        description="Key of the HMAC-SHA256 that pseudonymises transit card ids; change it in production.",
+    card_hmac_key: SecretStr | None = Field(
+        None,
+        description="Key of the HMAC-SHA256 that pseudonymises transit card ids: at least 32 random bytes "
+        f"as {CARD_KEY_MIN_HEX}+ hexadecimal characters ({CARD_KEY_HOWTO}). No default: every process that "
+        "sees card ids (api, bridge mqtt, simulate, dlq replay) refuses to start without it; ioc demo makes "
+        "one per run.",
     )
     card_hmac_key_id: str = Field(
         "k1", description="Id of the card HMAC key, written beside every card hash so keys can rotate."
@@ -227,6 +251,17 @@ class Settings(BaseSettings):
             for label in labels:
                 window_seconds(label)
         return value
+
+    @field_validator("card_hmac_key", mode="before")
+    @classmethod
+    def _check_card_key(cls, value: object) -> object:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None  # unset: the processes that need it refuse to start (ioc.privacy.require_card_key)
+        if not isinstance(value, str):
+            raise ValueError("IOC_CARD_HMAC_KEY must be a string of hexadecimal characters")
+        return check_card_key(value)
 
     @field_validator("api_keys")
     @classmethod

@@ -48,6 +48,7 @@ from ioc.ingest.edge import Accepted, Rejected, prepare, prepare_json, prepare_n
 from ioc.models import MODELS, AirQualityObserved
 from ioc.models.base import Instant
 from ioc.models.ngsi_ld import ENTITY_MODELS, to_ngsi_ld
+from ioc.privacy import require_card_key
 from ioc.settings import FEEDS, Settings
 
 log = logging.getLogger(__name__)
@@ -133,7 +134,7 @@ class IngestService:
         self.settings = settings
         self.redis = redis
         self.city: City = load_city(settings.city)
-        self.card_key = settings.card_hmac_key.get_secret_value().encode()
+        self.card_key = require_card_key(settings)
         self._kafka = ReplaceableProducer(
             settings,
             topics=[*(settings.raw_topic(feed) for feed in FEEDS), settings.dlq_topic],

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from ioc.cli.startup import card_key_or_exit
 from ioc.settings import Settings
 
 bridge_app = typer.Typer(help="Bridge other transports into Kafka: MQTT.", no_args_is_help=True)
@@ -28,6 +29,7 @@ def mqtt(
     from connectors.sources.mqtt import BridgeError, run_bridge
 
     settings = Settings()
+    card_key_or_exit(settings)  # the edge pseudonymises transit card ids
     # While Kafka is down aiokafka logs every reconnection attempt (ten a second); the bridge itself
     # reports how long Kafka has not acknowledged and how many MQTT messages wait.
     # kafka-python (topic creation) narrates every refused connection the same way.

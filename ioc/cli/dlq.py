@@ -18,6 +18,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from ioc.cli.startup import card_key_or_exit
 from ioc.settings import Settings
 
 dlq_app = typer.Typer(
@@ -185,6 +186,7 @@ def replay(
     from ioc.ingest.edge import Accepted
 
     settings = Settings()
+    card_key_or_exit(settings)  # the edge pseudonymises transit card ids
     if fix is not None and (edit or offset or reason or since):
         raise typer.BadParameter(
             "--fix brings its own items: use it without --edit, --offset, --reason, --since"

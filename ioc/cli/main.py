@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import Progress, TextColumn
 
@@ -22,6 +23,7 @@ from ioc.cli.index import index_app
 from ioc.cli.infra import infra_app
 from ioc.cli.picture import picture_app
 from ioc.cli.replay import NamespaceOption, parse_time, record, replay, settings_in
+from ioc.cli.startup import card_key_or_exit, settings_error_lines
 from ioc.settings import Settings
 
 app = typer.Typer(
@@ -67,6 +69,7 @@ def api(
     from ioc.api import create_app
 
     settings = settings_in(namespace)
+    card_key_or_exit(settings)  # ingest pseudonymises transit card ids
     uvicorn.run(
         create_app(settings),
         host=host or settings.api_host,
@@ -139,7 +142,8 @@ def simulate(
     first_event = parse_time(start, "--start") or datetime.now(UTC).replace(microsecond=0)
     span = timedelta(seconds=duration) if duration is not None else None
     reading_interval = timedelta(seconds=interval) if interval is not None else None
-    card_key = settings.card_hmac_key.get_secret_value().encode()
+    # Transit taps (and the scenarios, which may inject some) carry card hashes: they need the key.
+    card_key = card_key_or_exit(settings) if "transit" in chosen or scenarios is not None else b""
     source = city_simulator(
         city,
         chosen,
@@ -234,7 +238,15 @@ def main() -> None:
     # Client libraries narrate every connection at INFO; keep their warnings only.
     for chatty in ("kafka", "aiokafka", "httpx"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
-    app()
+    try:
+        app()
+    except ValidationError as error:
+        if error.title != Settings.__name__:
+            raise
+        # A setting that does not validate: one line per variable, never its value (secrets among them).
+        for line in settings_error_lines(error):
+            console.print(f"[bold red]error:[/] {line}", highlight=False, soft_wrap=True)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

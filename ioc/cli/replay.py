@@ -27,8 +27,11 @@ NamespaceOption = Annotated[
 
 def settings_in(namespace: str | None) -> Settings:
     """The settings, moved into ``namespace`` when one is given (a bad name is a usage error)."""
+    settings = Settings()  # any other setting that does not validate is reported as itself
+    if not namespace:
+        return settings
     try:
-        return Settings(namespace=namespace) if namespace else Settings()
+        return Settings(namespace=namespace)
     except ValueError as error:
         raise typer.BadParameter(
             "a namespace is 1–48 of a-z, 0-9, '-' and '_', starting with a letter or digit",

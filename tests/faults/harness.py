@@ -35,7 +35,7 @@ from ioc.models.alert import AlertChange, AlertEvent
 from ioc.recording import RecordedEvent, read_recording
 from ioc.settings import Settings
 from ioc.step import OfflineRun
-from tests.conftest import TEST_KEYS, local_infra_settings, settings_env
+from tests.conftest import TEST_CARD_KEY, TEST_KEYS, local_infra_settings, settings_env
 from tests.processes import IocProcess, topic_ends, wait_for
 
 # Consumers without a group (to read topics) warn that auto-commit is off, once per consumer.
@@ -104,6 +104,7 @@ class OwnServers:
             # A killed worker's partitions move on after this; the default 30 s would dominate the run.
             "worker_session_timeout_seconds": 10,
             "api_keys": ",".join(f"{role}:{key}" for role, key in TEST_KEYS.items()),
+            "card_hmac_key": TEST_CARD_KEY,
         }
         return Settings(**(values | overrides))
 

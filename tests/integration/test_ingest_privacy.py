@@ -92,7 +92,7 @@ def test_raw_card_ids_are_found_nowhere(settings: Settings, tmp_path: Path) -> N
     cards = [f"9704{rng.randrange(10**12):012d}" for _ in range(8)]
     port = free_port()
     # A SecretStr would reach the process as '**********': give the key in clear.
-    card_key = "privacy-test-card-key"
+    card_key = "c0ffee" * 11  # a key of its own (66 hex characters), not the suite's
     api = IocProcess(["api", "--port", str(port)], settings, tmp_path / "api.log", card_hmac_key=card_key)
     url = f"http://127.0.0.1:{port}"
     try:

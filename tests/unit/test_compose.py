@@ -9,6 +9,7 @@ import yaml
 
 from ioc.cli import app
 from ioc.settings import Settings
+from tests.conftest import TEST_CARD_KEY
 
 COMPOSE = yaml.safe_load((Path(__file__).parents[2] / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
@@ -16,9 +17,20 @@ IOC_SERVICES = {name: s for name, s in SERVICES.items() if s.get("image", "").st
 CLI = typer.main.get_command(app)
 
 
+# What the operator must set (compose's ``${NAME:?message}``: no default, compose refuses to start).
+REQUIRED = {"IOC_CARD_HMAC_KEY": TEST_CARD_KEY}
+
+
 def interpolated(environment: dict[str, str]) -> dict[str, str]:
-    """Compose's ``${NAME:-default}`` with nothing set in the environment."""
-    return {k: re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", str(v)) for k, v in environment.items()}
+    """Compose's ``${NAME:-default}`` with nothing set in the environment, ``${NAME:?…}`` as set."""
+    values = {k: re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", str(v)) for k, v in environment.items()}
+    return {k: re.sub(r"\$\{(\w+):\?[^}]*\}", lambda m: REQUIRED[m[1]], v) for k, v in values.items()}
+
+
+@pytest.mark.parametrize("name", ["worker", "api", "simulator", "bridge"])
+def test_the_card_key_is_required_with_no_default(name):
+    value = SERVICES[name]["environment"]["IOC_CARD_HMAC_KEY"]
+    assert re.fullmatch(r"\$\{IOC_CARD_HMAC_KEY:\?[^}]+\}", value), value
 
 
 def test_the_services_the_user_expects_are_there():
