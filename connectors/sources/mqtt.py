@@ -11,8 +11,11 @@ Delivery: the bridge subscribes with QoS 1 under a persistent session (a fixed c
 off, a session expiry), and acknowledges a message (PUBACK) only once Kafka has acknowledged every
 record made from it (idempotent producer, ``acks=all``). A message the bridge received but had not
 acknowledged when it stopped or crashed is delivered again by the broker when the bridge reconnects, so
-a message is never lost between the broker and Kafka; it can reach Kafka twice (at least once). The
-bridge does not filter such duplicates; the edge's ``dedup_key`` of an event names them.
+a message is never lost between the broker and Kafka. Duplicates are filtered as the HTTP API filters
+them (``ioc.ingest.dedup``, the same Redis marks): an event whose ``dedup_key`` (``eventId``, else sensor
+and event time) Kafka already has, from either edge, is acknowledged and not produced again: a retained
+message delivered again at every reconnect, a redelivery after a crash past Kafka's answer. While Redis
+is unreachable the bridge goes on without the marks (at least once) and says so.
 
 ``route`` is pure (topic and payload in, edge outcomes out); ``MqttBridge`` does the I/O.
 """
@@ -37,10 +40,13 @@ from aiokafka.errors import KafkaError as AIOKafkaError
 from kafka.errors import KafkaError
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from connectors.kafka import EventProducer, create_topics
 from ioc.city import City, load_city
 from ioc.infra.mosquitto import new_client, parse_mqtt_url
+from ioc.ingest.dedup import NEW, SEEN, DedupMarks
 from ioc.ingest.edge import (
     DEFAULT_FUTURE_TOLERANCE,
     INVALID,
@@ -71,6 +77,7 @@ KEEPALIVE_SECONDS = 30
 RETRY_FIRST, RETRY_MAX = 1.0, 30.0  # back-off between Kafka attempts while Kafka fails
 STOP_GRACE_SECONDS = 3.0  # how long a stop waits for a Kafka write in flight before giving up on it
 SLOW_KAFKA_SECONDS = 5.0  # a Kafka write taking longer is reported, every this many seconds
+DEDUP_TIMEOUT_SECONDS = 2.0  # a Redis round trip of the duplicate marks; slower: go on without them
 FIRST = asyncio.FIRST_COMPLETED
 SESSION_TAKEN_OVER = 0x8E  # MQTT 5 DISCONNECT reason: another client connected with this client id
 # Mosquitto 2.0 closes a taken-over connection without saying why. Losing the connection this many times
@@ -219,6 +226,7 @@ class BridgeCounts:
     accepted: Counter[str] = field(default_factory=Counter)  # items, by feed
     rejected: Counter[str] = field(default_factory=Counter)  # items or messages, by DLQ reason
     kafka_failures: int = 0  # Kafka writes that failed (their messages stayed unacknowledged)
+    duplicates: int = 0  # items Kafka already had (same dedup key), acknowledged and not produced again
 
     def line(self) -> str:
         def spread(counter: Counter[str]) -> str:
@@ -226,7 +234,8 @@ class BridgeCounts:
 
         return (
             f"{self.messages:,} MQTT messages acknowledged; accepted {spread(self.accepted)}; "
-            f"to the DLQ {spread(self.rejected)}; {self.kafka_failures} failed Kafka writes"
+            f"to the DLQ {spread(self.rejected)}; {self.duplicates:,} duplicates; "
+            f"{self.kafka_failures} failed Kafka writes"
         )
 
 
@@ -261,6 +270,7 @@ class MqttBridge:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._fatal: BridgeError | None = None
+        self._marks: DedupMarks | None = None  # made in ``run``'s event loop
 
     @property
     def subscription(self) -> str:
@@ -274,6 +284,8 @@ class MqttBridge:
         await asyncio.to_thread(create_topics, self.settings, [*feeds_topics, self.settings.dlq_topic])
         producer = EventProducer(self.settings)
         await producer.__aenter__()
+        redis = Redis.from_url(self.settings.redis_address, decode_responses=True)
+        self._marks = DedupMarks(self.settings, redis)
         client: mqtt.Client | None = None
         try:
             client = await asyncio.to_thread(self._connect)
@@ -288,6 +300,7 @@ class MqttBridge:
                 await asyncio.wait_for(producer.__aexit__(None, None, None), STOP_GRACE_SECONDS)
             except TimeoutError:
                 log.warning("the Kafka producer did not close within %.0f s", STOP_GRACE_SECONDS)
+            await redis.aclose()
             log.info("MQTT bridge stopped: %s", self.counts.line())
         if self._fatal is not None:
             raise self._fatal
@@ -438,22 +451,56 @@ class MqttBridge:
             route(m.topic, m.payload, root=self.root, edge=self.edge, received_at=m.received_at)
             for m in batch
         ]
-        records = [self._record(outcome) for per_message in outcomes for outcome in per_message]
+        flat = [outcome for per_message in outcomes for outcome in per_message]
+        fresh, marked = await self._without_duplicates(flat)
+        records = [self._record(outcome) for outcome in flat if id(outcome) in fresh]
         if not await self._write(producer, records, len(batch), stop):
+            await self._dedup("unmark", marked)
             return False
+        await self._dedup("confirm", [o.dedup_key for o in flat if isinstance(o, Accepted)])
         # Kafka has every record: now (and only now) acknowledge, in the order the broker sent them.
         for message in batch:
             if message.connection == self._connection:
                 client.ack(message.mid, message.qos)
             # else: that connection is gone; the broker redelivers the message on the new one.
         self.counts.messages += len(batch)
-        for per_message in outcomes:
-            for outcome in per_message:
-                if isinstance(outcome, Accepted):
-                    self.counts.accepted[outcome.feed] += 1
-                else:
-                    self.counts.rejected[outcome.kind] += 1
+        for outcome in flat:
+            if id(outcome) not in fresh:
+                self.counts.duplicates += 1
+            elif isinstance(outcome, Accepted):
+                self.counts.accepted[outcome.feed] += 1
+            else:
+                self.counts.rejected[outcome.kind] += 1
         return True
+
+    async def _without_duplicates(self, outcomes: list[Accepted | Rejected]) -> tuple[set[int], list[str]]:
+        """The outcomes to produce (by ``id``): all but accepted events seen before, in this batch or
+        marked done in Redis; and the dedup keys this call newly marked pending (to unmark on failure)."""
+        fresh: set[int] = set()
+        first: dict[str, Accepted] = {}
+        for outcome in outcomes:
+            if not isinstance(outcome, Accepted):
+                fresh.add(id(outcome))
+            elif outcome.dedup_key not in first:
+                first[outcome.dedup_key] = outcome
+        keys = list(first)
+        states = await self._dedup("mark", keys)
+        if states is None:  # no marks: every event goes, at least once
+            states = [NEW] * len(keys)
+        fresh.update(id(first[key]) for key, state in zip(keys, states, strict=True) if state != SEEN)
+        return fresh, [key for key, state in zip(keys, states, strict=True) if state == NEW]
+
+    async def _dedup(self, call: str, keys: list[str]) -> Any:
+        """``DedupMarks.<call>(keys)``, or None when Redis does not answer in time."""
+        if self._marks is None:
+            return None
+        try:
+            return await asyncio.wait_for(getattr(self._marks, call)(keys), DEDUP_TIMEOUT_SECONDS)
+        except (RedisError, OSError, TimeoutError) as error:
+            log.warning(
+                "duplicate marks unavailable (Redis: %s); bridging without them", type(error).__name__
+            )
+            return None
 
     async def _write(
         self,

@@ -14,6 +14,8 @@ stamped, validated against the feed model and the city registry, its ``dateObser
   ``done`` once Kafka acknowledged it; a mark that was ours and whose record failed is removed again.
   A key already ``done`` is a duplicate: not produced, counted in ``duplicates``. A key ``pending`` in
   another request still in flight is produced anyway: a possible duplicate downstream beats a loss.
+  The marks (``ioc.ingest.dedup``) are shared with the MQTT bridge: an event either edge sent is a
+  duplicate at the other.
 - **Rate limit** (Redis, shared by every API replica): a token bucket per API key, refilled at
   ``IOC_INGEST_RATE_PER_KEY`` events per second up to ``max(IOC_INGEST_BURST_PER_KEY,
   IOC_INGEST_MAX_ITEMS)``; a request takes one token per item, all or nothing (429 with Retry-After).
@@ -44,6 +46,7 @@ from ioc.api.publisher import ReplaceableProducer, Unavailable
 from ioc.api.responses import CamelModel, problem
 from ioc.city import City, load_city
 from ioc.ingest.body import BodyError, RawLine, decode, parse_object, split_items
+from ioc.ingest.dedup import NEW, SEEN, DedupMarks
 from ioc.ingest.edge import Accepted, Rejected, prepare, prepare_json, prepare_ngsi_ld
 from ioc.models import MODELS, AirQualityObserved
 from ioc.models.base import Instant
@@ -55,35 +58,6 @@ log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1", tags=["ingest"])
 
-PENDING, DONE = "pending", "done"
-NEW, SEEN, IN_FLIGHT = 0, 1, 2
-
-# Every key: SET NX; when it exists, say whether it is done (a duplicate) or pending elsewhere.
-_MARK = """
-local out = {}
-for i, key in ipairs(KEYS) do
-  if redis.call('SET', key, ARGV[1], 'NX', 'EX', ARGV[2]) then
-    out[i] = '0'
-  elseif redis.call('GET', key) == ARGV[3] then
-    out[i] = '1'
-  else
-    out[i] = '2'
-  end
-end
-return table.concat(out)
-"""
-# Mark every key done (one script call: far cheaper than a pipeline of SETs for a 1,000-item batch).
-_CONFIRM = """
-for _, key in ipairs(KEYS) do redis.call('SET', key, ARGV[1], 'EX', ARGV[2]) end
-return 0
-"""
-# Delete the keys still marked pending (ours), leave the others.
-_UNMARK = """
-for _, key in ipairs(KEYS) do
-  if redis.call('GET', key) == ARGV[1] then redis.call('DEL', key) end
-end
-return 0
-"""
 # Token bucket: ARGV rate (tokens/s), capacity, tokens wanted. Returns {1, 0} or {0, seconds to wait}.
 _TAKE = """
 local rate, capacity, wanted = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -143,9 +117,7 @@ class IngestService:
             linger_ms=5,
             max_batch_size=512 * 1024,
         )
-        self._mark = redis.register_script(_MARK)
-        self._confirm = redis.register_script(_CONFIRM)
-        self._unmark = redis.register_script(_UNMARK)
+        self.marks = DedupMarks(settings, redis)
         self._take = redis.register_script(_TAKE)
 
     @property
@@ -165,28 +137,13 @@ class IngestService:
         return 0.0 if int(granted) == 1 else float(wait)
 
     async def mark(self, dedup_keys: list[str]) -> list[int]:
-        if not dedup_keys:
-            return []
-        keys = [self._dedup_key(k) for k in dedup_keys]
-        states = await self._redis(
-            self._mark(keys=keys, args=[PENDING, self.settings.ingest_dedup_seconds, DONE])
-        )
-        # One digit per key (a string, not an array: 1,000 array items cost more to parse than the script).
-        states = states.decode() if isinstance(states, bytes) else states
-        return [int(s) for s in states]
+        return await self._redis(self.marks.mark(dedup_keys))
 
     async def confirm(self, dedup_keys: list[str]) -> None:
-        if not dedup_keys:
-            return
-        keys = [self._dedup_key(k) for k in dedup_keys]
-        await self._redis(self._confirm(keys=keys, args=[DONE, self.settings.ingest_dedup_seconds]))
+        await self._redis(self.marks.confirm(dedup_keys))
 
     async def unmark(self, dedup_keys: list[str]) -> None:
-        if dedup_keys:
-            await self._redis(self._unmark(keys=[self._dedup_key(k) for k in dedup_keys], args=[PENDING]))
-
-    def _dedup_key(self, dedup_key: str) -> str:
-        return self.settings.redis_key("ingest", "seen", dedup_key)
+        await self._redis(self.marks.unmark(dedup_keys))
 
     async def _redis(self, call: Coroutine[Any, Any, Any]) -> Any:
         try:

@@ -285,3 +285,27 @@ def test_card_numbers_and_times_out_of_range_are_refused_and_kept_nowhere(
     everything = json.dumps([transit_raw, dlq])
     for card in [*cards, RAW_CARD]:
         assert card not in everything and card not in log
+
+
+def test_a_retained_message_is_bridged_once_across_restarts(
+    settings: Settings, publisher: Publisher, start_bridge, tmp_path: Path
+) -> None:
+    # The broker hands a retained message to every new subscription: each bridge start gets it again.
+    topic = f"{settings.mqtt_topic_root}/air/{AIR}"
+    body = json.dumps(air(AIR, 7, 77.0)).encode()
+    publisher.client.publish(topic, body, qos=1, retain=True).wait_for_publish(timeout=10)
+    try:
+        first = start_bridge(settings, tmp_path / "first.log")
+        assert [v["pm25"] for v in values(read_topic(settings, settings.raw_topic("air"), expect=1))] == [77]
+        assert first.stop() == 0
+        second = start_bridge(settings, tmp_path / "second.log")
+        wait_for(lambda: "1 duplicates" in second.log_file.read_text(), timeout=60, processes=[second])
+        # A new reading still goes through.
+        publisher.send("air", AIR, air(AIR, 8, 78.0))
+        written = read_topic(settings, settings.raw_topic("air"), expect=2)
+        time.sleep(2)  # anything more would have come by now
+        written = read_topic(settings, settings.raw_topic("air"), expect=3, timeout=3)
+        assert second.stop() == 0
+    finally:
+        publisher.client.publish(topic, b"", qos=1, retain=True).wait_for_publish(timeout=10)
+    assert sorted(v["pm25"] for v in values(written)) == [77, 78]
