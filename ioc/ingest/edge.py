@@ -430,7 +430,11 @@ def _redact_numbers(value: object, depth: int = 0) -> Any:
     if isinstance(value, list):
         return [_redact_numbers(v, depth + 1) for v in value]
     if isinstance(value, dict):
-        return {_redact_digits(str(k)): _redact_numbers(v, depth + 1) for k, v in value.items()}
+        # A well-formed card hash is kept: its 64 hex digits can hold a run of 12 or more decimal ones.
+        return {
+            _redact_digits(str(k)): v if _is_safe_card_value(str(k), v) else _redact_numbers(v, depth + 1)
+            for k, v in value.items()
+        }
     return value
 
 

@@ -23,6 +23,7 @@ from ioc.ingest.edge import (
     prepare,
     prepare_json,
     prepare_ngsi_ld,
+    redact_card_numbers,
 )
 from ioc.models import AirQualityObserved, TrafficFlowObserved
 from ioc.models.ngsi_ld import to_ngsi_ld
@@ -326,3 +327,13 @@ def test_an_ngsi_ld_entity_of_no_feed_keeps_no_card_number():
     outcome = prepare_ngsi_ld(entity, **OPTIONS)
     assert isinstance(outcome, Rejected) and outcome.feed == "ngsi-ld"
     assert card not in everything_of(outcome)
+
+
+def test_a_rejected_taps_card_hash_is_kept_whole_though_it_holds_a_run_of_digits():
+    # A 64-hex HMAC may hold 12+ decimal digits in a row; it is the pseudonym, not a card number.
+    digest = "2d94f084ce" + "123456789012345" + "cb4" + "a" * 36
+    assert len(digest) == 64
+    payload = {"cardIdHash": digest, "cardKeyId": "k1", "note": "card 4111111111111111"}
+    redacted = redact_card_numbers(payload)
+    assert redacted["cardIdHash"] == digest
+    assert "4111111111111111" not in redacted["note"]
