@@ -63,6 +63,7 @@ from ioc.ingest.edge import (
     scrub_card_numbers,
 )
 from ioc.models import MODELS
+from ioc.privacy import require_card_key
 from ioc.settings import FEEDS, Settings
 
 log = logging.getLogger(__name__)
@@ -101,7 +102,7 @@ class Edge:
     def from_settings(cls, settings: Settings) -> Edge:
         return cls(
             load_city(settings.city),
-            settings.card_hmac_key.get_secret_value().encode(),
+            require_card_key(settings),
             settings.card_hmac_key_id,
             timedelta(seconds=settings.future_tolerance_seconds),
         )

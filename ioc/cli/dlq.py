@@ -16,7 +16,9 @@ import typer
 from kafka.errors import KafkaError
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from ioc.cli.startup import card_key_or_exit
 from ioc.settings import Settings
@@ -65,15 +67,20 @@ def _zone(settings: Settings) -> ZoneInfo:
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(1)
 
 
 def _counts_table(title: str, counts: Counter[str]) -> Table:
     table = Table(title, "dead letters", box=box.SIMPLE_HEAD, title_justify="left")
     for name, count in counts.most_common():
-        table.add_row(name, f"{count:,}")
+        table.add_row(Text(name), f"{count:,}")
     return table
+
+
+def _plain(*cells: str) -> list[Text]:
+    """Table cells shown as they are: a dead letter's text is anyone's, and may look like Rich markup."""
+    return [Text(cell) for cell in cells]
 
 
 @dlq_app.command("list")
@@ -111,11 +118,13 @@ def list_(
     table.columns[4].overflow = "fold"
     for moment, _, stored in sorted(newest, key=lambda e: (e[0], e[1])):
         table.add_row(
-            str(stored.position),
-            moment.astimezone(zone).isoformat(timespec="seconds"),
-            stored.feed,
-            stored.reason,
-            stored.detail if len(stored.detail) <= 300 else stored.detail[:299] + "…",
+            *_plain(
+                str(stored.position),
+                moment.astimezone(zone).isoformat(timespec="seconds"),
+                stored.feed,
+                stored.reason,
+                stored.detail if len(stored.detail) <= 300 else stored.detail[:299] + "…",
+            )
         )
     if not total:
         out.print(
@@ -245,9 +254,11 @@ def _report(results: list, settings: Settings, *, dry_run: bool) -> None:
     table.columns[3].overflow = "fold"
     for result in failing:
         if result.outcome is None:
-            table.add_row(result.candidate.origin, result.candidate.feed, "skipped", result.skipped)
+            table.add_row(*_plain(result.candidate.origin, result.candidate.feed, "skipped", result.skipped))
         else:
             table.add_row(
-                result.candidate.origin, result.outcome.feed, result.outcome.kind, result.outcome.detail
+                *_plain(
+                    result.candidate.origin, result.outcome.feed, result.outcome.kind, result.outcome.detail
+                )
             )
     out.print(table)

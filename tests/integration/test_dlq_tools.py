@@ -198,3 +198,20 @@ def test_replay_edit_opens_the_letters_in_the_editor(
 def test_replay_needs_a_selection(settings: Settings, letters: dict[str, str]) -> None:
     result = ioc(settings, "dlq", "replay")
     assert result.exit_code == 2 and "choose what to replay" in result.output
+
+
+def test_list_shows_text_that_looks_like_rich_markup_as_it_is(settings: Settings) -> None:
+    edge = Edge.from_settings(settings)
+    item = {"sensorId": AIR, "dateObserved": "2026-01-15T08:00:00+07:00", "pm25": "[/x] [bold]"}
+    outcome = prepare(
+        "air", item, city=edge.city, card_key=edge.card_key, card_key_id=edge.card_key_id,
+        source="test", received_at=AT,
+    )  # fmt: skip
+    assert isinstance(outcome, Rejected)
+    create_topics(settings, [settings.dlq_topic])
+    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    producer.send(settings.dlq_topic, key=outcome.dlq_key, value=outcome.dead_letter().to_json()).get(30)
+    producer.close()
+    result = ioc(settings, "dlq", "list")
+    assert result.exit_code == 0, result.output
+    assert '(got "[/x] [bold]")' in result.output
