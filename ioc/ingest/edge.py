@@ -47,8 +47,9 @@ What ``prepare`` does, in order:
    where it comes in. The worker applies the same bound against the record's Kafka timestamp, for
    producers that bypass the edge (``ioc.step``).
 
-Idempotency: ``Accepted.dedup_key`` names the event for duplicate detection: the client's ``eventId``
-when given (every feed accepts an optional ``eventId``; transit requires it), else the natural key of a
+Idempotency: ``Accepted.dedup_key`` names the event for duplicate detection: the sensor and the
+client's ``eventId`` when given (every feed accepts an optional ``eventId``; transit requires it; an id
+is unique per source, not across sources), else the natural key of a
 reading — the sensor, its event time (as an instant) and, for traffic, the lane. The edge does not
 remember anything; the caller marks the key (the API uses Redis ``SET NX EX``).
 
@@ -362,9 +363,10 @@ def _isoformat(moment: datetime) -> str:
 
 
 def dedup_key(event: Event) -> str:
-    """The event's identity for duplicate detection: its eventId, else sensor + event time (+ lane)."""
+    """The event's identity for duplicate detection: its sensor and eventId (ids are only unique per
+    source: two sensors' "1" are two events), else sensor + event time (+ lane)."""
     if event.event_id is not None:
-        parts = ["id", event.event_id]
+        parts = ["id", event.sensor_id, event.event_id]
     else:
         parts = ["at", event.sensor_id, utc_text(event.date_observed)]
         if isinstance(event, TrafficFlowObserved):

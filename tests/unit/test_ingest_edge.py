@@ -181,12 +181,15 @@ def test_unknown_feed_and_naive_time_are_programming_errors():
         prepare("air", AIR, **(OPTIONS | {"received_at": datetime(2026, 1, 1)}))
 
 
-def test_dedup_key_is_the_event_id_else_sensor_time_and_lane():
+def test_dedup_key_is_the_sensor_and_event_id_else_sensor_time_and_lane():
     a = prepare("air", dict(AIR, eventId="e-1"), **OPTIONS)
     b = prepare(
         "air", dict(AIR, eventId="e-1", pm25=1.0, dateObserved="2026-01-15T07:00:00+07:00"), **OPTIONS
     )
     assert isinstance(a, Accepted) and isinstance(b, Accepted) and a.dedup_key == b.dedup_key
+    # An id is unique per source only: another sensor's "e-1" is another event.
+    other = prepare("air", dict(AIR, sensorId="air-minh-khai", eventId="e-1"), **OPTIONS)
+    assert isinstance(other, Accepted) and other.dedup_key != a.dedup_key
     # Without an id: the same instant in another offset is the same reading.
     c = prepare("air", AIR, **OPTIONS)
     d = prepare("air", dict(AIR, dateObserved="2026-01-15T01:00:00+00:00", pm25=1.0), **OPTIONS)
