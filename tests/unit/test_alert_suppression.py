@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from ioc.alerts import manager
@@ -321,3 +325,29 @@ def test_a_silence_must_mute_something_and_not_everything(matchers, reason):
 )
 def test_a_silence_that_mutes_some_alerts_is_allowed(matchers):
     assert book_module.refusal(book_module.Matchers(**matchers), KNOWN) is None
+
+
+@given(
+    st.text(alphabet="ab.*", min_size=1, max_size=8),
+    st.text(alphabet="ab.", max_size=12),
+)
+def test_a_glob_matches_as_a_regex_of_its_parts_would(pattern: str, value: str):
+    expected = re.fullmatch(".*".join(re.escape(part) for part in pattern.split("*")), value, re.DOTALL)
+    assert book_module._matches_pattern(pattern, value) == (expected is not None)
+
+
+@pytest.mark.timeout(10)  # a guard, not a speed target: the regex it replaces took minutes on this
+def test_a_glob_with_many_stars_is_judged_without_backtracking():
+    pattern = "*a" * 8 + "*b"
+    assert not book_module._matches_pattern(pattern, "a" * 60)
+    assert book_module._matches_pattern(pattern, "a" * 60 + "b")
+
+
+def test_matchers_are_bounded_in_length_and_stars():
+    at, until = minutes(0), minutes(60)
+    common = dict(id="s", starts_at=at, ends_at=until, created_by="op", comment="why")
+    with pytest.raises(ValidationError, match="at most 8"):
+        Silence(matchers={"entity": "a*" * 9}, **common)
+    with pytest.raises(ValidationError, match="at most 200"):
+        Silence(matchers={"entity": "a" * 201}, **common)
+    assert Silence(matchers={"entity": "air-*-kiem*"}, **common)
