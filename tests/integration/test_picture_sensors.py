@@ -24,8 +24,16 @@ pytestmark = pytest.mark.integration
 
 OPERATOR = {"X-API-Key": TEST_KEYS["operator"]}
 # A minute ago, to the minute: the windows' readings are recent enough to count as reporting.
-T0 = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).replace(second=0, microsecond=0) - timedelta(minutes=1)
+T0 = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh"))  # a minute before each test starts: see ``fresh_t0``
 OLD = datetime.fromisoformat("2016-03-01T08:00:00+07:00")
+
+
+@pytest.fixture(autouse=True)
+def fresh_t0() -> None:
+    """The picture judges "reporting" by the API's clock: the data's time is set when each test starts,
+    not when the module is imported (in the whole suite that is many minutes earlier)."""
+    global T0
+    T0 = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).replace(second=0, microsecond=0) - timedelta(minutes=1)
 
 
 def aggregate(
