@@ -1,9 +1,10 @@
 """One feed's reading path, pure: a batch of raw records and the state they touch → outputs and new state.
 
 Validate → event-time windows → detectors (with the sensor's indices) → silence ticks, for every record
-in order. The Faust agent (``streams/pipeline.py``), ``ioc backtest``, ``ioc detect``'s offline runs and
-the fault harness all call ``FeedStep.run``; nothing else walks a reading through the pipeline, so
-online and offline cannot disagree.
+in order; a reading the sensor's recent readings already hold (the same identity as the edge's duplicate
+marks) is counted once. The Faust agent (``streams/pipeline.py``), ``ioc backtest``, ``ioc detect``'s
+offline runs and the fault harness all call ``FeedStep.run``; nothing else walks a reading through the
+pipeline, so online and offline cannot disagree.
 
 Records carry what Kafka gives them: key, value, partition, offset and the record's timestamp (when the
 edge produced it; a dead letter's time, so a re-run writes the same dead letter). That timestamp is also
@@ -27,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from hashlib import blake2b
 from typing import Any
 
 from kafka.partitioner.default import murmur2
@@ -36,7 +38,7 @@ from ioc.alerts.rules import RuleSet
 from ioc.city import City
 from ioc.detectors import clock
 from ioc.detectors.sensor import SensorDetector, identify_rejected, new_sensor_state
-from ioc.ingest.edge import FUTURE, too_far_ahead
+from ioc.ingest.edge import FUTURE, reading_identity, too_far_ahead
 from ioc.models import MODELS
 from ioc.models.anomaly import Anomaly
 from ioc.models.dead_letter import DeadLetter, dead_letter, describe_validation_error
@@ -45,7 +47,12 @@ from ioc.recording import RecordedEvent
 from ioc.settings import DEFAULT_FUTURE_TOLERANCE_SECONDS, Settings
 from ioc.windows import Late, PublishedWindow, WindowSpec, add_event, aggregate_of, new_state
 
-STATE_VERSION = 1
+STATE_VERSION = 2
+# Per sensor, the identities of the readings last counted: a repeat of one of them is dropped. The edge
+# keeps its own marks in Redis; these catch what gets past them: a retry after the edge died between
+# Kafka's acknowledgement and its mark, a producer that bypasses the edge. Such a repeat follows its
+# first copy within seconds, a few readings of that sensor later.
+RECENT_READINGS = 32
 
 # (window label, sensor id, window start as epoch seconds): one window of one sensor.
 WindowKey = tuple[str, str, int]
@@ -68,21 +75,31 @@ class StepResult:
     anomalies: list[Anomaly] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     records: int = 0
+    repeats: int = 0  # readings counted before (same identity), dropped
     sensors: dict[str, int] = field(default_factory=dict)  # sensor id → its partition
     clocks: set[int] = field(default_factory=set)  # partitions whose clock moved
 
 
 def new_sensor() -> dict[str, Any]:
-    """A sensor's state: its windows by label, its detectors, and the last (partition, offset) counted."""
-    return {"v": STATE_VERSION, "windows": {}, "detect": new_sensor_state(), "position": None}
+    """A sensor's state: its windows by label, its detectors, the last (partition, offset) counted and the
+    identities of its recent readings."""
+    return {"v": STATE_VERSION, "windows": {}, "detect": new_sensor_state(), "position": None, "recent": []}
 
 
 def upgrade_sensor(state: dict[str, Any]) -> dict[str, Any]:
     """A sensor's state as an earlier version wrote it, in today's format (a worker upgraded in place)."""
-    if state.get("v") == STATE_VERSION:
+    version = state.get("v", 0)
+    if version == STATE_VERSION:
         return state
-    if "v" in state:
-        raise ValueError(f"sensor state version {state['v']!r} is newer than this worker's {STATE_VERSION}")
+    if version not in (0, 1):
+        raise ValueError(f"sensor state version {version!r} is newer than this worker's {STATE_VERSION}")
+    if version == 0:
+        state = _upgrade_v0(state)
+    # Version 1 kept no recent readings: none is known to be a repeat yet.
+    return {**state, "v": STATE_VERSION, "recent": []}
+
+
+def _upgrade_v0(state: dict[str, Any]) -> dict[str, Any]:
     # Version 0 (no version field): a window's field stats were dicts; now [n, sum, min, max, last, time].
     windows = {}
     for label, by_label in state.get("windows", {}).items():
@@ -97,7 +114,7 @@ def upgrade_sensor(state: dict[str, Any]) -> dict[str, Any]:
             },
         }
     detect = state.get("detect", new_sensor_state())
-    return {"v": STATE_VERSION, "windows": windows, "detect": detect, "position": state.get("position")}
+    return {"v": 1, "windows": windows, "detect": detect, "position": state.get("position")}
 
 
 def _stats_v1(stats: dict[str, Any]) -> list[Any]:
@@ -207,6 +224,14 @@ class FeedStep:
         state = self._sensor(sensor, sensor_id, record, result)
         if state is None:
             return
+        identity = blake2b(reading_identity(reading), digest_size=8).hexdigest()
+        recent = state["recent"]
+        if identity in recent:
+            result.repeats += 1
+            return
+        recent.append(identity)
+        if len(recent) > RECENT_READINGS:
+            del recent[0]
 
         values = reading.measured_values()
         shortest_late: Late | None = None

@@ -89,6 +89,8 @@ def register_pipeline_agent(app: faust.App, settings: Settings, feed: str) -> No
             for e, _ in events
         ]
         result = step.run(records, sensor, partition_clock)
+        if result.repeats:
+            log.info("%s pipeline: %d repeated readings not counted again", feed, result.repeats)
 
         for letter in result.dead_letters:
             await batch.send(

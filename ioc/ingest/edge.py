@@ -362,16 +362,22 @@ def _isoformat(moment: datetime) -> str:
     return moment.isoformat()  # once per request, not once per item
 
 
-def dedup_key(event: Event) -> str:
-    """The event's identity for duplicate detection: its sensor and eventId (ids are only unique per
-    source: two sensors' "1" are two events), else sensor + event time (+ lane)."""
+def reading_identity(event: Event) -> bytes:
+    """What makes a reading the same reading again: its sensor and eventId (ids are only unique per
+    source: two sensors' "1" are two events), else sensor + event time (+ lane). The edge's duplicate
+    marks and the worker's recent readings (``ioc.step``) both go by it."""
     if event.event_id is not None:
         parts = ["id", event.sensor_id, event.event_id]
     else:
         parts = ["at", event.sensor_id, utc_text(event.date_observed)]
         if isinstance(event, TrafficFlowObserved):
             parts.append("" if event.lane_id is None else str(event.lane_id))
-    digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]  # 128 bits
+    return "\x1f".join(parts).encode()
+
+
+def dedup_key(event: Event) -> str:
+    """The event's key among the edge's duplicate marks in Redis."""
+    digest = hashlib.sha256(reading_identity(event)).hexdigest()[:32]  # 128 bits
     return f"{event.feed}:{digest}"
 
 

@@ -15,7 +15,16 @@ from ioc.city import load_city
 from ioc.detectors import clock
 from ioc.recording import in_event_time_order, load_events
 from ioc.settings import Settings
-from ioc.step import FeedStep, OfflineRun, SourceRecord, StepResult, new_sensor, partition_of, upgrade_sensor
+from ioc.step import (
+    RECENT_READINGS,
+    FeedStep,
+    OfflineRun,
+    SourceRecord,
+    StepResult,
+    new_sensor,
+    partition_of,
+    upgrade_sensor,
+)
 from ioc.windows import WindowAggregate
 
 SETTINGS = Settings()
@@ -72,6 +81,32 @@ def test_a_record_read_again_after_a_restart_counts_nothing():
     again = state.run(step, records([air(0), air(1)]))  # the same offsets: a repeat
     assert not again.aggregates and not again.anomalies and not again.dead_letters
     assert state.sensors[SENSOR]["position"] == [0, 1]
+
+
+def test_a_reading_written_twice_to_kafka_counts_once():
+    """An edge that died between Kafka's acknowledgement and its duplicate mark: the client's retry puts
+    the same reading on the topic again, at a later offset."""
+    state, step = State(), air_step()
+    state.run(step, records([air(0, 10.0), air(1, 30.0)]))
+    again = state.run(step, records([air(0, 10.0), air(2, 50.0)], first=2))
+    assert again.repeats == 1 and not again.dead_letters
+    minutes = {k[2]: WindowAggregate.model_validate_json(w.json).count for k, w in again.aggregates.items()}
+    assert set(minutes.values()) == {1, 3}  # the new minute's window; the hour holds three readings
+    assert state.sensors[SENSOR]["position"] == [0, 3]
+    # Identified like the edge's marks: by eventId when it has one (another id, another reading) ...
+    with_id = [json.dumps({**json.loads(air(3)), "eventId": n}).encode() for n in ("a", "b", "a")]
+    assert state.run(step, records(with_id, first=4)).repeats == 1
+    # ... and only among the sensor's recent readings: a repeat long after counts again.
+    later = [air(10 + n) for n in range(RECENT_READINGS)]
+    state.run(step, records(later, first=7))
+    assert state.run(step, records([air(0, 10.0)], first=7 + RECENT_READINGS)).repeats == 0
+
+
+def test_a_sensor_of_the_version_before_recent_readings_starts_with_none():
+    version_1 = {k: v for k, v in new_sensor().items() if k != "recent"} | {"v": 1}
+    assert upgrade_sensor(version_1) == new_sensor()
+    with pytest.raises(ValueError, match="newer"):
+        upgrade_sensor({**new_sensor(), "v": 3})
 
 
 def test_invalid_and_mismatched_records_are_dead_letters_timed_by_kafka():
