@@ -48,6 +48,7 @@ import json
 import math
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -166,11 +167,15 @@ def output_topic(system: str, settings: Settings) -> str | None:
     return settings.topic(OUTPUT_TOPIC[system]) if system in OUTPUT_TOPIC else None
 
 
-def launch(system: str, settings: Settings, run_dir: Path, faust_commit_interval: float) -> Launch:
+def launch(
+    system: str, settings: Settings, run_dir: Path, faust_commit_interval: float, profile: Path | None = None
+) -> Launch:
     topic, namespace = settings.raw_topic("air"), settings.worker_id
     if system == "ioc":  # its consumer group is its Faust app id, the worker id
+        # Under py-spy (--profile): its samples, not its figures, are the point of such a run.
+        spy = ["py-spy", "record", "-r", "100", "-f", "raw", "-o", str(profile), "--"] if profile else []
         return Launch(
-            [sys.executable, "-m", "ioc", "worker", "--loglevel", "info"],
+            [*spy, sys.executable, "-m", "ioc", "worker", "--loglevel", "info"],
             settings.worker_id,
             b"Ready",
             settings_env(settings),
@@ -276,7 +281,8 @@ def measured(steady: tuple, end: tuple) -> dict:
 
 
 def stop(process: subprocess.Popen) -> None:
-    process.terminate()
+    # py-spy writes its samples on Ctrl-C (and passes it on), not on SIGTERM.
+    process.send_signal(signal.SIGINT if process.args[0] == "py-spy" else signal.SIGTERM)
     try:
         process.wait(30)
     except subprocess.TimeoutExpired:
@@ -444,7 +450,13 @@ def catch_up_part(args, systems: list[str], servers: Servers, events: list, budg
                 settings = prepare(system, servers, args.partitions, events)
                 log_path = servers.run_dir / f"{system}-{settings.worker_id}.log"
                 result = follow(
-                    launch(system, settings, servers.run_dir, args.faust_commit_interval),
+                    launch(
+                        system,
+                        settings,
+                        servers.run_dir,
+                        args.faust_commit_interval,
+                        args.profile / f"ioc-round{round_}.txt" if args.profile else None,
+                    ),
                     settings,
                     len(events),
                     log_path,
@@ -757,6 +769,11 @@ def arguments() -> argparse.Namespace:
         "--max-minutes", type=float, default=25, help="bound on the whole run; what would not fit is skipped"
     )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "bench.json")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="a folder: run ioc's worker under py-spy (on PATH) and write each round's samples there",
+    )
     args = parser.parse_args()
     for name in FAUST_MODES:
         POLL_SECONDS[name] = min(0.25, args.faust_commit_interval / 2)
@@ -765,6 +782,8 @@ def arguments() -> argparse.Namespace:
 
 def main() -> None:
     args = arguments()
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
     systems = [s for s in args.systems.split(",") if s]
     if unknown := set(systems) - set(SYSTEMS + EXTRA_SYSTEMS):
         raise SystemExit(

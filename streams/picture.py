@@ -21,7 +21,6 @@ import redis.exceptions
 
 from connectors.sinks.picture_writer import PictureWriter
 from connectors.sinks.redis_picture import connect
-from ioc.models.dead_letter import DeadLetter
 from ioc.settings import Settings
 from streams.checkpointing import Admission, Batch, Checkpointer
 from streams.pipeline import BATCH_WITHIN
@@ -57,17 +56,5 @@ def register_picture_sinks(app: faust.App, settings: Settings) -> None:
                 await asyncio.sleep(pause)
 
     async def write(values: list[tuple[str, bytes]]) -> None:
-        writer = writers[0]
-        dead_letters = []
-        for topic, value in values:
-            if topic == settings.alerts_topic:
-                await writer.alert_event(value)
-            elif topic == settings.incidents_topic:
-                await writer.incident_event(value)
-            elif topic == settings.silences_topic:
-                # Each silence is on every partition: the writes are idempotent.
-                await writer.silence(value)
-            else:  # per feed and reason (``late`` is the late-events metric)
-                dead_letters.append(DeadLetter.model_validate_json(value))
-        if dead_letters:
-            await writer.picture.count_dead_letters(dead_letters)
+        # Each silence is on every partition: its writes are idempotent.
+        await writers[0].records(values)

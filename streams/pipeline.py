@@ -26,7 +26,7 @@ from ioc.alerts.rules import load_rules
 from ioc.city import load_city
 from ioc.detectors import clock
 from ioc.settings import Settings
-from ioc.step import FeedStep, SourceRecord, clock_key, new_sensor, upgrade_sensor
+from ioc.step import FeedStep, SourceRecord, WindowKey, clock_key, new_sensor, upgrade_sensor
 from ioc.windows import PublishedWindow
 from streams.checkpointing import Admission, Batch, Checkpointer
 
@@ -101,7 +101,7 @@ def register_pipeline_agent(app: faust.App, settings: Settings, feed: str) -> No
         for anomaly in result.anomalies:
             await batch.send(settings.anomalies_topic, anomaly.entity.encode(), anomaly.to_json())
         if result.aggregates:
-            batch.after_outputs(lambda: to_picture(list(result.aggregates.values())))
+            batch.after_outputs(lambda: to_picture(newest_windows(result.aggregates)))
         for sensor_id, partition in result.sensors.items():
             batch.write(sensors, sensor_id, seen[sensor_id], partition)
         for partition in result.clocks:
@@ -120,3 +120,14 @@ def register_pipeline_agent(app: faust.App, settings: Settings, feed: str) -> No
             log.warning(
                 "%s pipeline: %d windows not in the live picture (Redis: %s)", feed, len(windows), error
             )
+
+
+def newest_windows(aggregates: dict[WindowKey, PublishedWindow]) -> list[PublishedWindow]:
+    """Of each sensor's windows of one length, the newest: all the live picture keeps (at catch-up a
+    batch holds several minutes of a sensor; its older windows are in Kafka, for history)."""
+    newest: dict[tuple[str, str], tuple[int, PublishedWindow]] = {}
+    for (label, sensor_id, start), window in aggregates.items():
+        kept = newest.get((label, sensor_id))
+        if kept is None or start > kept[0]:
+            newest[(label, sensor_id)] = (start, window)
+    return [window for _, window in newest.values()]

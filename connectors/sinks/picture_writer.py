@@ -21,14 +21,16 @@ from connectors.sinks.redis_picture import RedisPicture, connect
 from ioc.alerts import audit
 from ioc.alerts.silence import Silence
 from ioc.models.alert import AlertEvent, IncidentEvent
+from ioc.models.dead_letter import DeadLetter
 from ioc.settings import FEEDS, Settings
 from ioc.windows import WindowAggregate
 
-REBUILD_BATCH = 2000  # aggregates written per Redis round trip in a rebuild
+REBUILD_BATCH = 2000  # aggregates, or other records, written per Redis round trip in a rebuild
 
 
 class PictureWriter:
     def __init__(self, settings: Settings, redis: Redis) -> None:
+        self.settings = settings
         self.picture = RedisPicture(settings, redis)
 
     async def aggregates(self, values: Sequence[bytes]) -> None:
@@ -37,19 +39,35 @@ class PictureWriter:
             [WindowAggregate.model_validate_json(value).published(value) for value in values]
         )
 
-    async def alert_event(self, value: bytes) -> None:
-        event = AlertEvent.model_validate_json(value)
-        await self.picture.write_alert(event)
-        if (entry := audit.of_alert_event(event)) is not None:  # an operator acknowledged or resolved
+    async def records(self, records: Sequence[tuple[str, bytes]]) -> None:
+        """(topic, value) records of the alerts, incidents, silences and dead-letter topics, in order:
+        the alerts and incidents in one round trip, then the rarer rest."""
+        settings = self.settings
+        events: list[AlertEvent | IncidentEvent] = []
+        audits: list[audit.AuditEntry] = []
+        silences: list[Silence] = []
+        dead_letters: list[DeadLetter] = []
+        for topic, value in records:
+            if topic == settings.alerts_topic:
+                event = AlertEvent.model_validate_json(value)
+                events.append(event)
+                if (entry := audit.of_alert_event(event)) is not None:  # an operator's ack or resolve
+                    audits.append(entry)
+            elif topic == settings.incidents_topic:
+                events.append(IncidentEvent.model_validate_json(value))
+            elif topic == settings.silences_topic:
+                silences.append(Silence.model_validate_json(value))
+            elif topic == settings.dlq_topic:  # per feed and reason (``late`` is the late-events metric)
+                dead_letters.append(DeadLetter.model_validate_json(value))
+        if events:
+            await self.picture.write_records(events)
+        for silence in silences:
+            await self.picture.write_silence(silence)
+            audits.append(audit.of_silence(silence))
+        for entry in audits:
             await self.picture.write_audit(entry)
-
-    async def incident_event(self, value: bytes) -> None:
-        await self.picture.write_incident(IncidentEvent.model_validate_json(value))
-
-    async def silence(self, value: bytes) -> None:
-        silence = Silence.model_validate_json(value)
-        await self.picture.write_silence(silence)
-        await self.picture.write_audit(audit.of_silence(silence))
+        if dead_letters:
+            await self.picture.count_dead_letters(dead_letters)
 
 
 def aggregate_topics(settings: Settings) -> list[str]:
@@ -63,26 +81,28 @@ async def rebuild_picture(
     """Write every retained output record into the picture again; the records read per topic.
     ``on_read(read, total)`` reports progress."""
     writer = PictureWriter(settings, connect(settings))
-    single = {
-        settings.alerts_topic: writer.alert_event,
-        settings.incidents_topic: writer.incident_event,
-        settings.silences_topic: writer.silence,
-    }
     aggregated = set(aggregate_topics(settings))
+    others = (settings.alerts_topic, settings.incidents_topic, settings.silences_topic)
     read: Counter[str] = Counter()
-    pending: list[bytes] = []
+    windows: list[bytes] = []
+    records: list[tuple[str, bytes]] = []
     try:
-        for record in read_to_end(settings, [*aggregated, *single], "ioc-picture-rebuild", on_read):
+        for record in read_to_end(settings, [*aggregated, *others], "ioc-picture-rebuild", on_read):
             read[record.topic] += 1
             if record.topic in aggregated:
-                pending.append(record.value)
-                if len(pending) >= REBUILD_BATCH:
-                    await writer.aggregates(pending)
-                    pending.clear()
+                windows.append(record.value)
             else:
-                await single[record.topic](record.value)
-        if pending:
-            await writer.aggregates(pending)
+                records.append((record.topic, record.value))
+            if len(windows) >= REBUILD_BATCH:
+                await writer.aggregates(windows)
+                windows.clear()
+            if len(records) >= REBUILD_BATCH:
+                await writer.records(records)
+                records.clear()
+        if windows:
+            await writer.aggregates(windows)
+        if records:
+            await writer.records(records)
     finally:
         await writer.picture.redis.aclose()
     return read

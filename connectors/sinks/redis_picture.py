@@ -34,7 +34,7 @@ import base64
 import binascii
 import json
 from collections import Counter
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Literal, TypeVar
@@ -190,47 +190,39 @@ class RedisPicture:
 
     async def write_alert(self, event: AlertEvent) -> bool:
         """Store the alert as of this event unless a later revision is there; True when stored."""
-        alert = event.alert
-        text = alert.model_dump_json(by_alias=True)
-        place = "open" if alert.unresolved else "resolved"
-        return await self._write_record(
-            "alert", alert.id, event.revision, text, alert.episode_start, place, event.to_json().decode()
-        )
+        return (await self.write_records([event]))[0]
 
     async def write_incident(self, event: IncidentEvent) -> bool:
         """Store the incident as of this event unless a later revision is there; a merged or dissolved
         incident leaves the indexes (its record stays, naming ``mergedInto``)."""
-        incident = event.incident
-        if event.change in (IncidentChange.merged, IncidentChange.dissolved):
-            place = "gone"
-        else:
-            place = "open" if incident.status == IncidentStatus.open else "resolved"
-        text = json.dumps(
-            {"incident": incident.model_dump(mode="json", by_alias=True), "mergedInto": event.merged_into}
-        )
-        return await self._write_record(
-            "incident",
-            incident.id,
-            event.revision,
-            text,
-            incident.started_at,
-            place,
-            event.to_json().decode(),
-        )
+        return (await self.write_records([event]))[0]
 
-    async def _write_record(
-        self, kind: str, ident: str, revision: int, text: str, start: datetime, place: str, event: str
-    ) -> bool:
-        stored = await self._record_if_newer(
-            keys=[
-                self.settings.redis_key(kind, ident),
-                self.settings.redis_key(f"{kind}s"),
-                self.settings.redis_key(f"{kind}s", "unresolved"),
-                self.stream_key,
-            ],
-            args=[revision, text, start.timestamp(), ident, place, self.settings.stream_history, kind, event],
-        )
-        return bool(stored)
+    async def write_records(self, events: Sequence[AlertEvent | IncidentEvent]) -> list[bool]:
+        """Each alert or incident event as ``write_alert`` or ``write_incident`` stores it, in order, in
+        one round trip; whether each was stored."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for event in events:
+                record = _alert_record(event) if isinstance(event, AlertEvent) else _incident_record(event)
+                await self._record_if_newer(
+                    keys=[
+                        self.settings.redis_key(record.kind, record.ident),
+                        self.settings.redis_key(f"{record.kind}s"),
+                        self.settings.redis_key(f"{record.kind}s", "unresolved"),
+                        self.stream_key,
+                    ],
+                    args=[
+                        record.revision,
+                        record.text,
+                        record.start.timestamp(),
+                        record.ident,
+                        record.place,
+                        self.settings.stream_history,
+                        record.kind,
+                        record.event,
+                    ],
+                    client=pipe,
+                )
+            return [bool(stored) for stored in await pipe.execute()]
 
     # --- the stream of changes (GET /v1/stream) --------------------------------------------------------
 
@@ -499,3 +491,39 @@ def _stream_id(text: str) -> tuple[int, int] | None:
 def _micros(moment: datetime) -> int:
     """Microseconds since the epoch: exact, unlike a float of seconds."""
     return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+@dataclass(frozen=True, slots=True)
+class _Record:
+    """An alert or an incident as its Redis record: kept at the highest revision, indexed by place."""
+
+    kind: Literal["alert", "incident"]
+    ident: str
+    revision: int
+    text: str  # the record itself
+    start: datetime  # its place in the time-ordered indexes
+    place: Literal["open", "resolved", "gone"]
+    event: str  # the event, for the stream
+
+
+def _alert_record(event: AlertEvent) -> _Record:
+    alert = event.alert
+    place = "open" if alert.unresolved else "resolved"
+    text = alert.model_dump_json(by_alias=True)
+    return _Record(
+        "alert", alert.id, event.revision, text, alert.episode_start, place, event.to_json().decode()
+    )
+
+
+def _incident_record(event: IncidentEvent) -> _Record:
+    incident = event.incident
+    if event.change in (IncidentChange.merged, IncidentChange.dissolved):
+        place: Literal["open", "resolved", "gone"] = "gone"
+    else:
+        place = "open" if incident.status == IncidentStatus.open else "resolved"
+    text = json.dumps(
+        {"incident": incident.model_dump(mode="json", by_alias=True), "mergedInto": event.merged_into}
+    )
+    return _Record(
+        "incident", incident.id, event.revision, text, incident.started_at, place, event.to_json().decode()
+    )

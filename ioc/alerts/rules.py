@@ -75,6 +75,12 @@ class Rule(BaseModel):
     trigger: Threshold | None = None
     clear: Threshold | None = None
     hold_minutes: float = Field(10, ge=0)
+    report_minutes: float | None = Field(
+        None,
+        gt=0,
+        description="While firing, a report at least this often (event time); by default 15 minutes, or "
+        "a 24th of a longer window up to an hour.",
+    )
     severity: list[SeverityStep] = Field(default_factory=list)
     default_severity: Severity = Severity.warning
     params: dict[str, float | str] = Field(default_factory=dict, description="Detector-specific knobs.")

@@ -3,8 +3,9 @@
 The rule's ``trigger`` opens an episode; only its ``clear`` threshold (on the far side of the trigger:
 hysteresis) held for ``hold_minutes`` of event time closes it, so a value hovering at a threshold gives
 one episode, not a flapping series. While firing, an update is reported when the severity changes, the
-value reaches a new peak, or every ``UPDATE_EVERY`` of event time — not on every reading, to keep
-``ioc.anomalies`` small.
+value reaches a new peak, or every ``report_every`` of event time — not on every reading, to keep
+``ioc.anomalies`` small: 15 minutes, or for a rule over a longer window a 24th of it up to an hour (a
+24-hour mean moves little in 15 minutes, and its reports were most of a day's alert traffic).
 
 The state is one JSON-able dict per entity, rule id → condition, compact because every reading of a
 sensor passes through every rule: a condition at rest is the event time it was last judged at (a
@@ -20,8 +21,10 @@ from typing import Any
 
 from ioc.alerts.rules import Rule, RuleSet
 from ioc.models.anomaly import Anomaly, Severity
+from ioc.windows import window_seconds
 
-UPDATE_EVERY = timedelta(minutes=15)
+UPDATE_EVERY = timedelta(minutes=15)  # while firing, a report at least this often…
+UPDATE_EVERY_LONGEST = timedelta(hours=1)  # …or, for a rule over a long window, at least this often
 PEAK_STEP = 0.05  # a new peak is reported when it beats the last reported one by 5 %
 
 # Positions in a firing condition.
@@ -57,12 +60,21 @@ def _utc(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
 
+def report_every(rule: Rule) -> float:
+    """Seconds of event time between a firing condition's reports: the rule's ``report_minutes``, else a
+    24th of its window, at least ``UPDATE_EVERY`` and at most ``UPDATE_EVERY_LONGEST``."""
+    if rule.report_minutes is not None:
+        return rule.report_minutes * 60
+    share = window_seconds(rule.window) / 24
+    return min(max(share, UPDATE_EVERY.total_seconds()), UPDATE_EVERY_LONGEST.total_seconds())
+
+
 class Condition:
     """A rule made ready to judge readings: its thresholds and severity steps as plain numbers, so the
     hot path (every reading, every rule) is a few comparisons."""
 
     __slots__ = ("rule", "rule_id", "metric", "version", "above", "limit", "clear_above", "clear_limit",
-                 "hold", "steps", "default_severity")  # fmt: skip
+                 "hold", "steps", "default_severity", "report_every")  # fmt: skip
 
     def __init__(self, rule: Rule, rules: RuleSet) -> None:
         self.rule = rule
@@ -78,6 +90,7 @@ class Condition:
         self.hold = rule.hold_minutes * 60
         self.steps = [(step.at, step.level) for step in rule.severity]
         self.default_severity = rule.default_severity
+        self.report_every = report_every(rule)
 
     def judge(self, value: float | None) -> tuple[bool, bool]:
         """(breached, cleared): breached past the trigger, cleared past the clear threshold (else not
@@ -151,7 +164,7 @@ class Condition:
             return None  # between the clear and trigger thresholds: still the same episode, nothing new
         severity = self.severity_of(value)
         new_peak = self._beyond(value, state[PEAK])
-        due = epoch - state[REPORTED] >= UPDATE_EVERY.total_seconds()
+        due = epoch - state[REPORTED] >= self.report_every
         if severity != state[SEVERITY] or new_peak or due:
             if new_peak:
                 state[PEAK] = value

@@ -17,7 +17,15 @@ from ioc.backtest.run import detect
 from ioc.backtest.scoring import TruthScenario, alerts_from_anomalies, score
 from ioc.city import load_city
 from ioc.detectors import clock, health
-from ioc.detectors.condition import SINCE, Condition, Subject, evaluate, firing, threshold_reading
+from ioc.detectors.condition import (
+    SINCE,
+    Condition,
+    Subject,
+    evaluate,
+    firing,
+    report_every,
+    threshold_reading,
+)
 from ioc.recording import RecordedEvent
 from ioc.settings import Settings
 
@@ -55,6 +63,14 @@ def test_a_short_dip_below_the_clear_threshold_does_not_end_the_episode():
     assert [firing for _, firing in reported].count(False) == 1
     assert [firing for _, firing in reported].count(True) >= 1
     assert reported[-1] == (70, False)
+
+
+def test_a_firing_condition_reports_every_15_minutes_or_a_24th_of_a_longer_window():
+    # Three hours above the limit, never a new peak or severity.
+    assert [i for i, _ in run_condition("air.aqi_band", [160.0] * 180)] == list(range(0, 180, 15))  # 1 h
+    assert [i for i, _ in run_condition("air.qcvn05_pm25_24h", [60.0] * 180)] == [0, 60, 120]  # 24 h
+    every_5 = RULES.get("air.qcvn05_pm25_24h").model_copy(update={"report_minutes": 5})
+    assert report_every(every_5) == 300 and report_every(RULES.get("air.qcvn05_co_8h")) == 1200
 
 
 def test_an_older_reading_does_not_move_a_condition_backwards():
