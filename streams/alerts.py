@@ -5,12 +5,14 @@ Wiring only; the lifecycle, inhibition, silences and grouping are ``ioc.alerts``
 topics are co-partitioned: anomalies and commands are keyed by entity, so one entity's meet on one
 partition, with one state; every silence is written to every partition (``EventProducer.broadcast``), so
 each partition keeps a book of them (``ioc.alerts.silence``). Alert events go out twice: keyed by alert id
-(``ioc.alerts``, the contract) and keyed by district, for the incidents agent.
+(``ioc.alerts``, the contract) and keyed by district, for the incidents agent. A record either agent
+cannot read is a dead letter (reason ``invalid``, its topic's kind for the feed), not a failed batch.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -23,7 +25,7 @@ from ioc.city import load_city
 from ioc.models.alert import AlertCommand, AlertEvent
 from ioc.models.anomaly import Anomaly
 from ioc.settings import Settings
-from streams.checkpointing import Admission, Batch, Checkpointer
+from streams.checkpointing import Admission, Batch, Checkpointer, refuse
 from streams.pipeline import BATCH_WITHIN
 
 BATCH_MAX = 500
@@ -42,8 +44,13 @@ def register_alert_manager(app: faust.App, settings: Settings) -> None:
     )
     outputs = [
         app.topic(t, partitions=settings.partitions)
-        for t in (settings.alerts_topic, settings.alerts_by_district_topic)
+        for t in (settings.alerts_topic, settings.alerts_by_district_topic, settings.dlq_topic)
     ]
+    kinds = {  # what each input topic holds
+        settings.anomalies_topic: "anomalies",
+        settings.alert_commands_topic: "alert-commands",
+        settings.silences_topic: "silences",
+    }
     entities = app.Table("alert-entities", default=manager.new_state, partitions=settings.partitions)
     books = app.Table("alert-silences", default=silence.new_book, partitions=settings.partitions)
     checkpoints = Checkpointer(app, "alert-manager", settings.bootstrap_servers, settings.partitions)
@@ -77,27 +84,30 @@ def register_alert_manager(app: faust.App, settings: Settings) -> None:
                 book_of[partition] = books[f"p{partition}"]  # the book of this partition
             book = book_of[partition]
             topic = event.message.topic
-            if topic == settings.silences_topic:
-                silence.keep(book, silence.Silence.model_validate_json(event.value))
+            try:
+                record = READERS[kinds[topic]](event.value)
+            except ValueError as error:
+                await refuse(batch, settings.dlq_topic, event, kinds[topic], error)
+                continue
+            if isinstance(record, silence.Silence):
+                silence.keep(book, record)
                 moment = silence.clock_of(book)
                 changes = rejudge(book, moment, partition) if moment is not None else []
             else:
                 key = event.key.decode() if event.key else ""
                 state = state_of(key, partition)
                 active = silence.silences_in(book)
-                if topic == settings.alert_commands_topic:
-                    command = AlertCommand.model_validate_json(event.value)
-                    result = manager.apply_command(state, command, active)
+                if isinstance(record, AlertCommand):
+                    result = manager.apply_command(state, record, active)
                     if not result.ok:
                         log.warning("alert command refused: %s", result.error)
                     changes = result.events
                 else:
-                    anomaly = Anomaly.model_validate_json(event.value)
-                    changes = manager.apply_anomaly(state, anomaly, rules, city, active)
+                    changes = manager.apply_anomaly(state, record, rules, city, active)
                     # Only detectors' event time moves the book's clock: an operator's wall-clock time
                     # would jump a replay of last July to today.
-                    if silence.advance(book, anomaly.observed_at):  # a silence started or ended meanwhile
-                        changes += rejudge(book, anomaly.observed_at, partition)
+                    if silence.advance(book, record.observed_at):  # a silence started or ended meanwhile
+                        changes += rejudge(book, record.observed_at, partition)
                 silence.mark(book, key, manager.has_unresolved(state))
             for change in changes:
                 value = change.to_json()
@@ -114,13 +124,18 @@ def register_incidents(app: faust.App, settings: Settings) -> None:
     city = load_city(settings.city)
     alert_events = app.topic(settings.alerts_by_district_topic, partitions=settings.partitions)
     incident_events = app.topic(settings.incidents_topic, partitions=settings.partitions)
+    dead_letters = app.topic(settings.dlq_topic, partitions=settings.partitions)
     districts = app.Table("incident-districts", default=incidents.new_state, partitions=settings.partitions)
     checkpoints = Checkpointer(app, "incidents", settings.bootstrap_servers, settings.partitions)
 
     @app.agent(alert_events, name="incidents", concurrency=1)
     async def group(stream: faust.StreamT) -> None:
         await checkpoints.run(
-            stream, handle, batch_max=BATCH_MAX, within=BATCH_WITHIN, outputs=[incident_events]
+            stream,
+            handle,
+            batch_max=BATCH_MAX,
+            within=BATCH_WITHIN,
+            outputs=[incident_events, dead_letters],
         )
 
     async def handle(events: list[tuple[EventT, Admission]], batch: Batch) -> None:
@@ -130,8 +145,20 @@ def register_incidents(app: faust.App, settings: Settings) -> None:
             if district not in states:
                 states[district] = (districts[district], event.message.partition)
             state = states[district][0]
-            alert_event = AlertEvent.model_validate_json(event.value)
+            try:
+                alert_event = AlertEvent.model_validate_json(event.value)
+            except ValueError as error:
+                await refuse(batch, settings.dlq_topic, event, "alerts", error)
+                continue
             for change in incidents.apply_alert_event(state, alert_event, rules, city):
                 await batch.send(settings.incidents_topic, change.key.encode(), change.to_json())
         for district, (state, partition) in states.items():
             batch.write(districts, district, state, partition)
+
+
+# What each input topic of the manager holds, by kind.
+READERS: dict[str, Callable[[bytes], Anomaly | AlertCommand | silence.Silence]] = {
+    "anomalies": Anomaly.model_validate_json,
+    "alert-commands": AlertCommand.model_validate_json,
+    "silences": silence.Silence.model_validate_json,
+}

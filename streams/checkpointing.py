@@ -41,6 +41,7 @@ import asyncio
 import logging
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
@@ -50,6 +51,8 @@ from aiokafka.structs import ConsumerRecord
 from faust.streams import _current_event
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, ConsumerMessage, EventT, Message
+
+from ioc.models.dead_letter import unreadable
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +168,27 @@ class Checkpointer:
             batch.write(self.offsets, position, offset, _partition_of(position))
         await batch.finish(by_partition)
         return [event for event, _ in counted]
+
+
+def received_at(event: EventT) -> datetime:
+    """When the event's record entered Kafka (its timestamp): a dead letter's time, so a re-run writes the
+    same one."""
+    return datetime.fromtimestamp(event.message.timestamp, UTC)
+
+
+async def refuse(batch: Batch, dlq_topic: str, event: EventT, kind: str, error: ValueError) -> None:
+    """A record that does not parse goes to the dead-letter topic and the agent goes on: failing the
+    batch would fail it again after every restart."""
+    letter = unreadable(
+        kind=kind,
+        source=event.message.topic,
+        payload=event.value,
+        key=event.key,
+        at=received_at(event),
+        error=error,
+    )
+    log.warning("%s: the record at %s does not parse; dead-lettered", kind, position_key(event.message.tp))
+    await batch.send(dlq_topic, event.key, letter.to_json())
 
 
 def _partition_of(position: str) -> int:

@@ -11,8 +11,10 @@ Prometheus counter does after a restart (``connectors.sinks.redis_metrics``).
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
@@ -24,6 +26,8 @@ from ioc.models.alert import AlertEvent, IncidentEvent
 from ioc.models.dead_letter import DeadLetter
 from ioc.settings import FEEDS, Settings
 from ioc.windows import WindowAggregate
+
+log = logging.getLogger(__name__)
 
 REBUILD_BATCH = 2000  # aggregates, or other records, written per Redis round trip in a rebuild
 
@@ -39,35 +43,50 @@ class PictureWriter:
             [WindowAggregate.model_validate_json(value).published(value) for value in values]
         )
 
-    async def records(self, records: Sequence[tuple[str, bytes]]) -> None:
-        """(topic, value) records of the alerts, incidents, silences and dead-letter topics, in order:
-        the alerts and incidents in one round trip, then the rarer rest."""
-        settings = self.settings
-        events: list[AlertEvent | IncidentEvent] = []
-        audits: list[audit.AuditEntry] = []
-        silences: list[Silence] = []
-        dead_letters: list[DeadLetter] = []
-        for topic, value in records:
+    async def records(self, records: PictureRecords) -> None:
+        """The alerts and incidents in one round trip, then the rarer rest."""
+        if records.events:
+            await self.picture.write_records(records.events)
+        for silence in records.silences:
+            await self.picture.write_silence(silence)
+        for entry in records.audits:
+            await self.picture.write_audit(entry)
+        if records.dead_letters:
+            await self.picture.count_dead_letters(records.dead_letters)
+
+
+@dataclass
+class PictureRecords:
+    """Records of the alerts, incidents, silences and dead-letter topics, read for the picture."""
+
+    events: list[AlertEvent | IncidentEvent] = field(default_factory=list)
+    silences: list[Silence] = field(default_factory=list)
+    audits: list[audit.AuditEntry] = field(default_factory=list)  # operators' acks, resolves, silences
+    dead_letters: list[DeadLetter] = field(default_factory=list)  # counted per feed and reason
+    unreadable: list[tuple[int, ValueError]] = field(default_factory=list)  # (index in the input, why)
+
+
+def read_records(settings: Settings, records: Sequence[tuple[str, bytes]]) -> PictureRecords:
+    """(topic, value) records, in order; those that do not parse are set apart, with why."""
+    read = PictureRecords()
+    for index, (topic, value) in enumerate(records):
+        try:
             if topic == settings.alerts_topic:
                 event = AlertEvent.model_validate_json(value)
-                events.append(event)
-                if (entry := audit.of_alert_event(event)) is not None:  # an operator's ack or resolve
-                    audits.append(entry)
+                read.events.append(event)
+                if (entry := audit.of_alert_event(event)) is not None:
+                    read.audits.append(entry)
             elif topic == settings.incidents_topic:
-                events.append(IncidentEvent.model_validate_json(value))
+                read.events.append(IncidentEvent.model_validate_json(value))
             elif topic == settings.silences_topic:
-                silences.append(Silence.model_validate_json(value))
-            elif topic == settings.dlq_topic:  # per feed and reason (``late`` is the late-events metric)
-                dead_letters.append(DeadLetter.model_validate_json(value))
-        if events:
-            await self.picture.write_records(events)
-        for silence in silences:
-            await self.picture.write_silence(silence)
-            audits.append(audit.of_silence(silence))
-        for entry in audits:
-            await self.picture.write_audit(entry)
-        if dead_letters:
-            await self.picture.count_dead_letters(dead_letters)
+                silence = Silence.model_validate_json(value)
+                read.silences.append(silence)
+                read.audits.append(audit.of_silence(silence))
+            elif topic == settings.dlq_topic:  # ``late`` is the late-events metric
+                read.dead_letters.append(DeadLetter.model_validate_json(value))
+        except ValueError as error:
+            read.unreadable.append((index, error))
+    return read
 
 
 def aggregate_topics(settings: Settings) -> list[str]:
@@ -97,12 +116,19 @@ async def rebuild_picture(
                 await writer.aggregates(windows)
                 windows.clear()
             if len(records) >= REBUILD_BATCH:
-                await writer.records(records)
+                await write_records(writer, records)
                 records.clear()
         if windows:
             await writer.aggregates(windows)
         if records:
-            await writer.records(records)
+            await write_records(writer, records)
     finally:
         await writer.picture.redis.aclose()
     return read
+
+
+async def write_records(writer: PictureWriter, records: list[tuple[str, bytes]]) -> None:
+    read = read_records(writer.settings, records)
+    for index, error in read.unreadable:  # the worker dead-lettered them when it met them
+        log.warning("picture rebuild: a record of %s does not parse (%s); skipped", records[index][0], error)
+    await writer.records(read)

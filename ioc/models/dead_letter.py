@@ -52,3 +52,15 @@ def dead_letter(
         key=key.decode(errors="replace") if isinstance(key, bytes) else key,
         payload=payload.decode(errors="replace"),
     )
+
+
+def unreadable(
+    *, kind: str, source: str, payload: bytes, key: Any, at: datetime, error: ValueError
+) -> DeadLetter:
+    """A record of one of the worker's own topics (anomalies, alerts, commands, silences, incidents) that
+    does not parse: written by hand or by a producer of another version. Dead-lettered, so the agent
+    goes on instead of failing on it again after every restart; ``kind`` stands for the feed."""
+    detail = describe_validation_error(error) if isinstance(error, ValidationError) else str(error)
+    return dead_letter(
+        reason="invalid", detail=detail, feed=kind, source=source, payload=payload, at=at, key=key
+    )

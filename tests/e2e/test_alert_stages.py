@@ -16,7 +16,7 @@ from connectors.kafka import EventProducer, create_topics
 from ioc.alerts.silence import Matchers, Silence
 from ioc.models import AirQualityObserved
 from ioc.models.anomaly import Anomaly, RuleKind, Severity, alert_id
-from tests.processes import IocProcess, wait_for
+from tests.processes import IocProcess, read_topic, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -159,6 +159,51 @@ def test_silences_incidents_and_dead_letter_counts(settings, tmp_path):
         asyncio.run(send(settings, [(settings.raw_topic("air"), AIR, value) for value in readings]))
         counts_key = settings.redis_key("metrics", "dead-letters")
         wait_for(lambda: store.hgetall(counts_key) == {"air:invalid": "1", "air:late": "1"},
+                 timeout=60, processes=[worker])  # fmt: skip
+    finally:
+        worker.stop()
+        store.close()
+
+
+def test_records_that_do_not_parse_are_dead_letters_and_every_stage_goes_on(settings, tmp_path):
+    """A record on the manager's, the incidents' or the picture's topics that is not what the topic holds
+    (written by hand, or by another version): dead-lettered by each stage that reads it, never a crash."""
+    create_topics(settings)
+    store = redis.Redis.from_url(settings.redis_address, decode_responses=True)
+    unreadable = [
+        (settings.anomalies_topic, AIR, b'{"rule": 1}'),
+        (settings.alert_commands_topic, AIR, b"not json"),
+        (settings.silences_topic, "s-bad", b'{"id": "s-bad"}'),  # read by the manager and the picture
+        (settings.alerts_topic, "a-bad", b"{}"),
+        (settings.alerts_by_district_topic, DISTRICT, b"[]"),
+        (settings.incidents_topic, "i-bad", b'{"incident": null}'),
+    ]
+    worker = IocProcess(["worker"], settings, tmp_path / "worker.log")
+    try:
+        asyncio.run(send(settings, unreadable))
+        counts_key = settings.redis_key("metrics", "dead-letters")
+        expected = {
+            "anomalies:invalid": "1",
+            "alert-commands:invalid": "1",
+            "silences:invalid": "2",
+            "alerts:invalid": "2",  # the picture's alerts topic, the incidents' by-district copy
+            "incidents:invalid": "1",
+        }
+        wait_for(lambda: store.hgetall(counts_key) == expected, timeout=90, processes=[worker])
+        letters = read_topic(settings, settings.dlq_topic, expect=7)
+        assert {(d["value"]["source"], d["value"]["payload"]) for d in letters} == {
+            (topic, value.decode()) for topic, _, value in unreadable
+        }
+        assert all(d["value"]["reason"] == "invalid" and d["value"]["detail"] for d in letters)
+
+        # The stages carry on: an anomaly after them is an alert and an incident.
+        air = anomaly("air.aqi_band", AIR, "air", 60)
+        asyncio.run(send(settings, [(settings.anomalies_topic, AIR, air.to_json())]))
+        opened = alert_id("air.aqi_band", AIR, air.episode_start)
+        wait_for(
+            lambda: store.hget(settings.redis_key("alert", opened), "json"), timeout=60, processes=[worker]
+        )
+        wait_for(lambda: store.zcard(settings.redis_key("incidents", "unresolved")) == 1,
                  timeout=60, processes=[worker])  # fmt: skip
     finally:
         worker.stop()
