@@ -108,6 +108,15 @@ class Edge:
         )
 
 
+MQTT_FEED = "mqtt"  # the DLQ feed of a message whose topic names no feed (its topic is the source)
+
+
+def _feed_of(levels: list[str]) -> str:
+    """The feed a topic's first level after the root names, else ``mqtt``: any other word would become a
+    label of the dead-letter metric, one per topic a publisher makes up."""
+    return levels[0] if levels and levels[0] in MODELS else MQTT_FEED
+
+
 def route(
     topic: str, payload: bytes, *, root: str, edge: Edge, received_at: datetime
 ) -> list[Accepted | Rejected]:
@@ -120,16 +129,14 @@ def route(
     rest = levels[len(root_levels) :] if levels[: len(root_levels)] == root_levels else []
     if scrubbed != topic:
         problem = Problem(_TOPIC_FIELD, "holds a card number; send the card number only as cardId")
-        feed = _shown(rest[0]) if rest and rest[0] else "mqtt"
-        return [_whole_message(feed, problem, payload, None, source, received_at)]
+        return [_whole_message(_feed_of(rest), problem, payload, None, source, received_at)]
     if len(rest) != 2 or not all(rest):
         problem = Problem(_TOPIC_FIELD, f"must be {root}/<feed>/<sensor id>")
-        feed = _shown(rest[0]) if rest and rest[0] else "mqtt"
-        return [_whole_message(feed, problem, payload, None, source, received_at)]
+        return [_whole_message(_feed_of(rest), problem, payload, None, source, received_at)]
     feed, sensor = rest
     if feed not in MODELS:
         problem = Problem(_TOPIC_FIELD, f"names no feed: {_shown(feed)!r} is not one of {', '.join(FEEDS)}")
-        return [_whole_message(_shown(feed), problem, payload, sensor, source, received_at)]
+        return [_whole_message(MQTT_FEED, problem, payload, sensor, source, received_at)]
 
     def through_edge(item: object) -> Accepted | Rejected:
         outcome = prepare(

@@ -49,7 +49,7 @@ def test_a_root_of_several_levels():
 @pytest.mark.parametrize(
     ("topic", "feed", "detail"),
     [
-        (f"ioc/noise/{AIR}", "noise", "(topic): names no feed: 'noise'"),
+        (f"ioc/noise/{AIR}", "mqtt", "(topic): names no feed: 'noise'"),  # not a metric label
         ("ioc/air", "air", "(topic): must be ioc/<feed>/<sensor id>"),
         (f"ioc/air/{AIR}/extra", "air", "(topic): must be ioc/<feed>/<sensor id>"),
         ("ioc//x", "mqtt", "(topic): must be"),
