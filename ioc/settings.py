@@ -164,6 +164,19 @@ class Settings(BaseSettings):
         "no silence outlives the memory of why it was made.",
     )
 
+    # Sensors outside the registry (`unregistered:<id>`): anyone with an ingest key can make ids up.
+    unregistered_sensors_max: int = Field(
+        1000,
+        ge=1,
+        description="Unregistered sensors each feed keeps in the live picture; past it, the one written "
+        "longest ago goes.",
+    )
+    unregistered_ttl_seconds: int = Field(
+        86_400,
+        ge=60,
+        description="An unregistered sensor leaves the live picture this long after its last window.",
+    )
+
     # The operators' live stream (GET /v1/stream).
     stream_history: int = Field(
         10_000,

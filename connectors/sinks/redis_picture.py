@@ -45,6 +45,7 @@ from redis.exceptions import ResponseError
 
 from ioc.alerts.audit import AuditEntry
 from ioc.alerts.silence import Silence
+from ioc.city import UNREGISTERED_PREFIX
 from ioc.models.alert import (
     Alert,
     AlertEvent,
@@ -69,6 +70,26 @@ end
 redis.call('HSET', KEYS[1], 'start', ARGV[1], 'count', ARGV[2], 'json', ARGV[3])
 redis.call('SADD', KEYS[2], ARGV[4])
 redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[5], '*', 'type', 'aggregate', 'data', ARGV[6])
+if ARGV[7] then
+  -- An unregistered sensor (anyone can make one up): its window expires after ARGV[7] seconds, and the
+  -- feed keeps at most ARGV[8] of them (KEYS[4], by last write); the expired and the oldest over the cap
+  -- leave the index with every window of theirs (ARGV[9..]: the feed's window key prefixes).
+  redis.call('EXPIRE', KEYS[1], ARGV[7])
+  local now = tonumber(redis.call('TIME')[1])
+  redis.call('ZADD', KEYS[4], now, ARGV[4])
+  local gone = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now - tonumber(ARGV[7]))
+  local over = redis.call('ZCARD', KEYS[4]) - #gone - tonumber(ARGV[8])
+  if over > 0 then
+    for _, id in ipairs(redis.call('ZRANGE', KEYS[4], #gone, #gone + over - 1)) do
+      table.insert(gone, id)
+    end
+  end
+  for _, id in ipairs(gone) do
+    redis.call('ZREM', KEYS[4], id)
+    redis.call('SREM', KEYS[2], id)
+    for j = 9, #ARGV do redis.call('DEL', ARGV[j] .. id) end
+  end
+end
 return 1
 """
 
@@ -168,24 +189,30 @@ class RedisPicture:
 
     async def write_aggregates(self, windows: list[PublishedWindow]) -> list[bool]:
         """Store each window unless a newer one is there, in one round trip."""
+        settings = self.settings
         async with self.redis.pipeline(transaction=False) as pipe:
             for window in windows:
-                await self._write_if_newer(
-                    keys=[
-                        self._agg_key(window.feed, window.window, window.sensor_id),
-                        self._sensors_key(window.feed),
-                        self.stream_key,
-                    ],
-                    args=[
-                        window.start,
-                        window.count,
-                        window.json.decode(),
-                        window.sensor_id,
-                        self.settings.stream_history,
-                        _delta(window),
-                    ],
-                    client=pipe,
-                )
+                keys = [
+                    self._agg_key(window.feed, window.window, window.sensor_id),
+                    self._sensors_key(window.feed),
+                    self.stream_key,
+                ]
+                args: list[Any] = [
+                    window.start,
+                    window.count,
+                    window.json.decode(),
+                    window.sensor_id,
+                    settings.stream_history,
+                    _delta(window),
+                ]
+                if window.sensor_id.startswith(UNREGISTERED_PREFIX):
+                    keys.append(settings.redis_key("unregistered", window.feed))
+                    args += [settings.unregistered_ttl_seconds, settings.unregistered_sensors_max]
+                    args += [
+                        self._agg_key(window.feed, spec.label, "")
+                        for spec in settings.windows_of(window.feed)
+                    ]
+                await self._write_if_newer(keys=keys, args=args, client=pipe)
             return [bool(stored) for stored in await pipe.execute()]
 
     async def write_alert(self, event: AlertEvent) -> bool:

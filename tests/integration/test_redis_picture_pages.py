@@ -4,6 +4,7 @@ new alerts arriving, pages cut short by the scan budget, and silences written on
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import datetime, timedelta
 
 import pytest
@@ -13,6 +14,7 @@ from connectors.sinks.redis_picture import Position, RedisPicture, connect
 from ioc.alerts.silence import Matchers, Silence
 from ioc.api.examples import EXAMPLES
 from ioc.models.alert import Alert, AlertChange, AlertEvent, AlertStatus
+from ioc.windows import PublishedWindow
 
 pytestmark = pytest.mark.integration
 
@@ -106,3 +108,30 @@ def test_each_partitions_copy_of_a_silence_leaves_the_one_that_ends_first(settin
     stored, silence, later = run(settings, work)
     assert stored == [True, True, False, False]
     assert silence == ended and later == []
+
+
+def test_unregistered_sensors_are_capped_per_feed_and_expire(settings):
+    """Anyone with an ingest key can make up sensor ids: the picture keeps the feed's newest few, each
+    for a day after its last window, and registered sensors are never evicted."""
+    capped = settings.model_copy(update={"unregistered_sensors_max": 3})
+    made_up = [f"unregistered:x{n}" for n in range(5)]
+
+    def window(sensor_id: str, label: str = "1m") -> PublishedWindow:
+        text = json.dumps({"sensorId": sensor_id}).encode()
+        return PublishedWindow("air", sensor_id, label, 1_800_000_000, 1, 1_800_000_000.0, {}, text)
+
+    async def work(picture: RedisPicture):
+        await picture.write_aggregates([window("air-hoan-kiem"), window(made_up[0], "1h")])
+        for sensor_id in made_up:
+            await picture.write_aggregates([window(sensor_id)])
+            await asyncio.sleep(1.05)  # the eviction goes by Redis's clock, in seconds
+        redis = picture.redis
+        members = await redis.smembers(capped.redis_key("sensors", "air"))
+        windows = {key async for key in redis.scan_iter(match=capped.redis_key("agg", "air", "*"))}
+        ttl = await redis.ttl(capped.redis_key("agg", "air", "1m", made_up[-1]))
+        return members, windows, ttl
+
+    members, windows, ttl = run(capped, work)
+    assert members == {"air-hoan-kiem", *made_up[2:]}
+    assert windows == {capped.redis_key("agg", "air", "1m", s) for s in ("air-hoan-kiem", *made_up[2:])}
+    assert 86_000 < ttl <= capped.unregistered_ttl_seconds
