@@ -97,6 +97,11 @@ class IngestResult(CamelModel):
     duplicate_indexes: list[int] = Field(description="Positions of the duplicates.")
     rejected: list[RejectedItem] = Field(description="Every rejected item; each is on <prefix>.dlq too.")
     accepted_by_feed: dict[str, int] = Field(description="Accepted items per feed.")
+    dropped_attributes: dict[str, int] = Field(
+        default_factory=dict,
+        description="NGSI-LD entities only: attributes ioc does not keep (not in the feed model nor "
+        "descriptive), each with the number of accepted entities it was dropped from; empty otherwise.",
+    )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -318,6 +323,10 @@ async def _ingest(
     by_feed: dict[str, int] = {}
     for o, _ in sending:
         by_feed[o.feed] = by_feed.get(o.feed, 0) + 1
+    dropped: dict[str, int] = {}
+    for _, o in accepted:
+        for name in o.dropped:
+            dropped[name] = dropped.get(name, 0) + 1
     return IngestResult(
         received=len(items),
         accepted=len(sending),
@@ -333,6 +342,7 @@ async def _ingest(
             for i, r in rejected
         ],
         accepted_by_feed=by_feed,
+        dropped_attributes=dropped,
     )
 
 
@@ -411,6 +421,7 @@ RESULT_EXAMPLE = {
         }
     ],
     "acceptedByFeed": {"air": 1},
+    "droppedAttributes": {},
 }
 ALL_REJECTED_EXAMPLE = {
     "received": 1,
@@ -427,6 +438,7 @@ ALL_REJECTED_EXAMPLE = {
         }
     ],
     "acceptedByFeed": {},
+    "droppedAttributes": {},
 }
 
 

@@ -45,6 +45,11 @@ class Sensor(BaseModel):
     lines: list[str] = Field(default_factory=list, description="Transit lines or routes serving the stop.")
     free_flow_speed: float | None = Field(None, gt=0, le=130, description="Free-flow speed, km/h.")
     neighbours: list[str] = Field(default_factory=list, description="Adjacent traffic detector ids.")
+    external_ids: list[str] = Field(
+        default_factory=list,
+        description="Ids other systems know the sensor by: NGSI-LD entity ids (whole, or the part after "
+        "urn:ngsi-ld:<Type>:) and device ids an entity's refDevice names.",
+    )
 
 
 class Line(BaseModel):
@@ -68,9 +73,14 @@ class City(BaseModel):
     lines: list[Line] = Field(default_factory=list)
     _sensors: dict[str, Sensor] = PrivateAttr(default_factory=dict)
     _districts: dict[str, District] = PrivateAttr(default_factory=dict)
+    _external: dict[str, Sensor] = PrivateAttr(default_factory=dict)
 
     def sensor(self, sensor_id: str) -> Sensor | None:
         return self._sensors.get(sensor_id)
+
+    def sensor_known_as(self, external_id: str) -> Sensor | None:
+        """The sensor whose ``external_ids`` hold ``external_id``, if any."""
+        return self._external.get(external_id)
 
     def sensors_of(self, kind: str) -> list[Sensor]:
         return [s for s in self.sensors if s.kind == kind]
@@ -94,9 +104,25 @@ class City(BaseModel):
         )
         if dangling:
             raise ValueError(f"neighbours or line stations refer to unknown sensors: {sorted(dangling)}")
+        self._external = _external_ids(self.sensors)
 
     def _unknown_ids(self, id_lists: Iterable[list[str]]) -> set[str]:
         return {sensor_id for ids in id_lists for sensor_id in ids} - set(self._sensors)
+
+
+def _external_ids(sensors: list[Sensor]) -> dict[str, Sensor]:
+    """External id → sensor; an id given to two sensors, or that is another sensor's own id, would make
+    an entity's sensor depend on the order of the file, so it is an error."""
+    known: dict[str, Sensor] = {}
+    own = {s.id for s in sensors}
+    for sensor in sensors:
+        for external in sensor.external_ids:
+            if not external.strip():
+                raise ValueError(f"sensor {sensor.id}: an empty external id")
+            if external in known or (external in own and external != sensor.id):
+                raise ValueError(f"external id {external!r} names more than one sensor")
+            known[external] = sensor
+    return known
 
 
 @lru_cache

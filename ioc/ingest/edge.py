@@ -19,8 +19,10 @@ Public names (stable; other components rely on them):
   -> Accepted | Rejected`` for an already-parsed JSON value (``item``: anything ``json.loads`` returns);
 - ``prepare_json(feed, raw, *, ...same) -> Accepted | Rejected`` for the bytes of one JSON document
   (an MQTT payload, an NDJSON line): text that is not JSON is rejected with kind ``unparseable``;
-- ``prepare_ngsi_ld(entity, *, ...same) -> Accepted | Rejected`` for one entity of an NGSI-LD
-  notification (normalized or keyValues); its ``type`` picks the feed;
+- ``prepare_ngsi_ld(entity, *, ...same) -> Accepted | Rejected`` for one NGSI-LD entity (a notification's,
+  an upsert's; any form ``ioc.models.ngsi_ld.read_entity`` reads); its ``type`` picks the feed, its id
+  or ``refDevice`` the sensor (through the registry's ``external_ids`` too); ``Accepted.dropped`` names
+  the attributes ioc does not keep;
 - ``Accepted``: ``feed``, ``event`` (the validated model), ``key`` (the sensor id; ``key_bytes``), ``value``
   (the JSON bytes for ``<prefix>.<feed>.raw``) and ``dedup_key`` (see Idempotency);
 - ``Rejected``: ``feed``, ``kind`` (the DLQ reason code: ``invalid``, ``unparseable`` or ``future``),
@@ -62,7 +64,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -72,7 +74,7 @@ from pydantic import ValidationError
 from ioc.city import City
 from ioc.models import MODELS, Event, TrafficFlowObserved
 from ioc.models.dead_letter import DeadLetter
-from ioc.models.ngsi_ld import ENTITY_MODELS, NgsiLdError, entity_attributes
+from ioc.models.ngsi_ld import ENTITY_MODELS, NgsiLdError, read_entity
 from ioc.models.time_range import utc_text
 from ioc.models.transit import HMAC_SHA256_HEX
 from ioc.privacy import pseudonymise_card
@@ -122,6 +124,7 @@ class Accepted:
     key: str  # the sensor id: the Kafka key
     value: bytes  # the event's wire JSON, pseudonymised and stamped
     dedup_key: str  # "<feed>:<32 hex digits of a SHA-256>", for duplicate detection (see above)
+    dropped: tuple[str, ...] = ()  # an NGSI-LD entity's attributes ioc does not keep (ioc.models.ngsi_ld)
 
     @property
     def key_bytes(self) -> bytes:
@@ -239,15 +242,28 @@ def prepare_ngsi_ld(
     model = ENTITY_MODELS.get(entity_type) if isinstance(entity_type, str) else None
     feed = model.feed if model else NGSI_LD_FEED
     try:
-        model, attributes = entity_attributes(entity)  # type: ignore[arg-type]
+        reading = read_entity(entity, city)  # type: ignore[arg-type]
     except NgsiLdError as error:
         return _reject(feed, INVALID, [ngsi_ld_problem(error)], entity, None, source, received_at)
     except ValueError as error:  # a malformed date in a traffic interval, and the like
         problem = Problem("(entity)", _sentence(str(error)))
         return _reject(feed, INVALID, [problem], entity, None, source, received_at)
-    return _prepare(
-        model, model.feed, attributes, city, card_key, card_key_id, source, received_at, future_tolerance
+    model = reading.model
+    outcome = _prepare(
+        model,
+        model.feed,
+        reading.attributes,
+        city,
+        card_key,
+        card_key_id,
+        source,
+        received_at,
+        future_tolerance,
     )
+    if not isinstance(outcome, Accepted):
+        return outcome
+    # The names are reported back: one that is a card number is redacted, as in a rejection.
+    return replace(outcome, dropped=tuple(_redact_digits(name) for name in reading.dropped))
 
 
 @dataclass(frozen=True)

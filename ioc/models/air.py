@@ -33,7 +33,8 @@ class AirQualityObserved(Event):
     pm10: Measure | None = _concentration(3000, "PM10")
     no2: Measure | None = _concentration(5000, "NO2")
     so2: Measure | None = _concentration(5000, "SO2")
-    co: Measure | None = _concentration(200_000, "CO")
+    # 1 g/m³ (≈ 870 ppm, near the IDLH): a fire-scene reading is still air (FIWARE's example: 500 mg/m³).
+    co: Measure | None = _concentration(1_000_000, "CO")
     o3: Measure | None = _concentration(2000, "O3")
     temperature: Measure | None = Field(None, ge=-20, le=60, description="Air temperature, °C")
     relative_humidity: Measure | None = Field(None, ge=0, le=100, description="Relative humidity, %")

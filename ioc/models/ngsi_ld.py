@@ -7,20 +7,46 @@ attribute is its bare value. ``from_ngsi_ld`` reads either, attribute by attribu
 
 The entity id is ``urn:ngsi-ld:<type>:<sensorId>``. ``dateObserved`` keeps the sensor's own offset, so
 event → entity → event is exact. Traffic intervals go out as FIWARE's ``dateObservedFrom`` and
-``dateObservedTo``; coming in, those give ``dateObserved`` and ``intervalSeconds`` when they are absent.
-Descriptive attributes a broker adds (location, name, address, createdAt …) are ignored on the way in;
-any other unknown attribute is rejected by the model, so nothing is dropped silently.
+``dateObservedTo``; coming in, those (or an ISO 8601 interval in ``dateObserved``) give ``dateObserved``
+and ``intervalSeconds`` (air: ``averagingPeriod``) when they are absent.
+
+Coming in, entities are read as the Smart Data Models publish them (issue 18):
+
+- **Forms**: NGSI-LD normalized and keyValues, and NGSI v2's normalized form too; typed literals,
+  multi-instance attributes, units and date-times as ``ioc.models.ngsi_ld_values`` says.
+- **Ids**: with the city registry, the entity id (whole, or after ``urn:ngsi-ld:<type>:``) or its
+  ``refDevice`` may be one of a sensor's ``external_ids``; else ``urn:ngsi-ld:<type>:<sensorId>``, where
+  a sensor outside the registry is ``unregistered:<id>`` as on every other way in.
+- **Kept**: the model's fields (measures converted to ioc's units), FIWARE's interval ends, and the
+  Smart Data Models' names of ioc's water measures (``NO3``, ``NH4``, ``PO4`` converted to N and P).
+  **Ignored**: descriptive attributes (location, name, address, createdAt …; the registry has them).
+  **Dropped and counted**: every other attribute (``airQualityLevel``, ``windSpeed``, ``measurand``,
+  metals …). A raw topic carries the feed model and nothing else (the worker, replay and the DLQ tools
+  read it), and the broker that sent the entity stays its system of record; ``read_entity`` names the
+  dropped ones and the ingest result counts them. A measure ioc keeps that is unreadable still rejects
+  the entity, naming it.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import AwareDatetime, TypeAdapter, ValidationError
 
+from ioc.city import City
 from ioc.models.air import AirQualityObserved
 from ioc.models.base import Event
+from ioc.models.ngsi_ld_values import (
+    AttributeValue,
+    ValueFormError,
+    in_sdm_default_unit,
+    in_unit,
+    read_attribute,
+    split_interval,
+    utc_if_naive,
+)
 from ioc.models.traffic import TrafficFlowObserved
 from ioc.models.water import WaterQualityObserved
 
@@ -46,6 +72,24 @@ IGNORED_ATTRIBUTES = frozenset(
         "source", "seeAlso", "owner", "refDevice", "refPointOfInterest",
     }
 )  # fmt: skip
+
+# Smart Data Models' names for measures ioc keeps under its own: name → (ioc's name, factor). SDM's NO3,
+# NH4 and PO4 are ion concentrations and ioc's nutrients are "as N" / "as P": the factor is the ratio of
+# molar masses (N 14.0067, NO3 62.0049, NH4 18.0385; P 30.9738, PO4 94.9714). SDM's NO2 is "nitrite
+# nitrogen" already, P-PO4 "phosphate-phosphorus", O2 the dissolved oxygen.
+SDM_MEASURES: dict[str, dict[str, tuple[str, float]]] = {
+    "WaterQualityObserved": {
+        "NO3": ("no3N", 14.0067 / 62.0049),
+        "NH4": ("nh4N", 14.0067 / 18.0385),
+        "PO4": ("po4P", 30.9738 / 94.9714),
+        "NO2": ("no2N", 1.0),
+        "P-PO4": ("po4P", 1.0),
+        "O2": ("dissolvedOxygen", 1.0),
+    }
+}
+# The field an observation interval's length goes to, per entity type.
+INTERVAL_LENGTHS = {"TrafficFlowObserved": "intervalSeconds", "AirQualityObserved": "averagingPeriod"}
+DEVICE_PREFIX = "urn:ngsi-ld:Device:"
 
 _DATETIME = TypeAdapter(AwareDatetime)
 
@@ -80,7 +124,13 @@ def to_ngsi_ld(event: Event, *, key_values: bool = False) -> dict[str, Any]:
     if entity_type not in ENTITY_MODELS:
         raise NgsiLdError(f"no NGSI-LD form for {entity_type}; supported: {', '.join(ENTITY_MODELS)}")
     attributes = _plain_attributes(event)
-    if not key_values:
+    if key_values:  # no unitCode to say otherwise: values in the Smart Data Models' units
+        units = {_wire_name(type(event), m.field): m.unit for m in event.measures}
+        attributes = {
+            name: in_sdm_default_unit(name, value, units[name]) if name in units else value
+            for name, value in attributes.items()
+        }
+    else:
         attributes = _normalized(event, attributes)
     return {
         "id": entity_id(entity_type, event.sensor_id),
@@ -90,17 +140,34 @@ def to_ngsi_ld(event: Event, *, key_values: bool = False) -> dict[str, Any]:
     }
 
 
-def from_ngsi_ld(entity: dict[str, Any]) -> Event:
+def from_ngsi_ld(entity: dict[str, Any], city: City | None = None) -> Event:
     """The event an NGSI-LD entity (normalized or keyValues) describes; raises on anything invalid."""
-    model, attributes = entity_attributes(entity)
-    return model.model_validate(attributes)
+    reading = read_entity(entity, city)
+    return reading.model.model_validate(reading.attributes)
 
 
 def entity_attributes(entity: dict[str, Any]) -> tuple[type[Event], dict[str, Any]]:
-    """The feed model an entity's type names and its attributes as wire JSON, not yet validated.
+    """``read_entity``'s model and attributes, for callers without a city registry."""
+    reading = read_entity(entity)
+    return reading.model, reading.attributes
+
+
+@dataclass(frozen=True)
+class EntityReading:
+    """What ioc reads of an entity: the feed model its type names, the attributes ioc keeps (wire JSON,
+    not yet validated) and the names of those it dropped (neither kept nor a descriptive one)."""
+
+    model: type[Event]
+    attributes: dict[str, Any]
+    dropped: tuple[str, ...]
+
+
+def read_entity(entity: dict[str, Any], city: City | None = None) -> EntityReading:
+    """The attributes ioc keeps of an entity in any form (NGSI-LD or v2, normalized or keyValues).
 
     For callers that add to the event before validating it (the ingest edge stamps ``ingestTime`` and
-    validates against the city registry). Raises ``NgsiLdError`` on an envelope ioc does not read.
+    validates against the city registry). With ``city``, the entity id or ``refDevice`` may name a sensor
+    by one of its ``external_ids``. Raises ``NgsiLdError`` on an envelope or a value ioc does not read.
     """
     if not isinstance(entity, dict):
         raise NgsiLdError(f"an NGSI-LD entity is a JSON object, not {type(entity).__name__}")
@@ -110,14 +177,107 @@ def entity_attributes(entity: dict[str, Any]) -> tuple[type[Event], dict[str, An
         raise NgsiLdError(
             f"unsupported entity type, expected one of {', '.join(ENTITY_MODELS)}", "type", entity_type
         )
+    kept, dropped, observed_at = {}, [], []
+    known = _kept_names(model)
+    for name, raw in entity.items():
+        if name in IGNORED_ATTRIBUTES:
+            continue
+        if name not in known:
+            dropped.append(name)
+            continue
+        value = read_attribute(raw)
+        if value.observed_at is not None:
+            observed_at.append(value.observed_at)
+        kept[name] = _relationship_target(name, value)
+    attributes, superseded = _measures_in_ioc_units(model, kept)
+    attributes = _event_times(model, attributes, observed_at)
+    sensor_id = _sensor_id(entity_type, entity.get("id"), entity.get("refDevice"), city)
+    return EntityReading(model, {"sensorId": sensor_id, **attributes}, tuple(dropped + superseded))
+
+
+def _kept_names(model: type[Event]) -> frozenset[str]:
+    """The attribute names ioc keeps for ``model``: its wire fields, FIWARE's interval ends and the Smart
+    Data Models' names of its measures."""
+    fields = {field.alias or name for name, field in model.model_fields.items()} - {"sensorId"}
+    return frozenset(fields | DATETIME_ATTRIBUTES | set(SDM_MEASURES.get(model.__name__, {})))
+
+
+def _relationship_target(name: str, value: AttributeValue) -> AttributeValue:
+    prefix = entity_id(RELATIONSHIPS[name], "") if name in RELATIONSHIPS else None
+    if prefix and isinstance(value.value, str) and value.value.startswith(prefix):
+        return replace(value, value=value.value.removeprefix(prefix))
+    return value
+
+
+def _measures_in_ioc_units(
+    model: type[Event], kept: dict[str, AttributeValue]
+) -> tuple[dict[str, Any], list[str]]:
+    """Bare values, measures converted to ioc's units and Smart Data Models' names to ioc's; also the SDM
+    names that ioc's own name superseded (both given: ioc's wins)."""
+    units = {_wire_name(model, m.field): m.unit for m in model.measures}
+    aliases = SDM_MEASURES.get(model.__name__, {})
+    attributes: dict[str, Any] = {}
+    for name, value in kept.items():
+        if name in aliases:
+            continue
+        attributes[name] = _in_unit(name, value, units.get(name))
+    superseded = []
+    for name, (target, factor) in aliases.items():
+        if name not in kept:
+            continue
+        if target in attributes:
+            superseded.append(name)
+            continue
+        number = _in_unit(name, kept[name], units[target])
+        attributes[target] = number * factor if _is_number(number) else number
+    return attributes, superseded
+
+
+def _in_unit(name: str, value: AttributeValue, unit: str | None) -> Any:
+    if unit is None:
+        return value.value
+    try:
+        return in_unit(name, value.value, value.unit_code, unit)
+    except ValueFormError as error:
+        raise NgsiLdError(error.reason, name, error.value) from None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _event_times(model: type[Event], attributes: dict[str, Any], observed_at: list[Any]) -> dict[str, Any]:
+    """Date-times as NGSI-LD reads them (no offset: UTC), an interval's ends as dateObserved (and the
+    interval's length where the model has one) and, without any dateObserved, the latest observedAt."""
     attributes = {
-        name: _relationship_target(name, _bare_value(value))
-        for name, value in entity.items()
-        if name not in IGNORED_ATTRIBUTES
+        name: utc_if_naive(value) if name in DATETIME_ATTRIBUTES else value
+        for name, value in attributes.items()
     }
-    if model is TrafficFlowObserved:
-        attributes = _traffic_interval(attributes)
-    return model, {"sensorId": _sensor_id(entity_type, entity.get("id")), **attributes}
+    try:
+        interval = split_interval(attributes.get("dateObserved"))
+    except ValueFormError as error:
+        raise NgsiLdError(error.reason, "dateObserved", error.value) from None
+    if interval is not None:
+        start, end = (utc_if_naive(end) for end in interval)
+        attributes["dateObserved"] = start
+        attributes.setdefault("dateObservedFrom", start)
+        attributes.setdefault("dateObservedTo", end)
+    attributes = _interval(model, attributes)
+    if "dateObserved" not in attributes and observed_at:
+        attributes["dateObserved"] = _latest(observed_at)
+    return attributes
+
+
+def _latest(moments: list[Any]) -> Any:
+    """The latest of the observedAt values that read as date-times (the first one if none does, for the
+    model to reject with its reason)."""
+    readable = []
+    for moment in moments:
+        try:
+            readable.append((_DATETIME.validate_python(utc_if_naive(moment)), moment))
+        except ValidationError:
+            continue
+    return utc_if_naive(max(readable)[1] if readable else moments[0])
 
 
 def _plain_attributes(event: Event) -> dict[str, Any]:
@@ -156,41 +316,49 @@ def _measure(value: Any, observed_at: str, unit: str) -> dict[str, Any]:
     return prop
 
 
-def _bare_value(value: Any) -> Any:
-    """An attribute's value in either form: unwraps Property, Relationship and DateTime objects."""
-    if isinstance(value, dict) and value.get("type") == "Property":
-        value = value.get("value")
-    elif isinstance(value, dict) and value.get("type") == "Relationship":
-        value = value.get("object")
-    if isinstance(value, dict) and value.get("@type") == "DateTime":
-        value = value.get("@value")
-    return value
-
-
-def _relationship_target(name: str, value: Any) -> Any:
-    prefix = entity_id(RELATIONSHIPS[name], "") if name in RELATIONSHIPS else None
-    if prefix and isinstance(value, str) and value.startswith(prefix):
-        return value.removeprefix(prefix)
-    return value
-
-
-def _sensor_id(entity_type: str, ident: Any) -> str:
+def _sensor_id(entity_type: str, ident: Any, ref_device: Any, city: City | None) -> str:
+    """The registry sensor an entity is about: its id or its refDevice among the sensors' external ids,
+    else the ``urn:ngsi-ld:<type>:<sensor id>`` form (``unregistered:<id>`` included)."""
     prefix = entity_id(entity_type, "")
+    if city is not None:
+        for candidate in (ident, *_devices(ref_device)):
+            sensor = _known_as(city, candidate, prefix)
+            if sensor is not None:
+                return sensor
     if not isinstance(ident, str) or not ident.startswith(prefix) or ident == prefix:
-        raise NgsiLdError(f"expected {prefix}<sensor id>", "id", ident)
+        raise NgsiLdError(
+            f"expected {prefix}<sensor id>, or an id in a registry sensor's external_ids", "id", ident
+        )
     return ident.removeprefix(prefix)
 
 
-def _traffic_interval(attributes: dict[str, Any]) -> dict[str, Any]:
-    """FIWARE's dateObservedFrom/To → dateObserved and intervalSeconds (when those are absent)."""
+def _devices(ref_device: Any) -> list[Any]:
+    target = read_attribute(ref_device).value if ref_device is not None else None
+    return target if isinstance(target, list) else [target]
+
+
+def _known_as(city: City, candidate: Any, prefix: str) -> str | None:
+    if not isinstance(candidate, str):
+        return None
+    tail = candidate.removeprefix(prefix)
+    sensor = city.sensor_known_as(candidate) or city.sensor_known_as(tail)
+    if sensor is None and candidate.startswith(DEVICE_PREFIX):
+        sensor = city.sensor_known_as(candidate.removeprefix(DEVICE_PREFIX))
+    return sensor.id if sensor else None
+
+
+def _interval(model: type[Event], attributes: dict[str, Any]) -> dict[str, Any]:
+    """FIWARE's dateObservedFrom/To → dateObserved and the interval's length: a traffic count's
+    ``intervalSeconds``, an air reading's ``averagingPeriod`` (each only when absent)."""
     start, end = attributes.pop("dateObservedFrom", None), attributes.pop("dateObservedTo", None)
     if start is not None:
         attributes.setdefault("dateObserved", start)
-    if start is not None and end is not None and "intervalSeconds" not in attributes:
+    length = INTERVAL_LENGTHS.get(model.__name__)
+    if start is not None and end is not None and length and length not in attributes:
         seconds = (
             _parse_time("dateObservedTo", end) - _parse_time("dateObservedFrom", start)
         ).total_seconds()
-        attributes["intervalSeconds"] = int(seconds) if seconds.is_integer() else seconds
+        attributes[length] = int(seconds) if seconds.is_integer() else seconds
     return attributes
 
 

@@ -225,11 +225,17 @@ def test_ngsi_ld_entities_are_checked_against_the_registry_and_their_envelope():
     assert isinstance(outcome, Rejected) and outcome.feed == "ngsi-ld"
 
 
-def test_ngsi_ld_card_attributes_are_redacted():
+def test_ngsi_ld_card_attributes_go_nowhere():
+    # An attribute an air entity does not have is dropped (issue 18): the card number is not kept, and
+    # a card number as an attribute's name is redacted where the dropped names are reported.
     entity = to_ngsi_ld(AirQualityObserved.model_validate(AIR)) | {
-        "cardId": {"type": "Property", "value": CARD}
+        "cardId": {"type": "Property", "value": CARD},
+        CARD: {"type": "Property", "value": 1},
     }
     outcome = prepare_ngsi_ld(entity, **OPTIONS)
+    assert isinstance(outcome, Accepted) and CARD.encode() not in outcome.value
+    assert outcome.dropped == ("cardId", "[redacted]")
+    outcome = prepare_ngsi_ld(entity | {"pm25": -1}, **OPTIONS)
     assert isinstance(outcome, Rejected) and CARD not in everything_of(outcome)
 
 

@@ -60,9 +60,9 @@ def test_a_malformed_date_time_string_is_quoted_and_an_unknown_type_or_id_named(
     )
     outcome = prepare_ngsi_ld(to_ngsi_ld(TRAFFIC) | {"id": "urn:ngsi-ld:Parking: 7"}, **OPTIONS)
     assert isinstance(outcome, Rejected) and outcome.field == "id"
-    assert (
-        outcome.reason
-        == 'expected urn:ngsi-ld:TrafficFlowObserved:<sensor id> (got "urn:ngsi-ld:Parking: 7")'
+    assert outcome.reason == (
+        "expected urn:ngsi-ld:TrafficFlowObserved:<sensor id>, or an id in a registry sensor's "
+        'external_ids (got "urn:ngsi-ld:Parking: 7")'
     )
 
 
