@@ -35,7 +35,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, TypeAdapter, ValidationError
 
-from ioc.city import City
+from ioc.city import UNREGISTERED_PREFIX, City
 from ioc.models.air import AirQualityObserved
 from ioc.models.base import Event
 from ioc.models.ngsi_ld_values import (
@@ -317,19 +317,22 @@ def _measure(value: Any, observed_at: str, unit: str) -> dict[str, Any]:
 
 
 def _sensor_id(entity_type: str, ident: Any, ref_device: Any, city: City | None) -> str:
-    """The registry sensor an entity is about: its id or its refDevice among the sensors' external ids,
-    else the ``urn:ngsi-ld:<type>:<sensor id>`` form (``unregistered:<id>`` included)."""
+    """The registry sensor an entity is about: ``urn:ngsi-ld:<type>:<sensor id>`` of a registry sensor
+    (or ``unregistered:<id>``), else its id or its refDevice among the sensors' external ids, else the
+    id's tail, for the model to refuse with the registry's reason."""
     prefix = entity_id(entity_type, "")
-    if city is not None:
+    own = ident.removeprefix(prefix) if isinstance(ident, str) and ident.startswith(prefix) else None
+    # ioc's own form first: a registry sensor's URN is that sensor, whatever its refDevice says.
+    if city is not None and not (own and (city.sensor(own) or own.startswith(UNREGISTERED_PREFIX))):
         for candidate in (ident, *_devices(ref_device)):
             sensor = _known_as(city, candidate, prefix)
             if sensor is not None:
                 return sensor
-    if not isinstance(ident, str) or not ident.startswith(prefix) or ident == prefix:
+    if not own:
         raise NgsiLdError(
             f"expected {prefix}<sensor id>, or an id in a registry sensor's external_ids", "id", ident
         )
-    return ident.removeprefix(prefix)
+    return own
 
 
 def _devices(ref_device: Any) -> list[Any]:

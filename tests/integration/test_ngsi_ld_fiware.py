@@ -9,7 +9,15 @@ from collections import Counter
 import pytest
 
 from ioc.models.ngsi_ld import ENTITY_MODELS
-from tests.fiware import as_unregistered, every_example, expected_measures, published
+from tests.fiware import (
+    FORMS,
+    MAPPED_SENSORS,
+    TYPES,
+    as_unregistered,
+    every_example,
+    expected_measures,
+    published,
+)
 from tests.integration.test_ingest import INTEGRATOR, client, raw_records  # noqa: F401 (client: a fixture)
 
 pytestmark = pytest.mark.integration
@@ -63,3 +71,16 @@ def test_a_published_example_with_a_needed_measure_unreadable_is_rejected_naming
     [rejected] = response.json()["rejected"]
     assert rejected["field"] == "averageVehicleSpeed" and "knots" in rejected["reason"]
     assert Counter(p["field"] for p in rejected["problems"]) == Counter({"averageVehicleSpeed": 1})
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_published_ids_reach_the_registry_sensors_that_list_them(settings, client, form):  # noqa: F811
+    entities = [published(entity_type, form) for entity_type in TYPES]  # ids as published
+    response = client.post("/v1/ngsi-ld/notify", json=notification(entities), headers=INTEGRATOR)
+    assert response.status_code == 200, response.text
+    assert response.json()["accepted"] == 3
+    for entity_type, model in ENTITY_MODELS.items():
+        [record] = raw_records(settings, model.feed, 1)
+        assert record["key"] == record["value"]["sensorId"] == MAPPED_SENSORS[entity_type]
+        expected = expected_measures(entity_type, form)
+        assert {name: record["value"].get(name) for name in expected} == pytest.approx(expected)

@@ -83,3 +83,25 @@ def test_a_dangling_neighbour_is_refused(tmp_path):
     path.write_text(json.dumps(broken), encoding="utf-8")
     with pytest.raises(ValueError, match="traffic-nowhere"):
         load_city(str(path))
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (["urn:ngsi-ld:Device:d1"], ["urn:ngsi-ld:Device:d1"]),  # one external id, two sensors
+        (["air-kim-lien"], []),  # another sensor's own id
+        ([" "], []),
+    ],
+)
+def test_external_ids_name_one_sensor_each(tmp_path, first, second):
+    broken = CITY.model_dump(mode="json")
+    broken["sensors"][0]["external_ids"], broken["sensors"][1]["external_ids"] = first, second
+    path = tmp_path / "broken.json"
+    path.write_text(json.dumps(broken), encoding="utf-8")
+    with pytest.raises(ValueError, match="external id"):
+        load_city(str(path))
+
+
+def test_external_ids_find_their_sensor():
+    assert CITY.sensor_known_as("waterqualityobserved:Sevilla:D1").id == "water-ho-hoan-kiem"
+    assert CITY.sensor_known_as("water-ho-hoan-kiem") is None  # a sensor's own id is not an external one
