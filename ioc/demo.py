@@ -75,7 +75,8 @@ def run_demo(settings: Settings, console: Console, *, interval: float) -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     before = {s.name: s.state for s in infra.status(settings)}
     console.print(
-        "[bold]Starting Kafka and Redis[/] (the first run fetches Kafka's jars from Maven Central)…"
+        "[bold]Starting Kafka, Redis, Mosquitto and PostgreSQL[/] (the first run fetches Kafka's jars from "
+        "Maven Central)…"
     )
     statuses = infra.up(settings)
     started_infra = [s.name for s in statuses if before.get(s.name) == "stopped"]
@@ -94,6 +95,7 @@ def run_demo(settings: Settings, console: Console, *, interval: float) -> None:
         children = [
             ChildProcess("worker", ["worker"], env, log_dir),
             ChildProcess("api", ["api"], env, log_dir),
+            ChildProcess("history", ["history"], env, log_dir),
             ChildProcess("simulator", ["simulate", "--interval", str(interval)], env, log_dir),
         ]
         for child in children:

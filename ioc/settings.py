@@ -91,6 +91,16 @@ class Settings(BaseSettings):
     redis_port: int = Field(6379, description="Port of the local Redis server.")
     redis_prefix: str = Field("ioc", description="Prefix of every Redis key.")
 
+    # PostgreSQL, the history store: an existing server, or the local one started by `ioc infra up`.
+    database_url: str | None = Field(
+        None,
+        description="Existing PostgreSQL (postgresql://user:password@host:port/database); when set, nothing "
+        "is started.",
+    )
+    postgres_port: int = Field(
+        5433, description="Port of the local PostgreSQL (5432 is left to the system's)."
+    )
+
     # MQTT: an existing broker, or the local Mosquitto started by `ioc infra up`; `ioc bridge mqtt` reads it.
     mqtt_url: str | None = Field(
         None,
@@ -116,12 +126,19 @@ class Settings(BaseSettings):
     api_keys: str = Field(
         "", description="Comma-separated role:key pairs; roles operator, integrator, admin."
     )
+    api_max_body_bytes: int = Field(
+        64 * 1024,
+        ge=1024,
+        description="Largest body of every request but ingest (acknowledge, resolve, silences): 413 beyond, "
+        "refused while it is read, before the key is checked.",
+    )
 
     # Ingest API (POST /v1/ingest/{feed}, POST /v1/ngsi-ld/notify).
     ingest_max_body_bytes: int = Field(
         10 * 1024 * 1024,
         ge=1024,
-        description="Largest ingest body in bytes, also after gzip decoding; 413 beyond.",
+        description="Largest ingest body in bytes (refused while it is read, before the key is checked), "
+        "also after gzip decoding; 413 beyond.",
     )
     ingest_max_items: int = Field(5000, ge=1, description="Most items in one ingest request; 413 beyond.")
     ingest_rate_per_key: float = Field(
@@ -293,6 +310,10 @@ class Settings(BaseSettings):
     @property
     def redis_address(self) -> str:
         return self.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
+
+    @property
+    def database_address(self) -> str:
+        return self.database_url or f"postgresql://ioc@127.0.0.1:{self.postgres_port}/ioc"
 
     @property
     def mqtt_address(self) -> str:

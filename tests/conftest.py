@@ -5,21 +5,27 @@ Where the servers come from, in order:
 2. testcontainers (Kafka in KRaft mode, Redis) when a Docker engine answers a ping;
 3. the local infrastructure manager (``ioc infra``), on free ports and a run directory of its own,
    so a running ``ioc demo`` never interferes.
-The MQTT broker comes from ``IOC_TEST_MQTT`` when set, else it is a local Mosquitto (``ioc infra``; no
-Docker needed). Every test then gets its own topic prefix, Redis prefix, consumer group, MQTT topic root
-and MQTT client id.
+The MQTT broker comes from ``IOC_TEST_MQTT`` when set, else it is a local Mosquitto, and PostgreSQL
+from ``IOC_TEST_DATABASE`` (a URL of a role that may create databases) when set, else a local one
+(``ioc infra``; no Docker needed). Every test then gets its own topic prefix, Redis prefix, consumer
+group, MQTT topic root and MQTT client id; a test that uses the history store asks for ``database``, a
+database of its own.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 
+import psycopg
 import pytest
 from pydantic import SecretStr
 
@@ -43,6 +49,7 @@ class Servers:
     redis: str
     origin: str
     mqtt: str
+    database: str
 
 
 def free_port() -> int:
@@ -71,6 +78,17 @@ def _mqtt(stack: ExitStack, run_dir: os.PathLike[str]) -> str:
     return settings.mqtt_address
 
 
+def _postgres(stack: ExitStack, run_dir: os.PathLike[str]) -> str:
+    """``IOC_TEST_DATABASE``, else a local PostgreSQL on a free port."""
+    if url := os.environ.get("IOC_TEST_DATABASE"):
+        return url
+    settings = Settings(database_url=None, run_dir=run_dir, postgres_port=free_port())
+    postgres = infra.LocalPostgres(settings)
+    stack.callback(postgres.stop)
+    postgres.start()
+    return settings.database_address
+
+
 def _from_containers(stack: ExitStack, run_dir: os.PathLike[str]) -> Servers:
     from testcontainers.kafka import KafkaContainer
     from testcontainers.redis import RedisContainer
@@ -78,7 +96,13 @@ def _from_containers(stack: ExitStack, run_dir: os.PathLike[str]) -> Servers:
     kafka = stack.enter_context(KafkaContainer().with_kraft())
     redis = stack.enter_context(RedisContainer())
     redis_url = f"redis://{redis.get_container_host_ip()}:{redis.get_exposed_port(6379)}/0"
-    return Servers(kafka.get_bootstrap_server(), redis_url, "testcontainers", _mqtt(stack, run_dir))
+    return Servers(
+        kafka.get_bootstrap_server(),
+        redis_url,
+        "testcontainers",
+        _mqtt(stack, run_dir),
+        _postgres(stack, run_dir),
+    )
 
 
 def local_infra_settings(run_dir: os.PathLike[str], **overrides: object) -> Settings:
@@ -90,24 +114,46 @@ def local_infra_settings(run_dir: os.PathLike[str], **overrides: object) -> Sett
         kafka_port=free_port(),
         kafka_controller_port=free_port(),
         redis_port=free_port(),
-        **({"card_hmac_key": TEST_CARD_KEY} | overrides),
+        postgres_port=free_port(),
+        **({"card_hmac_key": TEST_CARD_KEY, "database_url": None} | overrides),
     )
 
 
 def _from_local_infra(stack: ExitStack, run_dir: os.PathLike[str]) -> Servers:
-    settings = local_infra_settings(run_dir, mqtt_url=os.environ.get("IOC_TEST_MQTT"), mqtt_port=free_port())
+    settings = local_infra_settings(
+        run_dir,
+        mqtt_url=os.environ.get("IOC_TEST_MQTT"),
+        mqtt_port=free_port(),
+        database_url=os.environ.get("IOC_TEST_DATABASE"),
+    )
     stack.callback(infra.down, settings)
     infra.up(settings)
-    return Servers(settings.bootstrap_servers, settings.redis_address, "ioc infra", settings.mqtt_address)
+    return Servers(
+        settings.bootstrap_servers,
+        settings.redis_address,
+        "ioc infra",
+        settings.mqtt_address,
+        settings.database_address,
+    )
 
 
 @pytest.fixture(scope="session")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+def servers() -> Iterator[Servers]:
     kafka, redis = os.environ.get("IOC_TEST_KAFKA"), os.environ.get("IOC_TEST_REDIS")
     with ExitStack() as stack:
-        run_dir = tmp_path_factory.mktemp("infra")
+        # Not under pytest's base temporary directory: as root, PostgreSQL runs as the user postgres, who
+        # must pass through the run directory's parents, and pytest makes its own private again (o-x)
+        # whenever another session starts.
+        run_dir = Path(tempfile.mkdtemp(prefix="ioc-test-infra-"))
+        stack.callback(shutil.rmtree, run_dir, ignore_errors=True)
         if kafka and redis:
-            yield Servers(kafka, redis, "IOC_TEST_KAFKA/IOC_TEST_REDIS", _mqtt(stack, run_dir))
+            yield Servers(
+                kafka,
+                redis,
+                "IOC_TEST_KAFKA/IOC_TEST_REDIS",
+                _mqtt(stack, run_dir),
+                _postgres(stack, run_dir),
+            )
         elif _docker_answers():
             yield _from_containers(stack, run_dir)
         else:
@@ -120,6 +166,18 @@ def settings(servers: Servers) -> Settings:
     return isolated_settings(servers)
 
 
+@pytest.fixture
+def database(servers: Servers, settings: Settings) -> Iterator[Settings]:
+    """``settings`` with a database of this test's own on the shared PostgreSQL, dropped after it."""
+    name = settings.worker_id
+    server = servers.database.rsplit("/", 1)[0]
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    yield settings.model_copy(update={"database_url": f"{server}/{name}"})
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def isolated_settings(servers: Servers) -> Settings:
     """The shared servers, and names nobody else uses (for module-scoped fixtures too)."""
     namespace = f"t{uuid.uuid4().hex[:10]}"
@@ -127,6 +185,7 @@ def isolated_settings(servers: Servers) -> Settings:
         kafka_bootstrap=servers.kafka,
         redis_url=servers.redis,
         mqtt_url=servers.mqtt,
+        database_url=servers.database,
         mqtt_topic_root=namespace,
         mqtt_client_id=namespace,
         topic_prefix=namespace,

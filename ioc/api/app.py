@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from connectors.sinks.redis_picture import connect
 from ioc import __version__
-from ioc.api import alerts, console, ingest, metrics, picture, responses, sensors, silences, stream
+from ioc.api import alerts, console, history, ingest, metrics, picture, responses, sensors, silences, stream
 from ioc.api.methods import AllowEveryMethod
 from ioc.api.publisher import OperatorPublisher
 from ioc.settings import Settings
@@ -73,7 +73,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.picture = picture.SharedPicture(settings.picture_max_age_seconds)
     # The operators' routes list FastAPI's own 422 in the one error shape (the handler below gives it);
     # the ingest routes document their own 422, the per-item result.
-    for router in (picture.router, sensors.router, alerts.router, silences.router, stream.router):
+    for router in (
+        picture.router,
+        sensors.router,
+        alerts.router,
+        silences.router,
+        stream.router,
+        history.router,
+    ):
         app.include_router(router, responses=responses.VALIDATION_RESPONSES)
     app.include_router(ingest.router)
     app.include_router(metrics.router)

@@ -19,6 +19,7 @@ from ioc.cli.backtest import backtest
 from ioc.cli.bridge import bridge_app
 from ioc.cli.detect import detect
 from ioc.cli.dlq import dlq_app
+from ioc.cli.history import db_app, history
 from ioc.cli.index import index_app
 from ioc.cli.infra import infra_app
 from ioc.cli.picture import picture_app
@@ -38,6 +39,8 @@ app.add_typer(bridge_app, name="bridge")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(index_app, name="index")
 app.add_typer(picture_app, name="picture")
+app.add_typer(db_app, name="db")
+app.command()(history)
 console = Console(stderr=True)
 
 

@@ -1,9 +1,10 @@
-"""The local infrastructure manager: a single-node Kafka, a Redis and a Mosquitto for development and tests.
+"""The local infrastructure manager: a single-node Kafka, a Redis, a Mosquitto and a PostgreSQL for
+development and tests.
 
 Everything (data, logs, PID files) lives under ``settings.run_dir``, jars under ``settings.cache_dir``;
 two different run_dirs (with different ports) are fully independent. A service whose address is set
-(``IOC_KAFKA_BOOTSTRAP`` / ``IOC_REDIS_URL`` / ``IOC_MQTT_URL``) is "external": reported, never started
-or stopped.
+(``IOC_KAFKA_BOOTSTRAP`` / ``IOC_REDIS_URL`` / ``IOC_MQTT_URL`` / ``IOC_DATABASE_URL``) is "external":
+reported, never started or stopped. ``up`` also brings the local history store's schema up to date.
 Progress is reported on the ``ioc.infra`` logger.
 """
 
@@ -11,8 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import psycopg
+
+from ioc.history.store import upgrade
 from ioc.infra.kafka import LocalKafka, wait_for_kafka
 from ioc.infra.mosquitto import LocalMosquitto, wait_for_mqtt
+from ioc.infra.postgres import LocalPostgres, wait_for_postgres
 from ioc.infra.process import InfraError, ServiceStatus
 from ioc.infra.redis import LocalRedis, wait_for_redis
 from ioc.settings import Settings
@@ -21,6 +26,7 @@ __all__ = [
     "InfraError",
     "LocalKafka",
     "LocalMosquitto",
+    "LocalPostgres",
     "LocalRedis",
     "ServiceStatus",
     "down",
@@ -29,6 +35,7 @@ __all__ = [
     "up",
     "wait_for_kafka",
     "wait_for_mqtt",
+    "wait_for_postgres",
     "wait_for_redis",
 ]
 
@@ -36,20 +43,28 @@ __all__ = [
 def up(settings: Settings, timeout: float = 180) -> list[ServiceStatus]:
     """Start whatever is neither running nor external; already running services are left alone."""
     kafka, redis, mosquitto = LocalKafka(settings), LocalRedis(settings), LocalMosquitto(settings)
+    postgres = LocalPostgres(settings)
     # Check every port before starting anything, so a conflict does not leave half a setup running.
-    kafka.check_ports()
-    redis.check_ports()
-    mosquitto.check_ports()
-    # Redis and Mosquitto first: they take a fraction of a second, Kafka takes the rest of the budget.
+    for service in (kafka, redis, mosquitto, postgres):
+        service.check_ports()
+    # Redis, Mosquitto and PostgreSQL first: a few seconds at most; Kafka takes the rest of the budget.
     redis_status = redis.start(timeout=min(timeout, 30))
     mosquitto_status = mosquitto.start(timeout=min(timeout, 30))
+    postgres_status = postgres.start(timeout=min(timeout, 60))
+    try:
+        if not postgres.external:  # an external database is the operator's: `ioc db upgrade`, `ioc history`
+            upgrade(settings.database_address)
+    except psycopg.Error as error:
+        raise InfraError(f"the history store's schema could not be brought up to date: {error}") from None
     kafka_status = kafka.start(timeout=timeout)
-    return [kafka_status, redis_status, mosquitto_status]
+    return [kafka_status, redis_status, mosquitto_status, postgres_status]
 
 
-def down(settings: Settings, only: Iterable[str] = ("kafka", "redis", "mosquitto")) -> list[ServiceStatus]:
+def down(
+    settings: Settings, only: Iterable[str] = ("kafka", "redis", "mosquitto", "postgres")
+) -> list[ServiceStatus]:
     """Stop the services this run_dir's PID files name; external services are never touched."""
-    services = [LocalKafka(settings), LocalRedis(settings), LocalMosquitto(settings)]
+    services = [LocalKafka(settings), LocalRedis(settings), LocalMosquitto(settings), LocalPostgres(settings)]
     for service in services:
         if service.name in only:
             service.stop()
@@ -63,8 +78,11 @@ def fetch(settings: Settings) -> list[ServiceStatus]:
         LocalRedis(settings).ensure_installed()
     if not settings.mqtt_url:
         LocalMosquitto(settings).ensure_installed()
+    if not settings.database_url:
+        LocalPostgres(settings).ensure_installed()
     return status(settings)
 
 
 def status(settings: Settings) -> list[ServiceStatus]:
-    return [LocalKafka(settings).status(), LocalRedis(settings).status(), LocalMosquitto(settings).status()]
+    services = [LocalKafka(settings), LocalRedis(settings), LocalMosquitto(settings), LocalPostgres(settings)]
+    return [service.status() for service in services]

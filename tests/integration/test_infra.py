@@ -12,6 +12,7 @@ import socket
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
 import redis
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
@@ -40,9 +41,11 @@ def local_settings(run_dir: Path, **overrides: object) -> Settings:
         "kafka_controller_port": free_port(),
         "redis_port": free_port(),
         "mqtt_port": free_port(),
+        "postgres_port": free_port(),
         "kafka_bootstrap": None,
         "redis_url": None,
         "mqtt_url": None,
+        "database_url": None,
     }
     return Settings(**(fields | overrides))
 
@@ -126,8 +129,8 @@ def test_up_status_down(tmp_path: Path) -> None:
         started = time.monotonic()
         up = by_name(infra.up(settings, timeout=120))
         print(f"up took {time.monotonic() - started:.1f} s")
-        kafka, rds, mqtt = up["kafka"], up["redis"], up["mosquitto"]
-        pids = [s.pid for s in (kafka, rds, mqtt) if s.pid]
+        kafka, rds, mqtt, pg = up["kafka"], up["redis"], up["mosquitto"], up["postgres"]
+        pids = [s.pid for s in (kafka, rds, mqtt, pg) if s.pid]
 
         assert kafka.state == rds.state == mqtt.state == "running"
         assert kafka.address == f"127.0.0.1:{settings.kafka_port}"
@@ -143,14 +146,21 @@ def test_up_status_down(tmp_path: Path) -> None:
         assert (settings.run_dir / "kafka" / "kafka.pid").read_text().strip() == str(kafka.pid)
         assert (settings.run_dir / "redis" / "redis.pid").read_text().strip() == str(rds.pid)
         assert (settings.run_dir / "mosquitto" / "mosquitto.pid").read_text().strip() == str(mqtt.pid)
-        assert infra.status(settings) == [kafka, rds, mqtt]
+        assert (
+            pg.state == "running" and pg.address == f"postgresql://ioc@127.0.0.1:{settings.postgres_port}/ioc"
+        )
+        assert pg.version and re.fullmatch(r"\d+\.\d+", pg.version)
+        assert (settings.run_dir / "postgres" / "postgres.pid").read_text().strip() == str(pg.pid)
+        assert infra.status(settings) == [kafka, rds, mqtt, pg]
+        with psycopg.connect(pg.address) as connection:  # up brought the history schema up to date
+            assert connection.execute("SELECT max(version) FROM schema_migrations").fetchone() == (1,)
 
         roundtrip_kafka(kafka.address)
         check_redis(rds.address)
         check_mqtt(mqtt.address)
 
         again = by_name(infra.up(settings, timeout=30))
-        assert [again[s.name].pid for s in (kafka, rds, mqtt)] == [kafka.pid, rds.pid, mqtt.pid]
+        assert [again[s.name].pid for s in (kafka, rds, mqtt, pg)] == [kafka.pid, rds.pid, mqtt.pid, pg.pid]
     finally:
         started = time.monotonic()
         down = by_name(infra.down(settings))
@@ -158,7 +168,8 @@ def test_up_status_down(tmp_path: Path) -> None:
 
     assert down["kafka"].state == down["redis"].state == down["mosquitto"].state == "stopped"
     assert down["kafka"].pid is None and down["redis"].pid is None and down["mosquitto"].pid is None
-    assert len(pids) == 3 and all(gone(pid) for pid in pids), "a broker or redis process outlived down()"
+    assert down["postgres"].state == "stopped" and down["postgres"].pid is None
+    assert len(pids) == 4 and all(gone(pid) for pid in pids), "a server outlived down()"
     assert not (settings.run_dir / "kafka" / "kafka.pid").exists()
     assert not (settings.run_dir / "redis" / "redis.pid").exists()
     assert not (settings.run_dir / "mosquitto" / "mosquitto.pid").exists()
@@ -168,10 +179,10 @@ def test_up_status_down(tmp_path: Path) -> None:
 def test_stale_pid_file_counts_as_stopped(tmp_path: Path) -> None:
     settings = local_settings(tmp_path / "run")
     # PID 1 exists but is not our broker or redis: PID reuse must not make it "running".
-    for service in ("kafka", "redis", "mosquitto"):
+    for service in ("kafka", "redis", "mosquitto", "postgres"):
         (settings.run_dir / service).mkdir(parents=True)
         (settings.run_dir / service / f"{service}.pid").write_text("1\n")
-    assert [s.state for s in infra.status(settings)] == ["stopped", "stopped", "stopped"]
+    assert [s.state for s in infra.status(settings)] == ["stopped"] * 4
     infra.down(settings)  # must not signal PID 1
     assert Path("/proc/1").exists()
 
@@ -185,7 +196,7 @@ def test_port_taken_is_a_clear_error(tmp_path: Path) -> None:
         with pytest.raises(InfraError, match=f"port {port} .*IOC_KAFKA_PORT"):
             infra.up(settings, timeout=30)
     # Ports are checked before anything starts: no Redis left behind by a failed up.
-    assert [s.state for s in infra.status(settings)] == ["stopped", "stopped", "stopped"]
+    assert [s.state for s in infra.status(settings)] == ["stopped"] * 4
 
 
 def test_external_services_are_reported_not_managed(tmp_path: Path) -> None:
@@ -194,11 +205,13 @@ def test_external_services_are_reported_not_managed(tmp_path: Path) -> None:
         kafka_bootstrap="broker.example:9092",
         redis_url="redis://cache.example:6379/1",
         mqtt_url="mqtt://mqtt.example:1883",
+        database_url="postgresql://ioc:s3cret@db.example:5432/ioc",
     )
     expected = [
         ServiceStatus("kafka", "external", "broker.example:9092", None, None, None),
         ServiceStatus("redis", "external", "redis://cache.example:6379/1", None, None, None),
         ServiceStatus("mosquitto", "external", "mqtt://mqtt.example:1883", None, None, None),
+        ServiceStatus("postgres", "external", "postgresql://ioc:***@db.example:5432/ioc", None, None, None),
     ]
     assert infra.status(settings) == expected
     assert infra.up(settings) == expected
@@ -217,4 +230,4 @@ def test_broker_dying_during_startup_fails_fast_with_its_log(tmp_path: Path) -> 
         infra.down(settings)
     assert time.monotonic() - started < 60
     assert "heap" in str(failure.value).lower()
-    assert [s.state for s in infra.status(settings)] == ["stopped", "stopped", "stopped"]
+    assert [s.state for s in infra.status(settings)] == ["stopped"] * 4

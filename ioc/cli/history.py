@@ -1,0 +1,44 @@
+"""``ioc db`` and ``ioc history``: the PostgreSQL history store's schema, and the sink that fills it."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from ioc.cli.replay import NamespaceOption, settings_in
+
+db_app = typer.Typer(
+    help="The PostgreSQL history store (IOC_DATABASE_URL, or `ioc infra`'s).", no_args_is_help=True
+)
+console = Console(stderr=True)
+
+
+@db_app.command()
+def upgrade(namespace: NamespaceOption = None) -> None:
+    """Apply the schema migrations the database lacks (`ioc infra up` does it too)."""
+    from ioc.history.store import current_version, upgrade
+
+    settings = settings_in(namespace)
+    applied = upgrade(settings.database_address)
+    version = current_version(settings.database_address)
+    if applied:
+        console.print(f"applied {', '.join(map(str, applied))}; the schema is at version {version}")
+    else:
+        console.print(f"the schema is at version {version}: nothing to apply")
+
+
+def history(
+    loglevel: Annotated[str, typer.Option(help="Log level: debug, info, warning.")] = "info",
+    namespace: NamespaceOption = None,
+) -> None:
+    """Write the worker's windows, alert events and incident events from Kafka into PostgreSQL."""
+    from ioc.history.sink import run_sink
+    from ioc.history.store import upgrade
+
+    logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = settings_in(namespace)
+    upgrade(settings.database_address)
+    run_sink(settings)

@@ -1,0 +1,158 @@
+"""The history store against a real PostgreSQL and Kafka: migrations once, the sink (``ioc history``)
+writing every window and alert event once across a SIGKILL and a replay, and ``GET /v1/history``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from connectors.kafka import EventProducer, create_topics
+from ioc.alerts.rules import load_rules
+from ioc.api import create_app
+from ioc.api.examples import EXAMPLES
+from ioc.city import load_city
+from ioc.history.sink import history_group, history_topics
+from ioc.history.store import current_version, migrations, upgrade
+from ioc.models.alert import Alert, AlertChange, AlertEvent, Incident, IncidentChange, IncidentEvent
+from ioc.recording import in_event_time_order, load_events
+from ioc.step import OfflineRun
+from tests.conftest import TEST_KEYS
+from tests.processes import IocProcess, committed_offsets, wait_for
+
+pytestmark = pytest.mark.integration
+
+RECORDING = Path(__file__).parents[2] / "examples" / "hanoi-morning.jsonl.gz"
+SENSOR = "air-hoan-kiem"
+
+
+def test_migrations_are_applied_once_and_in_order(database):
+    url = database.database_address
+    assert current_version(url) is None
+    assert upgrade(url) == [version for version, _, _ in migrations()]
+    assert upgrade(url) == []  # a second upgrader finds nothing to do
+    assert current_version(url) == migrations()[-1][0]
+    with psycopg.connect(url) as connection:
+        tables = {
+            row[0]
+            for row in connection.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        }
+    assert {"windows_default", "alert_events", "incident_events", "schema_migrations"} <= tables
+
+
+def published_windows(settings) -> list[tuple[str, str, bytes]]:
+    """Every version of every air window the reading path publishes over the shipped recording, in order,
+    as (topic, key, value)."""
+    _, events = load_events(RECORDING)
+    run = OfflineRun(settings, load_rules(settings.rules), load_city(settings.city))
+    records = []
+    for event in (e for e in in_event_time_order(events) if e.feed == "air"):
+        for feed, result in run.run([event]):  # one at a time: every version of its windows
+            for (label, sensor_id, _), window in result.aggregates.items():
+                records.append((settings.agg_topic(feed, label), sensor_id, window.json))
+    return records
+
+
+def alert_records(settings) -> list[tuple[str, str, bytes]]:
+    alert = Alert.model_validate(EXAMPLES["open_alert"])
+    opened = AlertEvent(change=AlertChange.opened, revision=1, at=alert.episode_start, alert=alert)
+    updated = opened.model_copy(update={"change": AlertChange.updated, "revision": 2})
+    incident = Incident.model_validate(EXAMPLES["incident"])
+    grouped = IncidentEvent(
+        change=IncidentChange.opened, revision=1, at=incident.started_at, incident=incident
+    )
+    return [
+        *((settings.alerts_topic, e.key, e.to_json()) for e in (opened, updated, opened)),  # one twice
+        (settings.incidents_topic, grouped.key, grouped.to_json()),
+    ]
+
+
+async def send(settings, records) -> None:
+    async with EventProducer(settings) as producer:
+        await producer.send_many(records)
+
+
+def caught_up(settings) -> bool:
+    offsets = committed_offsets(settings, history_group(settings), history_topics(settings))
+    return all(done == end for done, end in offsets.values())
+
+
+def test_the_sink_writes_each_window_and_event_once_across_a_kill_and_a_replay(database, tmp_path):
+    settings = database
+    create_topics(settings)
+    windows = published_windows(settings)
+    final: dict[tuple[str, str, str], dict] = {}  # the latest version of each window, as published
+    for _, _, value in windows:
+        aggregate = json.loads(value)
+        final[(aggregate["window"], aggregate["sensorId"], utc(aggregate["windowStart"]))] = aggregate
+    assert len(windows) > len(final) > 100  # several versions of most windows
+    asyncio.run(send(settings, windows[: len(windows) // 2]))
+
+    def rows() -> dict[tuple[str, str, str], tuple[int, dict]]:
+        with psycopg.connect(settings.database_address) as connection:
+            found = connection.execute(
+                "SELECT window_len, sensor_id, start, count, means FROM windows"
+            ).fetchall()
+        return {(w, s, utc(start)): (count, means) for w, s, start, count, means in found}
+
+    sink = IocProcess(["history"], settings, tmp_path / "history-1.log")
+    try:
+        wait_for(lambda: caught_up(settings) and rows(), timeout=90, processes=[sink])
+        sink.process.kill()  # SIGKILL: whatever it had not committed is written again by the next one
+        sink.stop()
+        # The rest, then all of it again (a replay), and the alert and incident events.
+        asyncio.run(send(settings, windows[len(windows) // 2 :] + windows + alert_records(settings)))
+        sink = IocProcess(["history"], settings, tmp_path / "history-2.log")
+        wait_for(lambda: caught_up(settings), timeout=120, processes=[sink])
+    finally:
+        sink.stop()
+
+    stored = rows()
+    assert len(stored) == len(final)
+    for key, aggregate in final.items():
+        count, means = stored[key]
+        assert count == aggregate["count"], key
+        assert means == {n: f["mean"] for n, f in aggregate["fields"].items() if f.get("mean") is not None}
+    with psycopg.connect(settings.database_address) as connection:
+        alerts = connection.execute(
+            "SELECT alert_id, revision, change FROM alert_events ORDER BY revision"
+        ).fetchall()
+        incidents = connection.execute("SELECT count(*) FROM incident_events").fetchone()
+    alert_id = EXAMPLES["open_alert"]["id"]
+    assert alerts == [(alert_id, 1, "opened"), (alert_id, 2, "updated")]
+    assert incidents == (1,)
+
+    # GET /v1/history reads them back: the sensor's hourly PM2.5, and its day averaged by readings.
+    hours = sorted(
+        (a for (label, sensor_id, _), a in final.items() if label == "1h" and sensor_id == SENSOR),
+        key=lambda a: a["windowStart"],
+    )
+    first = datetime.fromisoformat(hours[0]["windowStart"])
+    query = {"sensor": SENSOR, "measure": "pm25", "window": "1h", "from": first.isoformat()}
+    query["to"] = (first + timedelta(days=1)).isoformat()
+    with TestClient(create_app(settings)) as client:
+        headers = {"X-API-Key": TEST_KEYS["operator"]}
+        series = client.get("/v1/history", params=query, headers=headers)
+        day = client.get("/v1/history", params=query | {"step": "1d"}, headers=headers)
+        unknown = client.get("/v1/history", params=query | {"measure": "speed"}, headers=headers)
+        anonymous = client.get("/v1/history", params=query)
+    assert series.status_code == 200, series.text
+    points = series.json()["points"]
+    assert [(p["readings"], p["mean"]) for p in points] == [
+        (a["count"], a["fields"]["pm25"]["mean"]) for a in hours
+    ]
+    weighted = sum(a["count"] * a["fields"]["pm25"]["mean"] for a in hours) / sum(a["count"] for a in hours)
+    [whole_day] = day.json()["points"]
+    assert whole_day["readings"] == sum(a["count"] for a in hours)
+    assert whole_day["mean"] == pytest.approx(weighted)
+    assert unknown.status_code == 422 and "speed" in unknown.json()["detail"]
+    assert anonymous.status_code == 401
+
+
+def utc(moment: str | datetime) -> str:
+    return (datetime.fromisoformat(moment) if isinstance(moment, str) else moment).astimezone(UTC).isoformat()
