@@ -16,6 +16,7 @@ from connectors.sinks.redis_picture import connect
 from ioc import __version__
 from ioc.api import alerts, console, history, ingest, metrics, picture, responses, sensors, silences, stream
 from ioc.api.methods import AllowEveryMethod
+from ioc.api.ngsi_ld import router as ngsi_ld_router
 from ioc.api.publisher import OperatorPublisher
 from ioc.settings import Settings
 
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router, responses=responses.VALIDATION_RESPONSES)
     app.include_router(ingest.router)
+    app.include_router(ngsi_ld_router)  # NGSI-LD's own paths: /ngsi-ld/v1
     app.include_router(metrics.router)
     console.mount(app)  # the operators' page at / and its assets at /console/
 

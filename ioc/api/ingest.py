@@ -242,7 +242,7 @@ async def _run(
                 "(IOC_INGEST_RATE_PER_KEY); retry after the time in Retry-After",
                 wait,
             )
-        result = await _ingest(service, caller, endpoint, items, prepare_item)
+        result = await ingest_items(service, caller, endpoint, items, prepare_item)
     except Unavailable as error:
         return _error(
             503,
@@ -263,13 +263,16 @@ async def _run(
     return JSONResponse(result.model_dump(mode="json", by_alias=True), status_code=status)
 
 
-async def _ingest(
+async def ingest_items(
     service: IngestService,
     caller: Caller,
     endpoint: str,
     items: list[object],
     prepare_item: Callable[..., Accepted | Rejected],
 ) -> IngestResult:
+    """Prepare every item at the edge, drop duplicates, produce accepted ones and dead letters and wait
+    for Kafka's acknowledgement; raises Unavailable when Kafka or Redis did not answer (shared with the
+    NGSI-LD API, ``ioc.api.ngsi_ld``)."""
     settings = service.settings
     received_at = datetime.now(UTC)
     options = {

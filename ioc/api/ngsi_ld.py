@@ -1,0 +1,456 @@
+"""The NGSI-LD API an IoT Agent or a context broker calls (issue 18): ``/ngsi-ld/v1``.
+
+Writes go through the ingest edge exactly like ``POST /v1/ngsi-ld/notify`` (the same entity forms, ids,
+validation, dead letters to ``<prefix>.dlq``, duplicates, rate limit and integrator key; a 2xx means the
+accepted observations are acknowledged by Kafka):
+
+- ``POST /ngsi-ld/v1/entityOperations/upsert``: an array of entities. 204 when every one was accepted
+  (or was a duplicate); 207 with NGSI-LD's BatchOperationResult (``success`` ids, ``errors`` with a
+  problem each) when some were not.
+- ``PATCH /ngsi-ld/v1/entities/{entityId}/attrs``: some attributes of one entity, whose type comes from
+  the id (``urn:ngsi-ld:<Type>:…``) or from the registry sensor the id names. 204, or a problem.
+
+ioc keeps observations, not entities: an upsert or a patch is a new reading of a sensor, its attributes
+read as ``ioc.models.ngsi_ld`` says (unknown ones dropped). Errors are NGSI-LD problem details
+(``type`` ``https://uri.etsi.org/ngsi-ld/errors/<Kind>``, ``title``, ``status``, ``detail``); an auth
+error, which NGSI-LD has no type for, is ``about:blank`` with its HTTP status.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from ioc.api.auth import Caller, api_key_header, require_caller
+from ioc.api.ingest import IngestResult, ingest_items, read_body, service_of
+from ioc.api.publisher import Unavailable
+from ioc.city import City
+from ioc.ingest.body import JSON_TYPES, BodyError, decode, media_type
+from ioc.ingest.edge import Accepted, Parsed, Rejected, parse_json, prepare_ngsi_ld
+from ioc.models import AirQualityObserved, TrafficFlowObserved
+from ioc.models.ngsi_ld import ENTITY_MODELS, to_ngsi_ld
+from ioc.settings import Role
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/ngsi-ld/v1", tags=["ngsi-ld"])
+
+ERRORS = "https://uri.etsi.org/ngsi-ld/errors/"
+TITLES = {
+    "InvalidRequest": "The request is syntactically invalid",
+    "BadRequestData": "The request's data does not meet the operation's requirements",
+    "ResourceNotFound": "The entity is not one ioc knows",
+    "InternalError": "ioc could not complete the operation",
+}
+# The fields of a rejection that say the entity names no sensor ioc knows (a 404 for a PATCH).
+_UNKNOWN_ENTITY_FIELDS = frozenset({"id", "sensorId"})
+
+
+class ProblemDetails(BaseModel):
+    """RFC 7807 problem details, as NGSI-LD uses them."""
+
+    type: str = Field(description="https://uri.etsi.org/ngsi-ld/errors/<Kind>, or about:blank.")
+    title: str
+    status: int
+    detail: str = Field(description="What went wrong, naming the attribute and the rule.")
+
+
+class BatchEntityError(BaseModel):
+    entityId: str = Field(description="The entity's id as sent (or (entity <index>) when it had none).")  # noqa: N815
+    error: ProblemDetails
+
+
+class BatchOperationResult(BaseModel):
+    success: list[str] = Field(description="Ids of the entities accepted (or duplicates of accepted ones).")
+    errors: list[BatchEntityError] = Field(description="Every entity not accepted; each is on <prefix>.dlq.")
+
+
+def problem(status: int, kind: str, detail: str, retry_after: float | None = None) -> JSONResponse:
+    """An NGSI-LD error response; ``kind`` is the error type's name (``BadRequestData`` …)."""
+    body = ProblemDetails(
+        type=ERRORS + kind if kind in TITLES else "about:blank",
+        title=TITLES.get(kind, kind),
+        status=status,
+        detail=detail,
+    )
+    headers = {"Retry-After": str(max(1, math.ceil(retry_after)))} if retry_after is not None else None
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+
+
+_check_integrator = require_caller(Role.integrator)
+
+
+def ngsi_ld_caller(request: Request, key: str | None = Depends(api_key_header)) -> Caller | JSONResponse:
+    """The integrator's key, as on ``/v1/ingest``; a refusal is answered as problem details, so the
+    handler returns it (a raised HTTPException would get the API's own error body)."""
+    try:
+        return _check_integrator(request, key)
+    except HTTPException as error:
+        title = "Unauthorized" if error.status_code == 401 else "Forbidden"
+        return problem(error.status_code, title, str(error.detail))
+
+
+NgsiLdCaller = Annotated[Caller | JSONResponse, Depends(ngsi_ld_caller)]
+
+
+# ---------------------------------------------------------------------------------------------------
+# The shared path: body, rate limit, edge, Kafka.
+
+
+async def _entities_of(request: Request, expect: type) -> list[Any] | dict[str, Any]:
+    """The body as JSON of type ``expect`` (list or dict); raises BodyError with the status to answer."""
+    kind = media_type(request.headers.get("content-type"))
+    if kind and kind not in JSON_TYPES:
+        raise BodyError(
+            415, f"Content-Type {kind!r} is not supported; send application/json or application/ld+json"
+        )
+    settings = request.app.state.settings
+    raw = await read_body(request, settings.ingest_max_body_bytes)
+    body = decode(raw, request.headers.get("content-encoding"), max_bytes=settings.ingest_max_body_bytes)
+    parsed = parse_json(body)
+    if not isinstance(parsed, Parsed):
+        raise BodyError(400, f"the body {parsed.reason}")
+    if not isinstance(parsed.value, expect):
+        wanted = "an array of entities" if expect is list else "a JSON object of attributes"
+        raise BodyError(400, f"the body must be {wanted}")
+    if isinstance(parsed.value, list) and len(parsed.value) > settings.ingest_max_items:
+        raise BodyError(
+            413,
+            f"{len(parsed.value)} entities in one request; at most {settings.ingest_max_items} allowed "
+            "(IOC_INGEST_MAX_ITEMS)",
+        )
+    return parsed.value
+
+
+async def _ingest(
+    request: Request, caller: Caller, endpoint: str, entities: list[Any]
+) -> IngestResult | JSONResponse:
+    """The entities through the edge into Kafka; a problem response when the rate limit or Kafka/Redis
+    refuse the whole request (then nothing counts as accepted)."""
+    service = service_of(request)
+    settings = service.settings
+
+    def prepare_item(entity: object, **options: Any) -> Accepted | Rejected:
+        return prepare_ngsi_ld(entity, **options)
+
+    try:
+        wait = await service.take(caller.key_id, len(entities))
+        if wait > 0:
+            return problem(
+                429,
+                "TooManyRequests",
+                f"key {caller.key_id} is over its rate of {settings.ingest_rate_per_key:g} events/s "
+                "(IOC_INGEST_RATE_PER_KEY); retry after the time in Retry-After",
+                wait,
+            )
+        result = await ingest_items(service, caller, endpoint, entities, prepare_item)
+    except Unavailable as error:
+        return problem(
+            503,
+            "InternalError",
+            f"{error}; nothing of this request was accepted, send it again",
+            settings.ingest_retry_after_seconds,
+        )
+    log.info(
+        "ngsi-ld %s key=%s: %d received, %d accepted, %d duplicates, %d rejected",
+        endpoint,
+        caller.key_id,
+        result.received,
+        result.accepted,
+        result.duplicates,
+        len(result.rejected),
+    )
+    return result
+
+
+def _body_problem(error: BodyError) -> JSONResponse:
+    kind = "BadRequestData" if error.status == 400 and "must be" in error.detail else "InvalidRequest"
+    return problem(error.status, kind, error.detail)
+
+
+def _detail(problems: list[Any]) -> str:
+    return "; ".join(f"{p.field}: {p.reason}" for p in problems)
+
+
+def _entity_id(entity: Any, index: int) -> str:
+    ident = entity.get("id") if isinstance(entity, dict) else None
+    return ident if isinstance(ident, str) else f"(entity {index})"
+
+
+def batch_result(entities: list[Any], result: IngestResult) -> BatchOperationResult:
+    """NGSI-LD's BatchOperationResult of an ingest result: the rejected entities as errors."""
+    rejected = {r.index: r for r in result.rejected}
+    return BatchOperationResult(
+        success=[_entity_id(e, i) for i, e in enumerate(entities) if i not in rejected],
+        errors=[
+            BatchEntityError(
+                entityId=_entity_id(entities[i], i),
+                error=ProblemDetails(
+                    type=ERRORS + "BadRequestData",
+                    title=TITLES["BadRequestData"],
+                    status=400,
+                    detail=_detail(r.problems),
+                ),
+            )
+            for i, r in sorted(rejected.items())
+        ],
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# OpenAPI.
+
+_AIR = AirQualityObserved.model_validate(
+    {"sensorId": "air-kim-lien", "dateObserved": "2026-01-15T08:00:00+07:00", "pm25": 80.5, "no2": 41.0}
+)
+_TRAFFIC = TrafficFlowObserved.model_validate(
+    {
+        "sensorId": "traffic-nga-tu-so",
+        "dateObserved": "2026-01-15T08:00:00+07:00",
+        "intervalSeconds": 60,
+        "intensity": 42,
+        "averageVehicleSpeed": 21.5,
+    }
+)
+UPSERT_EXAMPLE = [
+    to_ngsi_ld(_AIR) | {"windSpeed": {"type": "Property", "value": 0.6, "unitCode": "MTS"}},
+    to_ngsi_ld(_TRAFFIC, key_values=True),
+]
+PATCH_EXAMPLE = {
+    "pm25": {"type": "Property", "value": 80.5, "unitCode": "GQ", "observedAt": "2026-01-15T01:00:00Z"},
+    "no2": {"type": "Property", "value": 0.041, "unitCode": "GP", "observedAt": "2026-01-15T01:00:00Z"},
+    "airQualityLevel": {"type": "Property", "value": "unhealthy"},
+}
+ENTITY_SCHEMA = {
+    "type": "object",
+    "required": ["id", "type"],
+    "properties": {
+        "id": {
+            "type": "string",
+            "description": "urn:ngsi-ld:<type>:<sensorId>, or an id in a registry sensor's external_ids.",
+        },
+        "type": {"type": "string", "enum": list(ENTITY_MODELS)},
+    },
+    "additionalProperties": True,
+}
+_BATCH_PARTIAL = BatchOperationResult(
+    success=[UPSERT_EXAMPLE[1]["id"]],
+    errors=[
+        BatchEntityError(
+            entityId=UPSERT_EXAMPLE[0]["id"],
+            error=ProblemDetails(
+                type=ERRORS + "BadRequestData",
+                title=TITLES["BadRequestData"],
+                status=400,
+                detail="pm25: Input should be greater than or equal to 0 (got -3)",
+            ),
+        )
+    ],
+).model_dump()
+
+
+def _problem_response(description: str, status: int, kind: str, detail: str) -> dict[str, Any]:
+    example = ProblemDetails(
+        type=ERRORS + kind if kind in TITLES else "about:blank",
+        title=TITLES.get(kind, kind),
+        status=status,
+        detail=detail,
+    ).model_dump()
+    return {
+        "description": description,
+        "model": ProblemDetails,
+        "content": {"application/json": {"example": example}},
+    }
+
+
+COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _problem_response(
+        "The body is not JSON, or not of the operation's shape.",
+        400,
+        "InvalidRequest",
+        "the body is not JSON: …",
+    ),
+    401: _problem_response(
+        "No API key, or an unknown one.", 401, "Unauthorized", "The API key is not one of IOC_API_KEYS."
+    ),
+    403: _problem_response(
+        "The key's role may not write.",
+        403,
+        "Forbidden",
+        "This endpoint needs the admin or integrator role; your key has operator.",
+    ),
+    413: _problem_response(
+        "Body or entity count over the limits.",
+        413,
+        "InvalidRequest",
+        "5001 entities in one request; at most 5000 allowed (IOC_INGEST_MAX_ITEMS)",
+    ),
+    415: _problem_response(
+        "Another Content-Type.",
+        415,
+        "InvalidRequest",
+        "Content-Type 'text/csv' is not supported; send application/json or application/ld+json",
+    ),
+    429: _problem_response(
+        "The key is over its rate limit (wait Retry-After seconds).",
+        429,
+        "TooManyRequests",
+        "key integrator#1 is over its rate of 5000 events/s …",
+    ),
+    503: _problem_response(
+        "Kafka or Redis did not answer in time: nothing was accepted (retry after Retry-After seconds).",
+        503,
+        "InternalError",
+        "Kafka is unreachable; nothing of this request was accepted, send it again",
+    ),
+}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Routes.
+
+
+@router.post(
+    "/entityOperations/upsert",
+    summary="Upsert a batch of entities (NGSI-LD batch operation)",
+    operation_id="ngsi_ld_upsert",
+    status_code=204,
+    response_class=Response,
+    description=(
+        "What an IoT Agent (or a broker forwarding) calls: an array of "
+        + ", ".join(f"`{t}`" for t in ENTITY_MODELS)
+        + " entities in any form `POST /v1/ngsi-ld/notify` reads (NGSI-LD normalized or keyValues, "
+        "Smart Data Models' published examples as they are). Each entity is an observation of the sensor "
+        "its id (or `refDevice`, through the registry's `external_ids`) names: validated at the ingest "
+        "edge, accepted ones on `<prefix>.<feed>.raw`, rejected ones on `<prefix>.dlq`; attributes ioc "
+        "does not keep are dropped. `options=update` or `replace` are accepted and mean the same.\n\n"
+        "**204**: every entity accepted (or a duplicate of an accepted one), acknowledged by Kafka. "
+        "**207**: NGSI-LD's BatchOperationResult, `errors` naming each entity refused and why. "
+        "Errors are NGSI-LD problem details. Needs the integrator or admin role (`X-API-Key`)."
+    ),
+    responses={
+        204: {"description": "Every entity accepted; all are in Kafka."},
+        207: {
+            "description": "Some entities refused (each is on the DLQ); the others are in Kafka.",
+            "model": BatchOperationResult,
+            "content": {"application/json": {"example": _BATCH_PARTIAL}},
+        },
+        **COMMON_RESPONSES,
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                media: {"schema": {"type": "array", "items": ENTITY_SCHEMA}, "example": UPSERT_EXAMPLE}
+                for media in ("application/json", "application/ld+json")
+            },
+        }
+    },
+)
+async def upsert(
+    request: Request,
+    caller: NgsiLdCaller,
+    options: Annotated[str | None, Query(description="update or replace: the same for observations.")] = None,
+) -> Response:
+    if isinstance(caller, JSONResponse):
+        return caller
+    try:
+        entities = await _entities_of(request, list)
+    except BodyError as error:
+        return _body_problem(error)
+    result = await _ingest(request, caller, "/ngsi-ld/v1/entityOperations/upsert", entities)  # type: ignore[arg-type]
+    if isinstance(result, JSONResponse):
+        return result
+    if not result.rejected:
+        return Response(status_code=204)
+    return JSONResponse(batch_result(entities, result).model_dump(), status_code=207)  # type: ignore[arg-type]
+
+
+@router.patch(
+    "/entities/{entityId}/attrs",
+    summary="Update attributes of an entity (NGSI-LD)",
+    operation_id="ngsi_ld_update_attrs",
+    status_code=204,
+    response_class=Response,
+    description=(
+        "Some attributes of one entity, as an IoT Agent sends a device's new measures: an observation of "
+        "the sensor the id names (`urn:ngsi-ld:<Type>:<sensorId>`, or an id in a registry sensor's "
+        "`external_ids`, whose feed gives the type). Without `dateObserved`, the latest `observedAt` of "
+        "the attributes is the event time. Same edge, topics, dead letters and key as the upsert.\n\n"
+        "**204**: accepted (or a duplicate), acknowledged by Kafka. **400** BadRequestData: refused, "
+        "naming each attribute and why (the observation is on the DLQ). **404** ResourceNotFound: the id "
+        "names no sensor of the registry (nor `unregistered:<id>`)."
+    ),
+    responses={
+        204: {"description": "Accepted; in Kafka."},
+        404: _problem_response(
+            "The id names no sensor ioc knows.",
+            404,
+            "ResourceNotFound",
+            "urn:ngsi-ld:Thing:x: the type is not one of AirQualityObserved, …",
+        ),
+        **COMMON_RESPONSES,
+        400: _problem_response(
+            "The observation is refused (and on the DLQ), or the body is not a JSON object.",
+            400,
+            "BadRequestData",
+            "pm25: Input should be greater than or equal to 0 (got -3)",
+        ),
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                media: {"schema": {"type": "object", "additionalProperties": True}, "example": PATCH_EXAMPLE}
+                for media in ("application/json", "application/ld+json")
+            },
+        }
+    },
+)
+async def update_attrs(
+    request: Request,
+    entityId: str,  # noqa: N803 (NGSI-LD's name for it)
+    caller: NgsiLdCaller,
+) -> Response:
+    if isinstance(caller, JSONResponse):
+        return caller
+    try:
+        attributes = await _entities_of(request, dict)
+    except BodyError as error:
+        return _body_problem(error)
+    entity_type = entity_type_of(entityId, service_of(request).city)
+    if entity_type is None:
+        return problem(
+            404,
+            "ResourceNotFound",
+            f"{entityId}: the type is not one of {', '.join(ENTITY_MODELS)} and no registry sensor lists "
+            "it in its external_ids",
+        )
+    if attributes.get("id", entityId) != entityId:  # type: ignore[union-attr]
+        return problem(400, "BadRequestData", f"id: the body's id is not the path's ({entityId})")
+    entity = {**attributes, "id": entityId, "type": entity_type}
+    result = await _ingest(request, caller, "/ngsi-ld/v1/entities/{entityId}/attrs", [entity])
+    if isinstance(result, JSONResponse):
+        return result
+    if not result.rejected:
+        return Response(status_code=204)
+    [rejected] = result.rejected
+    if rejected.field in _UNKNOWN_ENTITY_FIELDS:
+        return problem(404, "ResourceNotFound", _detail(rejected.problems))
+    return problem(400, "BadRequestData", _detail(rejected.problems))
+
+
+def entity_type_of(ident: str, city: City) -> str | None:
+    """The entity type of an id: the ``<Type>`` of ``urn:ngsi-ld:<Type>:…`` when ioc reads that type,
+    else the type of the feed of the registry sensor whose external_ids hold the id."""
+    parts = ident.split(":")
+    if len(parts) > 3 and parts[:2] == ["urn", "ngsi-ld"] and parts[2] in ENTITY_MODELS:
+        return parts[2]
+    sensor = city.sensor_known_as(ident)
+    by_feed = {model.feed: name for name, model in ENTITY_MODELS.items()}
+    return by_feed.get(sensor.kind) if sensor else None
