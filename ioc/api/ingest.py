@@ -624,7 +624,10 @@ NOTIFICATION_SCHEMA = {
                 "type": "object",
                 "required": ["id", "type"],
                 "properties": {
-                    "id": {"type": "string", "description": "urn:ngsi-ld:<type>:<sensorId>"},
+                    "id": {
+                        "type": "string",
+                        "description": "urn:ngsi-ld:<type>:<sensorId>, or an id in a sensor's external_ids",
+                    },
                     "type": {"type": "string", "enum": list(ENTITY_MODELS)},
                 },
                 "additionalProperties": True,
@@ -681,8 +684,11 @@ def _envelope_problem(notification: dict[str, Any]) -> str | None:
         "The endpoint of an NGSI-LD subscription (Orion-LD, Scorpio): a notification (`id`, `type: "
         "Notification`, `subscriptionId`, `notifiedAt`, `data`) whose entities are "
         + ", ".join(f"`{t}`" for t in ENTITY_MODELS)
-        + ", in normalized or keyValues form. The entity `type` picks the feed (air, water, traffic) and its "
-        "id `urn:ngsi-ld:<type>:<sensorId>` the sensor. Each entity is validated like an item of "
+        + ", in any form the Smart Data Models publish (NGSI-LD or v2, normalized or keyValues). The entity "
+        "`type` picks the feed (air, water, traffic) and its id `urn:ngsi-ld:<type>:<sensorId>` the sensor "
+        "(or an id or `refDevice` a sensor lists in the registry's `external_ids`). Measures are converted "
+        "to ioc's units by their `unitCode`; attributes ioc does not keep are dropped and counted in "
+        "`droppedAttributes`, never a rejection. Each entity is validated like an item of "
         "`/v1/ingest/{feed}` and ends up in the same topics; `index` in the result is the entity's "
         "position in `data`. Without an `eventId` attribute, the natural key (sensor + `dateObserved`) "
         "makes a repeated notification of the same observation a duplicate. Send the key in the "
