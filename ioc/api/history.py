@@ -112,13 +112,15 @@ async def history(
     if window not in labels:
         raise HTTPException(422, f"Window {window!r} is not one of {', '.join(labels)}.")
     end = end or datetime.now(UTC)
-    start = start or end - timedelta(hours=24)
-    if start >= end:
-        raise HTTPException(422, "`from` must be before `to`.")
     try:
+        start = start or end - timedelta(hours=24)
         step_length = timedelta(seconds=window_seconds(step)) if step else None
     except ValueError as error:
         raise HTTPException(422, f"step: {error}") from None
+    except OverflowError:
+        raise HTTPException(422, "`from`, `to` or `step` is beyond the calendar.") from None
+    if start >= end:
+        raise HTTPException(422, "`from` must be before `to`.")
     points_at_most = (end - start) / (step_length or timedelta(seconds=window_seconds(window)))
     if points_at_most > MAX_POINTS:
         raise HTTPException(422, f"At most {MAX_POINTS:,} points: shorten the span or give a longer `step`.")
@@ -140,6 +142,8 @@ async def history(
 
     try:
         rows = await asyncio.to_thread(read)
+    except psycopg.errors.UndefinedTable:
+        raise HTTPException(503, "The history store has no schema yet: run `ioc db upgrade`.") from None
     except psycopg.OperationalError:
         raise HTTPException(503, "The history store is not reachable.") from None
     return History(
