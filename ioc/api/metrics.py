@@ -29,6 +29,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from connectors.sinks.redis_metrics import RedisMetrics, RedisSnapshot, empty_histogram
+from ioc.history.sink import history_group, history_topics
 from ioc.models.anomaly import Severity
 from ioc.settings import FEEDS, Settings
 
@@ -38,6 +39,7 @@ router = APIRouter()
 
 KAFKA_TIMEOUT = 3.0  # seconds a scrape waits for Kafka's offsets
 REDIS_TIMEOUT = 3.0
+HISTORY = "history"  # the lag stage of the history sink (``ioc history``), a consumer group of its own
 
 
 def topic_stages(settings: Settings) -> dict[str, str]:
@@ -136,10 +138,11 @@ class KafkaOffsets:
         every = [tp for tps in partitions.values() for tp in tps]
         if not every:
             return KafkaSnapshot()
-        end, start, committed = await asyncio.gather(
+        end, start, committed, history = await asyncio.gather(
             consumer.end_offsets(every),
             consumer.beginning_offsets(every),
             admin.list_consumer_group_offsets(self.settings.worker_id),
+            admin.list_consumer_group_offsets(history_group(self.settings)),
         )
         committed_at = {tp: meta.offset for tp, meta in committed.items()}
         snapshot = KafkaSnapshot()
@@ -151,6 +154,15 @@ class KafkaOffsets:
             snapshot.lag[(stages[topic], topic)] = consumer_lag(
                 {tp: end[tp] for tp in tps}, start, committed_at
             )
+        # The history sink (``ioc history``), its own group: once it has committed (a deployment without
+        # one would otherwise show its whole retention as lag).
+        if history_at := {tp: meta.offset for tp, meta in history.items() if meta.offset >= 0}:
+            for topic in history_topics(self.settings):
+                if topic in partitions:
+                    tps = partitions[topic]
+                    snapshot.lag[(HISTORY, topic)] = consumer_lag(
+                        {tp: end[tp] for tp in tps}, start, history_at
+                    )
         return snapshot
 
     async def close(self) -> None:
@@ -200,7 +212,8 @@ def families(kafka: KafkaSnapshot | None, redis: RedisSnapshot | None, scrape_se
         lag = GaugeMetricFamily(
             "ioc_consumer_lag",
             "Records of the topic the worker's consumer group (IOC_WORKER_ID) has not committed yet, summed "
-            "over partitions; stage: pipeline, alerts, incidents, picture, dead-letters.",
+            "over partitions; stage: pipeline, alerts, incidents, picture, dead-letters; history: the "
+            "history sink's own group (<worker id>-history), once it has committed.",
             labels=["stage", "topic"],
         )
         for (stage, topic), behind in sorted(kafka.lag.items()):
@@ -304,7 +317,8 @@ The pipeline's health for a Prometheus scraper, read fresh at each scrape:
 * `ioc_events_in_total{feed}`: records ever written to `<prefix>.<feed>.raw` (Kafka end offsets).
 * `ioc_consumer_lag{stage,topic}`: records the worker's consumer group has not committed yet, per topic it
   reads; `stage` is `pipeline` (raw topics), `alerts` (anomalies, alert commands, silences), `incidents`,
-  `picture` (aggregates, alerts, incidents into Redis), `dead-letters`.
+  `picture` (aggregates, alerts, incidents into Redis), `dead-letters`; and `history`, the history sink's
+  own group (`ioc history`, `<worker id>-history`) per topic it writes to PostgreSQL, once it has committed.
 * `ioc_dead_letters_total{feed,reason}` and `ioc_late_events_total{feed}` (the `late` reason).
 * `ioc_event_to_picture_seconds{feed}` histogram: event time → written into the Redis picture, per stored
   aggregate. Only meaningful for live feeds: replayed or simulated data has old event times.

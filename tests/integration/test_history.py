@@ -141,6 +141,7 @@ def test_the_sink_writes_each_window_and_event_once_across_a_kill_and_a_replay(d
         day = client.get("/v1/history", params=query | {"step": "1d"}, headers=headers)
         unknown = client.get("/v1/history", params=query | {"measure": "speed"}, headers=headers)
         anonymous = client.get("/v1/history", params=query)
+        metrics = client.get("/metrics").text
     assert series.status_code == 200, series.text
     points = series.json()["points"]
     assert [(p["readings"], p["mean"]) for p in points] == [
@@ -152,6 +153,9 @@ def test_the_sink_writes_each_window_and_event_once_across_a_kill_and_a_replay(d
     assert whole_day["mean"] == pytest.approx(weighted)
     assert unknown.status_code == 422 and "speed" in unknown.json()["detail"]
     assert anonymous.status_code == 401
+    # The sink's lag, caught up: 0 on every topic it writes.
+    for topic in history_topics(settings):
+        assert f'ioc_consumer_lag{{stage="history",topic="{topic}"}} 0.0' in metrics
 
 
 def utc(moment: str | datetime) -> str:
