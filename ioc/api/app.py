@@ -14,7 +14,19 @@ from pydantic import BaseModel
 
 from connectors.sinks.redis_picture import connect
 from ioc import __version__
-from ioc.api import alerts, console, history, ingest, metrics, picture, responses, sensors, silences, stream
+from ioc.api import (
+    alerts,
+    console,
+    history,
+    ingest,
+    kpis,
+    metrics,
+    picture,
+    responses,
+    sensors,
+    silences,
+    stream,
+)
 from ioc.api.methods import AllowEveryMethod
 from ioc.api.ngsi_ld import router as ngsi_ld_router
 from ioc.api.publisher import OperatorPublisher
@@ -81,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         silences.router,
         stream.router,
         history.router,
+        kpis.router,
     ):
         app.include_router(router, responses=responses.VALIDATION_RESPONSES)
     app.include_router(ingest.router)

@@ -7,6 +7,7 @@ import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -18,7 +19,8 @@ from ioc.api import create_app
 from ioc.api.examples import EXAMPLES
 from ioc.city import load_city
 from ioc.history.sink import history_group, history_topics
-from ioc.history.store import current_version, migrations, upgrade
+from ioc.history.store import HistoryStore, WindowRow, alert_row, current_version, migrations, upgrade
+from ioc.indices.air import vn_aqi_daily
 from ioc.models.alert import Alert, AlertChange, AlertEvent, Incident, IncidentChange, IncidentEvent
 from ioc.recording import in_event_time_order, load_events
 from ioc.step import OfflineRun
@@ -160,3 +162,62 @@ def test_the_sink_writes_each_window_and_event_once_across_a_kill_and_a_replay(d
 
 def utc(moment: str | datetime) -> str:
     return (datetime.fromisoformat(moment) if isinstance(moment, str) else moment).astimezone(UTC).isoformat()
+
+
+def test_the_kpis_over_local_days_from_the_store(database):
+    """Two stations of Hoàn Kiếm: one with a whole local day of hourly PM2.5 at 60 µg/m³ (over QCVN 05's
+    45), one with 17 hours (not a valid day); two critical alerts, one acknowledged after 10 minutes."""
+    settings = database
+    upgrade(settings.database_address)
+    zone = ZoneInfo("Asia/Ho_Chi_Minh")
+    midnight = datetime(2026, 12, 1, tzinfo=zone)  # local: the day starts at 17:00 UTC the day before
+
+    def hour(sensor_id: str, n: int, pm25: float) -> WindowRow:
+        start = midnight + timedelta(hours=n)
+        text = json.dumps({"sensorId": sensor_id, "windowStart": start.isoformat()})
+        return WindowRow(
+            "air", "1h", sensor_id, start, 60, start + timedelta(minutes=59), {"pm25": pm25}, text
+        )
+
+    windows = [hour("air-hoan-kiem", n, 60.0) for n in range(24)] + [
+        hour("air-hang-dau", n, 20.0) for n in range(17)
+    ]
+    windows.append(hour("air-hoan-kiem", 24, 500.0))  # the next local day: not in the period
+    alert = Alert.model_validate(EXAMPLES["open_alert"])  # critical, traffic
+    opened_at = midnight + timedelta(hours=8)
+    opened = AlertEvent(change=AlertChange.opened, revision=1, at=opened_at, alert=alert)
+    acknowledged = alert.model_copy(update={"acknowledged_at": opened_at + timedelta(minutes=10)})
+    later = AlertEvent(change=AlertChange.acknowledged, revision=2, at=opened_at, alert=acknowledged)
+    other = alert.model_copy(update={"id": "a-other"})
+    alerts = [alert_row(e.to_json()) for e in (opened, later)]
+    alerts.append(
+        alert_row(AlertEvent(change=AlertChange.opened, revision=1, at=opened_at, alert=other).to_json())
+    )
+    store = HistoryStore(settings.database_address)
+    try:
+        store.write(windows, alerts, [])
+    finally:
+        store.close()
+
+    with TestClient(create_app(settings)) as client:
+        answer = client.get(
+            "/v1/kpis",
+            params={"from": "2026-12-01", "to": "2026-12-01"},
+            headers={"X-API-Key": TEST_KEYS["operator"]},
+        )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    scopes = {scope["scope"]: scope for scope in body["air"]}
+    city, area = scopes["city"], scopes["hoan-kiem"]
+    assert (city["stations"], city["daysExpected"], city["daysValid"]) == (12, 12, 1)
+    assert city["pm25Mean"] is None  # 1 of 12 station-days: far below 75 %
+    assert (area["stations"], area["daysValid"], area["exceedanceDays"]) == (2, 1, {"pm25": 1})
+    assert scopes["air-hoan-kiem"]["pm25Mean"] == 60.0 and scopes["air-hoan-kiem"]["bandDays"]["kem"] == 1
+    days = {(d["station"], d["day"]): d for d in body["airDays"]}
+    assert set(days) == {("air-hoan-kiem", "2026-12-01"), ("air-hang-dau", "2026-12-01")}
+    assert days[("air-hoan-kiem", "2026-12-01")]["dailyAqi"] == vn_aqi_daily({"pm25": [60.0] * 24}).value
+    assert not days[("air-hang-dau", "2026-12-01")]["valid"]
+    [critical] = body["operations"]
+    assert (critical["severity"], critical["alerts"], critical["acknowledged"]) == ("critical", 2, 1)
+    assert critical["mttaMinutes"] == {"median": 10.0, "p90": 10.0}
+    assert critical["acknowledgedWithin15Min"] == 0.5

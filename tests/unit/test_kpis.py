@@ -1,0 +1,85 @@
+"""The KPI set's pure parts: a station's day, a period's figures, and MTTA/MTTR."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from ioc.indices.air import vn_aqi_daily
+from ioc.kpis.air import StationDay, day_values, period_kpis, qcvn05_24h_limit
+from ioc.kpis.ops import Lifecycle, ops_kpis
+
+DAY = date(2026, 12, 1)
+
+
+def station_day(pm25: list[float | None], station: str = "air-hoan-kiem", day: date = DAY) -> StationDay:
+    return StationDay(station, "hoan-kiem", day, {"pm25": pm25})
+
+
+def test_a_day_counts_with_18_of_24_hours_and_gives_the_standards_daily_index():
+    full = day_values(station_day([60.0] * 24))
+    assert full.valid and full.completeness == 1.0
+    assert full.aqi == vn_aqi_daily({"pm25": [60.0] * 24}).value and full.band == "kem"
+    assert full.means == {"pm25": 60.0} and full.exceeded == ("pm25",)  # above 45 µg/m³
+
+    short = day_values(station_day([60.0] * 17 + [None] * 7))
+    assert not short.valid and short.aqi is None and short.exceeded == ()
+    assert short.completeness == pytest.approx(17 / 24)
+
+
+def test_the_pm25_limit_is_50_until_2025_and_45_from_2026():
+    assert qcvn05_24h_limit("pm25", date(2025, 12, 31)) == 50.0
+    assert qcvn05_24h_limit("pm25", date(2026, 1, 1)) == 45.0
+    assert day_values(station_day([48.0] * 24, day=date(2025, 12, 31))).exceeded == ()
+    assert day_values(station_day([48.0] * 24, day=date(2026, 1, 1))).exceeded == ("pm25",)
+
+
+def test_a_periods_mean_needs_three_quarters_of_its_days():
+    days = [day_values(station_day([20.0 + n] * 24, day=DAY + timedelta(days=n))) for n in range(3)]
+    three_of_four = period_kpis("air-hoan-kiem", days, stations=1, period_days=4)
+    assert three_of_four.completeness == 0.75 and three_of_four.pm25_mean == 21.0
+    assert three_of_four.band_days["tot"] == 3 and sum(three_of_four.band_days.values()) == 3
+    two_of_four = period_kpis("air-hoan-kiem", days[:2], stations=1, period_days=4)
+    assert two_of_four.pm25_mean is None and two_of_four.days_valid == 2
+
+
+def test_mtta_and_mttr_per_severity_and_feed():
+    t0 = datetime(2026, 12, 1, 8, tzinfo=UTC)
+
+    def alert(
+        n: int, severity: str, ack: float | None, resolved: float | None, by: str = "system"
+    ) -> Lifecycle:
+        minute = timedelta(minutes=1)
+        return Lifecycle(
+            f"a{n}",
+            severity,
+            "air",
+            "dong-da",
+            t0,
+            t0 + ack * minute if ack is not None else None,
+            t0 + resolved * minute if resolved is not None else None,
+            by if resolved is not None else None,
+        )
+
+    critical, warning = ops_kpis(
+        [
+            alert(1, "critical", 5, 60, "operator#1"),
+            alert(2, "critical", 30, None),
+            alert(3, "warning", None, 20),
+            alert(4, "critical", 10, 90),
+        ]
+    )
+    assert (critical.severity, critical.alerts, critical.acknowledged, critical.resolved) == (
+        "critical",
+        3,
+        3,
+        2,
+    )
+    assert critical.mtta_minutes is not None and critical.mtta_minutes.median == 10.0
+    assert critical.mttr_minutes is not None and critical.mttr_minutes.median == 75.0
+    assert critical.acknowledged_within_15_min == pytest.approx(2 / 3)
+    assert critical.resolved_by_operator == 1
+    assert (
+        warning.mtta_minutes is None and warning.mttr_minutes is not None and warning.mttr_minutes.p90 == 20.0
+    )
