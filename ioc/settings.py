@@ -100,6 +100,11 @@ class Settings(BaseSettings):
     postgres_port: int = Field(
         5433, description="Port of the local PostgreSQL (5432 is left to the system's)."
     )
+    history_retention_days: dict[str, int] = Field(
+        default_factory=lambda: {"1m": 30, "5m": 90, "15m": 365},
+        description='Days the history keeps windows of each length, as JSON: {"1m": 30, …}; a length not '
+        "named (1h, 1d) is kept for good. Alert and incident events are kept for good.",
+    )
 
     # MQTT: an existing broker, or the local Mosquitto started by `ioc infra up`; `ioc bridge mqtt` reads it.
     mqtt_url: str | None = Field(

@@ -14,6 +14,7 @@ import signal
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from kafka import KafkaConsumer
@@ -25,6 +26,7 @@ from ioc.settings import Settings
 log = logging.getLogger(__name__)
 
 POLL_RECORDS = 5000  # records per poll at most: one transaction each
+PRUNE_EVERY = 3600.0  # seconds between deletions of windows past their retention
 REPORT_EVERY = 30.0  # seconds between progress lines, when something was written
 
 
@@ -84,6 +86,7 @@ def run_sink(settings: Settings) -> None:
     )
     written: Counter[str] = Counter()
     reported = time.monotonic()
+    pruned = -PRUNE_EVERY  # at start, then hourly
     log.info(
         "history: %s into PostgreSQL (group %s)", ", ".join(history_topics(settings)), history_group(settings)
     )
@@ -103,6 +106,10 @@ def run_sink(settings: Settings) -> None:
                     incidents=len(rows.incidents),
                     unreadable=rows.unreadable,
                 )
+            if time.monotonic() - pruned >= PRUNE_EVERY:
+                if deleted := store.prune(settings.history_retention_days, datetime.now(UTC)):
+                    log.info("history: %d windows past their retention deleted", deleted)
+                pruned = time.monotonic()
             if time.monotonic() - reported >= REPORT_EVERY and written:
                 log.info(
                     "history: %d windows, %d alert events, %d incident events written; %d unreadable",

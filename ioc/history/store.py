@@ -204,6 +204,18 @@ class HistoryStore:
             f"ON CONFLICT ({key}) DO NOTHING"
         )
 
+    def prune(self, retention_days: dict[str, int], now: datetime) -> int:
+        """Delete the windows of each length older than its retention (by start); the rows deleted."""
+        deleted = 0
+        with self.connection.transaction():
+            for window, days in sorted(retention_days.items()):
+                cursor = self.connection.execute(
+                    "DELETE FROM windows WHERE window_len = %s AND start < %s",
+                    (window, now - timedelta(days=days)),
+                )
+                deleted += cursor.rowcount
+        return deleted
+
     # --- reads --------------------------------------------------------------------------------------
 
     def series(

@@ -221,3 +221,26 @@ def test_the_kpis_over_local_days_from_the_store(database):
     assert (critical["severity"], critical["alerts"], critical["acknowledged"]) == ("critical", 2, 1)
     assert critical["mttaMinutes"] == {"median": 10.0, "p90": 10.0}
     assert critical["acknowledgedWithin15Min"] == 0.5
+
+
+def test_windows_past_their_retention_are_deleted_by_length(database):
+    settings = database
+    upgrade(settings.database_address)
+    now = datetime(2026, 12, 4, tzinfo=UTC)
+
+    def row(window: str, days_ago: int) -> WindowRow:
+        start = now - timedelta(days=days_ago)
+        return WindowRow("air", window, SENSOR, start, 1, start, {"pm25": 1.0}, "{}")
+
+    store = HistoryStore(settings.database_address)
+    try:
+        store.write([row("1m", 40), row("1m", 1), row("15m", 40), row("1h", 400)], [], [])
+        assert store.prune(settings.history_retention_days, now) == 1  # 1m: 30 days; 15m: a year; 1h: kept
+        left = store.connection.execute("SELECT window_len, start FROM windows ORDER BY window_len, start")
+        assert [(w, (now - start).days) for w, start in left.fetchall()] == [
+            ("15m", 40),
+            ("1h", 400),
+            ("1m", 1),
+        ]
+    finally:
+        store.close()
