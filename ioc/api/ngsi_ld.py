@@ -10,6 +10,11 @@ accepted observations are acknowledged by Kafka):
 - ``PATCH /ngsi-ld/v1/entities/{entityId}/attrs``: some attributes of one entity, whose type comes from
   the id (``urn:ngsi-ld:<Type>:…``) or from the registry sensor the id names. 204, or a problem.
 
+Reads (ioc as a context source) come from the live picture: ``GET /ngsi-ld/v1/entities?type=…`` and
+``GET /ngsi-ld/v1/entities/{entityId}``, each sensor's newest value of each measure, normalized or
+keyValues, the ``@context`` in a Link header (or the body, for ``Accept: application/ld+json``); they
+need the operator role, as the picture does.
+
 ioc keeps observations, not entities: an upsert or a patch is a new reading of a sensor, its attributes
 read as ``ioc.models.ngsi_ld`` says (unknown ones dropped). Errors are NGSI-LD problem details
 (``type`` ``https://uri.etsi.org/ngsi-ld/errors/<Kind>``, ``title``, ``status``, ``detail``); an auth
@@ -20,12 +25,14 @@ from __future__ import annotations
 
 import logging
 import math
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
+from connectors.sinks.redis_picture import RedisPicture
 from ioc.api.auth import Caller, api_key_header, require_caller
 from ioc.api.ingest import IngestResult, ingest_items, read_body, service_of
 from ioc.api.publisher import Unavailable
@@ -33,7 +40,7 @@ from ioc.city import City
 from ioc.ingest.body import JSON_TYPES, BodyError, decode, media_type
 from ioc.ingest.edge import Accepted, Parsed, Rejected, parse_json, prepare_ngsi_ld
 from ioc.models import AirQualityObserved, TrafficFlowObserved
-from ioc.models.ngsi_ld import ENTITY_MODELS, to_ngsi_ld
+from ioc.models.ngsi_ld import CONTEXTS, ENTITY_MODELS, current_entity, entity_id, sensor_named, to_ngsi_ld
 from ioc.settings import Role
 
 log = logging.getLogger(__name__)
@@ -454,3 +461,180 @@ def entity_type_of(ident: str, city: City) -> str | None:
     sensor = city.sensor_known_as(ident)
     by_feed = {model.feed: name for name, model in ENTITY_MODELS.items()}
     return by_feed.get(sensor.kind) if sensor else None
+
+
+# ---------------------------------------------------------------------------------------------------
+# Read: ioc as a context source, from the live picture.
+
+_check_reader = require_caller(Role.operator)
+JSON_LD_CONTEXT = "http://www.w3.org/ns/json-ld#context"
+
+
+def ngsi_ld_reader(request: Request, key: str | None = Depends(api_key_header)) -> Caller | JSONResponse:
+    """An operator's (or admin's) key, as for the live picture; a refusal as problem details."""
+    try:
+        return _check_reader(request, key)
+    except HTTPException as error:
+        title = "Unauthorized" if error.status_code == 401 else "Forbidden"
+        return problem(error.status_code, title, str(error.detail))
+
+
+NgsiLdReader = Annotated[Caller | JSONResponse, Depends(ngsi_ld_reader)]
+KeyValuesOption = Annotated[
+    str | None,
+    Query(description="`keyValues` (or `simplified`) for bare values in the Smart Data Models' units."),
+]
+
+
+def _key_values(options: str | None) -> bool:
+    return bool(options) and bool({"keyValues", "simplified"} & set(options.split(",")))  # type: ignore[union-attr]
+
+
+async def _current(request: Request, entity_type: str, key_values: bool) -> list[dict[str, Any]]:
+    """Every sensor of the type's feed with a window in the live picture, as an entity: the newest window
+    of the feed's shortest length, each measure's newest value."""
+    settings = request.app.state.settings
+    city = service_of(request).city
+    feed = ENTITY_MODELS[entity_type].feed
+    window = settings.windows_of(feed)[0].label
+    aggregates = await RedisPicture(settings, request.app.state.redis).latest_aggregates(feed, window)
+    entities = []
+    for aggregate in aggregates:
+        sensor = city.sensor(aggregate.sensor_id)
+        entities.append(
+            current_entity(
+                entity_type,
+                aggregate.sensor_id,
+                aggregate.last_event_time,
+                {name: stats.last for name, stats in aggregate.fields.items()},
+                location=(sensor.lat, sensor.lon) if sensor else None,
+                name=sensor.name if sensor else None,
+                key_values=key_values,
+            )
+        )
+    return entities
+
+
+def _entity_response(request: Request, body: Any, entity_type: str) -> JSONResponse:
+    """JSON-LD's ``@context`` in the body when the client accepts application/ld+json, else in a Link
+    header (NGSI-LD's two ways); one context per response, the type's Smart Data Models one."""
+    context = CONTEXTS[entity_type]
+    if "application/ld+json" in (request.headers.get("accept") or ""):
+        if isinstance(body, list):
+            body = [entity | {"@context": context} for entity in body]
+        else:
+            body = body | {"@context": context}
+        return JSONResponse(body, media_type="application/ld+json")
+    link = f'<{context[0]}>; rel="{JSON_LD_CONTEXT}"; type="application/ld+json"'
+    return JSONResponse(body, headers={"Link": link})
+
+
+_READ_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: COMMON_RESPONSES[401],
+    403: _problem_response(
+        "The key's role may not read the picture.",
+        403,
+        "Forbidden",
+        "This endpoint needs the admin or operator role; your key has integrator.",
+    ),
+}
+_CURRENT_EXAMPLE = current_entity(
+    "AirQualityObserved",
+    "air-kim-lien",
+    datetime.fromisoformat("2026-01-15T08:00:50+07:00"),
+    {"pm25": 80.5, "no2": 41.0},
+    location=(21.008, 105.839),
+    name="Kim Liên",
+)
+
+
+@router.get(
+    "/entities",
+    summary="Query the current entities of a type (NGSI-LD)",
+    operation_id="ngsi_ld_query_entities",
+    description=(
+        "ioc as a context source: the current state of every sensor of the type's feed that has a window "
+        "in the live picture, one entity each (`urn:ngsi-ld:<type>:<sensorId>`): each measure's newest "
+        "value with its `observedAt` and `unitCode`, `dateObserved`, and the registry's `location` and "
+        "`name`. `type` is required (400 BadRequestData without it); `id` filters by entity ids "
+        "(comma-separated); `options=keyValues` gives bare values in the Smart Data Models' units. The "
+        "`@context` is in the `Link` header, or in the body with `Accept: application/ld+json`. "
+        "Needs the operator or admin role."
+    ),
+    responses={
+        200: {
+            "description": "The entities, sorted by id.",
+            "content": {"application/json": {"example": [_CURRENT_EXAMPLE]}},
+            "headers": {"Link": {"description": "The @context.", "schema": {"type": "string"}}},
+        },
+        400: _problem_response("No type, or a bad parameter.", 400, "BadRequestData", "type: required"),
+        **_READ_RESPONSES,
+    },
+)
+async def query_entities(
+    request: Request,
+    caller: NgsiLdReader,
+    type: Annotated[str | None, Query(description="One of " + ", ".join(ENTITY_MODELS) + ".")] = None,  # noqa: A002
+    id: Annotated[str | None, Query(description="Entity ids, comma-separated.")] = None,  # noqa: A002
+    options: KeyValuesOption = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> JSONResponse:
+    if isinstance(caller, JSONResponse):
+        return caller
+    if not type:
+        return problem(400, "BadRequestData", "type: required (one of " + ", ".join(ENTITY_MODELS) + ")")
+    if type not in ENTITY_MODELS:
+        return JSONResponse([])  # NGSI-LD: a type nobody has matches nothing
+    entities = await _current(request, type, _key_values(options))
+    if id:
+        wanted = set(id.split(","))
+        entities = [entity for entity in entities if entity["id"] in wanted]
+    return _entity_response(request, entities[offset : offset + limit], type)
+
+
+@router.get(
+    "/entities/{entityId}",
+    summary="Retrieve an entity's current state (NGSI-LD)",
+    operation_id="ngsi_ld_retrieve_entity",
+    description=(
+        "One sensor's current state from the live picture, as `GET /ngsi-ld/v1/entities` gives it. The id "
+        "is `urn:ngsi-ld:<type>:<sensorId>` or one a registry sensor lists in its `external_ids` (the "
+        "answer carries ioc's own id). 404 ResourceNotFound when no such sensor has a window in the "
+        "picture. Needs the operator or admin role."
+    ),
+    responses={
+        200: {
+            "description": "The entity.",
+            "content": {"application/json": {"example": _CURRENT_EXAMPLE}},
+            "headers": {"Link": {"description": "The @context.", "schema": {"type": "string"}}},
+        },
+        404: _problem_response(
+            "No such sensor, or none of its windows in the picture.",
+            404,
+            "ResourceNotFound",
+            "urn:ngsi-ld:AirQualityObserved:air-nowhere: no sensor of that id has a window in the picture",
+        ),
+        **_READ_RESPONSES,
+    },
+)
+async def retrieve_entity(
+    request: Request,
+    entityId: str,  # noqa: N803 (NGSI-LD's name for it)
+    caller: NgsiLdReader,
+    options: KeyValuesOption = None,
+) -> JSONResponse:
+    if isinstance(caller, JSONResponse):
+        return caller
+    city = service_of(request).city
+    entity_type = entity_type_of(entityId, city)
+    sensor_id = sensor_named(city, entity_type, entityId) if entity_type else None
+    found = []
+    if entity_type is not None and sensor_id is not None:
+        own_id = entity_id(entity_type, sensor_id)
+        found = [e for e in await _current(request, entity_type, _key_values(options)) if e["id"] == own_id]
+    if not found:
+        return problem(
+            404, "ResourceNotFound", f"{entityId}: no sensor of that id has a window in the live picture"
+        )
+    return _entity_response(request, found[0], entity_type)  # type: ignore[arg-type]

@@ -335,6 +335,16 @@ def _sensor_id(entity_type: str, ident: Any, ref_device: Any, city: City | None)
     return own
 
 
+def sensor_named(city: City, entity_type: str, ident: str) -> str | None:
+    """The sensor id an entity id names, as an entity of ``entity_type`` is read (``_sensor_id``, without
+    a refDevice); None when it names none of the registry's nor an ``unregistered:`` one."""
+    try:
+        sensor_id = _sensor_id(entity_type, ident, None, city)
+    except NgsiLdError:
+        return None
+    return sensor_id if city.sensor(sensor_id) or sensor_id.startswith(UNREGISTERED_PREFIX) else None
+
+
 def _devices(ref_device: Any) -> list[Any]:
     target = read_attribute(ref_device).value if ref_device is not None else None
     return target if isinstance(target, list) else [target]
@@ -379,3 +389,39 @@ def _wire_name(model: type[Event], field: str) -> str:
 
 def _utc(moment: datetime) -> str:
     return _DATETIME.dump_python(moment.astimezone(UTC), mode="json")
+
+
+def current_entity(
+    entity_type: str,
+    sensor_id: str,
+    observed_at: datetime,
+    values: dict[str, float],
+    *,
+    location: tuple[float, float] | None = None,
+    name: str | None = None,
+    key_values: bool = False,
+) -> dict[str, Any]:
+    """A sensor's current state as an NGSI-LD entity, without its ``@context``: ``values`` (model field →
+    newest value, as the live picture keeps them) observed at ``observed_at``, its registry location
+    (lat, lon) and name. Normalized unless ``key_values`` (then in the Smart Data Models' units)."""
+    model = ENTITY_MODELS[entity_type]
+    units = {m.field: m.unit for m in model.measures}
+    at = _utc(observed_at)
+    entity: dict[str, Any] = {"id": entity_id(entity_type, sensor_id), "type": entity_type}
+    entity["dateObserved"] = (
+        at if key_values else {"type": "Property", "value": {"@type": "DateTime", "@value": at}}
+    )
+    for field, value in sorted(values.items()):
+        if field not in units:
+            continue
+        wire = _wire_name(model, field)
+        if key_values:
+            entity[wire] = in_sdm_default_unit(wire, value, units[field])
+        else:
+            entity[wire] = _measure(value, at, units[field])
+    if location is not None:
+        point = {"type": "Point", "coordinates": [location[1], location[0]]}
+        entity["location"] = point if key_values else {"type": "GeoProperty", "value": point}
+    if name is not None:
+        entity["name"] = name if key_values else {"type": "Property", "value": name}
+    return entity
