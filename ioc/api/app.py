@@ -27,6 +27,7 @@ from ioc.api import (
     silences,
     stream,
 )
+from ioc.api.limits import BodyLimit, body_limit, document_413
 from ioc.api.methods import AllowEveryMethod
 from ioc.api.ngsi_ld import router as ngsi_ld_router
 from ioc.api.publisher import OperatorPublisher
@@ -109,11 +110,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     def openapi() -> dict[str, Any]:
         # Examples with dates are made for the day the document is read, so that they stay valid.
-        return silences.with_timed_examples(document(), responses.now(settings))
+        return document_413(silences.with_timed_examples(document(), responses.now(settings)), settings)
 
     app.openapi = openapi  # type: ignore[method-assign]
     # Starlette's 405 names only the first route of the path; the Allow header must list them all.
     app.add_middleware(AllowEveryMethod, routes=app.router.routes)
+    # Outermost: a body is limited before anything reads it (FastAPI parses it before checking the key).
+    app.add_middleware(BodyLimit, limit_of=lambda path: body_limit(settings, path))
 
     @app.get(
         "/healthz",
