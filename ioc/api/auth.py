@@ -1,4 +1,8 @@
-"""API keys by role, from ``IOC_API_KEYS``. Keys are compared in constant time and never logged."""
+"""API keys by role, from ``IOC_API_KEYS``. Keys are compared in constant time and never logged.
+
+A key is read from the ``X-API-Key`` header only, never from the URL: URLs end up in access logs,
+proxies' logs and browsers' histories (the console reads its stream with fetch, which sends the header).
+"""
 
 from __future__ import annotations
 
@@ -9,20 +13,12 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
-from fastapi.security import APIKeyHeader, APIKeyQuery
+from fastapi.security import APIKeyHeader
 
 from ioc.settings import Role
 
 api_key_header = APIKeyHeader(
     name="X-API-Key", auto_error=False, description="A key from IOC_API_KEYS (role:key pairs)."
-)
-
-
-api_key_query = APIKeyQuery(
-    name="key",
-    auto_error=False,
-    description="The API key as a query parameter, for clients that cannot set headers (a browser's "
-    "EventSource); only GET /v1/stream reads it. Prefer the header: URLs end up in logs.",
 )
 
 
@@ -73,20 +69,6 @@ def require_caller(*roles: Role) -> Callable[..., Caller]:
     return check
 
 
-def require_from_header_or_query(*roles: Role) -> Callable[..., Role]:
-    """Like ``require``, but the key may also come as ``?key=`` (the header wins when both are given)."""
-    allowed = {*roles, Role.admin}
-
-    def check(
-        request: Request,
-        key: str | None = Depends(api_key_header),
-        query_key: str | None = Depends(api_key_query),
-    ) -> Role:
-        return _caller(request, key or query_key, allowed).role
-
-    return check
-
-
 def _caller(request: Request, key: str | None, allowed: set[Role]) -> Caller:
     if not key:
         raise HTTPException(
@@ -106,5 +88,4 @@ def _caller(request: Request, key: str | None, allowed: set[Role]) -> Caller:
 
 Operator = Annotated[Role, Depends(require(Role.operator))]
 OperatorCaller = Annotated[Caller, Depends(require_caller(Role.operator))]
-StreamOperator = Annotated[Role, Depends(require_from_header_or_query(Role.operator))]
 Integrator = Annotated[Caller, Depends(require_caller(Role.integrator))]

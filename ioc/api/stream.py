@@ -12,19 +12,23 @@ delta) to the Redis stream ``<prefix>:stream`` in the same Lua script as the wri
 
 The blocking reads (``XREAD BLOCK``) use a Redis client of their own, so open streams never take the
 connections the other endpoints need; each open stream holds one of its connections while it waits.
+
+A stream ends as soon as the server is told to stop (``ioc api`` sets ``stopping`` on SIGTERM or
+SIGINT): the server waits for open connections to close, and a stream would otherwise never close.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Awaitable
+from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, FastAPI, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from connectors.sinks.redis_picture import UNRESOLVED, RedisPicture
-from ioc.api.auth import StreamOperator
+from ioc.api.auth import OperatorCaller
 from ioc.api.examples import EXAMPLES
 from ioc.api.responses import AUTH_RESPONSES
 
@@ -72,8 +76,11 @@ what it already shows: apply an alert or incident only when its `revision` is hi
 A `: keep-alive` comment comes after {HEARTBEAT_SECONDS} s without a change; `retry: {RETRY_MS}` asks the
 client to reconnect after 3 s.
 
-Needs the operator or admin role. An EventSource cannot set headers: it may pass the key as `?key=`
-instead of `X-API-Key` (URLs are often logged, so prefer the header where the client can set one).
+Needs the operator or admin role, its key in the `X-API-Key` header (never in the URL: URLs end up in
+logs). A browser's `EventSource` cannot set headers: read the stream with `fetch` and a
+`ReadableStream` as the console does (`ioc/api/console/console.js`), or with any SSE client that can.
+
+Example: `curl -N -H "X-API-Key: $KEY" http://127.0.0.1:8000/v1/stream`
 """
 
 
@@ -93,7 +100,7 @@ instead of `X-API-Key` (URLs are often logged, so prefer the header where the cl
 )
 async def stream(
     request: Request,
-    _: StreamOperator,
+    caller: OperatorCaller,
     last_event_id: Annotated[
         str | None, Header(alias="Last-Event-ID", description="The id of the last event received.")
     ] = None,
@@ -104,13 +111,15 @@ async def stream(
 ) -> StreamingResponse:
     store = RedisPicture(request.app.state.settings, request.app.state.stream_redis)
     return StreamingResponse(
-        _events(request, store, last_event_id or query_last_event_id),
+        _events(request, store, last_event_id or query_last_event_id, stopping_event(request.app)),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
-async def _events(request: Request, store: RedisPicture, last_id: str | None) -> AsyncIterator[str]:
+async def _events(
+    request: Request, store: RedisPicture, last_id: str | None, stopping: asyncio.Event
+) -> AsyncIterator[str]:
     yield f"retry: {RETRY_MS}\n\n"
     if last_id is not None and await store.stream_resumable(last_id):
         position = last_id
@@ -120,7 +129,10 @@ async def _events(request: Request, store: RedisPicture, last_id: str | None) ->
         snapshot = await _snapshot(store)
         yield _event(position, "snapshot" if last_id is None else "reset", snapshot)
     while not await request.is_disconnected():
-        entries = await store.stream_after(position, block_ms=HEARTBEAT_SECONDS * 1000)
+        read = store.stream_after(position, block_ms=HEARTBEAT_SECONDS * 1000)
+        entries = await until_stopped(read, stopping)
+        if entries is None:
+            return  # the server is stopping: end the response, so its connection closes
         if not entries:
             yield ": keep-alive\n\n"
         for ident, kind, data in entries:
@@ -143,3 +155,38 @@ async def _snapshot(store: RedisPicture) -> str:
 def _event(ident: str, kind: str, data: str) -> str:
     # The data is one line of JSON (no newline inside), so one data: line carries it.
     return f"id: {ident}\nevent: {kind}\ndata: {data}\n\n"
+
+
+# --- stopping ------------------------------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+def stopping_event(app: FastAPI) -> asyncio.Event:
+    """The app's "the server is stopping" event, of the loop that serves it (made at first use; a test
+    client's new loop gets a new one)."""
+    loop = asyncio.get_running_loop()
+    if getattr(app.state, "stopping_loop", None) is not loop:
+        app.state.stopping = asyncio.Event()
+        app.state.stopping_loop = loop
+    return app.state.stopping
+
+
+def stop_streams(app: FastAPI) -> None:
+    """End every open stream of ``app``. Safe from a signal handler or another thread."""
+    event, loop = getattr(app.state, "stopping", None), getattr(app.state, "stopping_loop", None)
+    if event is not None and loop is not None and not loop.is_closed():
+        loop.call_soon_threadsafe(event.set)
+
+
+async def until_stopped(read: Awaitable[T], stopping: asyncio.Event) -> T | None:
+    """``read``'s result, or None as soon as ``stopping`` is set (the read is then cancelled)."""
+    reading = asyncio.ensure_future(read)
+    waiting = asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait({reading, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiting.cancel()
+        if not reading.done():
+            reading.cancel()
+    return reading.result() if reading.done() and not reading.cancelled() else None

@@ -7,8 +7,10 @@ jam, then a new critical alert raised by the real worker from an anomaly in the 
 without a reload, above an older critical jam and both above the newer warning (critical first); the
 filters by severity, feed and district narrow the list; the operator acknowledges it there and the API
 shows it acknowledged by that key.
-Switched to English, the page shows the alert's English title. No JavaScript error on the way; a
-full-page screenshot is kept in ``test-artifacts/console.png`` (and ``console-vi.png``, before the switch).
+Switched to English, the page shows the alert's English title. The key never goes into a URL (the
+stream is read with fetch and the X-API-Key header), so it is nowhere in the API's log, access log
+included. No JavaScript error on the way; a full-page screenshot is kept in
+``test-artifacts/console.png`` (and ``console-vi.png``, before the switch).
 """
 
 from __future__ import annotations
@@ -152,6 +154,8 @@ def test_an_operator_sees_a_live_alert_and_acknowledges_it_in_the_console(settin
 
         page.on("console", on_console)
         page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
+        requests: list[tuple[str, dict[str, str]]] = []
+        page.on("request", lambda request: requests.append((request.url, request.headers)))
         page.goto(f"{base}/")
         expect(page.locator("html")).to_have_attribute("lang", "vi")  # Vietnamese by default
         page.fill("#key-input", TEST_KEYS["operator"])
@@ -234,12 +238,17 @@ def test_an_operator_sees_a_live_alert_and_acknowledges_it_in_the_console(settin
         page.screenshot(path=ARTIFACTS / "console.png", full_page=True)
         assert page.evaluate("window.__sameDocument") is True
         assert errors == []
+        # The stream was read with the key in a header; no URL the page asked for holds it.
+        streams = [headers for url, headers in requests if url.startswith(f"{base}/v1/stream")]
+        assert streams and all(h.get("x-api-key") == TEST_KEYS["operator"] for h in streams)
+        assert not [url for url, _ in requests if TEST_KEYS["operator"] in url]
     finally:
         if context is not None:
             context.close()
         http.close()
         api.stop()
         worker.stop()
+    assert TEST_KEYS["operator"] not in api.log_file.read_text()
 
 
 def test_unregistered_sensors_are_counted_and_listed_apart_never_on_the_map(settings, tmp_path, browser):

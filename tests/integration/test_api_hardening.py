@@ -2,13 +2,19 @@
 
 * A body over its limit is refused (413) before the key is checked and without being read: an anonymous
   2 GiB body, announced by Content-Length or sent chunked, is answered within seconds, after a few MiB.
+* No key reaches the log: the stream is read with the key in a header, and a client that still puts a
+  key in the URL gets a 401 and a redacted access log line.
+* SIGTERM with open streams stops the process within 5 s.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -138,3 +144,58 @@ def test_a_2_gib_anonymous_body_is_refused_at_once_unread_on_every_route_that_ta
             assert "413" not in doc["/v1/picture"]["get"]["responses"]
     finally:
         api.stop()
+
+
+def test_a_stream_opened_by_the_console_s_way_leaves_no_key_in_the_log(settings, tmp_path):
+    api, port = api_process(settings, tmp_path)
+    key = TEST_KEYS["operator"]
+    try:
+        with (
+            httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http,
+            http.stream("GET", "/v1/stream", headers=OPERATOR) as response,
+        ):
+            assert response.status_code == 200
+            assert next(response.iter_lines()).startswith("retry:")
+        # A client that still sends the key in the URL is refused, and its URL is logged without it.
+        refused = httpx.get(f"http://127.0.0.1:{port}/v1/stream", params={"key": key, "lastEventId": "1-0"})
+        assert refused.status_code == 401
+    finally:
+        api.stop()
+    log = api.log_file.read_text()
+    assert '"GET /v1/stream HTTP/1.1" 200' in log  # the access log is on
+    assert '"GET /v1/stream?key=***&lastEventId=1-0 HTTP/1.1" 401' in log
+    assert key not in log
+
+
+def open_stream(port: int) -> tuple[httpx.Client, httpx.Response, Iterator[str]]:
+    """A stream, read up to its snapshot; and the iterator of its further lines."""
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30, headers=OPERATOR)
+    response = client.send(client.build_request("GET", "/v1/stream"), stream=True)
+    assert response.status_code == 200
+    lines = response.iter_lines()
+    while not next(lines).startswith("event: snapshot"):
+        pass
+    return client, response, lines
+
+
+def test_sigterm_with_open_streams_stops_the_api_within_5_s(settings, tmp_path):
+    api, port = api_process(settings, tmp_path)
+    streams = [open_stream(port) for _ in range(3)]
+    try:
+        started = time.monotonic()
+        os.kill(api.process.pid, signal.SIGTERM)
+        code = api.process.wait(timeout=30)
+        seconds = time.monotonic() - started
+        assert code == -signal.SIGTERM  # uvicorn re-raises the signal once it has shut down
+        assert seconds < 5, f"stopped {seconds:.1f} s after SIGTERM"
+        for _, _, lines in streams:
+            for _line in lines:  # each stream was ended (a killed server would break the read)
+                pass
+    finally:
+        api.stop()
+        for client, response, _ in streams:
+            response.close()
+            client.close()
+    log = api.log_file.read_text()
+    # The lifespan's clean-up ran and no request was cancelled: the streams ended on their own.
+    assert "Application shutdown complete" in log and "Cancel" not in log, log

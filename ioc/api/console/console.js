@@ -1,5 +1,5 @@
 // The operators' console: the city picture (GET /v1/picture, /v1/sensors), the live alerts (GET /v1/stream,
-// Server-Sent Events) and the operators' actions (POST /v1/alerts/{id}/ack|resolve). Plain modules, no build.
+// Server-Sent Events read with fetch) and the operators' actions (POST /v1/alerts/{id}/ack|resolve). Plain modules, no build.
 
 const TZ = "Asia/Ho_Chi_Minh"; // the city's time zone: every time shown is local to Hanoi
 const FEEDS = ["air", "water", "traffic", "transit"];
@@ -162,7 +162,7 @@ const state = {
   rows: new Map(), // id → <li>
   outcomes: new Map(), // id → {kind, text | key}
   fresh: new Set(), // ids opened while watching: highlighted once
-  es: null,
+  stream: null, // the AbortController of the open GET /v1/stream
   lastEventId: null,
   connection: "idle",
   everLive: false,
@@ -179,6 +179,7 @@ function el(tag, attrs = {}, ...children) {
   for (const [name, value] of Object.entries(attrs)) {
     if (name === "class") node.className = value;
     else if (name === "text") node.textContent = value;
+    else if (name === "style") node.style.cssText = value; // through the CSSOM: the CSP forbids style attributes
     else node.setAttribute(name, value);
   }
   node.append(...children);
@@ -338,51 +339,79 @@ function stop() {
 
 // --- the live stream -----------------------------------------------------------------------------------
 
+// Read with fetch, not EventSource: an EventSource cannot send the X-API-Key header, and a key in the URL
+// would end up in access logs. Resuming is ours to do: Last-Event-ID goes with every new request.
+const STREAM_HANDLERS = {
+  snapshot: applySnapshot,
+  reset: applySnapshot,
+  alert: applyAlertEvent,
+  incident: applyIncidentEvent,
+  aggregate: () => pictureSoon(),
+};
+
 function closeStream() {
-  if (state.es) {
-    state.es.close();
-    state.es = null;
+  if (state.stream) {
+    state.stream.abort();
+    state.stream = null;
   }
 }
 
 function openStream() {
   closeStream();
   clearTimeout(state.reopenTimer);
-  // An EventSource cannot set headers: the key goes in the query. It resumes with Last-Event-ID by itself;
-  // when we open a new one, lastEventId= asks for the same (or a reset, if the history moved on).
-  const params = new URLSearchParams({ key: state.key });
-  if (state.lastEventId) params.set("lastEventId", state.lastEventId);
-  const es = new EventSource(`/v1/stream?${params}`);
-  state.es = es;
+  const controller = new AbortController();
+  state.stream = controller;
   setConnection(state.everLive ? "reconnecting" : "connecting");
-  es.onopen = () => {
-    state.everLive = true;
-    setConnection("live");
-  };
-  es.onerror = () => {
-    if (es !== state.es) return;
-    if (es.readyState === EventSource.CONNECTING) {
-      setConnection("reconnecting"); // the browser retries by itself, with Last-Event-ID
-    } else {
-      reopenLater(); // it gave up (an answer other than 200): find out why, then try again ourselves
-    }
-  };
-  const on = (kind, apply) =>
-    es.addEventListener(kind, (event) => {
-      if (event.lastEventId) state.lastEventId = event.lastEventId;
-      let data;
-      try {
-        data = JSON.parse(event.data);
-      } catch {
-        return;
-      }
-      apply(data);
-    });
-  on("snapshot", applySnapshot);
-  on("reset", applySnapshot);
-  on("alert", applyAlertEvent);
-  on("incident", applyIncidentEvent);
-  on("aggregate", () => pictureSoon());
+  // However it ends (the server stopped, the network, an answer other than 200): find out why, try again.
+  const ended = () => controller === state.stream && reopenLater();
+  readStream(controller.signal).then(ended, ended);
+}
+
+async function readStream(signal) {
+  const headers = { "X-API-Key": state.key, Accept: "text/event-stream" };
+  if (state.lastEventId) headers["Last-Event-ID"] = state.lastEventId;
+  const response = await fetch("/v1/stream", { headers, signal, cache: "no-store" });
+  if (!response.ok || !response.body) throw new Error(`GET /v1/stream: ${response.status}`);
+  state.everLive = true;
+  setConnection("live");
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value.replace(/\r\n?/g, "\n");
+    const blocks = buffer.split("\n\n");
+    buffer = blocks.pop(); // an event is complete at its blank line; the rest waits for more
+    for (const block of blocks) applyStreamEvent(parseEvent(block));
+  }
+}
+
+// One Server-Sent Event from its lines (https://html.spec.whatwg.org/multipage/server-sent-events.html).
+function parseEvent(block) {
+  const event = { id: null, type: "message", data: [] };
+  for (const line of block.split("\n")) {
+    if (!line || line.startsWith(":")) continue; // a comment: the keep-alive
+    const colon = line.indexOf(":");
+    const field = colon < 0 ? line : line.slice(0, colon);
+    const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+    if (field === "data") event.data.push(value);
+    else if (field === "event") event.type = value;
+    else if (field === "id") event.id = value;
+  }
+  return event;
+}
+
+function applyStreamEvent(event) {
+  if (event.id) state.lastEventId = event.id;
+  const apply = STREAM_HANDLERS[event.type];
+  if (!apply || !event.data.length) return;
+  let data;
+  try {
+    data = JSON.parse(event.data.join("\n"));
+  } catch {
+    return;
+  }
+  apply(data);
 }
 
 async function reopenLater() {
