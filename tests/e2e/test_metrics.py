@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from connectors.kafka import EventProducer, create_topics
 from ioc.api import create_app
+from ioc.infra.process import ensure_debian_package
 from ioc.models import AirQualityObserved
 from ioc.models.anomaly import Anomaly, RuleKind, Severity
 from ioc.models.traffic import TrafficFlowObserved
@@ -241,6 +243,14 @@ def test_metrics_count_events_dead_letters_lag_latency_and_open_alerts(settings,
         shown, m = wait_for(alerts_agree, timeout=90, every=1, processes=processes)
         assert m["ioc_open_incidents"][()] >= 1  # the two alerts of Đống Đa
         assert len(by(m["ioc_open_alerts"], "severity", "feed")) == 3 * len(FEEDS)  # zeros included
+
+        # Prometheus's own checker (promtool, Debian's prometheus) finds nothing to say about a full scrape.
+        promtool = ensure_debian_package("promtool", "prometheus", "run this test on a machine that has it")
+        scraped = http.get("/metrics").text
+        checked = subprocess.run(
+            [promtool, "check", "metrics"], input=scraped, capture_output=True, text=True, timeout=60
+        )
+        assert checked.returncode == 0 and not (checked.stdout + checked.stderr).strip(), checked
 
         print(f"\nscrape seconds: {sorted(round(s, 3) for s in scrape_seconds)}")
         print(f"last ioc_scrape_duration_seconds: {m['ioc_scrape_duration_seconds'][()]:.3f}")
