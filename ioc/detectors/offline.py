@@ -101,7 +101,7 @@ def make_scorer(
     detector or metric."""
     if detector == "general":
         general_state = general.new_state(general.params_for_metric(metric, base))
-        return lambda _moment, value: general.score_value(general_state, value)
+        return lambda moment, value: general.score_value(general_state, value, moment)
     if detector == "baseline":
         baseline_state = baseline.new_state(baseline.params_for_metric(metric))
         return lambda moment, value: baseline.score_point(baseline_state, moment, value).score
