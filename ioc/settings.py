@@ -118,6 +118,37 @@ class Settings(BaseSettings):
         "ioc-bridge", description="MQTT client id of the bridge: its persistent session at the broker."
     )
 
+    # Notifications: Prometheus Alertmanager, existing ones or the local one started by `ioc infra up`.
+    alertmanager_urls: str | None = Field(
+        None,
+        description="Existing Alertmanagers (http://host:9093,… e.g. an HA pair); `ioc notify` sends every "
+        "alert to each. When set, nothing is started.",
+    )
+    alertmanager_port: int = Field(
+        9095,
+        description="Port of the local Alertmanager (9093 is Kafka's controller, 9094 Alertmanager's "
+        "cluster port, which the local one does not open).",
+    )
+    alertmanager_config: Path | None = Field(
+        None,
+        description="Routing configuration of the local Alertmanager; the shipped example "
+        "deploy/alertmanager/alertmanager.yml when unset.",
+    )
+    console_url: str = Field(
+        "http://127.0.0.1:8000/",
+        description="Address of the operators' console as people reach it: notifications link to "
+        "<console_url>#alert=<id>.",
+    )
+    notify_poll_seconds: float = Field(
+        1.0, gt=0, description="How often `ioc notify` compares the live picture with what it has sent."
+    )
+    notify_resend_seconds: float = Field(
+        60,
+        gt=0,
+        description="How often every open alert is sent again; well under Alertmanager's resolve_timeout "
+        "(5 min), so an open alert never expires there.",
+    )
+
     # Where the local infrastructure keeps jars (reused), data, logs and PID files.
     cache_dir: Path = Field(Path("~/.cache/ioc"), description="Downloaded Kafka jars, reused across runs.")
     run_dir: Path = Field(
@@ -218,6 +249,12 @@ class Settings(BaseSettings):
         description="GET /v1/stream clients one API process serves at once (each holds a Redis connection "
         "for its blocking read); beyond it a stream ends and the client reconnects.",
     )
+    stream_max_per_key: int = Field(
+        20,
+        ge=1,
+        description="GET /v1/stream clients one API key may hold open at once in one API process (a console "
+        "holds one); 429 beyond, so a leaked or runaway key cannot take every stream.",
+    )
 
     # City (its time zone comes with its registry file).
     city: str = Field("hanoi", description="City registry to load (ioc/city/<city>.json or a file path).")
@@ -263,10 +300,10 @@ class Settings(BaseSettings):
         "worker id (consumer group), so a replay or an experiment never touches the live picture.",
     )
 
-    @field_validator("cache_dir", "run_dir")
+    @field_validator("cache_dir", "run_dir", "alertmanager_config")
     @classmethod
-    def _expand(cls, value: Path) -> Path:
-        return value.expanduser()
+    def _expand(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
 
     @model_validator(mode="after")
     def _apply_namespace(self) -> Settings:
@@ -323,6 +360,13 @@ class Settings(BaseSettings):
     @property
     def mqtt_address(self) -> str:
         return self.mqtt_url or f"mqtt://127.0.0.1:{self.mqtt_port}"
+
+    @property
+    def alertmanager_addresses(self) -> list[str]:
+        """The Alertmanagers to notify: the listed ones, else the local one."""
+        if self.alertmanager_urls:
+            return [url.strip().rstrip("/") for url in self.alertmanager_urls.split(",") if url.strip()]
+        return [f"http://127.0.0.1:{self.alertmanager_port}"]
 
     @cached_property
     def keys_by_value(self) -> dict[str, Role]:

@@ -115,7 +115,8 @@ def local_infra_settings(run_dir: os.PathLike[str], **overrides: object) -> Sett
         kafka_controller_port=free_port(),
         redis_port=free_port(),
         postgres_port=free_port(),
-        **({"card_hmac_key": TEST_CARD_KEY, "database_url": None} | overrides),
+        alertmanager_port=free_port(),
+        **({"card_hmac_key": TEST_CARD_KEY, "database_url": None, "alertmanager_urls": None} | overrides),
     )
 
 

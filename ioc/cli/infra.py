@@ -1,4 +1,4 @@
-"""``ioc infra``: start, stop and inspect the local Kafka, Redis, Mosquitto and PostgreSQL."""
+"""``ioc infra``: start, stop and inspect the local Kafka, Redis, Mosquitto, PostgreSQL and Alertmanager."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from ioc.infra.process import ServiceStatus
 from ioc.settings import Settings
 
 infra_app = typer.Typer(
-    help="Start, stop and inspect the local Kafka, Redis, Mosquitto and PostgreSQL.", no_args_is_help=True
+    help="Start, stop and inspect the local Kafka, Redis, Mosquitto, PostgreSQL and Alertmanager.",
+    no_args_is_help=True,
 )
 
 console = Console()
@@ -84,28 +85,28 @@ def _run(action: Callable[[Settings], list[ServiceStatus]]) -> None:
 def up(
     timeout: float = typer.Option(180, help="Seconds to wait for the broker to answer."),
 ) -> None:
-    """Start the local Kafka, Redis, Mosquitto and PostgreSQL (those not already running and not external)."""
+    """Start the local Kafka, Redis, Mosquitto, PostgreSQL and Alertmanager (those not already running and
+    not external)."""
     _show_progress()
     _run(lambda settings: infra.up(settings, timeout=timeout))
 
 
 @infra_app.command()
 def down() -> None:
-    """Stop the local Kafka, Redis, Mosquitto and PostgreSQL started by `ioc infra up`."""
+    """Stop the local Kafka, Redis, Mosquitto, PostgreSQL and Alertmanager started by `ioc infra up`."""
     _show_progress()
     _run(infra.down)
 
 
 @infra_app.command()
 def status() -> None:
-    """Show whether the local Kafka, Redis, Mosquitto and PostgreSQL are running."""
+    """Show whether the local Kafka, Redis, Mosquitto, PostgreSQL and Alertmanager are running."""
     _run(infra.status)
 
 
 @infra_app.command()
 def fetch() -> None:
-    """Fetch Kafka's jars from Maven Central (and install Redis, Mosquitto and PostgreSQL when missing).
-
-    Starts nothing."""
+    """Fetch Kafka's jars from Maven Central (and install Redis, Mosquitto, PostgreSQL and Alertmanager
+    when missing). Starts nothing."""
     _show_progress()
     _run(infra.fetch)

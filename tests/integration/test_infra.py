@@ -12,6 +12,7 @@ import socket
 import time
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 import redis
@@ -42,10 +43,12 @@ def local_settings(run_dir: Path, **overrides: object) -> Settings:
         "redis_port": free_port(),
         "mqtt_port": free_port(),
         "postgres_port": free_port(),
+        "alertmanager_port": free_port(),
         "kafka_bootstrap": None,
         "redis_url": None,
         "mqtt_url": None,
         "database_url": None,
+        "alertmanager_urls": None,
     }
     return Settings(**(fields | overrides))
 
@@ -130,7 +133,8 @@ def test_up_status_down(tmp_path: Path) -> None:
         up = by_name(infra.up(settings, timeout=120))
         print(f"up took {time.monotonic() - started:.1f} s")
         kafka, rds, mqtt, pg = up["kafka"], up["redis"], up["mosquitto"], up["postgres"]
-        pids = [s.pid for s in (kafka, rds, mqtt, pg) if s.pid]
+        am = up["alertmanager"]
+        pids = [s.pid for s in (kafka, rds, mqtt, pg, am) if s.pid]
 
         assert kafka.state == rds.state == mqtt.state == "running"
         assert kafka.address == f"127.0.0.1:{settings.kafka_port}"
@@ -151,7 +155,13 @@ def test_up_status_down(tmp_path: Path) -> None:
         )
         assert pg.version and re.fullmatch(r"\d+\.\d+", pg.version)
         assert (settings.run_dir / "postgres" / "postgres.pid").read_text().strip() == str(pg.pid)
-        assert infra.status(settings) == [kafka, rds, mqtt, pg]
+        assert am.state == "running" and am.address == f"http://127.0.0.1:{settings.alertmanager_port}"
+        assert am.version and re.fullmatch(r"\d+\.\d+\.\d+", am.version)
+        assert (settings.run_dir / "alertmanager" / "alertmanager.pid").read_text().strip() == str(am.pid)
+        # It routes with the shipped example and answers on the port it was given, not 9093 (Kafka's).
+        config = httpx.get(f"{am.address}/api/v2/status", timeout=5).json()["config"]["original"]
+        assert "truc-ban.{{ .GroupLabels.area }}" in config
+        assert infra.status(settings) == [kafka, rds, mqtt, pg, am]
         with psycopg.connect(pg.address) as connection:  # up brought the history schema up to date
             assert connection.execute("SELECT max(version) FROM schema_migrations").fetchone() == (1,)
 
@@ -160,7 +170,13 @@ def test_up_status_down(tmp_path: Path) -> None:
         check_mqtt(mqtt.address)
 
         again = by_name(infra.up(settings, timeout=30))
-        assert [again[s.name].pid for s in (kafka, rds, mqtt, pg)] == [kafka.pid, rds.pid, mqtt.pid, pg.pid]
+        assert [again[s.name].pid for s in (kafka, rds, mqtt, pg, am)] == [
+            kafka.pid,
+            rds.pid,
+            mqtt.pid,
+            pg.pid,
+            am.pid,
+        ]
     finally:
         started = time.monotonic()
         down = by_name(infra.down(settings))
@@ -169,7 +185,8 @@ def test_up_status_down(tmp_path: Path) -> None:
     assert down["kafka"].state == down["redis"].state == down["mosquitto"].state == "stopped"
     assert down["kafka"].pid is None and down["redis"].pid is None and down["mosquitto"].pid is None
     assert down["postgres"].state == "stopped" and down["postgres"].pid is None
-    assert len(pids) == 4 and all(gone(pid) for pid in pids), "a server outlived down()"
+    assert down["alertmanager"].state == "stopped" and down["alertmanager"].pid is None
+    assert len(pids) == 5 and all(gone(pid) for pid in pids), "a server outlived down()"
     assert not (settings.run_dir / "kafka" / "kafka.pid").exists()
     assert not (settings.run_dir / "redis" / "redis.pid").exists()
     assert not (settings.run_dir / "mosquitto" / "mosquitto.pid").exists()
@@ -179,10 +196,10 @@ def test_up_status_down(tmp_path: Path) -> None:
 def test_stale_pid_file_counts_as_stopped(tmp_path: Path) -> None:
     settings = local_settings(tmp_path / "run")
     # PID 1 exists but is not our broker or redis: PID reuse must not make it "running".
-    for service in ("kafka", "redis", "mosquitto", "postgres"):
+    for service in ("kafka", "redis", "mosquitto", "postgres", "alertmanager"):
         (settings.run_dir / service).mkdir(parents=True)
         (settings.run_dir / service / f"{service}.pid").write_text("1\n")
-    assert [s.state for s in infra.status(settings)] == ["stopped"] * 4
+    assert [s.state for s in infra.status(settings)] == ["stopped"] * 5
     infra.down(settings)  # must not signal PID 1
     assert Path("/proc/1").exists()
 
@@ -196,7 +213,7 @@ def test_port_taken_is_a_clear_error(tmp_path: Path) -> None:
         with pytest.raises(InfraError, match=f"port {port} .*IOC_KAFKA_PORT"):
             infra.up(settings, timeout=30)
     # Ports are checked before anything starts: no Redis left behind by a failed up.
-    assert [s.state for s in infra.status(settings)] == ["stopped"] * 4
+    assert [s.state for s in infra.status(settings)] == ["stopped"] * 5
 
 
 def test_external_services_are_reported_not_managed(tmp_path: Path) -> None:
@@ -206,12 +223,16 @@ def test_external_services_are_reported_not_managed(tmp_path: Path) -> None:
         redis_url="redis://cache.example:6379/1",
         mqtt_url="mqtt://mqtt.example:1883",
         database_url="postgresql://ioc:s3cret@db.example:5432/ioc",
+        alertmanager_urls="http://am1.example:9093,http://am2.example:9093",
     )
     expected = [
         ServiceStatus("kafka", "external", "broker.example:9092", None, None, None),
         ServiceStatus("redis", "external", "redis://cache.example:6379/1", None, None, None),
         ServiceStatus("mosquitto", "external", "mqtt://mqtt.example:1883", None, None, None),
         ServiceStatus("postgres", "external", "postgresql://ioc:***@db.example:5432/ioc", None, None, None),
+        ServiceStatus(
+            "alertmanager", "external", "http://am1.example:9093,http://am2.example:9093", None, None, None
+        ),
     ]
     assert infra.status(settings) == expected
     assert infra.up(settings) == expected
