@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 from statistics import fmean
 
 from ioc.indices.air import HOURS_PER_DAY, MIN_HOURS_24H_MEAN, VN_AQI_BANDS, mean_of_present, vn_aqi_daily
@@ -25,7 +26,7 @@ def qcvn05_24h_limit(pollutant: str, day: date) -> float | None:
     return {"pm10": 100.0, "no2": 100.0, "so2": 125.0}.get(pollutant)
 
 
-@dataclass(frozen=True)
+@dataclass
 class StationDay:
     """One station's local day: its hours (pollutant → 24 hourly means, None where missing)."""
 
@@ -34,7 +35,7 @@ class StationDay:
     day: date
     hours: Mapping[str, Sequence[float | None]]
 
-    @property
+    @cached_property
     def hours_present(self) -> int:
         return max((sum(v is not None for v in self.hours.get(p, ())) for p in ("pm25", "pm10")), default=0)
 
