@@ -12,6 +12,7 @@ from pydantic import AwareDatetime, Field
 
 from ioc.api.auth import Operator
 from ioc.api.responses import AUTH_RESPONSES, CamelModel, problem
+from ioc.api.tables import csv_content, csv_response, wants_csv
 from ioc.city import UNREGISTERED_PREFIX, load_city
 from ioc.history.store import HistoryStore
 from ioc.models import MODELS
@@ -67,10 +68,16 @@ HISTORY_EXAMPLE = {
         "The sensor's windows of one length from the history store (PostgreSQL, written by `ioc history`), "
         "in `[from, to)`, oldest first: each window's mean of `measure` and the readings it counts. With "
         f"`step` (a length such as `1d`), the windows are averaged over each step from `from`, weighted by "
-        f"readings. At most {MAX_POINTS:,} points. Needs the operator or admin role."
+        f"readings. At most {MAX_POINTS:,} points. CSV (`start,mean,readings`) with `Accept: text/csv`. "
+        "Needs the operator or admin role."
     ),
     responses={
-        200: {"content": {"application/json": {"example": HISTORY_EXAMPLE}}},
+        200: {
+            "content": {
+                "application/json": {"example": HISTORY_EXAMPLE},
+                **csv_content("start,mean,readings\n2026-12-03T00:00:00+00:00,61.2,60\n"),
+            }
+        },
         404: problem("No such sensor.", "No sensor 'air-nowhere' in the city registry."),
         422: problem("A parameter the sensor's feed does not have.", "Measure 'speed' is not one of pm25, …"),
         503: problem("The history store does not answer.", "The history store is not reachable."),
@@ -146,6 +153,12 @@ async def history(
         raise HTTPException(503, "The history store has no schema yet: run `ioc db upgrade`.") from None
     except psycopg.OperationalError:
         raise HTTPException(503, "The history store is not reachable.") from None
+    if wants_csv(request):
+        return csv_response(  # type: ignore[return-value]
+            ["start", "mean", "readings"],
+            ((at.isoformat(), mean, readings) for at, mean, readings in rows),
+            f"{sensor}-{measure}-{window}.csv",
+        )
     return History(
         sensor_id=sensor,
         feed=kind,

@@ -14,7 +14,8 @@ from pydantic import Field
 
 from ioc.api.auth import Operator
 from ioc.api.responses import AUTH_RESPONSES, CamelModel, problem
-from ioc.city import load_city
+from ioc.api.tables import csv_content, csv_response, wants_csv
+from ioc.city import City, load_city
 from ioc.kpis import air, ops
 from ioc.kpis.store import lifecycles, local_span, station_days
 from ioc.settings import Settings
@@ -22,6 +23,9 @@ from ioc.settings import Settings
 router = APIRouter(prefix="/v1", tags=["kpis"])
 
 MAX_DAYS = 366
+# One row per KPI value, as kpis.md asks every value to carry: id, scope, period, value, unit,
+# completeness, the stations behind it and the standard.
+CSV_COLUMNS = ["kpi", "scope", "from", "to", "value", "unit", "completeness", "stations", "standard"]
 
 
 class Spread(CamelModel):
@@ -89,9 +93,16 @@ class Kpis(CamelModel):
         "PM2.5 and PM10, each with its completeness, for the city (from station-days, never from area "
         "means), each area and each station; and the alerts opened in the period per severity and feed "
         f"with MTTA and MTTR (median, 90th percentile). Days are the city's local days; at most {MAX_DAYS}. "
-        "Needs the operator or admin role."
+        "One row per KPI value in CSV (`kpi,scope,from,to,value,unit,completeness,stations,standard`) with "
+        "`Accept: text/csv`. Needs the operator or admin role."
     ),
     responses={
+        200: {
+            "content": csv_content(
+                ",".join(CSV_COLUMNS)
+                + "\nair.pm25_mean,city,2026-12-01,2026-12-31,41.3,µg/m³,0.91,12,VN_AQI …\n"
+            )
+        },
         422: problem("An impossible period.", "`from` must not be after `to`."),
         503: problem("The history store does not answer.", "The history store is not reachable."),
         **AUTH_RESPONSES,
@@ -127,6 +138,20 @@ async def kpis(
         raise HTTPException(503, "The history store is not reachable.") from None
 
     values = [air.day_values(day) for day in days]
+    answer = _answer(first, last, period_days, city, values, alerts)
+    if wants_csv(request):
+        return csv_response(CSV_COLUMNS, csv_rows(answer), f"kpis-{first}-{last}.csv")  # type: ignore[return-value]
+    return answer
+
+
+def _answer(
+    first: date,
+    last: date,
+    period_days: int,
+    city: City,
+    values: list[air.DayValues],
+    alerts: list[ops.Lifecycle],
+) -> Kpis:
     stations = [s for s in city.sensors if s.kind == "air"]
     scopes = [air.period_kpis("city", values, len(stations), period_days)]
     for district in sorted({s.district for s in stations}):
@@ -165,3 +190,43 @@ async def kpis(
             for k in ops.ops_kpis(alerts)
         ],
     )
+
+
+def csv_rows(answer: Kpis) -> list[list[object]]:
+    period = [answer.first_day.isoformat(), answer.last_day.isoformat()]
+    rows: list[list[object]] = []
+    for k in answer.air:
+        common = [round(k.completeness, 3), k.stations, answer.standard]
+        for band, days in k.band_days.items():
+            rows.append([f"air.band_days.{band}", k.scope, *period, days, "days", *common])
+        for pollutant, days in sorted(k.exceedance_days.items()):
+            rows.append([f"air.exceedance_days.{pollutant}", k.scope, *period, days, "days", *common])
+        rows.append(["air.pm25_mean", k.scope, *period, k.pm25_mean, "µg/m³", *common])
+        rows.append(["air.pm10_mean", k.scope, *period, k.pm10_mean, "µg/m³", *common])
+    for d in answer.air_days:
+        day = [d.day.isoformat(), d.day.isoformat()]
+        rows.append(
+            [
+                "air.daily_aqi",
+                d.station,
+                *day,
+                d.daily_aqi,
+                "index",
+                round(d.completeness, 3),
+                1,
+                answer.standard,
+            ]
+        )
+    for o in answer.operations:
+        scope = f"{o.severity}:{o.feed}"
+        for kpi, value in (
+            ("ops.alerts", o.alerts),
+            ("ops.mtta_median", o.mtta_minutes.median if o.mtta_minutes else None),
+            ("ops.mtta_p90", o.mtta_minutes.p90 if o.mtta_minutes else None),
+            ("ops.mttr_median", o.mttr_minutes.median if o.mttr_minutes else None),
+            ("ops.mttr_p90", o.mttr_minutes.p90 if o.mttr_minutes else None),
+            ("ops.acknowledged_within_15_min", o.acknowledged_within_15_min),
+        ):
+            unit = "count" if kpi == "ops.alerts" else "share" if kpi.endswith("15_min") else "min"
+            rows.append([kpi, scope, *period, value, unit, None, None, None])
+    return rows

@@ -4,6 +4,8 @@ writing every window and alert event once across a SIGKILL and a replay, and ``G
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -140,6 +142,7 @@ def test_the_sink_writes_each_window_and_event_once_across_a_kill_and_a_replay(d
     with TestClient(create_app(settings)) as client:
         headers = {"X-API-Key": TEST_KEYS["operator"]}
         series = client.get("/v1/history", params=query, headers=headers)
+        series_csv = client.get("/v1/history", params=query, headers=headers | {"Accept": "text/csv"})
         day = client.get("/v1/history", params=query | {"step": "1d"}, headers=headers)
         unknown = client.get("/v1/history", params=query | {"measure": "speed"}, headers=headers)
         anonymous = client.get("/v1/history", params=query)
@@ -149,6 +152,8 @@ def test_the_sink_writes_each_window_and_event_once_across_a_kill_and_a_replay(d
     assert [(p["readings"], p["mean"]) for p in points] == [
         (a["count"], a["fields"]["pm25"]["mean"]) for a in hours
     ]
+    assert series_csv.text.splitlines()[0] == "start,mean,readings"
+    assert len(series_csv.text.splitlines()) == len(points) + 1
     weighted = sum(a["count"] * a["fields"]["pm25"]["mean"] for a in hours) / sum(a["count"] for a in hours)
     [whole_day] = day.json()["points"]
     assert whole_day["readings"] == sum(a["count"] for a in hours)
@@ -200,11 +205,10 @@ def test_the_kpis_over_local_days_from_the_store(database):
         store.close()
 
     with TestClient(create_app(settings)) as client:
-        answer = client.get(
-            "/v1/kpis",
-            params={"from": "2026-12-01", "to": "2026-12-01"},
-            headers={"X-API-Key": TEST_KEYS["operator"]},
-        )
+        headers = {"X-API-Key": TEST_KEYS["operator"]}
+        period = {"from": "2026-12-01", "to": "2026-12-01"}
+        answer = client.get("/v1/kpis", params=period, headers=headers)
+        table = client.get("/v1/kpis", params=period, headers=headers | {"Accept": "text/csv"})
     assert answer.status_code == 200, answer.text
     body = answer.json()
     scopes = {scope["scope"]: scope for scope in body["air"]}
@@ -221,6 +225,15 @@ def test_the_kpis_over_local_days_from_the_store(database):
     assert (critical["severity"], critical["alerts"], critical["acknowledged"]) == ("critical", 2, 1)
     assert critical["mttaMinutes"] == {"median": 10.0, "p90": 10.0}
     assert critical["acknowledgedWithin15Min"] == 0.5
+    # The same values as CSV, one row per KPI value.
+    assert table.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(table.text)))
+    by_key = {(r["kpi"], r["scope"]): r for r in rows}
+    assert by_key[("air.exceedance_days.pm25", "hoan-kiem")]["value"] == "1"
+    assert by_key[("air.pm25_mean", "air-hoan-kiem")]["value"] == "60.0"
+    assert by_key[("air.pm25_mean", "city")]["value"] == ""  # insufficient data, not a number
+    assert by_key[("ops.mtta_median", "critical:traffic")]["value"] == "10.0"
+    assert by_key[("air.daily_aqi", "air-hoan-kiem")]["standard"] == body["standard"]
 
 
 def test_windows_past_their_retention_are_deleted_by_length(database):
