@@ -49,6 +49,7 @@ STATE_VERSION = 1
 BASE_VIEWS = 5  # slow, jump, shift, noise, hour of day
 VIEWS = 2 * BASE_VIEWS  # each as is, then averaged over the last few points
 HOURS = 24
+Z_VIEWS = (0, 1, 4)  # the views whose surprise is a z-score beyond z_floor
 MAD_TO_SIGMA = math.sqrt(math.pi / 2)  # mean absolute deviation → standard deviation (normal)
 
 # The taxonomy: which way a departure matters, per kind of metric. The only per-metric setting; a
@@ -91,9 +92,13 @@ class GeneralParams:
     cusum_scale: float = 5.0  # a CUSUM of this much counts like a z of 1
     cusum_leak: float = 0.001  # keeps the CUSUM bounded on a biased series (0, 0.01: 64.4)
     z_floor: float = 3.0  # z-scores below this are nothing (0, 1, 2, 4, 5: 56.7 .. 58.6)
-    noise_ratio: float = 1.5  # noise changes below this ratio are nothing (1, 2, 3: 55.6, 56.7, 55.7)
+    # Noise changes below this ratio are nothing: a clean sine's one-step change varies by pi/2 over its
+    # cycle (1.5 scores 64.5 on NAB but alarms daily on a clean sine as the ratio's record creeps up).
+    noise_ratio: float = 2.0
     smooth_alpha: float = 0.5  # the averaged views' rate (0.2, 0.1: no better)
     record_cap: float = 1.5  # (1.1, 1.2, 2, 3, uncapped: 57.0, 59.1, 59.4, 58.1, 57.7)
+    least_record: float = 0.1  # a record smaller than this is still being formed (0.25: 62.3)
+    least_z_record: float = 2.0  # so Gaussian noise needs z >= 5 to alarm (0.1, 0.5, 1: 63.8, 62.5, 61.8)
     record_power: float = 2.0  # the score's steepness around a record
     views: int = (1 << VIEWS) - 1  # which views score (bit i: view i), for ablations
     alarm_level: float = 0.5
@@ -155,7 +160,8 @@ def score_value(state: dict[str, Any], value: float, moment: datetime | None = N
     if scoring:
         for view, surprise in enumerate(surprises):
             if params.views >> view & 1:
-                score = max(score, _calibrated(state["records"][view], params, surprise))
+                least = params.least_z_record if view % BASE_VIEWS in Z_VIEWS else params.least_record
+                score = max(score, _calibrated(max(state["records"][view], least), params, surprise))
     if n >= params.settle:
         for view, surprise in enumerate(surprises):
             _learn_record(state["records"], view, params, surprise, capped=scoring)
@@ -263,8 +269,6 @@ def _learn_record(
 
 def _calibrated(record: float, params: GeneralParams, surprise: float) -> float:
     """``r^k / (1 + r^k)`` with ``r`` the surprise over the view's record: 0.5 at a new record."""
-    if record <= 0.0:
-        return 1.0 if surprise > 0.0 else 0.0
     ratio = (surprise / record) ** params.record_power
     return ratio / (1.0 + ratio)
 
