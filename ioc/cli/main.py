@@ -22,6 +22,7 @@ from ioc.cli.dlq import dlq_app
 from ioc.cli.history import db_app, history
 from ioc.cli.index import index_app
 from ioc.cli.infra import infra_app
+from ioc.cli.notify import notify
 from ioc.cli.picture import picture_app
 from ioc.cli.replay import NamespaceOption, parse_time, record, replay, settings_in
 from ioc.cli.startup import card_key_or_exit, settings_error_lines
@@ -41,6 +42,7 @@ app.add_typer(index_app, name="index")
 app.add_typer(picture_app, name="picture")
 app.add_typer(db_app, name="db")
 app.command()(history)
+app.command()(notify)
 console = Console(stderr=True)
 
 
