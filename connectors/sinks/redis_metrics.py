@@ -152,6 +152,7 @@ class RedisSnapshot:
     latency: dict[str, Histogram] = field(default_factory=dict)
     open_alerts: Counter[tuple[str, str]] = field(default_factory=Counter)
     open_incidents: int = 0
+    notify: dict[str, str] = field(default_factory=dict)  # ``ioc notify``'s report (ioc.notify.runner)
 
 
 class RedisMetrics:
@@ -188,7 +189,8 @@ class RedisMetrics:
             pipe.hgetall(self.latency_key)
             pipe.zrange(self.settings.redis_key("alerts", "unresolved"), 0, -1)
             pipe.zcard(self.settings.redis_key("incidents", "unresolved"))
-            dead, latency, alert_ids, incidents = await pipe.execute()
+            pipe.hgetall(self.settings.redis_key("notify"))
+            dead, latency, alert_ids, incidents, notify = await pipe.execute()
         open_alerts: Counter[tuple[str, str]] = Counter()
         for start in range(0, len(alert_ids), _CHUNK):
             async with self.redis.pipeline(transaction=False) as pipe:
@@ -200,4 +202,5 @@ class RedisMetrics:
             latency=histograms_from_fields(latency),
             open_alerts=open_alerts,
             open_incidents=int(incidents),
+            notify=notify,
         )

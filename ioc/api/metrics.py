@@ -31,6 +31,7 @@ from prometheus_client.registry import Collector
 from connectors.sinks.redis_metrics import RedisMetrics, RedisSnapshot, empty_histogram
 from ioc.history.sink import history_group, history_topics
 from ioc.models.anomaly import Severity
+from ioc.notify.runner import read_report
 from ioc.settings import FEEDS, Settings
 
 log = logging.getLogger(__name__)
@@ -251,8 +252,38 @@ def families(kafka: KafkaSnapshot | None, redis: RedisSnapshot | None, scrape_se
                 alerts.add_metric([severity, feed], redis.open_alerts.get((severity, feed), 0))
         incidents = GaugeMetricFamily("ioc_open_incidents", "Incidents open now.")
         incidents.add_metric([], redis.open_incidents)
-        out += [dead, late, latency, alerts, incidents]
+        out += [dead, late, latency, alerts, incidents, *_notify_families(redis.notify)]
     return out
+
+
+def _notify_families(fields: dict[str, str]) -> list[Metric]:
+    """``ioc notify``'s report per Alertmanager; no series until a notifier has run."""
+    report = read_report(fields)
+    queue = GaugeMetricFamily(
+        "ioc_notify_queue",
+        "Alert changes ioc notify holds for an Alertmanager, not delivered yet (it is down or refusing).",
+        labels=["alertmanager"],
+    )
+    failures = CounterMetricFamily(
+        "ioc_notify_failures",
+        "Attempts to reach an Alertmanager that failed, since ioc notify started; it retries with back-off.",
+        labels=["alertmanager"],
+    )
+    delivered = CounterMetricFamily(
+        "ioc_notify_delivered",
+        "Alerts (openings, changes, re-sends, resolutions) an Alertmanager accepted since ioc notify "
+        "started.",
+        labels=["alertmanager"],
+    )
+    up = GaugeMetricFamily(
+        "ioc_notify_up",
+        "1 when ioc notify's last attempt at an Alertmanager succeeded.",
+        labels=["alertmanager"],
+    )
+    for family, what in ((queue, "queue"), (failures, "failures"), (delivered, "delivered"), (up, "up")):
+        for url, number in sorted(report[what].items()):
+            family.add_metric([url], number)
+    return [queue, failures, delivered, up]
 
 
 def _feeds(seen: object) -> list[str]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from redis.exceptions import RedisError
 from connectors.sinks.redis_picture import RedisPicture, connect
 from ioc.models.alert import Alert
 from ioc.notify.alertmanager import (
+    ID_LABEL,
     SOURCE,
     alert_id_of,
     silence_changes,
@@ -47,8 +49,26 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF = 30.0  # seconds between attempts at an Alertmanager that keeps failing
 
 
+REPORTED = ("queue", "failures", "delivered", "up")  # per Alertmanager, in the ``<prefix>:notify`` hash
+
+
 def metrics_key(settings: Settings) -> str:
     return settings.redis_key("notify")
+
+
+def read_report(fields: dict[str, str]) -> dict[str, dict[str, int]]:
+    """The ``<prefix>:notify`` hash as {what: {Alertmanager URL: number}}, what in ``REPORTED``."""
+    report: dict[str, dict[str, int]] = {what: {} for what in REPORTED}
+    for name, value in fields.items():
+        what, sep, url = name.partition("|")
+        if sep and what in report:
+            report[what][url] = int(value)
+    return report
+
+
+def outbox_key(payload: dict[str, Any]) -> tuple[str, str]:
+    labels = payload["labels"]
+    return labels[ID_LABEL], json.dumps(labels, sort_keys=True)
 
 
 @dataclass
@@ -57,7 +77,8 @@ class Target:
 
     am: Alertmanager
     open: dict[str, dict[str, Any]] = field(default_factory=dict)  # alert id → latest open payload
-    outbox: dict[str, dict[str, Any]] = field(default_factory=dict)  # alert id → payload to deliver
+    # (alert id, its labels) → the payload to deliver: one entry per Alertmanager alert, the latest.
+    outbox: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     sent_at: dict[str, float] = field(default_factory=dict)  # open alert id → monotonic time delivered
     uptime: str | None = None
     retry_at: float = 0.0
@@ -80,8 +101,13 @@ class Target:
         for alert_id, alert in current.items():
             payload = to_alertmanager(alert, console_url)
             due = clock - self.sent_at.get(alert_id, float("-inf")) >= resend
-            if due or self.open.get(alert_id) != payload:
-                self.outbox[alert_id] = payload
+            before = self.open.get(alert_id)
+            if before is not None and before["labels"] != payload["labels"]:
+                # Its severity rose: a new alert to Alertmanager, so the old one ends (or it would linger
+                # until resolve_timeout).
+                self.outbox[outbox_key(before)] = {**before, "endsAt": now.isoformat()}
+            if due or before != payload:
+                self.outbox[outbox_key(payload)] = payload
             self.open[alert_id] = payload
         for alert_id in [i for i in self.open if i not in current]:
             alert = ended.get(alert_id)
@@ -91,7 +117,7 @@ class Target:
                 payload = to_alertmanager(alert, console_url, now)
             else:  # not in the picture any more: end it now, with what was sent
                 payload = {**self.open[alert_id], "endsAt": now.isoformat()}
-            self.outbox[alert_id] = payload
+            self.outbox[outbox_key(payload)] = payload
             del self.open[alert_id]
             self.sent_at.pop(alert_id, None)
 
@@ -159,11 +185,11 @@ class Notifier:
         outbox = dict(target.outbox)
         await target.am.post_alerts(list(outbox.values()))
         delivered_at = time.monotonic()
-        for alert_id, payload in outbox.items():
-            if target.outbox.get(alert_id) is payload:
-                del target.outbox[alert_id]
+        for key, payload in outbox.items():
+            if target.outbox.get(key) is payload:
+                del target.outbox[key]
             if "endsAt" not in payload:
-                target.sent_at[alert_id] = delivered_at
+                target.sent_at[key[0]] = delivered_at
         target.delivered += len(outbox)
         # Resolutions are posted before their silences go, so a resolved alert is never briefly loud.
         wanted = {alert_id: alert for alert_id, alert in current.items() if wants_silence(alert)}
