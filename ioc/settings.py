@@ -100,6 +100,11 @@ class Settings(BaseSettings):
     postgres_port: int = Field(
         5433, description="Port of the local PostgreSQL (5432 is left to the system's)."
     )
+    open_data_dir: Path | None = Field(
+        None,
+        description="Where `ioc export` writes the open-data files and the API serves them at /open-data/ "
+        "to anyone; default <run_dir>/open-data.",
+    )
     history_retention_days: dict[str, int] = Field(
         default_factory=lambda: {"1m": 30, "5m": 90, "15m": 365},
         description='Days the history keeps windows of each length, as JSON: {"1m": 30, …}; a length not '
@@ -352,6 +357,10 @@ class Settings(BaseSettings):
     @property
     def redis_address(self) -> str:
         return self.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
+
+    @property
+    def open_data_path(self) -> Path:
+        return self.open_data_dir or self.run_dir / "open-data"
 
     @property
     def database_address(self) -> str:

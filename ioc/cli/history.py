@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from datetime import date
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -42,3 +44,28 @@ def history(
     settings = settings_in(namespace)
     upgrade(settings.database_address)
     run_sink(settings)
+
+
+def export(
+    first: Annotated[str, typer.Option("--from", help="First local day, e.g. 2026-12-01.")],
+    last: Annotated[str, typer.Option("--to", help="Last local day, included.")],
+    out: Annotated[Path | None, typer.Option(help="Open-data directory (default IOC_OPEN_DATA_DIR).")] = None,
+    namespace: NamespaceOption = None,
+) -> None:
+    """Write a period's open data (KPIs as JSON and CSV, daily VN_AQI per station, stations as GeoJSON)."""
+    from ioc.city import load_city
+    from ioc.kpis.export import export_period
+    from ioc.kpis.report import MAX_DAYS
+
+    settings = settings_in(namespace)
+    try:
+        start, end = date.fromisoformat(first), date.fromisoformat(last)
+    except ValueError as error:
+        raise typer.BadParameter(f"a day is YYYY-MM-DD: {error}") from None
+    if start > end or (end - start).days >= MAX_DAYS:
+        raise typer.BadParameter(f"--from must not be after --to, and a period is at most {MAX_DAYS} days")
+    folder = export_period(
+        settings.database_address, load_city(settings.city), start, end, out or settings.open_data_path
+    )
+    for path in sorted(folder.iterdir()):
+        console.print(f"{path.stat().st_size:>10,}  {path}")

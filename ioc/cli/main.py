@@ -19,7 +19,7 @@ from ioc.cli.backtest import backtest
 from ioc.cli.bridge import bridge_app
 from ioc.cli.detect import detect
 from ioc.cli.dlq import dlq_app
-from ioc.cli.history import db_app, history
+from ioc.cli.history import db_app, export, history
 from ioc.cli.index import index_app
 from ioc.cli.infra import infra_app
 from ioc.cli.notify import notify
@@ -42,6 +42,7 @@ app.add_typer(index_app, name="index")
 app.add_typer(picture_app, name="picture")
 app.add_typer(db_app, name="db")
 app.command()(history)
+app.command()(export)
 app.command()(notify)
 console = Console(stderr=True)
 

@@ -75,7 +75,7 @@ def day_values(station_day: StationDay) -> DayValues:
         area=station_day.area,
         day=station_day.day,
         valid=station_day.valid,
-        completeness=station_day.hours_present / HOURS_PER_DAY,
+        completeness=round(station_day.hours_present / HOURS_PER_DAY, 3),
         aqi=result.value if result else None,
         band=result.band.key if result else None,
         means=means,
@@ -98,7 +98,7 @@ class AirKpis:
 
     @property
     def completeness(self) -> float:
-        return self.days_valid / self.days_expected if self.days_expected else 0.0
+        return round(self.days_valid / self.days_expected, 3) if self.days_expected else 0.0
 
 
 def period_kpis(scope: str, days: Sequence[DayValues], stations: int, period_days: int) -> AirKpis:

@@ -7,6 +7,7 @@ import asyncio
 import csv
 import io
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -169,7 +170,7 @@ def utc(moment: str | datetime) -> str:
     return (datetime.fromisoformat(moment) if isinstance(moment, str) else moment).astimezone(UTC).isoformat()
 
 
-def test_the_kpis_over_local_days_from_the_store(database):
+def test_the_kpis_over_local_days_from_the_store_and_as_open_data(database, tmp_path):
     """Two stations of Hoàn Kiếm: one with a whole local day of hourly PM2.5 at 60 µg/m³ (over QCVN 05's
     45), one with 17 hours (not a valid day); two critical alerts, one acknowledged after 10 minutes."""
     settings = database
@@ -234,6 +235,39 @@ def test_the_kpis_over_local_days_from_the_store(database):
     assert by_key[("air.pm25_mean", "city")]["value"] == ""  # insufficient data, not a number
     assert by_key[("ops.mtta_median", "critical:traffic")]["value"] == "10.0"
     assert by_key[("air.daily_aqi", "air-hoan-kiem")]["standard"] == body["standard"]
+
+    # The period as open data: `ioc export` writes it, the API serves it to anyone.
+    out = tmp_path / "open-data"
+    period_args = ["--from", "2026-12-01", "--to", "2026-12-01", "--out", str(out)]
+    exported = IocProcess(["export", *period_args], settings, tmp_path / "export.log")
+    assert exported.process.wait(60) == 0, (tmp_path / "export.log").read_text()
+    exported.stop()
+    folder = out / "2026-12-01_2026-12-01"
+    assert sorted(f.name for f in folder.iterdir()) == [
+        "air-daily.csv",
+        "kpis.csv",
+        "kpis.json",
+        "stations.geojson",
+    ]
+    assert json.loads((folder / "kpis.json").read_text()) == body
+    stations = json.loads((folder / "stations.geojson").read_text())
+    assert len(stations["features"]) == 12
+    [hoan_kiem] = [f for f in stations["features"] if f["properties"]["id"] == "air-hoan-kiem"]
+    assert hoan_kiem["properties"]["pm25Mean"] == 60.0 and len(hoan_kiem["geometry"]["coordinates"]) == 2
+    # Nothing about a person: no operator, no card, no alert text, no long digit run (a card number).
+    everything = "".join(f.read_text() for f in folder.iterdir())
+    for personal in ("operator", "acknowledged_by", "acknowledgedBy", "card", "title", "note"):
+        assert personal not in everything
+    assert not re.search(r"\d{12,}", everything)
+    with TestClient(create_app(settings.model_copy(update={"open_data_dir": out}))) as client:
+        served = client.get("/open-data/2026-12-01_2026-12-01/air-daily.csv")  # no key
+        index = client.get("/open-data/index.json")
+        outside = client.get("/open-data/../../etc/passwd")
+    assert served.status_code == 200 and served.text == (folder / "air-daily.csv").read_text()
+    assert index.json() == {
+        "periods": [{"period": folder.name, "files": sorted(f.name for f in folder.iterdir())}]
+    }
+    assert outside.status_code == 404
 
 
 def test_windows_past_their_retention_are_deleted_by_length(database):

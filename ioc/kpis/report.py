@@ -1,0 +1,169 @@
+"""The KPI report over local days: the air KPIs per scope and station-day, and the centre's alert handling,
+as ``GET /v1/kpis`` answers it and ``ioc export`` publishes it (JSON, and one CSV row per value)."""
+
+from __future__ import annotations
+
+from datetime import date
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from ioc.city import City
+from ioc.kpis import air, ops
+from ioc.kpis.store import lifecycles, local_span, station_days
+
+MAX_DAYS = 366
+# One row per KPI value, as kpis.md asks every value to carry: id, scope, period, value, unit,
+# completeness, the stations behind it and the standard.
+CSV_COLUMNS = ["kpi", "scope", "from", "to", "value", "unit", "completeness", "stations", "standard"]
+
+
+class CamelModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class Spread(CamelModel):
+    median: float
+    p90: float
+
+
+class AirScope(CamelModel):
+    scope: str = Field(description="`city`, an area (district) id, or a station id.")
+    stations: int
+    days_expected: int = Field(description="Station-days in the period.")
+    days_valid: int = Field(description="Station-days with 18 of 24 hourly means.")
+    completeness: float
+    band_days: dict[str, int] = Field(description="VN_AQI band → valid station-days in it.")
+    exceedance_days: dict[str, int] = Field(
+        description="Pollutant → station-days above QCVN 05's 24-hour limit."
+    )
+    pm25_mean: float | None = Field(description="Mean of daily means, µg/m³; null below 75 % of days.")
+    pm10_mean: float | None
+
+
+class StationDayValue(CamelModel):
+    station: str
+    area: str
+    day: date
+    valid: bool
+    completeness: float
+    daily_aqi: int | None
+    band: str | None
+    exceeded: list[str]
+
+
+class OpsScope(CamelModel):
+    severity: str
+    feed: str
+    alerts: int
+    acknowledged: int
+    resolved: int
+    resolved_by_operator: int
+    mtta_minutes: Spread | None
+    mttr_minutes: Spread | None
+    acknowledged_within_15_min: float | None
+
+
+class Kpis(CamelModel):
+    first_day: date
+    last_day: date
+    timezone: str
+    standard: str
+    air: list[AirScope] = Field(
+        description="The city first, then each area with stations, then each station."
+    )
+    air_days: list[StationDayValue] = Field(description="Each station's daily VN_AQI: the open-data table.")
+    operations: list[OpsScope] = Field(description="Alerts opened in the period, per severity and feed.")
+
+
+def read_report(url: str, city: City, first: date, last: date) -> Kpis:
+    """The report of the local days [first, last] from the history store at ``url`` (blocking)."""
+    start, end = local_span(first, last, ZoneInfo(city.timezone))
+    days, alerts = station_days(url, city, first, last), lifecycles(url, start, end)
+    return build_report(first, last, city, [air.day_values(day) for day in days], alerts)
+
+
+def build_report(
+    first: date, last: date, city: City, values: list[air.DayValues], alerts: list[ops.Lifecycle]
+) -> Kpis:
+    """The report of the period's station-days and alert lifecycles (pure)."""
+    period_days = (last - first).days + 1
+    stations = [s for s in city.sensors if s.kind == "air"]
+    scopes = [air.period_kpis("city", values, len(stations), period_days)]
+    for district in sorted({s.district for s in stations}):
+        mine = [v for v in values if v.area == district]
+        count = sum(s.district == district for s in stations)
+        scopes.append(air.period_kpis(district, mine, count, period_days))
+    for station in sorted(s.id for s in stations):
+        scopes.append(air.period_kpis(station, [v for v in values if v.station == station], 1, period_days))
+    return Kpis(
+        first_day=first,
+        last_day=last,
+        timezone=city.timezone,
+        standard=air.STANDARD,
+        air=[AirScope(**vars(k), completeness=k.completeness) for k in scopes],
+        air_days=[
+            StationDayValue(
+                station=v.station,
+                area=v.area,
+                day=v.day,
+                valid=v.valid,
+                completeness=v.completeness,
+                daily_aqi=v.aqi,
+                band=v.band,
+                exceeded=list(v.exceeded),
+            )
+            for v in values
+        ],
+        operations=[
+            OpsScope(
+                **{
+                    **vars(k),
+                    "mtta_minutes": vars(k.mtta_minutes) if k.mtta_minutes else None,
+                    "mttr_minutes": vars(k.mttr_minutes) if k.mttr_minutes else None,
+                }
+            )
+            for k in ops.ops_kpis(alerts)
+        ],
+    )
+
+
+def csv_rows(answer: Kpis) -> list[list[object]]:
+    period = [answer.first_day.isoformat(), answer.last_day.isoformat()]
+    rows: list[list[object]] = []
+    for k in answer.air:
+        common = [round(k.completeness, 3), k.stations, answer.standard]
+        for band, days in k.band_days.items():
+            rows.append([f"air.band_days.{band}", k.scope, *period, days, "days", *common])
+        for pollutant, days in sorted(k.exceedance_days.items()):
+            rows.append([f"air.exceedance_days.{pollutant}", k.scope, *period, days, "days", *common])
+        rows.append(["air.pm25_mean", k.scope, *period, k.pm25_mean, "µg/m³", *common])
+        rows.append(["air.pm10_mean", k.scope, *period, k.pm10_mean, "µg/m³", *common])
+    for d in answer.air_days:
+        day = [d.day.isoformat(), d.day.isoformat()]
+        rows.append(
+            [
+                "air.daily_aqi",
+                d.station,
+                *day,
+                d.daily_aqi,
+                "index",
+                round(d.completeness, 3),
+                1,
+                answer.standard,
+            ]
+        )
+    for o in answer.operations:
+        scope = f"{o.severity}:{o.feed}"
+        for kpi, value in (
+            ("ops.alerts", o.alerts),
+            ("ops.mtta_median", o.mtta_minutes.median if o.mtta_minutes else None),
+            ("ops.mtta_p90", o.mtta_minutes.p90 if o.mtta_minutes else None),
+            ("ops.mttr_median", o.mttr_minutes.median if o.mttr_minutes else None),
+            ("ops.mttr_p90", o.mttr_minutes.p90 if o.mttr_minutes else None),
+            ("ops.acknowledged_within_15_min", o.acknowledged_within_15_min),
+        ):
+            unit = "count" if kpi == "ops.alerts" else "share" if kpi.endswith("15_min") else "min"
+            rows.append([kpi, scope, *period, value, unit, None, None, None])
+    return rows
