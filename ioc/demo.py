@@ -75,8 +75,8 @@ def run_demo(settings: Settings, console: Console, *, interval: float) -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     before = {s.name: s.state for s in infra.status(settings)}
     console.print(
-        "[bold]Starting Kafka, Redis, Mosquitto and PostgreSQL[/] (the first run fetches Kafka's jars from "
-        "Maven Central)…"
+        "[bold]Starting Kafka, Redis, Mosquitto, PostgreSQL and Alertmanager[/] (the first run fetches "
+        "Kafka's jars from Maven Central)…"
     )
     statuses = infra.up(settings)
     started_infra = [s.name for s in statuses if before.get(s.name) == "stopped"]
@@ -97,7 +97,11 @@ def run_demo(settings: Settings, console: Console, *, interval: float) -> None:
             ChildProcess("api", ["api"], env, log_dir),
             ChildProcess("history", ["history"], env, log_dir),
             ChildProcess("simulator", ["simulate", "--interval", str(interval)], env, log_dir),
+            ChildProcess("notify", ["notify"], env, log_dir),
         ]
+        mailbox = local_mailbox(settings)
+        if mailbox is not None:  # the routing example's duty inboxes, for the local Alertmanager
+            children.append(ChildProcess("mailbox", ["mailbox", "--directory", str(mailbox)], env, log_dir))
         for child in children:
             cleanup.callback(child.stop)
         try:
@@ -108,6 +112,9 @@ def run_demo(settings: Settings, console: Console, *, interval: float) -> None:
             for pair in keys.split(","):
                 console.print(f"  {pair.replace(':', ': ', 1)}")
             console.print(f"Try: curl -H 'X-API-Key: {operator_key}' {base}/v1/picture")
+            console.print(f"Alertmanager (alerts, silences): {', '.join(settings.alertmanager_addresses)}")
+            if mailbox is not None:
+                console.print(f"Notification emails: {mailbox}/new (one file per message)")
             console.print("Logs: " + ", ".join(str(c.log_file) for c in children))
             console.print("Press Ctrl-C to stop everything the demo started.")
             while all(c.process.poll() is None for c in children):
@@ -117,6 +124,20 @@ def run_demo(settings: Settings, console: Console, *, interval: float) -> None:
         except KeyboardInterrupt:
             console.print("\nStopping…")
     console.print("Stopped.")
+
+
+def local_mailbox(settings: Settings) -> Path | None:
+    """Where the demo's mailbox keeps the local Alertmanager's emails; None when Alertmanager is
+    someone else's or aiosmtpd (dev extras) is missing."""
+    if settings.alertmanager_urls:
+        return None
+    try:
+        import aiosmtpd  # noqa: F401
+    except ImportError:
+        return None
+    from ioc.cli.mailbox import mailbox_dir
+
+    return mailbox_dir(settings)
 
 
 def _wait_for_picture(base: str, key: str, children: list[ChildProcess], console: Console) -> None:

@@ -22,6 +22,7 @@ from ioc.cli.dlq import dlq_app
 from ioc.cli.history import db_app, export, history
 from ioc.cli.index import index_app
 from ioc.cli.infra import infra_app
+from ioc.cli.mailbox import mailbox
 from ioc.cli.notify import notify
 from ioc.cli.picture import picture_app
 from ioc.cli.replay import NamespaceOption, parse_time, record, replay, settings_in
@@ -44,6 +45,7 @@ app.add_typer(db_app, name="db")
 app.command()(history)
 app.command()(export)
 app.command()(notify)
+app.command()(mailbox)
 console = Console(stderr=True)
 
 
