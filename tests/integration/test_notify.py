@@ -37,7 +37,7 @@ from connectors.sinks.redis_picture import RedisPicture, connect
 from ioc import infra
 from ioc.api.examples import EXAMPLES
 from ioc.infra.alertmanager import EXAMPLE_CONFIG
-from ioc.models.alert import Alert, AlertChange, AlertEvent, AlertStatus
+from ioc.models.alert import Alert, AlertChange, AlertEvent, AlertStatus, Suppression
 from ioc.models.anomaly import Severity
 from ioc.notify.runner import metrics_key
 from ioc.settings import Settings
@@ -465,3 +465,57 @@ def test_delivery_latency_from_alert_opened_to_email(
         f"delivery latency over {count} alerts: p50 {p50:.2f} s, p99 {p99:.2f} s, max {latencies[-1]:.2f} s"
     )
     assert p99 < 5
+
+
+def test_every_listed_alertmanager_gets_alerts_and_ioc_silences_and_one_down_holds_back_nothing(
+    rig: Rig, notifier_for: Callable[[Settings], NotifierProcess], tmp_path: Path
+) -> None:
+    second = infra.LocalAlertmanager(
+        rig.settings.model_copy(update={"run_dir": tmp_path / "second", "alertmanager_port": free_port()})
+    )
+    second.start()
+    try:
+        first_url, second_url = rig.am, second.url
+        settings = fresh(rig, alertmanager_urls=f"{first_url},{second_url}")
+        area = f"hai-ba-trung-{uuid.uuid4().hex[:6]}"
+        picture = Picture(settings)
+        notifier = notifier_for(settings)
+        loud, quiet = new_alert(area, "warning", "air.pm25", 1), new_alert(area, "warning", "air.pm25", 2)
+        picture.open(loud)
+        silenced = quiet.model_copy(update={"suppressed_by": Suppression(silence="s-roadworks")})
+        picture.write(silenced, AlertChange.suppressed)  # an ioc silence covers it
+
+        def holds(url: str, ids: set[str]) -> bool:
+            held = httpx.get(f"{url}/api/v2/alerts", params={"filter": 'source="ioc"'}, timeout=5).json()
+            return ids <= {a["labels"]["alert_id"] for a in held}
+
+        def silenced_at(url: str, alert_id: str) -> bool:
+            silences = httpx.get(f"{url}/api/v2/silences", timeout=5).json()
+            return any(
+                s["status"]["state"] == "active"
+                and s["createdBy"] == "ioc"
+                and s["matchers"][0]["value"] == alert_id
+                for s in silences
+            )
+
+        for url in (first_url, second_url):
+            wait_for(f"{url} holding both", lambda u=url: holds(u, {loud.id, quiet.id}), log=notifier.log)
+            wait_for(
+                f"{url} silencing the silenced one", lambda u=url: silenced_at(u, quiet.id), log=notifier.log
+            )
+            assert not silenced_at(url, loud.id)
+
+        second.stop()
+        late = new_alert(area, "warning", "air.pm25", 3)
+        started = time.monotonic()
+        picture.open(late)
+        wait_for("the first holding the new alert", lambda: holds(first_url, {late.id}), log=notifier.log)
+        assert time.monotonic() - started < 3  # the second, down, held nothing back
+        picture.write(quiet.model_copy(update={"suppressed_by": None}), AlertChange.unsuppressed)
+        wait_for("the silence gone at the first", lambda: not silenced_at(first_url, quiet.id))
+
+        second.start()  # it kept its silences on disk, and forgot its alerts
+        wait_for("the second holding all three", lambda: holds(second_url, {loud.id, quiet.id, late.id}))
+        wait_for("the stale silence gone at the second", lambda: not silenced_at(second_url, quiet.id))
+    finally:
+        second.stop()
