@@ -8,7 +8,8 @@ PEER_STAMP := $(PEER_VENV)/.installed
 
 .PHONY: setup demo test check test-unit faults bench lint format clean
 
-## setup: virtualenv with ioc and its test tools, Kafka's jars from Maven Central, Redis and Mosquitto if missing
+## setup: virtualenv with ioc and its test tools, Kafka's jars from Maven Central, Redis, Mosquitto,
+## PostgreSQL and Alertmanager if missing
 setup: $(STAMP)
 	@$(BIN)/ioc infra fetch
 
@@ -18,7 +19,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $@
 
-## demo: Kafka, Redis, a worker, the API and the simulator; Ctrl-C stops them all
+## demo: Kafka, Redis, Alertmanager, a worker, the API, the simulator, the notifier and a local mailbox; Ctrl-C
+## stops them all
 demo: setup
 	$(BIN)/ioc demo
 
