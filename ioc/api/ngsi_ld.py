@@ -6,7 +6,7 @@ accepted observations are acknowledged by Kafka):
 
 - ``POST /ngsi-ld/v1/entityOperations/upsert``: an array of entities. 204 when every one was accepted
   (or was a duplicate); 207 with NGSI-LD's BatchOperationResult (``success`` ids, ``errors`` with a
-  problem each) when some were not.
+  problem each) when some were not; 400 BadRequestData when none was.
 - ``PATCH /ngsi-ld/v1/entities/{entityId}/attrs``: some attributes of one entity, whose type comes from
   the id (``urn:ngsi-ld:<Type>:…``) or from the registry sensor the id names. 204, or a problem.
 
@@ -36,6 +36,7 @@ from connectors.sinks.redis_picture import RedisPicture
 from ioc.api.auth import Caller, api_key_header, require_caller
 from ioc.api.ingest import IngestResult, ingest_items, read_body, service_of
 from ioc.api.publisher import Unavailable
+from ioc.api.responses import VALIDATION_RESPONSES
 from ioc.city import City
 from ioc.ingest.body import JSON_TYPES, BodyError, decode, media_type
 from ioc.ingest.edge import Accepted, Parsed, Rejected, parse_json, prepare_ngsi_ld
@@ -235,13 +236,14 @@ PATCH_EXAMPLE = {
 }
 ENTITY_SCHEMA = {
     "type": "object",
+    "description": "An entity; one ioc cannot read is the batch's per-entity error, not the request's.",
     "required": ["id", "type"],
     "properties": {
         "id": {
             "type": "string",
             "description": "urn:ngsi-ld:<type>:<sensorId>, or an id in a registry sensor's external_ids.",
         },
-        "type": {"type": "string", "enum": list(ENTITY_MODELS)},
+        "type": {"type": "string", "description": "ioc reads " + ", ".join(ENTITY_MODELS) + "."},
     },
     "additionalProperties": True,
 }
@@ -275,9 +277,11 @@ def _problem_response(description: str, status: int, kind: str, detail: str) -> 
     }
 
 
+# FastAPI's own validation of a query parameter (limit=0) answers in the API's one error shape.
 COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **VALIDATION_RESPONSES,
     400: _problem_response(
-        "The body is not JSON, or not of the operation's shape.",
+        "The body is not JSON or not of the operation's shape; for an upsert, also: every entity refused.",
         400,
         "InvalidRequest",
         "the body is not JSON: …",
@@ -337,7 +341,8 @@ COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
         "edge, accepted ones on `<prefix>.<feed>.raw`, rejected ones on `<prefix>.dlq`; attributes ioc "
         "does not keep are dropped. `options=update` or `replace` are accepted and mean the same.\n\n"
         "**204**: every entity accepted (or a duplicate of an accepted one), acknowledged by Kafka. "
-        "**207**: NGSI-LD's BatchOperationResult, `errors` naming each entity refused and why. "
+        "**207**: NGSI-LD's BatchOperationResult, `errors` naming each entity refused and why. **400** "
+        "BadRequestData: every entity refused (each named in `detail`, each on the DLQ). "
         "Errors are NGSI-LD problem details. Needs the integrator or admin role (`X-API-Key`)."
     ),
     responses={
@@ -375,7 +380,16 @@ async def upsert(
         return result
     if not result.rejected:
         return Response(status_code=204)
-    return JSONResponse(batch_result(entities, result).model_dump(), status_code=207)  # type: ignore[arg-type]
+    batch = batch_result(entities, result)  # type: ignore[arg-type]
+    if not batch.success:  # nothing accepted: the request failed as a whole (each entity is on the DLQ)
+        return problem(400, "BadRequestData", _all_refused(batch))
+    return JSONResponse(batch.model_dump(), status_code=207)
+
+
+def _all_refused(batch: BatchOperationResult, shown: int = 10) -> str:
+    errors = [f"{e.entityId}: {e.error.detail}" for e in batch.errors[:shown]]
+    more = f" (and {len(batch.errors) - shown} more)" if len(batch.errors) > shown else ""
+    return "every entity was refused: " + " | ".join(errors) + more
 
 
 @router.patch(
@@ -530,6 +544,7 @@ def _entity_response(request: Request, body: Any, entity_type: str) -> JSONRespo
 
 
 _READ_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **VALIDATION_RESPONSES,
     401: COMMON_RESPONSES[401],
     403: _problem_response(
         "The key's role may not read the picture.",

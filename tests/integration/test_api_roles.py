@@ -67,6 +67,10 @@ ROLES: dict[tuple[str, str], frozenset[Role] | Literal["public"]] = {
     # Ingest.
     **{("POST", f"/v1/ingest/{feed}"): INTEGRATORS for feed in FEEDS},
     ("POST", "/v1/ngsi-ld/notify"): INTEGRATORS,
+    ("POST", "/ngsi-ld/v1/entityOperations/upsert"): INTEGRATORS,
+    ("PATCH", "/ngsi-ld/v1/entities/{entityId}/attrs"): INTEGRATORS,
+    ("GET", "/ngsi-ld/v1/entities"): OPERATORS,  # the live picture, as an NGSI-LD context source
+    ("GET", "/ngsi-ld/v1/entities/{entityId}"): OPERATORS,
 }
 
 QUERY_KEY_ROUTES = {("GET", "/v1/stream")}  # the only ones that read ?key=

@@ -85,6 +85,11 @@ def test_an_upsert_with_refused_entities_is_a_207_naming_each(settings, client):
     letters = dlq_records(settings, 3)
     assert {r["value"]["source"] for r in letters} == {f"http POST {UPSERT} key={INTEGRATOR_ID}"}
 
+    # Nothing accepted: the request failed, each entity named.
+    response = client.post(UPSERT, json=[bad, unknown], headers=INTEGRATOR)
+    assert response.status_code == 400 and response.json()["type"] == ERRORS + "BadRequestData"
+    assert response.json()["detail"].startswith(f"every entity was refused: {bad['id']}: intensity")
+
 
 @pytest.mark.parametrize("form", FORMS)
 def test_every_published_example_is_accepted_through_a_patch(settings, client, form):  # noqa: F811
