@@ -28,7 +28,9 @@ hide the next one for long). A record never fades: with a fading one a stationar
 whenever its record has decayed below its ordinary extremes.
 
 **One report per episode.** After a score reaches ``alarm_level`` (0.5) the next
-``refractory_steps`` scores are multiplied by ``refractory_factor`` (0): the episode has been reported.
+``refractory_steps`` scores are multiplied by ``refractory_factor`` (0): the episode has been reported;
+unless a point's odds ``s/(1-s)`` beat the episode's peak ``breakthrough`` (4) times: a far bigger event
+is news again (a second spike days after the first on an hourly series).
 
 Published detectors this learns from (read, not copied): Numenta HTM's anomaly likelihood (a series'
 own distribution of surprise sets the alarm; short averaging), CAD OSE and ARTime (report novelty, then
@@ -51,6 +53,7 @@ BASE_VIEWS = 5  # slow, jump, shift, noise, hour of day
 VIEWS = 2 * BASE_VIEWS  # each as is, then averaged over the last few points
 HOURS = 24  # hour-of-day slots, weekdays and weekends apart (one slot set: 63.6, two: 64.8)
 Z_VIEWS = (0, 1)  # slow, jump: least_z_record (the hour view with it: 62.5, taxi's broken days lost)
+MAX_ODDS = 1e12
 MAD_TO_SIGMA = math.sqrt(math.pi / 2)  # mean absolute deviation → standard deviation (normal)
 
 # The taxonomy: which way a departure matters, per kind of metric. The only per-metric setting; a
@@ -105,6 +108,9 @@ class GeneralParams:
     alarm_level: float = 0.5
     refractory_steps: int = 200  # (100, 150, 300: worse)
     refractory_factor: float = 0.0
+    breakthrough: float = (
+        4.0  # in-episode odds over the peak that report again (2, 3, 10, none: 70.4, 71.1, 71.0, 68.5)
+    )
 
     def __post_init__(self) -> None:
         if self.direction not in (-1, 0, 1):
@@ -140,6 +146,7 @@ def new_state(params: GeneralParams | None = None) -> dict[str, Any]:
         "averages": [0.0] * BASE_VIEWS,  # per view: its recent surprises' average
         "records": [0.0] * VIEWS,  # per view: the largest surprise so far
         "since_alarm": -1,  # points since the last alarm, -1 when none is recent
+        "episode_peak": 0.0,  # the highest odds score/(1-score) of the current episode
     }
 
 
@@ -275,12 +282,18 @@ def _calibrated(record: float, params: GeneralParams, surprise: float) -> float:
 
 
 def _damped(state: dict[str, Any], params: GeneralParams, score: float) -> float:
-    """One report per episode: after an alarm, the next ``refractory_steps`` scores are damped."""
+    """One report per episode: after an alarm, the next ``refractory_steps`` scores are damped, unless
+    a point's odds beat the episode's peak ``breakthrough`` times (a far bigger event: news again)."""
     since = state["since_alarm"]
     in_episode = 0 <= since < params.refractory_steps
     state["since_alarm"] = since + 1 if in_episode else -1
+    odds = min(score / (1.0 - score), MAX_ODDS) if score < 1.0 else MAX_ODDS  # finite: JSON has no inf
     if in_episode:
-        return score * params.refractory_factor
+        peak = state["episode_peak"]
+        state["episode_peak"] = max(peak, odds)
+        if odds <= params.breakthrough * peak:
+            return score * params.refractory_factor
     if score >= params.alarm_level:
         state["since_alarm"] = 0
+        state["episode_peak"] = odds
     return score
