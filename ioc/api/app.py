@@ -101,7 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ingest.router)
     app.include_router(ngsi_ld_router)  # NGSI-LD's own paths: /ngsi-ld/v1
     app.include_router(metrics.router)
-    app.include_router(open_data.router)  # public, like /metrics
+    app.include_router(open_data.router, responses=responses.VALIDATION_RESPONSES)  # public, like /metrics
     console.mount(app)  # the operators' page at / and its assets at /console/
 
     @app.exception_handler(RequestValidationError)

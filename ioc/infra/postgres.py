@@ -101,11 +101,10 @@ class LocalPostgres(LocalService):
         self.__dict__.pop("version", None)
         return binaries
 
-    def _as_owner(self, argv: list[str]) -> list[str]:
-        if os.geteuid() != 0:
-            return argv
-        # setpriv execs (no fork), so the PID file holds the server's own PID.
-        return ["setpriv", f"--reuid={SYSTEM_USER}", f"--regid={SYSTEM_USER}", "--init-groups", "--", *argv]
+    @staticmethod
+    def _owner() -> str | None:
+        """Who runs the cluster: ourselves, or ``postgres`` when we are root."""
+        return SYSTEM_USER if os.geteuid() == 0 else None
 
     def _launch(self) -> None:
         self.check_ports()
@@ -122,13 +121,16 @@ class LocalPostgres(LocalService):
             log.info("creating a PostgreSQL cluster in %s…", self.data)
             initdb = [str(binaries / "initdb"), "-D", str(self.data), "-U", SUPERUSER, "-E", "UTF8"]
             initdb += ["--auth=trust", "--no-instructions", "--locale=C.UTF-8"]
-            result = subprocess.run(self._as_owner(initdb), capture_output=True, text=True, timeout=120)
+            owner = self._owner()
+            result = subprocess.run(
+                initdb, capture_output=True, text=True, timeout=120, user=owner, group=owner, cwd=self.home
+            )
             if result.returncode != 0:
                 raise InfraError(f"initdb failed:\n{(result.stdout + result.stderr)[-2000:]}")
         log.info("starting PostgreSQL on %s…", self.url)
         server = [str(binaries / "postgres"), "-D", str(self.data), "-h", "127.0.0.1"]
         server += ["-p", str(self.settings.postgres_port), "-k", str(self.home)]
-        self._spawn(self._as_owner(server))
+        self._spawn(server, user=self._owner())
 
     def start(self, timeout: float | None = None):  # type: ignore[no-untyped-def]
         status = super().start(timeout)

@@ -137,8 +137,11 @@ def port_open(host: str, port: int, timeout: float = 1.0) -> bool:
         return False
 
 
-def spawn_detached(argv: Sequence[str], pid_file: Path, output: Path, cwd: Path) -> int:
-    """Start ``argv`` in its own session so it outlives the caller; record its PID."""
+def spawn_detached(
+    argv: Sequence[str], pid_file: Path, output: Path, cwd: Path, user: str | None = None
+) -> int:
+    """Start ``argv`` in its own session so it outlives the caller (as ``user``, when given: we are root);
+    record its PID."""
     output.parent.mkdir(parents=True, exist_ok=True)
     with output.open("ab") as out:
         proc = subprocess.Popen(
@@ -149,6 +152,11 @@ def spawn_detached(argv: Sequence[str], pid_file: Path, output: Path, cwd: Path)
             stderr=subprocess.STDOUT,
             start_new_session=True,
             close_fds=True,
+            # The user is switched in the child before its one exec: a wrapper that execs again (setpriv)
+            # leaves a moment with an empty /proc/<pid>/cmdline, which the PID check reads as "exited".
+            user=user,
+            group=user,
+            extra_groups=[] if user else None,
         )
     # Popen returns mid-exec: /proc/<pid>/cmdline can still be empty for a moment, and the
     # PID-reuse check reads it, so wait until it is filled in (or the process already died).
@@ -315,10 +323,10 @@ class LocalService:
             log.info("stopping %s…", self.what)
         terminate(self.pid_file, self.marker, timeout)
 
-    def _spawn(self, argv: list[str]) -> None:
+    def _spawn(self, argv: list[str], user: str | None = None) -> None:
         # Logs are appended across runs; a startup failure should show this run's lines only.
         self._log_offsets = {path: file_size(path) for path in self.output_files}
-        spawn_detached(argv, self.pid_file, self.output_files[0], self.home)
+        spawn_detached(argv, self.pid_file, self.output_files[0], self.home, user)
 
     def _check_alive(self) -> None:
         if self.pid() is None:

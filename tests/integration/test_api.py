@@ -111,7 +111,11 @@ def test_openapi_describes_every_endpoint_with_an_example(client):
                 if code.startswith("2")
                 for content in response.get("content", {}).values()
             ]
-            assert any("example" in content or "examples" in content for content in answers), where
+            # A 204 has no body to show (PATCH /ngsi-ld/v1/entities/{entityId}/attrs).
+            no_content = all(code == "204" for code in operation["responses"] if code.startswith("2"))
+            assert no_content or any("example" in content or "examples" in content for content in answers), (
+                where
+            )
             if "requestBody" in operation:
                 bodies = operation["requestBody"]["content"].values()
                 assert any("example" in body or "examples" in body for body in bodies), where

@@ -52,6 +52,10 @@ ROLES: dict[tuple[str, str], frozenset[Role] | Literal["public"]] = {
     ("GET", "/v1/sensors"): OPERATORS,
     ("GET", "/v1/sensors/{sensor_id}"): OPERATORS,
     ("GET", "/v1/stream"): OPERATORS,
+    # History, the KPIs, and the open data `ioc export` writes (aggregates of fixed stations: public).
+    ("GET", "/v1/history"): OPERATORS,
+    ("GET", "/v1/kpis"): OPERATORS,
+    ("GET", "/open-data/{name:path}"): PUBLIC,
     # Alerts, incidents, the audit trail.
     ("GET", "/v1/alerts"): OPERATORS,
     ("GET", "/v1/alerts/{alert_id}"): OPERATORS,

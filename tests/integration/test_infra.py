@@ -251,4 +251,4 @@ def test_broker_dying_during_startup_fails_fast_with_its_log(tmp_path: Path) -> 
         infra.down(settings)
     assert time.monotonic() - started < 60
     assert "heap" in str(failure.value).lower()
-    assert [s.state for s in infra.status(settings)] == ["stopped"] * 4
+    assert [s.state for s in infra.status(settings)] == ["stopped"] * 5
