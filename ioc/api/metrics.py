@@ -283,7 +283,15 @@ def _notify_families(fields: dict[str, str]) -> list[Metric]:
     for family, what in ((queue, "queue"), (failures, "failures"), (delivered, "delivered"), (up, "up")):
         for url, number in sorted(report[what].items()):
             family.add_metric([url], number)
-    return [queue, failures, delivered, up]
+    out: list[Metric] = [queue, failures, delivered, up]
+    if "updated" in fields:  # a notifier that stopped leaves its last numbers: this says how old they are
+        cycle = GaugeMetricFamily(
+            "ioc_notify_last_cycle_timestamp_seconds",
+            "Unix time of ioc notify's last cycle; alert when it is more than a minute old.",
+        )
+        cycle.add_metric([], float(fields["updated"]))
+        out.append(cycle)
+    return out
 
 
 def _feeds(seen: object) -> list[str]:

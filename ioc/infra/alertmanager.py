@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 
+from ioc.infra.postgres import masked
 from ioc.infra.process import LocalService, ensure_debian_package, find_binary
 from ioc.settings import Settings
 
@@ -42,7 +43,9 @@ class LocalAlertmanager(LocalService):
 
     def __init__(self, settings: Settings):
         super().__init__(settings)
-        self.external_address = settings.alertmanager_urls
+        urls = settings.alertmanager_urls
+        # Each URL may carry basic-auth credentials: shown with the password masked.
+        self.external_address = ",".join(masked(url.strip()) for url in urls.split(",")) if urls else None
         self.address = self.url
         self.config = (settings.alertmanager_config or EXAMPLE_CONFIG).absolute()
         self.data_dir = self.home / "data"

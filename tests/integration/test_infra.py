@@ -223,7 +223,7 @@ def test_external_services_are_reported_not_managed(tmp_path: Path) -> None:
         redis_url="redis://cache.example:6379/1",
         mqtt_url="mqtt://mqtt.example:1883",
         database_url="postgresql://ioc:s3cret@db.example:5432/ioc",
-        alertmanager_urls="http://am1.example:9093,http://am2.example:9093",
+        alertmanager_urls="http://am1.example:9093,https://ioc:s3cret@am2.example:9093",
     )
     expected = [
         ServiceStatus("kafka", "external", "broker.example:9092", None, None, None),
@@ -231,7 +231,12 @@ def test_external_services_are_reported_not_managed(tmp_path: Path) -> None:
         ServiceStatus("mosquitto", "external", "mqtt://mqtt.example:1883", None, None, None),
         ServiceStatus("postgres", "external", "postgresql://ioc:***@db.example:5432/ioc", None, None, None),
         ServiceStatus(
-            "alertmanager", "external", "http://am1.example:9093,http://am2.example:9093", None, None, None
+            "alertmanager",
+            "external",
+            "http://am1.example:9093,https://ioc:***@am2.example:9093",
+            None,
+            None,
+            None,
         ),
     ]
     assert infra.status(settings) == expected

@@ -145,3 +145,4 @@ def test_the_notifier_report_is_in_metrics_per_alertmanager() -> None:
     assert 'ioc_notify_failures_total{alertmanager="http://am1:9093"} 7.0' in text
     assert 'ioc_notify_delivered_total{alertmanager="http://am1:9093"} 12.0' in text
     assert 'ioc_notify_up{alertmanager="http://am1:9093"} 0.0' in text
+    assert "ioc_notify_last_cycle_timestamp_seconds 1.7648e+09" in text
