@@ -14,7 +14,7 @@ def with_synthetic_sensors(city: City, total: int) -> City:
 
     Copy ``n`` of sensor ``s`` is ``unregistered:s~nnnnn`` (the pipeline's registry does not know it):
     same kind, district and site type, so it behaves like its original; a small deterministic offset
-    in position; no neighbours.
+    in position; no neighbours, no external ids.
     """
     originals = [s for s in city.sensors if s.kind in COPIED_KINDS]
     missing = total - len(city.sensors)
@@ -33,6 +33,7 @@ def with_synthetic_sensors(city: City, total: int) -> City:
                     "lat": original.lat + offset,
                     "lon": original.lon - offset,
                     "neighbours": [],
+                    "external_ids": [],  # another system's ids name the original, never a copy
                 }
             )
         )
