@@ -115,9 +115,11 @@ class Target:
                 continue  # the index and the record disagree for a moment: ask again next cycle
             if alert is not None:
                 payload = to_alertmanager(alert, console_url, now)
-            else:  # not in the picture any more: end it now, with what was sent
-                payload = {**self.open[alert_id], "endsAt": now.isoformat()}
-            self.outbox[outbox_key(payload)] = payload
+                self.outbox[outbox_key(payload)] = payload
+            # No record at all (Redis flushed or restarted empty, a rebuild under way): ioc does not know
+            # it resolved, so it is not sent as resolved; it is no longer re-sent and Alertmanager lets it
+            # expire after resolve_timeout, unless the rebuilt picture brings it back first (no new
+            # notification then: same labels).
             del self.open[alert_id]
             self.sent_at.pop(alert_id, None)
 
