@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from ioc.city import City
-from ioc.kpis import air, ops
-from ioc.kpis.store import lifecycles, local_span, station_days
+from ioc.kpis import air, ops, traffic
+from ioc.kpis.store import lifecycles, local_span, station_days, traffic_intervals
 
 MAX_DAYS = 366
 # One row per KPI value, as kpis.md asks every value to carry: id, scope, period, value, unit,
@@ -65,6 +65,17 @@ class OpsScope(CamelModel):
     acknowledged_within_15_min: float | None
 
 
+class TrafficScope(CamelModel):
+    scope: str = Field(description="`city`, an area (district) id, or a detector id.")
+    detectors: int
+    peak_intervals: int = Field(description="5-minute intervals at the weekday peaks with a speed.")
+    tti_peak: float | None = Field(
+        description="Travel Time Index at the weekday peaks (07:00–09:00, 16:30–19:00): free-flow speed / "
+        "observed speed, flow-weighted; null without peak data."
+    )
+    congested_hours: int = Field(description="Detector-hours at level of service E or F.")
+
+
 class Kpis(CamelModel):
     first_day: date
     last_day: date
@@ -74,6 +85,7 @@ class Kpis(CamelModel):
         description="The city first, then each area with stations, then each station."
     )
     air_days: list[StationDayValue] = Field(description="Each station's daily VN_AQI: the open-data table.")
+    traffic: list[TrafficScope] = Field(description="The city first, then each area, then each detector.")
     operations: list[OpsScope] = Field(description="Alerts opened in the period, per severity and feed.")
 
 
@@ -81,13 +93,20 @@ def read_report(url: str, city: City, first: date, last: date) -> Kpis:
     """The report of the local days [first, last] from the history store at ``url`` (blocking)."""
     start, end = local_span(first, last, ZoneInfo(city.timezone))
     days, alerts = station_days(url, city, first, last), lifecycles(url, start, end)
-    return build_report(first, last, city, [air.day_values(day) for day in days], alerts)
+    peaks, hours = (traffic_intervals(url, city, first, last, window) for window in ("5m", "1h"))
+    return build_report(first, last, city, [air.day_values(day) for day in days], alerts, (peaks, hours))
 
 
 def build_report(
-    first: date, last: date, city: City, values: list[air.DayValues], alerts: list[ops.Lifecycle]
+    first: date,
+    last: date,
+    city: City,
+    values: list[air.DayValues],
+    alerts: list[ops.Lifecycle],
+    intervals: tuple[list[traffic.Interval], list[traffic.Interval]] = ([], []),
 ) -> Kpis:
-    """The report of the period's station-days and alert lifecycles (pure)."""
+    """The report of the period's station-days, alert lifecycles and traffic intervals (5-minute ones
+    for the peaks, hourly ones for congestion) (pure)."""
     period_days = (last - first).days + 1
     stations = [s for s in city.sensors if s.kind == "air"]
     scopes = [air.period_kpis("city", values, len(stations), period_days)]
@@ -97,6 +116,13 @@ def build_report(
         scopes.append(air.period_kpis(district, mine, count, period_days))
     for station in sorted(s.id for s in stations):
         scopes.append(air.period_kpis(station, [v for v in values if v.station == station], 1, period_days))
+    peaks, hours = intervals
+    traffic_scopes = [traffic.traffic_kpis("city", peaks, hours)]
+    for scope in sorted({i.area for i in (*peaks, *hours)}) + sorted({i.detector for i in (*peaks, *hours)}):
+        mine = [i for i in peaks if scope in (i.area, i.detector)]
+        traffic_scopes.append(
+            traffic.traffic_kpis(scope, mine, [i for i in hours if scope in (i.area, i.detector)])
+        )
     return Kpis(
         first_day=first,
         last_day=last,
@@ -116,6 +142,7 @@ def build_report(
             )
             for v in values
         ],
+        traffic=[TrafficScope(**vars(k)) for k in traffic_scopes],
         operations=[
             OpsScope(
                 **{
@@ -153,6 +180,11 @@ def csv_rows(answer: Kpis) -> list[list[object]]:
                 1,
                 answer.standard,
             ]
+        )
+    for t in answer.traffic:
+        rows.append(["traffic.tti_peak", t.scope, *period, t.tti_peak, "ratio", None, t.detectors, None])
+        rows.append(
+            ["traffic.congested_hours", t.scope, *period, t.congested_hours, "h", None, t.detectors, None]
         )
     for o in answer.operations:
         scope = f"{o.severity}:{o.feed}"

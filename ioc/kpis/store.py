@@ -14,6 +14,7 @@ from ioc.city import City
 from ioc.indices.air import HOURS_PER_DAY, POLLUTANTS
 from ioc.kpis.air import StationDay
 from ioc.kpis.ops import Lifecycle
+from ioc.kpis.traffic import Interval
 
 
 def local_span(first: date, last: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
@@ -47,6 +48,30 @@ def station_days(url: str, city: City, first: date, last: date) -> list[StationD
         sensor = city.sensor(sensor_id)
         if sensor is not None:  # the registry's stations: areas and expected days come from it
             found.append(StationDay(sensor_id, sensor.district, day, series))
+    return found
+
+
+def traffic_intervals(url: str, city: City, first: date, last: date, window: str) -> list[Interval]:
+    """The registry's traffic detectors' ``window`` windows in the local days [first, last] that have a
+    speed (and a free-flow speed in the registry)."""
+    zone = ZoneInfo(city.timezone)
+    start, end = local_span(first, last, zone)
+    with psycopg.connect(url) as connection:
+        rows = connection.execute(
+            "SELECT sensor_id, start, (means->>'average_vehicle_speed')::float8, "
+            "coalesce((means->>'intensity')::float8, 0) FROM windows WHERE feed = 'traffic' "
+            "AND window_len = %s AND start >= %s AND start < %s AND means ? 'average_vehicle_speed'",
+            (window, start, end),
+        ).fetchall()
+    found = []
+    for sensor_id, begins, speed, flow in rows:
+        sensor = city.sensor(sensor_id)
+        if sensor is not None and sensor.free_flow_speed:
+            found.append(
+                Interval(
+                    sensor_id, sensor.district, begins.astimezone(zone), speed, flow, sensor.free_flow_speed
+                )
+            )
     return found
 
 

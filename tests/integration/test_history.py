@@ -189,6 +189,17 @@ def test_the_kpis_over_local_days_from_the_store_and_as_open_data(database, tmp_
         hour("air-hang-dau", n, 20.0) for n in range(17)
     ]
     windows.append(hour("air-hoan-kiem", 24, 500.0))  # the next local day: not in the period
+
+    def traffic(window: str, start: datetime, speed: float) -> WindowRow:
+        means = {"average_vehicle_speed": speed, "intensity": 50.0}
+        return WindowRow("traffic", window, "traffic-nga-tu-so", start, 5, start, means, "{}")
+
+    # Ngã Tư Sở (free flow 40 km/h) at 20 km/h through the morning peak: TTI 2; one hour at 10 km/h: LOS F.
+    windows += [traffic("5m", midnight + timedelta(hours=7, minutes=5 * n), 20.0) for n in range(24)]
+    windows += [
+        traffic("1h", midnight + timedelta(hours=10), 10.0),
+        traffic("1h", midnight + timedelta(hours=11), 35.0),
+    ]
     alert = Alert.model_validate(EXAMPLES["open_alert"])  # critical, traffic
     opened_at = midnight + timedelta(hours=8)
     opened = AlertEvent(change=AlertChange.opened, revision=1, at=opened_at, alert=alert)
@@ -222,6 +233,10 @@ def test_the_kpis_over_local_days_from_the_store_and_as_open_data(database, tmp_
     assert set(days) == {("air-hoan-kiem", "2026-12-01"), ("air-hang-dau", "2026-12-01")}
     assert days[("air-hoan-kiem", "2026-12-01")]["dailyAqi"] == vn_aqi_daily({"pm25": [60.0] * 24}).value
     assert not days[("air-hang-dau", "2026-12-01")]["valid"]
+    traffic_scopes = {scope["scope"]: scope for scope in body["traffic"]}
+    assert traffic_scopes["dong-da"] == traffic_scopes["traffic-nga-tu-so"] | {"scope": "dong-da"}
+    assert (traffic_scopes["city"]["ttiPeak"], traffic_scopes["city"]["congestedHours"]) == (2.0, 1)
+    assert traffic_scopes["city"]["peakIntervals"] == 24
     [critical] = body["operations"]
     assert (critical["severity"], critical["alerts"], critical["acknowledged"]) == ("critical", 2, 1)
     assert critical["mttaMinutes"] == {"median": 10.0, "p90": 10.0}

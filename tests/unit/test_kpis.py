@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
 from ioc.indices.air import vn_aqi_daily
 from ioc.kpis.air import StationDay, day_values, period_kpis, qcvn05_24h_limit
 from ioc.kpis.ops import Lifecycle, ops_kpis
+from ioc.kpis.traffic import Interval, traffic_kpis
 
 DAY = date(2026, 12, 1)
 
@@ -83,3 +84,25 @@ def test_mtta_and_mttr_per_severity_and_feed():
     assert (
         warning.mtta_minutes is None and warning.mttr_minutes is not None and warning.mttr_minutes.p90 == 20.0
     )
+
+
+def test_the_travel_time_index_at_weekday_peaks_and_the_congested_hours():
+    zone = timezone(timedelta(hours=7))
+
+    def interval(day: int, hour: int, minute: int, speed: float, flow: float = 100.0) -> Interval:
+        start = datetime(2026, 12, day, hour, minute, tzinfo=zone)  # 2026-12-01 a Tuesday, 12-05 a Saturday
+        return Interval("traffic-nga-tu-so", "dong-da", start, speed, flow, 40.0)
+
+    peaks = [
+        interval(1, 7, 0, 20.0, flow=300),  # TTI 2.0, weighing three times as much
+        interval(1, 18, 55, 40.0),  # TTI 1.0
+        interval(1, 9, 0, 10.0),  # the morning peak has ended
+        interval(1, 16, 25, 10.0),  # the evening one has not begun
+        interval(5, 8, 0, 10.0),  # a Saturday
+        interval(1, 8, 0, 0.0),  # standing still: no index, not an infinite one
+    ]
+    hours = [interval(1, 8, 0, 10.0), interval(1, 9, 0, 0.0), interval(1, 12, 0, 35.0)]  # F, F, A
+    kpis = traffic_kpis("dong-da", peaks, hours)
+    assert kpis.peak_intervals == 2 and kpis.tti_peak == round((2.0 * 300 + 1.0 * 100) / 400, 2)
+    assert kpis.congested_hours == 2 and kpis.detectors == 1
+    assert traffic_kpis("city", [], []).tti_peak is None
