@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -18,6 +19,9 @@ from ioc import infra
 from ioc.settings import Settings
 
 READY_TIMEOUT = 240
+# The shipped recording (06:00–12:00 of a Hanoi morning, with its incidents), replayed to end now.
+MORNING = Path(__file__).resolve().parents[1] / "examples" / "hanoi-morning.jsonl.gz"
+MORNING_SPAN = timedelta(hours=6, minutes=1)
 
 
 class ChildProcess:
@@ -96,12 +100,13 @@ def run_demo(settings: Settings, console: Console, *, interval: float) -> None:
             ChildProcess("worker", ["worker"], env, log_dir),
             ChildProcess("api", ["api"], env, log_dir),
             ChildProcess("history", ["history"], env, log_dir),
-            ChildProcess("simulator", ["simulate", "--interval", str(interval)], env, log_dir),
             ChildProcess("notify", ["notify"], env, log_dir),
         ]
         mailbox = local_mailbox(settings)
         if mailbox is not None:  # the routing example's duty inboxes, for the local Alertmanager
             children.append(ChildProcess("mailbox", ["mailbox", "--directory", str(mailbox)], env, log_dir))
+        replay_recent_past(env, log_dir, console)
+        children.append(ChildProcess("simulator", ["simulate", "--interval", str(interval)], env, log_dir))
         for child in children:
             cleanup.callback(child.stop)
         try:
@@ -124,6 +129,27 @@ def run_demo(settings: Settings, console: Console, *, interval: float) -> None:
         except KeyboardInterrupt:
             console.print("\nStopping…")
     console.print("Stopped.")
+
+
+def replay_recent_past(env: dict[str, str], log_dir: Path, console: Console) -> None:
+    """The shipped recording (six hours of a Hanoi morning with its incidents), moved to end now: the
+    console, the history and the notifications have something to show at once, not after the rules'
+    hold times (up to an hour) of live data. Skipped when the recording is not there (an installed
+    package)."""
+    if not MORNING.exists():
+        return
+    first = datetime.now(UTC) - MORNING_SPAN
+    status = console.status("replaying the last six hours (the shipped recording, moved to now)…")
+    with status, (log_dir / "replay.log").open("wb") as out:
+        result = subprocess.run(
+            [sys.executable, "-m", "ioc", "replay", str(MORNING), "--shift-to", first.isoformat()],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=300,
+        )
+    if result.returncode != 0:
+        console.print(f"[yellow]the replay of the recent past failed; see {log_dir / 'replay.log'}[/]")
 
 
 def local_mailbox(settings: Settings) -> Path | None:
