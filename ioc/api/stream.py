@@ -13,7 +13,8 @@ delta) to the Redis stream ``<prefix>:stream`` in the same Lua script as the wri
 The blocking reads (``XREAD BLOCK``) use a Redis client of their own, so open streams never take the
 connections the other endpoints need; each open stream holds one of its connections while it waits.
 
-A stream ends as soon as the server is told to stop (``ioc api`` sets ``stopping`` on SIGTERM or
+One key holds at most ``IOC_STREAM_MAX_PER_KEY`` streams open in one process (a 429 beyond). A stream
+ends as soon as the server is told to stop (``ioc api`` sets ``stopping`` on SIGTERM or
 SIGINT): the server waits for open connections to close, and a stream would otherwise never close.
 """
 
@@ -21,19 +22,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, FastAPI, Header, Query, Request
+from fastapi import APIRouter, FastAPI, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from connectors.sinks.redis_picture import UNRESOLVED, RedisPicture
 from ioc.api.auth import OperatorCaller
 from ioc.api.examples import EXAMPLES
-from ioc.api.responses import AUTH_RESPONSES
+from ioc.api.responses import AUTH_RESPONSES, error, problem
 
 router = APIRouter(prefix="/v1")
 
+FULL_RETRY_AFTER_SECONDS = 30  # a client over its key's stream cap: about when one of its streams may end
 HEARTBEAT_SECONDS = 15  # a comment line after this long without a change keeps proxies from closing
 RETRY_MS = 3000  # how soon an EventSource reconnects after the connection dropped
 SNAPSHOT_LIMIT = 500  # unresolved alerts (newest first) and open incidents in a snapshot, each
@@ -76,6 +80,8 @@ what it already shows: apply an alert or incident only when its `revision` is hi
 A `: keep-alive` comment comes after {HEARTBEAT_SECONDS} s without a change; `retry: {RETRY_MS}` asks the
 client to reconnect after 3 s.
 
+One key holds at most `IOC_STREAM_MAX_PER_KEY` streams open at once per API process (429 beyond).
+
 Needs the operator or admin role, its key in the `X-API-Key` header (never in the URL: URLs end up in
 logs). A browser's `EventSource` cannot set headers: read the stream with `fetch` and a
 `ReadableStream` as the console does (`ioc/api/console/console.js`), or with any SSE client that can.
@@ -96,6 +102,11 @@ Example: `curl -N -H "X-API-Key: $KEY" http://127.0.0.1:8000/v1/stream`
             "content": {"text/event-stream": {"schema": {"type": "string"}, "example": _EXAMPLE}},
         },
         **AUTH_RESPONSES,
+        429: problem(
+            "The key already holds IOC_STREAM_MAX_PER_KEY streams open.",
+            "key operator#1 already holds 20 open streams (IOC_STREAM_MAX_PER_KEY); close one",
+            retry_after=True,
+        ),
     },
 )
 async def stream(
@@ -108,10 +119,20 @@ async def stream(
         str | None,
         Query(alias="lastEventId", description="Like the Last-Event-ID header, for EventSource polyfills."),
     ] = None,
-) -> StreamingResponse:
-    store = RedisPicture(request.app.state.settings, request.app.state.stream_redis)
-    return StreamingResponse(
+) -> Response:
+    settings = request.app.state.settings
+    held = open_streams(request.app, settings.stream_max_per_key)
+    if not held.admit(caller.key_id):
+        return error(
+            429,
+            f"key {caller.key_id} already holds {held.per_key} open streams (IOC_STREAM_MAX_PER_KEY); "
+            "close one",
+            FULL_RETRY_AFTER_SECONDS,
+        )
+    store = RedisPicture(settings, request.app.state.stream_redis)
+    return HeldStream(
         _events(request, store, last_event_id or query_last_event_id, stopping_event(request.app)),
+        release=lambda: held.release(caller.key_id),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -155,6 +176,49 @@ async def _snapshot(store: RedisPicture) -> str:
 def _event(ident: str, kind: str, data: str) -> str:
     # The data is one line of JSON (no newline inside), so one data: line carries it.
     return f"id: {ident}\nevent: {kind}\ndata: {data}\n\n"
+
+
+# --- streams per key -----------------------------------------------------------------------------------
+
+
+class OpenStreams:
+    """How many streams each key holds open in this process."""
+
+    def __init__(self, per_key: int) -> None:
+        self.per_key = per_key
+        self.counts: Counter[str] = Counter()
+
+    def admit(self, key_id: str) -> bool:
+        if self.counts[key_id] >= self.per_key:
+            return False
+        self.counts[key_id] += 1
+        return True
+
+    def release(self, key_id: str) -> None:
+        self.counts[key_id] -= 1
+        if self.counts[key_id] <= 0:
+            del self.counts[key_id]
+
+
+def open_streams(app: FastAPI, per_key: int) -> OpenStreams:
+    if getattr(app.state, "open_streams", None) is None:
+        app.state.open_streams = OpenStreams(per_key)
+    return app.state.open_streams
+
+
+class HeldStream(StreamingResponse):
+    """A stream that gives its key's place back however it ends: finished, disconnected or cancelled (the
+    generator's own ``finally`` would not run when the client leaves before its first event)."""
+
+    def __init__(self, content: AsyncIterator[str], release: Callable[[], None], **options: object) -> None:
+        super().__init__(content, **options)  # type: ignore[arg-type]
+        self.release = release
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.release()
 
 
 # --- stopping ------------------------------------------------------------------------------------------

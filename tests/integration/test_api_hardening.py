@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -199,3 +200,33 @@ def test_sigterm_with_open_streams_stops_the_api_within_5_s(settings, tmp_path):
     log = api.log_file.read_text()
     # The lifespan's clean-up ran and no request was cancelled: the streams ended on their own.
     assert "Application shutdown complete" in log and "Cancel" not in log, log
+
+
+def test_a_key_holds_at_most_its_cap_of_open_streams(settings, tmp_path):
+    api, port = api_process(settings, tmp_path, stream_max_per_key=2)
+    admin = {"X-API-Key": TEST_KEYS["admin"]}
+    held = [open_stream(port) for _ in range(2)]
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            with http.stream("GET", "/v1/stream", headers=OPERATOR) as third:  # not read to its end
+                assert third.status_code == 429 and third.headers["Retry-After"] == "30"
+                assert json.loads(third.read())["detail"] == (
+                    "key operator#1 already holds 2 open streams (IOC_STREAM_MAX_PER_KEY); close one"
+                )
+            with http.stream("GET", "/v1/stream", headers=admin) as other_key:
+                assert other_key.status_code == 200  # the cap is per key
+            # A stream closed by its client gives its place back.
+            client, response, _ = held.pop()
+            response.close()
+            client.close()
+            wait_for(lambda: _stream_status(http) == 200, timeout=10, processes=[api])
+    finally:
+        for client, response, _ in held:
+            response.close()
+            client.close()
+        api.stop()
+
+
+def _stream_status(http: httpx.Client) -> int:
+    with http.stream("GET", "/v1/stream", headers=OPERATOR) as response:
+        return response.status_code
