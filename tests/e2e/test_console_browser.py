@@ -9,7 +9,8 @@ filters by severity, feed and district narrow the list; the operator acknowledge
 shows it acknowledged by that key.
 Switched to English, the page shows the alert's English title. The key never goes into a URL (the
 stream is read with fetch and the X-API-Key header), so it is nowhere in the API's log, access log
-included. No JavaScript error on the way; a full-page screenshot is kept in
+included; the page runs under a Content-Security-Policy that allows no inline script or style. No
+JavaScript error on the way; a full-page screenshot is kept in
 ``test-artifacts/console.png`` (and ``console-vi.png``, before the switch).
 """
 
@@ -242,6 +243,10 @@ def test_an_operator_sees_a_live_alert_and_acknowledges_it_in_the_console(settin
         streams = [headers for url, headers in requests if url.startswith(f"{base}/v1/stream")]
         assert streams and all(h.get("x-api-key") == TEST_KEYS["operator"] for h in streams)
         assert not [url for url, _ in requests if TEST_KEYS["operator"] in url]
+        # The page's Content-Security-Policy is in force (and the page above ran under it without a
+        # violation, each of which the browser reports as a console error): an injected script does not run.
+        injected = "const s = document.createElement('script'); s.textContent = 'window.__x = 1';"
+        assert page.evaluate(f"() => {{ {injected} document.head.append(s); return window.__x; }}") is None
     finally:
         if context is not None:
             context.close()

@@ -230,3 +230,24 @@ def test_a_key_holds_at_most_its_cap_of_open_streams(settings, tmp_path):
 def _stream_status(http: httpx.Client) -> int:
     with http.stream("GET", "/v1/stream", headers=OPERATOR) as response:
         return response.status_code
+
+
+def test_the_console_forbids_inline_scripts_foreign_content_and_framing(settings, tmp_path):
+    api, port = api_process(settings, tmp_path)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:
+            for path in ("/", "/console/console.js", "/console/console.css"):
+                response = http.get(path)
+                assert response.status_code == 200, path
+                policy = dict(
+                    directive.strip().split(" ", 1)
+                    for directive in response.headers["Content-Security-Policy"].split(";")
+                )
+                assert policy["default-src"] == "'none'" and policy["frame-ancestors"] == "'none'", path
+                assert policy["script-src"] == "'self'" and policy["style-src"] == "'self'", path  # no inline
+                assert response.headers["X-Content-Type-Options"] == "nosniff", path
+                assert response.headers["X-Frame-Options"] == "DENY", path
+            page = http.get("/").text
+            assert "<script" in page and "<script>" not in page and "style=" not in page  # nothing inline
+    finally:
+        api.stop()
