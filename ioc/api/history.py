@@ -8,7 +8,7 @@ from typing import Annotated
 
 import psycopg
 from fastapi import APIRouter, HTTPException, Query, Request
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from ioc.api.auth import Operator
 from ioc.api.responses import AUTH_RESPONSES, CamelModel, problem
@@ -16,6 +16,7 @@ from ioc.api.tables import csv_content, csv_response, wants_csv
 from ioc.city import UNREGISTERED_PREFIX, load_city
 from ioc.history.store import HistoryStore
 from ioc.models import MODELS
+from ioc.models.base import Instant
 from ioc.settings import Settings
 from ioc.windows import window_seconds
 
@@ -90,11 +91,9 @@ async def history(
     sensor: Annotated[str, Query(description="A sensor id of the registry, or `unregistered:<id>`.")],
     measure: Annotated[str, Query(description="A measure of the sensor's feed, e.g. `pm25`, `speed`.")],
     start: Annotated[
-        AwareDatetime | None, Query(alias="from", description="Start, with its offset; default `to` − 24 h.")
+        Instant | None, Query(alias="from", description="Start, with its offset; default `to` − 24 h.")
     ] = None,
-    end: Annotated[
-        AwareDatetime | None, Query(alias="to", description="End (excluded); default now.")
-    ] = None,
+    end: Annotated[Instant | None, Query(alias="to", description="End (excluded); default now.")] = None,
     window: Annotated[
         str | None, Query(description="Window length to read; default the longest kept.")
     ] = None,

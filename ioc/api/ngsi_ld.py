@@ -23,11 +23,13 @@ error, which NGSI-LD has no type for, is ``about:blank`` with its HTTP status.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
-from datetime import datetime
-from typing import Annotated, Any
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
 
+import psycopg
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
@@ -38,10 +40,20 @@ from ioc.api.ingest import IngestResult, ingest_items, read_body, service_of
 from ioc.api.publisher import Unavailable
 from ioc.api.responses import VALIDATION_RESPONSES
 from ioc.city import City
+from ioc.history.store import HistoryStore
 from ioc.ingest.body import JSON_TYPES, BodyError, decode, media_type
 from ioc.ingest.edge import Accepted, Parsed, Rejected, parse_json, prepare_ngsi_ld
 from ioc.models import AirQualityObserved, TrafficFlowObserved
-from ioc.models.ngsi_ld import CONTEXTS, ENTITY_MODELS, current_entity, entity_id, sensor_named, to_ngsi_ld
+from ioc.models.base import IsoDateTime
+from ioc.models.ngsi_ld import (
+    CONTEXTS,
+    ENTITY_MODELS,
+    current_entity,
+    entity_id,
+    sensor_named,
+    temporal_entity,
+    to_ngsi_ld,
+)
 from ioc.settings import Role
 
 log = logging.getLogger(__name__)
@@ -653,3 +665,142 @@ async def retrieve_entity(
             404, "ResourceNotFound", f"{entityId}: no sensor of that id has a window in the live picture"
         )
     return _entity_response(request, found[0], entity_type)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Temporal: a sensor's history from the history store (``ioc history``).
+
+TEMPORAL_MAX_POINTS = 10_000  # per attribute in one answer: a longer span needs lastN or a narrower one
+_TEMPORAL_EXAMPLE = {
+    "id": "urn:ngsi-ld:AirQualityObserved:air-kim-lien",
+    "type": "AirQualityObserved",
+    "pm25": [
+        {"type": "Property", "value": 80.5, "observedAt": "2026-01-15T01:00:00Z", "unitCode": "GQ"},
+        {"type": "Property", "value": 78.1, "observedAt": "2026-01-15T01:01:00Z", "unitCode": "GQ"},
+    ],
+}
+
+
+@router.get(
+    "/temporal/entities/{entityId}",
+    summary="Retrieve an entity's history (NGSI-LD temporal)",
+    operation_id="ngsi_ld_retrieve_temporal_entity",
+    description=(
+        "One sensor's measures over time from the history store (PostgreSQL, written by `ioc history`): "
+        "each measure an array of Property instances, one per window of the feed's shortest length (its "
+        "mean, `observedAt` the window's start, `unitCode`), oldest first. `timerel` `before`, `after` or "
+        "`between` with `timeAt` (and `endTimeAt` for between; a missing one is now, or a day ago for the "
+        "start of `after` and `between`); without `timerel`, the last 24 hours. "
+        "`attrs` names measures (comma-separated, NGSI-LD names); `lastN` keeps each one's newest; "
+        "`options=temporalValues` gives `[value, time]` pairs in the Smart Data Models' units. At most "
+        f"{TEMPORAL_MAX_POINTS:,} instances per measure. Needs the operator or admin role."
+    ),
+    responses={
+        200: {
+            "description": "The temporal entity.",
+            "content": {"application/json": {"example": _TEMPORAL_EXAMPLE}},
+            "headers": {"Link": {"description": "The @context.", "schema": {"type": "string"}}},
+        },
+        400: _problem_response("Too many instances.", 400, "BadRequestData", "more than 10,000 instances"),
+        404: _problem_response(
+            "No such sensor.", 404, "ResourceNotFound", "urn:ngsi-ld:AirQualityObserved:x"
+        ),
+        503: _problem_response("The history store does not answer.", 503, "ServiceUnavailable", "…"),
+        **_READ_RESPONSES,
+    },
+)
+async def retrieve_temporal_entity(
+    request: Request,
+    entityId: str,  # noqa: N803 (NGSI-LD's name for it)
+    caller: NgsiLdReader,
+    timerel: Annotated[
+        Literal["before", "after", "between"] | None, Query(description="The time relation.")
+    ] = None,
+    timeAt: Annotated[IsoDateTime | None, Query(description="With its offset (UTC without one).")] = None,  # noqa: N803
+    endTimeAt: Annotated[IsoDateTime | None, Query(description="The end of `between`.")] = None,  # noqa: N803
+    attrs: Annotated[str | None, Query(description="Measures to give, comma-separated.")] = None,
+    lastN: Annotated[int | None, Query(ge=1, le=TEMPORAL_MAX_POINTS)] = None,  # noqa: N803
+    options: Annotated[str | None, Query(description="`temporalValues` for the simplified form.")] = None,
+) -> JSONResponse:
+    if isinstance(caller, JSONResponse):
+        return caller
+    settings = request.app.state.settings
+    city = service_of(request).city
+    entity_type = entity_type_of(entityId, city)
+    sensor_id = sensor_named(city, entity_type, entityId) if entity_type else None
+    if entity_type is None or sensor_id is None:
+        return problem(404, "ResourceNotFound", f"{entityId}: no such sensor")
+    span = temporal_span(timerel, timeAt, endTimeAt, datetime.now(UTC))
+    model = ENTITY_MODELS[entity_type]
+    by_wire = {(model.model_fields[m.field].alias or m.field): m.field for m in model.measures}
+    wanted = [by_wire.get(name, name) for name in attrs.split(",")] if attrs else list(by_wire.values())
+    fields = [field for field in wanted if field in by_wire.values()]
+    window = settings.windows_of(model.feed)[0].label
+
+    def read() -> dict[str, list[tuple[datetime, float]]]:
+        store = HistoryStore(settings.database_address)
+        try:
+            return {
+                field: [
+                    (at, mean)
+                    for at, mean, _ in store.series(
+                        feed=model.feed,
+                        sensor_id=sensor_id,
+                        window=window,
+                        measure=field,
+                        start=span[0],
+                        end=span[1],
+                    )
+                ]
+                for field in fields
+            }
+        finally:
+            store.close()
+
+    try:
+        series = await asyncio.to_thread(read)
+    except (psycopg.OperationalError, psycopg.errors.UndefinedTable):
+        return problem(503, "ServiceUnavailable", "The history store is not reachable or has no schema yet.")
+    if lastN:
+        series = {field: points[-lastN:] for field, points in series.items()}
+    if any(len(points) > TEMPORAL_MAX_POINTS for points in series.values()):
+        return problem(
+            400,
+            "BadRequestData",
+            f"more than {TEMPORAL_MAX_POINTS:,} instances: use lastN or a narrower span",
+        )
+    temporal_values = bool(options) and "temporalValues" in options.split(",")  # type: ignore[union-attr]
+    body = temporal_entity(entity_type, sensor_id, series, temporal_values=temporal_values)
+    return _entity_response(request, body, entity_type)
+
+
+def temporal_span(
+    timerel: str | None, time_at: datetime | None, end_time_at: datetime | None, now: datetime
+) -> tuple[datetime, datetime]:
+    """[start, end) of an NGSI-LD temporal query. A time without an offset is UTC (NGSI-LD's rule); a
+    missing ``timeAt`` is now for ``before``, a day ago otherwise; a missing ``endTimeAt`` is now; a span
+    that ends before it starts holds nothing."""
+    time_at, end_time_at = (_as_utc(t) for t in (time_at, end_time_at))
+    day_ago = _shifted(now, -timedelta(hours=24))
+    if timerel == "before":
+        end = time_at or now
+        return _shifted(end, -timedelta(days=366)), end
+    if timerel == "after":
+        start = time_at or day_ago
+        return start, max(now, _shifted(start, timedelta(seconds=1)))
+    if timerel == "between":
+        start, end = time_at or day_ago, end_time_at or now
+        return start, max(start, end)
+    return day_ago, now
+
+
+def _shifted(moment: datetime, by: timedelta) -> datetime:
+    """``moment + by``, held at the calendar's ends."""
+    try:
+        return moment + by
+    except OverflowError:
+        return datetime.max.replace(tzinfo=UTC) if by > timedelta(0) else datetime.min.replace(tzinfo=UTC)
+
+
+def _as_utc(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment

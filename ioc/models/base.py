@@ -64,6 +64,8 @@ def _digits(text: str) -> bool:
 
 # A date-time with its UTC offset, written in ISO 8601 (never a number of seconds).
 Instant = Annotated[AwareDatetime, BeforeValidator(_not_a_number)]
+# A date-time in ISO 8601 whose offset may be left out (NGSI-LD's: then it is UTC), never a number.
+IsoDateTime = Annotated[datetime, BeforeValidator(_not_a_number)]
 
 
 def _within_event_times(moment: datetime) -> datetime:

@@ -425,3 +425,29 @@ def current_entity(
     if name is not None:
         entity["name"] = name if key_values else {"type": "Property", "value": name}
     return entity
+
+
+def temporal_entity(
+    entity_type: str,
+    sensor_id: str,
+    series: dict[str, list[tuple[datetime, float]]],
+    *,
+    temporal_values: bool = False,
+) -> dict[str, Any]:
+    """A sensor's measures over time as an NGSI-LD temporal entity, without its ``@context``: ``series``
+    (model field → (time, value) oldest first, as the history keeps them). Each measure an array of
+    Property instances with ``observedAt`` and ``unitCode``; with ``temporal_values``, NGSI-LD's
+    simplified ``{"type": "Property", "values": [[value, time], …]}`` in the Smart Data Models' units."""
+    model = ENTITY_MODELS[entity_type]
+    units = {m.field: m.unit for m in model.measures}
+    entity: dict[str, Any] = {"id": entity_id(entity_type, sensor_id), "type": entity_type}
+    for field, points in sorted(series.items()):
+        if field not in units or not points:
+            continue
+        wire = _wire_name(model, field)
+        if temporal_values:
+            values = [[in_sdm_default_unit(wire, value, units[field]), _utc(at)] for at, value in points]
+            entity[wire] = {"type": "Property", "values": values}
+        else:
+            entity[wire] = [_measure(value, _utc(at), units[field]) for at, value in points]
+    return entity

@@ -75,6 +75,7 @@ ROLES: dict[tuple[str, str], frozenset[Role] | Literal["public"]] = {
     ("PATCH", "/ngsi-ld/v1/entities/{entityId}/attrs"): INTEGRATORS,
     ("GET", "/ngsi-ld/v1/entities"): OPERATORS,  # the live picture, as an NGSI-LD context source
     ("GET", "/ngsi-ld/v1/entities/{entityId}"): OPERATORS,
+    ("GET", "/ngsi-ld/v1/temporal/entities/{entityId}"): OPERATORS,  # from the history store
 }
 
 PATH_VALUES = {"feed": "air"}  # path parameters; any other is "x"

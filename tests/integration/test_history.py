@@ -306,3 +306,57 @@ def test_windows_past_their_retention_are_deleted_by_length(database):
         ]
     finally:
         store.close()
+
+
+def test_an_entitys_history_as_ngsi_ld_temporal_entities(database):
+    settings = database
+    upgrade(settings.database_address)
+    start = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
+    rows = [
+        row_of("air-hoan-kiem", "1m", start + timedelta(minutes=n), {"pm25": 50.0 + n, "no2": 30.0})
+        for n in range(5)
+    ]
+    store = HistoryStore(settings.database_address)
+    try:
+        store.write(rows, [], [])
+    finally:
+        store.close()
+    entity = "urn:ngsi-ld:AirQualityObserved:air-hoan-kiem"
+    between = {
+        "timerel": "between",
+        "timeAt": start.isoformat(),
+        "endTimeAt": (start + timedelta(minutes=4)).isoformat(),
+    }
+    with TestClient(create_app(settings)) as client:
+        headers = {"X-API-Key": TEST_KEYS["operator"]}
+
+        def get(**params):
+            return client.get(f"/ngsi-ld/v1/temporal/entities/{entity}", params=params, headers=headers)
+
+        normalized = get(**between, attrs="pm25")
+        simplified = get(**between, options="temporalValues", lastN=2)
+        after = get(timerel="after", timeAt="2026-12-01T01:03:00")  # no offset: UTC
+        open_ended = get(timerel="between", timeAt=start.isoformat(), attrs="pm25")  # until now
+        wrong = get(timerel="during")
+        unknown = client.get(
+            "/ngsi-ld/v1/temporal/entities/urn:ngsi-ld:AirQualityObserved:air-nowhere", headers=headers
+        )
+    assert normalized.status_code == 200, normalized.text
+    body = normalized.json()
+    assert body["id"] == entity and set(body) == {"id", "type", "pm25"}
+    assert [(p["value"], p["observedAt"]) for p in body["pm25"]] == [
+        (50.0 + n, (start + timedelta(minutes=n)).isoformat().replace("+00:00", "Z")) for n in range(4)
+    ]
+    assert {p["unitCode"] for p in body["pm25"]} == {"GQ"} and normalized.headers["Link"]
+    pairs = simplified.json()
+    assert [value for value, _ in pairs["pm25"]["values"]] == [52.0, 53.0] and len(
+        pairs["no2"]["values"]
+    ) == 2
+    assert [p["value"] for p in after.json()["pm25"]] == [53.0, 54.0]
+    assert len(open_ended.json()["pm25"]) == 5
+    assert wrong.status_code == 422
+    assert unknown.status_code == 404 and unknown.json()["type"].endswith("ResourceNotFound")
+
+
+def row_of(sensor_id: str, window: str, start: datetime, means: dict[str, float]) -> WindowRow:
+    return WindowRow("air", window, sensor_id, start, 1, start, means, "{}")
