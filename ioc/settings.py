@@ -255,10 +255,11 @@ class Settings(BaseSettings):
         "for its blocking read); beyond it a stream ends and the client reconnects.",
     )
     stream_max_per_key: int = Field(
-        20,
+        200,
         ge=1,
         description="GET /v1/stream clients one API key may hold open at once in one API process (a console "
-        "holds one); 429 beyond, so a leaked or runaway key cannot take every stream.",
+        "holds one); 429 beyond, so a leaked or runaway key cannot take every stream. A room of consoles "
+        "shares one operator key today: lower it once each operator has a key of their own.",
     )
 
     # City (its time zone comes with its registry file).

@@ -104,7 +104,7 @@ Example: `curl -N -H "X-API-Key: $KEY" http://127.0.0.1:8000/v1/stream`
         **AUTH_RESPONSES,
         429: problem(
             "The key already holds IOC_STREAM_MAX_PER_KEY streams open.",
-            "key operator#1 already holds 20 open streams (IOC_STREAM_MAX_PER_KEY); close one",
+            "key operator#1 already holds 200 open streams (IOC_STREAM_MAX_PER_KEY); close one",
             retry_after=True,
         ),
     },
