@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from ioc.city import City
-from ioc.kpis import air, ops, traffic
-from ioc.kpis.store import lifecycles, local_span, station_days, traffic_intervals
+from ioc.kpis import air, ops, traffic, water
+from ioc.kpis.store import lifecycles, local_span, station_days, traffic_intervals, water_samples
 
 MAX_DAYS = 366
 # One row per KPI value, as kpis.md asks every value to carry: id, scope, period, value, unit,
@@ -76,6 +76,17 @@ class TrafficScope(CamelModel):
     congested_hours: int = Field(description="Detector-hours at level of service E or F.")
 
 
+class WaterScope(CamelModel):
+    scope: str = Field(description="`city`, an area (district) id, or a station id.")
+    stations: int
+    samples: int = Field(description="15-minute windows of the stations.")
+    with_wqi: int = Field(description="Samples that give a VN_WQI.")
+    wqi_class_share: dict[str, float] = Field(description="VN_WQI band → share of the samples with a WQI.")
+    judged: int = Field(description="Samples with a target class and at least one QCVN 08 parameter.")
+    compliance: float | None = Field(description="Share of those meeting the station's QCVN 08 class.")
+    low_do_hours: int = Field(description="Station-hours with dissolved oxygen below 2 mg/L.")
+
+
 class Kpis(CamelModel):
     first_day: date
     last_day: date
@@ -86,6 +97,7 @@ class Kpis(CamelModel):
     )
     air_days: list[StationDayValue] = Field(description="Each station's daily VN_AQI: the open-data table.")
     traffic: list[TrafficScope] = Field(description="The city first, then each area, then each detector.")
+    water: list[WaterScope] = Field(description="The city first, then each area, then each station.")
     operations: list[OpsScope] = Field(description="Alerts opened in the period, per severity and feed.")
 
 
@@ -94,7 +106,16 @@ def read_report(url: str, city: City, first: date, last: date) -> Kpis:
     start, end = local_span(first, last, ZoneInfo(city.timezone))
     days, alerts = station_days(url, city, first, last), lifecycles(url, start, end)
     peaks, hours = (traffic_intervals(url, city, first, last, window) for window in ("5m", "1h"))
-    return build_report(first, last, city, [air.day_values(day) for day in days], alerts, (peaks, hours))
+    samples, water_hours = (water_samples(url, city, first, last, window) for window in ("15m", "1h"))
+    return build_report(
+        first,
+        last,
+        city,
+        [air.day_values(day) for day in days],
+        alerts,
+        (peaks, hours),
+        (samples, water_hours),
+    )
 
 
 def build_report(
@@ -104,6 +125,7 @@ def build_report(
     values: list[air.DayValues],
     alerts: list[ops.Lifecycle],
     intervals: tuple[list[traffic.Interval], list[traffic.Interval]] = ([], []),
+    water_windows: tuple[list[water.Sample], list[water.Sample]] = ([], []),
 ) -> Kpis:
     """The report of the period's station-days, alert lifecycles and traffic intervals (5-minute ones
     for the peaks, hourly ones for congestion) (pure)."""
@@ -122,6 +144,18 @@ def build_report(
         mine = [i for i in peaks if scope in (i.area, i.detector)]
         traffic_scopes.append(
             traffic.traffic_kpis(scope, mine, [i for i in hours if scope in (i.area, i.detector)])
+        )
+    samples, water_hours = water_windows
+    water_scopes = [water.water_kpis("city", samples, water_hours)]
+    for scope in sorted({w.area for w in (*samples, *water_hours)}) + sorted(
+        {w.station for w in (*samples, *water_hours)}
+    ):
+        water_scopes.append(
+            water.water_kpis(
+                scope,
+                [w for w in samples if scope in (w.area, w.station)],
+                [w for w in water_hours if scope in (w.area, w.station)],
+            )
         )
     return Kpis(
         first_day=first,
@@ -143,6 +177,7 @@ def build_report(
             for v in values
         ],
         traffic=[TrafficScope(**vars(k)) for k in traffic_scopes],
+        water=[WaterScope(**vars(k)) for k in water_scopes],
         operations=[
             OpsScope(
                 **{
@@ -186,6 +221,15 @@ def csv_rows(answer: Kpis) -> list[list[object]]:
         rows.append(
             ["traffic.congested_hours", t.scope, *period, t.congested_hours, "h", None, t.detectors, None]
         )
+    for w in answer.water:
+        for band, share in w.wqi_class_share.items():
+            rows.append(
+                [f"water.wqi_class_share.{band}", w.scope, *period, share, "share", None, w.stations, None]
+            )
+        rows.append(
+            ["water.compliance", w.scope, *period, w.compliance, "share", None, w.stations, "QCVN 08:2023"]
+        )
+        rows.append(["water.low_do_hours", w.scope, *period, w.low_do_hours, "h", None, w.stations, None])
     for o in answer.operations:
         scope = f"{o.severity}:{o.feed}"
         for kpi, value in (

@@ -15,6 +15,7 @@ from ioc.indices.air import HOURS_PER_DAY, POLLUTANTS
 from ioc.kpis.air import StationDay
 from ioc.kpis.ops import Lifecycle
 from ioc.kpis.traffic import Interval
+from ioc.kpis.water import Sample
 
 
 def local_span(first: date, last: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
@@ -72,6 +73,23 @@ def traffic_intervals(url: str, city: City, first: date, last: date, window: str
                     sensor_id, sensor.district, begins.astimezone(zone), speed, flow, sensor.free_flow_speed
                 )
             )
+    return found
+
+
+def water_samples(url: str, city: City, first: date, last: date, window: str) -> list[Sample]:
+    """The registry's water stations' ``window`` windows (their means) in the local days [first, last]."""
+    start, end = local_span(first, last, ZoneInfo(city.timezone))
+    with psycopg.connect(url) as connection:
+        rows = connection.execute(
+            "SELECT sensor_id, means FROM windows WHERE feed = 'water' AND window_len = %s "
+            "AND start >= %s AND start < %s",
+            (window, start, end),
+        ).fetchall()
+    found = []
+    for sensor_id, means in rows:
+        sensor = city.sensor(sensor_id)
+        if sensor is not None:
+            found.append(Sample(sensor_id, sensor.district, sensor.water_class, means))
     return found
 
 

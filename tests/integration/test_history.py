@@ -200,6 +200,12 @@ def test_the_kpis_over_local_days_from_the_store_and_as_open_data(database, tmp_
         traffic("1h", midnight + timedelta(hours=10), 10.0),
         traffic("1h", midnight + timedelta(hours=11), 35.0),
     ]
+    # Hồ Tây (managed for class B): one 15-minute sample far under it, with DO at 1 mg/L for an hour.
+    foul = {"dissolved_oxygen": 1.0, "temperature": 25.0, "ph": 7.2, "bod5": 30.0, "cod": 60.0, "nh4_n": 5.0}
+    for window in ("15m", "1h"):
+        windows.append(
+            WindowRow("water", window, "water-ho-tay", midnight + timedelta(hours=5), 1, midnight, foul, "{}")
+        )
     alert = Alert.model_validate(EXAMPLES["open_alert"])  # critical, traffic
     opened_at = midnight + timedelta(hours=8)
     opened = AlertEvent(change=AlertChange.opened, revision=1, at=opened_at, alert=alert)
@@ -237,6 +243,8 @@ def test_the_kpis_over_local_days_from_the_store_and_as_open_data(database, tmp_
     assert traffic_scopes["dong-da"] == traffic_scopes["traffic-nga-tu-so"] | {"scope": "dong-da"}
     assert (traffic_scopes["city"]["ttiPeak"], traffic_scopes["city"]["congestedHours"]) == (2.0, 1)
     assert traffic_scopes["city"]["peakIntervals"] == 24
+    water = {scope["scope"]: scope for scope in body["water"]}["water-ho-tay"]
+    assert (water["samples"], water["judged"], water["compliance"], water["lowDoHours"]) == (1, 1, 0.0, 1)
     [critical] = body["operations"]
     assert (critical["severity"], critical["alerts"], critical["acknowledged"]) == ("critical", 2, 1)
     assert critical["mttaMinutes"] == {"median": 10.0, "p90": 10.0}

@@ -10,6 +10,7 @@ from ioc.indices.air import vn_aqi_daily
 from ioc.kpis.air import StationDay, day_values, period_kpis, qcvn05_24h_limit
 from ioc.kpis.ops import Lifecycle, ops_kpis
 from ioc.kpis.traffic import Interval, traffic_kpis
+from ioc.kpis.water import Sample, meets, water_kpis
 
 DAY = date(2026, 12, 1)
 
@@ -106,3 +107,20 @@ def test_the_travel_time_index_at_weekday_peaks_and_the_congested_hours():
     assert kpis.peak_intervals == 2 and kpis.tti_peak == round((2.0 * 300 + 1.0 * 100) / 400, 2)
     assert kpis.congested_hours == 2 and kpis.detectors == 1
     assert traffic_kpis("city", [], []).tti_peak is None
+
+
+CLEAN = {"dissolved_oxygen": 6.5, "temperature": 25.0, "ph": 7.2, "bod5": 4.0, "cod": 10.0, "nh4_n": 0.3,
+         "coliform": 1000.0}  # fmt: skip
+FOUL = {"dissolved_oxygen": 1.0, "temperature": 25.0, "ph": 7.2, "bod5": 30.0, "cod": 60.0, "nh4_n": 5.0,
+        "coliform": 50000.0}  # fmt: skip
+
+
+def test_water_class_shares_compliance_with_the_stations_class_and_low_oxygen_hours():
+    samples = [Sample("water-ho-tay", "tay-ho", "B", CLEAN), Sample("water-ho-tay", "tay-ho", "B", FOUL)]
+    kpis = water_kpis("tay-ho", samples, samples)
+    assert (kpis.samples, kpis.with_wqi, kpis.judged) == (2, 2, 2)
+    assert sum(kpis.wqi_class_share.values()) == 1.0 and len(kpis.wqi_class_share) == 2
+    assert kpis.compliance == 0.5 and kpis.low_do_hours == 1  # the foul one: under class B, DO under 2 mg/L
+    assert meets(CLEAN, "D") and not meets(FOUL, "B") and meets({}, "B") is None
+    unjudged = water_kpis("x", [Sample("water-x", "x", None, CLEAN)], [])
+    assert unjudged.compliance is None and unjudged.judged == 0
