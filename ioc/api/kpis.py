@@ -26,12 +26,14 @@ router = APIRouter(prefix="/v1", tags=["kpis"])
     "/kpis",
     response_model=Kpis,
     response_model_by_alias=True,
-    summary="The KPI set over local days: air quality, and how fast alerts were handled",
+    summary="The KPI set over local days: air, traffic and water, and how fast alerts were handled",
     description=(
         "From the history store (written by `ioc history`), computed when asked, so late data counts: "
         "daily VN_AQI per station, days per VN_AQI band, days above QCVN 05:2023's 24-hour limits, mean "
         "PM2.5 and PM10, each with its completeness, for the city (from station-days, never from area "
-        "means), each area and each station; and the alerts opened in the period per severity and feed "
+        "means), each area and each station; traffic's Travel Time Index at the weekday peaks and congested "
+        "detector-hours; water's VN_WQI class shares, QCVN 08 compliance and low-oxygen hours; and the "
+        "alerts opened in the period per severity and feed "
         f"with MTTA and MTTR (median, 90th percentile). Days are the city's local days; at most {MAX_DAYS}. "
         "One row per KPI value in CSV (`kpi,scope,from,to,value,unit,completeness,stations,standard`) with "
         "`Accept: text/csv`. Needs the operator or admin role."

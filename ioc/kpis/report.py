@@ -1,5 +1,7 @@
-"""The KPI report over local days: the air KPIs per scope and station-day, and the centre's alert handling,
-as ``GET /v1/kpis`` answers it and ``ioc export`` publishes it (JSON, and one CSV row per value)."""
+"""The KPI report over local days: air (per scope and station-day), traffic, water, and the centre's alert
+handling, as ``GET /v1/kpis`` answers it and ``ioc export`` publishes it (JSON, and one CSV row per
+value). Each domain per scope: the city (from its stations' own values, never from area figures), each
+area, each station or detector."""
 
 from __future__ import annotations
 
