@@ -1,2 +1,3 @@
-"""The KPI set (``../shared/reference/kpis.md``) from the history store: air quality over local days
-(``air``), the centre's own alert handling (``ops``), read by ``store``, served by ``GET /v1/kpis``."""
+"""The KPI set (``../shared/reference/kpis.md``) from the history store: pure figures per domain (``air``,
+``traffic``, ``water``, and ``ops`` for the centre's own alert handling), read by ``store``, assembled
+by ``report``, served by ``GET /v1/kpis`` and written as open data by ``export``."""
