@@ -32,7 +32,9 @@ class Point(CamelModel):
 
 
 class History(CamelModel):
-    sensor_id: str
+    sensor_id: str | None = Field(description="The sensor, when one was asked for.")
+    area: str | None = Field(description="The area (district), when one was asked for.")
+    sensors: int = Field(description="Sensors the series is over: 1, or the area's of the feed.")
     feed: str
     measure: str
     unit: str
@@ -45,6 +47,8 @@ class History(CamelModel):
 
 HISTORY_EXAMPLE = {
     "sensorId": "air-hoan-kiem",
+    "area": None,
+    "sensors": 1,
     "feed": "air",
     "measure": "pm25",
     "unit": "µg/m³",
@@ -64,13 +68,14 @@ HISTORY_EXAMPLE = {
     "/history",
     response_model=History,
     response_model_by_alias=True,
-    summary="One sensor's measure over time",
+    summary="One sensor's measure over time, or an area's",
     description=(
         "The sensor's windows of one length from the history store (PostgreSQL, written by `ioc history`), "
         "in `[from, to)`, oldest first: each window's mean of `measure` and the readings it counts. With "
         f"`step` (a length such as `1d`), the windows are averaged over each step from `from`, weighted by "
         f"readings. At most {MAX_POINTS:,} points. CSV (`start,mean,readings`) with `Accept: text/csv`. "
-        "Needs the operator or admin role."
+        "With `area` and `feed` instead of `sensor`: the area's sensors of that feed together, each point "
+        "the mean of their windows weighted by readings. Needs the operator or admin role."
     ),
     responses={
         200: {
@@ -88,8 +93,10 @@ HISTORY_EXAMPLE = {
 async def history(
     request: Request,
     _: Operator,
-    sensor: Annotated[str, Query(description="A sensor id of the registry, or `unregistered:<id>`.")],
     measure: Annotated[str, Query(description="A measure of the sensor's feed, e.g. `pm25`, `speed`.")],
+    sensor: Annotated[
+        str | None, Query(description="A sensor id of the registry, or `unregistered:<id>`.")
+    ] = None,
     start: Annotated[
         Instant | None, Query(alias="from", description="Start, with its offset; default `to` − 24 h.")
     ] = None,
@@ -98,16 +105,32 @@ async def history(
         str | None, Query(description="Window length to read; default the longest kept.")
     ] = None,
     step: Annotated[str | None, Query(description="Average the windows over this length, e.g. `1d`.")] = None,
-    feed: Annotated[str | None, Query(description="The feed of an `unregistered:` sensor.")] = None,
+    feed: Annotated[
+        str | None, Query(description="The feed: needed with `area`, and for an `unregistered:` sensor.")
+    ] = None,
+    area: Annotated[
+        str | None, Query(description="An area (district) id instead of a sensor: its sensors of `feed`.")
+    ] = None,
 ) -> History:
     settings: Settings = request.app.state.settings
     city = load_city(settings.city)
-    registered = city.sensor(sensor)
-    kind = registered.kind if registered is not None else feed
-    if kind is None:
-        if sensor.startswith(UNREGISTERED_PREFIX):
-            raise HTTPException(422, f"Give the feed of {sensor!r} (`feed=`): it is not in the registry.")
-        raise HTTPException(404, f"No sensor {sensor!r} in the city registry.")
+    if (sensor is None) == (area is None):
+        raise HTTPException(422, "Give one of `sensor` and `area` (with `feed`).")
+    if area is not None:
+        if city.district(area) is None:
+            raise HTTPException(404, f"No area {area!r} in the city registry.")
+        if feed is None:
+            raise HTTPException(422, "Give the `feed` of the area's sensors.")
+        kind: str | None = feed
+        sensor_ids = [s.id for s in city.sensors if s.district == area and s.kind == feed]
+    else:
+        registered = city.sensor(sensor)  # type: ignore[arg-type]
+        kind = registered.kind if registered is not None else feed
+        sensor_ids = [sensor]  # type: ignore[list-item]
+        if kind is None:
+            if sensor.startswith(UNREGISTERED_PREFIX):  # type: ignore[union-attr]
+                raise HTTPException(422, f"Give the feed of {sensor!r} (`feed=`): it is not in the registry.")
+            raise HTTPException(404, f"No sensor {sensor!r} in the city registry.")
     if kind not in MODELS:
         raise HTTPException(422, f"Feed {kind!r} is not one of {', '.join(MODELS)}.")
     units = {m.field: m.unit for m in MODELS[kind].measures}
@@ -133,16 +156,11 @@ async def history(
 
     def read() -> list[tuple[datetime, float, int]]:
         store = HistoryStore(settings.database_address)
+        query = {"window": window, "measure": measure, "start": start, "end": end, "step": step_length}
         try:
-            return store.series(
-                feed=kind,
-                sensor_id=sensor,
-                window=window,
-                measure=measure,
-                start=start,
-                end=end,
-                step=step_length,
-            )
+            if area is None:
+                return store.series(feed=kind, sensor_id=sensor_ids[0], **query)  # type: ignore[arg-type]
+            return store.area_series(feed=kind, sensor_ids=sensor_ids, **query)  # type: ignore[arg-type]
         finally:
             store.close()
 
@@ -156,10 +174,12 @@ async def history(
         return csv_response(  # type: ignore[return-value]
             ["start", "mean", "readings"],
             ((at.isoformat(), mean, readings) for at, mean, readings in rows),
-            f"{sensor}-{measure}-{window}.csv",
+            f"{sensor or area}-{measure}-{window}.csv",
         )
     return History(
         sensor_id=sensor,
+        area=area,
+        sensors=len(sensor_ids),
         feed=kind,
         measure=measure,
         unit=units[measure],

@@ -256,6 +256,37 @@ class HistoryStore:
         }
         return [tuple(row) for row in self.connection.execute(sql, parameters).fetchall()]  # type: ignore[misc]
 
+    def area_series(
+        self,
+        *,
+        feed: str,
+        sensor_ids: list[str],
+        window: str,
+        measure: str,
+        start: datetime,
+        end: datetime,
+        step: timedelta | None = None,
+    ) -> list[tuple[datetime, float, int]]:
+        """(start, mean, readings) over ``sensor_ids`` together: per window start (or per ``step`` from
+        ``start``), the mean of their windows weighted by readings, oldest first."""
+        bucket = "date_bin(%(step)s, start, %(start)s)" if step is not None else "start"
+        sql = (
+            f"SELECT {bucket} AS bucket, sum((means->>%(measure)s)::float8 * count) / sum(count), "
+            "sum(count)::int FROM windows WHERE feed = %(feed)s AND window_len = %(window)s "
+            "AND sensor_id = ANY(%(sensors)s) AND start >= %(start)s AND start < %(end)s "
+            "AND means ? %(measure)s GROUP BY bucket ORDER BY bucket"
+        )
+        parameters = {
+            "feed": feed,
+            "window": window,
+            "sensors": sensor_ids,
+            "measure": measure,
+            "start": start,
+            "end": end,
+            "step": step,
+        }
+        return [tuple(row) for row in self.connection.execute(sql, parameters).fetchall()]  # type: ignore[misc]
+
 
 _ALERT_COLUMNS = "alert_id, revision, change, at, rule, feed, district, entity, severity, status, event"
 _INCIDENT_COLUMNS = "incident_id, revision, change, at, district, event"

@@ -227,6 +227,14 @@ def test_the_kpis_over_local_days_from_the_store_and_as_open_data(database, tmp_
         period = {"from": "2026-12-01", "to": "2026-12-01"}
         answer = client.get("/v1/kpis", params=period, headers=headers)
         table = client.get("/v1/kpis", params=period, headers=headers | {"Accept": "text/csv"})
+        day = {"measure": "pm25", "window": "1h", "from": midnight.isoformat()}
+        day["to"] = (midnight + timedelta(days=1)).isoformat()
+        area_history = client.get(
+            "/v1/history", params=day | {"area": "hoan-kiem", "feed": "air"}, headers=headers
+        )
+        neither = client.get("/v1/history", params=day, headers=headers)
+        no_feed = client.get("/v1/history", params=day | {"area": "hoan-kiem"}, headers=headers)
+        nowhere = client.get("/v1/history", params=day | {"area": "atlantis", "feed": "air"}, headers=headers)
     assert answer.status_code == 200, answer.text
     body = answer.json()
     scopes = {scope["scope"]: scope for scope in body["air"]}
@@ -243,6 +251,12 @@ def test_the_kpis_over_local_days_from_the_store_and_as_open_data(database, tmp_
     assert traffic_scopes["dong-da"] == traffic_scopes["traffic-nga-tu-so"] | {"scope": "dong-da"}
     assert (traffic_scopes["city"]["ttiPeak"], traffic_scopes["city"]["congestedHours"]) == (2.0, 1)
     assert traffic_scopes["city"]["peakIntervals"] == 24
+    # The area's history: its two air stations together, weighted by readings (17 hours of both, 7 of one).
+    assert area_history.status_code == 200, area_history.text
+    assert area_history.json()["sensors"] == 2 and area_history.json()["area"] == "hoan-kiem"
+    points = [(p["mean"], p["readings"]) for p in area_history.json()["points"]]
+    assert points == [(40.0, 120)] * 17 + [(60.0, 60)] * 7
+    assert (neither.status_code, no_feed.status_code, nowhere.status_code) == (422, 422, 404)
     water = {scope["scope"]: scope for scope in body["water"]}["water-ho-tay"]
     assert (water["samples"], water["judged"], water["compliance"], water["lowDoHours"]) == (1, 1, 0.0, 1)
     [critical] = body["operations"]
