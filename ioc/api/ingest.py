@@ -238,8 +238,7 @@ async def _run(
             log.info("ingest %s key=%s: 429 for %d items", endpoint, caller.key_id, len(items))
             return _error(
                 429,
-                f"key {caller.key_id} is over its rate of {settings.ingest_rate_per_key:g} events/s "
-                "(IOC_INGEST_RATE_PER_KEY); retry after the time in Retry-After",
+                over_rate(caller.key_id, settings),
                 wait,
             )
         result = await ingest_items(service, caller, endpoint, items, prepare_item)
@@ -719,3 +718,11 @@ async def ngsi_ld_notify(request: Request, caller: Integrator) -> JSONResponse:
         return prepare_ngsi_ld(entity, **options)
 
     return await _run(request, caller, "/v1/ngsi-ld/notify", items_of, prepare_item)
+
+
+def over_rate(key_id: str, settings: Settings) -> str:
+    """Why a key's request was refused with 429 (the ingest routes and NGSI-LD's share the limit)."""
+    return (
+        f"key {key_id} is over its rate of {settings.ingest_rate_per_key:g} events/s "
+        "(IOC_INGEST_RATE_PER_KEY); retry after the time in Retry-After"
+    )

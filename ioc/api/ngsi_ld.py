@@ -36,7 +36,7 @@ from pydantic import BaseModel, Field
 
 from connectors.sinks.redis_picture import RedisPicture
 from ioc.api.auth import Caller, api_key_header, require_caller
-from ioc.api.ingest import IngestResult, ingest_items, read_body, service_of
+from ioc.api.ingest import IngestResult, ingest_items, over_rate, read_body, service_of
 from ioc.api.publisher import Unavailable
 from ioc.api.responses import VALIDATION_RESPONSES
 from ioc.city import City
@@ -164,8 +164,7 @@ async def _ingest(
             return problem(
                 429,
                 "TooManyRequests",
-                f"key {caller.key_id} is over its rate of {settings.ingest_rate_per_key:g} events/s "
-                "(IOC_INGEST_RATE_PER_KEY); retry after the time in Retry-After",
+                over_rate(caller.key_id, settings),
                 wait,
             )
         result = await ingest_items(service, caller, endpoint, entities, prepare_item)
