@@ -54,6 +54,18 @@ $(PEER_STAMP):
 	$(PEER_VENV)/bin/pip install --quiet quixstreams==3.28.1
 	@touch $@
 
+## images: the container images, without a registry: a Debian bookworm base made by debootstrap
+## (ioc-base:bookworm, once), then ioc:<version> from the Dockerfile (cached); see docker-compose.yml
+.PHONY: images
+images:
+	deploy/docker/build-images.sh
+
+## lock: deploy/docker/requirements.lock, the exact versions the image installs, from pyproject.toml's
+## dependencies as PyPI resolves them now; run after changing them
+.PHONY: lock
+lock:
+	deploy/docker/lock-requirements.sh
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

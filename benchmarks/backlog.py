@@ -13,9 +13,9 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from connectors.kafka import EventProducer
-from connectors.sources.simulator import AirSimulator
 from connectors.sources.simulator.scale import COPIED_KINDS, with_synthetic_sensors
 from ioc.city import City, load_city
+from ioc.feeds.air.simulator import AirSimulator
 from ioc.settings import Settings
 
 CHUNK = 20_000  # records awaited at a time: bounds the producer's memory, keeps batches full

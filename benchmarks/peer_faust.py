@@ -13,7 +13,7 @@ costs for a windowed job, the floor under ioc's worker.
 
 Two ways to consume, ``--mode``:
 
-- ``take`` (the default, the bench's ``faust-floor``): ``stream.take(1000, within=0.1)``, ioc's batch size
+- ``take`` (the default, the bench's ``faust-floor``): ``stream.take(4000, within=0.1)``, ioc's batch size
   and wait. A batch's readings are folded into their windows, each window touched is written to the
   table once per batch, and each window touched whose max is above the threshold goes out once per batch,
   at its latest (the batch counterpart of the peer's ``.current()``). ``take`` hands the batch over from
@@ -45,7 +45,7 @@ import faust
 
 # µg/m³: where VN_AQI's PM2.5 sub-index passes 200 ("very bad"), as in peer_quix.py.
 PM25_THRESHOLD = 150.0
-BATCH_MAX = 1000  # ioc's pipeline: streams/pipeline.py BATCH_MAX and BATCH_WITHIN
+BATCH_MAX = 4000  # ioc's pipeline: streams/pipeline.py BATCH_MAX and BATCH_WITHIN
 BATCH_WITHIN = 0.1
 # 1-minute tumbling windows, kept for 10 minutes of event time after they end, then dropped by the
 # table's cleanup (with a tombstone on the changelog).

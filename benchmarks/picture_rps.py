@@ -43,9 +43,10 @@ from connectors.sinks.redis_picture import RedisPicture, connect  # noqa: E402
 from connectors.sources.simulator import city_simulator  # noqa: E402
 from ioc.api.examples import EXAMPLES  # noqa: E402
 from ioc.city import load_city  # noqa: E402
+from ioc.feeds import FEEDS  # noqa: E402
 from ioc.models.alert import Alert, AlertChange, AlertEvent  # noqa: E402
 from ioc.models.anomaly import Severity  # noqa: E402
-from ioc.settings import FEEDS, Settings  # noqa: E402
+from ioc.settings import Settings  # noqa: E402
 from tests.conftest import free_port, settings_env  # noqa: E402
 
 KEY = "bench-operator-key"

@@ -40,7 +40,8 @@ from connectors.kafka import create_topics  # noqa: E402
 from connectors.sources.simulator import city_simulator  # noqa: E402
 from connectors.sources.simulator.scenarios import KINDS, ScenarioInjector, plan_scenarios  # noqa: E402
 from ioc.city import load_city  # noqa: E402
-from ioc.settings import FEEDS, Settings  # noqa: E402
+from ioc.feeds import FEEDS  # noqa: E402
+from ioc.settings import Settings  # noqa: E402
 from tests.conftest import settings_env  # noqa: E402
 
 START = datetime.fromisoformat("2026-07-06T00:00:00+07:00")

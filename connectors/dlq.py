@@ -26,8 +26,8 @@ from pydantic import ValidationError
 
 from connectors.kafka import EventProducer
 from connectors.sources.mqtt import Edge
+from ioc.feeds import MODELS
 from ioc.ingest.edge import Accepted, Problem, Rejected, parse_json, prepare, prepare_json
-from ioc.models import MODELS
 from ioc.models.dead_letter import DeadLetter
 from ioc.settings import Settings
 

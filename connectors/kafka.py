@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import suppress
 
@@ -19,7 +20,8 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import TopicAlreadyExistsError
 
-from ioc.settings import FEEDS, Settings
+from ioc.feeds import FEEDS
+from ioc.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -97,22 +99,52 @@ def read_to_end(
         consumer.close()
 
 
-def create_topics(settings: Settings, topics: Iterable[str] | None = None) -> list[str]:
-    """Create the pipeline's topics with the configured partitions; existing ones are left alone."""
+TOPICS_READY_SECONDS = 60.0  # for Kafka's metadata to show a leader for every partition of new topics
+
+
+def create_topics(
+    settings: Settings, topics: Iterable[str] | None = None, config: dict[str, str] | None = None
+) -> list[str]:
+    """Create the pipeline's topics (or ``topics``, with ``config``) with the configured partitions, and
+    return once Kafka's metadata shows every one with a leader for each partition; existing ones are left
+    alone. Waiting matters when several processes start together: a consumer that subscribes while another
+    process is still creating a topic reads it as having no partitions."""
     wanted = list(topics or pipeline_topics(settings))
     admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="ioc-admin")
     try:
         existing = set(admin.list_topics())
         missing = [t for t in wanted if t not in existing]
         for topic in missing:
+            new = NewTopic(
+                topic, settings.partitions, settings.replication_factor, topic_configs=config or {}
+            )
             # Another process may create it meanwhile; that is as good.
             with suppress(TopicAlreadyExistsError):
-                admin.create_topics([NewTopic(topic, settings.partitions, settings.replication_factor)])
+                admin.create_topics([new])
         if missing:
             log.info("created topics %s", ", ".join(missing))
+        deadline = time.monotonic() + TOPICS_READY_SECONDS
+        while unready := _unready(admin.describe_topics(wanted)):
+            if time.monotonic() > deadline:
+                unready_list = ", ".join(sorted(unready))
+                raise RuntimeError(
+                    f"after {TOPICS_READY_SECONDS:.0f} s, a partition has no leader: {unready_list}"
+                )
+            time.sleep(0.2)
         return missing
     finally:
         admin.close()
+
+
+def _unready(described: list[dict]) -> set[str]:
+    """The topics of a metadata answer that are unknown yet, or have a partition without a leader."""
+    return {
+        topic["name"]
+        for topic in described
+        if topic["error_code"]
+        or not topic["partitions"]
+        or any(p["leader_id"] < 0 for p in topic["partitions"])
+    }
 
 
 async def ensure_topics(settings: Settings, topics: Iterable[str]) -> list[str]:

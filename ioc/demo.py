@@ -16,7 +16,7 @@ import httpx
 from rich.console import Console
 
 from ioc import infra
-from ioc.settings import Settings
+from ioc.settings import Role, Settings, unnamed_key_name
 
 READY_TIMEOUT = 240
 # The shipped recording (06:00–12:00 of a Hanoi morning, with its incidents), replayed to end now.
@@ -52,12 +52,26 @@ class ChildProcess:
 
 
 def demo_keys(settings: Settings) -> str:
-    """The configured keys, or fresh random ones for this demo."""
-    if settings.api_keys:
-        return settings.api_keys
+    """The configured keys, or fresh random ones for this demo (named demo-<role>)."""
+    if configured := settings.api_keys.get_secret_value():
+        return configured
     return ",".join(
-        f"{role}:{role[:3]}-{secrets.token_urlsafe(12)}" for role in ("operator", "integrator", "admin")
+        f"demo-{role}:{role}:{role[:3]}-{secrets.token_urlsafe(12)}"
+        for role in ("operator", "integrator", "admin")
     )
+
+
+def key_entries(keys: str) -> list[tuple[str, Role, str]]:
+    """``(name, role, key)`` of each entry of an ``IOC_API_KEYS`` value (already validated)."""
+    entries = []
+    for entry in filter(None, (e.strip() for e in keys.split(","))):
+        first, _, rest = entry.partition(":")
+        if first in Role.__members__:
+            entries.append((unnamed_key_name(first, rest), Role(first), rest))
+        else:
+            role, _, key = rest.partition(":")
+            entries.append((first, Role(role), key))
+    return entries
 
 
 def demo_card_key(settings: Settings, console: Console) -> dict[str, str]:
@@ -89,9 +103,8 @@ def run_demo(settings: Settings, console: Console, *, interval: float) -> None:
     log_dir = settings.run_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     base = f"http://{settings.api_host}:{settings.api_port}"
-    operator_key = next(
-        pair.split(":", 1)[1] for pair in keys.split(",") if pair.startswith(("operator:", "admin:"))
-    )
+    operator_key = next(key for _, role, key in key_entries(keys) if role in (Role.operator, Role.admin))
+    generated_keys = not settings.api_keys.get_secret_value()
 
     with ExitStack() as cleanup:
         if started_infra:
@@ -113,10 +126,15 @@ def run_demo(settings: Settings, console: Console, *, interval: float) -> None:
             _wait_for_picture(base, operator_key, children, console)
             console.print(f"\n[bold green]ioc is running.[/] Live picture: [link]{base}/v1/picture[/]")
             console.print(f"API docs: {base}/docs")
-            console.print("API keys in use (X-API-Key header):")
-            for pair in keys.split(","):
-                console.print(f"  {pair.replace(':', ': ', 1)}")
-            console.print(f"Try: curl -H 'X-API-Key: {operator_key}' {base}/v1/picture")
+            if generated_keys:  # made for this run: shown so they can be used
+                console.print("API keys made for this run (X-API-Key header):")
+                for name, role, key in key_entries(keys):
+                    console.print(f"  {name} ({role}): {key}")
+                console.print(f"Try: curl -H 'X-API-Key: {operator_key}' {base}/v1/picture")
+            else:  # the operator's own keys: named, never printed
+                names = ", ".join(f"{name} ({role})" for name, role, _ in key_entries(keys))
+                console.print(f"API keys in use (IOC_API_KEYS as set): {names}")
+                console.print(f"Try: curl -H 'X-API-Key: <an operator key>' {base}/v1/picture")
             console.print(f"Alertmanager (alerts, silences): {', '.join(settings.alertmanager_addresses)}")
             if mailbox is not None:
                 console.print(f"Notification emails: {mailbox}/new (one file per message)")

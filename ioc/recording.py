@@ -34,9 +34,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from pydantic.alias_generators import to_camel
 
 from ioc.city import City
-from ioc.models import MODELS, Event
+from ioc.feeds import FEEDS, MODELS
+from ioc.models import Event
 from ioc.models.base import numbers_of
-from ioc.settings import FEEDS
 
 FORMAT = "ioc-recording"
 VERSION = 1

@@ -6,25 +6,19 @@ infrastructure manager (``ioc infra up``) starts one on ``127.0.0.1:IOC_KAFKA_PO
 
 from __future__ import annotations
 
+import hashlib
+import re
 import string
+from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ioc.feeds import FEEDS, REGISTRY
 from ioc.windows import WindowSpec, window_seconds
 
-FEEDS = ("traffic", "air", "water", "transit")
-# A window shorter than a feed's reporting interval holds one reading, so each feed starts at its own
-# rhythm: air reports every minute, traffic every 5, water every 15; ridership counts per 15 minutes.
-DEFAULT_WINDOWS: dict[str, tuple[str, ...]] = {
-    "air": ("1m", "5m", "1h"),
-    "traffic": ("5m", "1h"),
-    "water": ("15m", "1h"),
-    "transit": ("15m", "1h"),
-}
 # How far ahead of the receiving clock an event time may be. Five minutes: well above the skew of an
 # NTP-synchronised sensor or producer clock (and a reading stamped at the end of its averaging minute),
 # and no more than the allowed lateness, so a reading that far ahead cannot move its sensor's
@@ -55,17 +49,100 @@ class Role(StrEnum):
     admin = "admin"
 
 
-def parse_api_keys(spec: str) -> dict[str, Role]:
-    """Parse ``role:key,role:key`` into ``{key: role}``; a malformed pair is an error, not ignored."""
-    keys: dict[str, Role] = {}
-    for pair in filter(None, (p.strip() for p in spec.split(","))):
-        role, sep, key = pair.partition(":")
+# A key's name appears in the audit trail (acknowledged_by, createdBy), logs and Redis keys: plain words.
+KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """One API key as the server holds it: its name, its role and the SHA-256 of the key, never the key."""
+
+    name: str
+    role: Role
+    digest: bytes = field(repr=False)
+
+
+def key_digest(key: str) -> bytes:
+    """SHA-256 of a key, as ``IOC_API_KEYS_FILE`` holds it (hexadecimal there)."""
+    return hashlib.sha256(key.encode()).digest()
+
+
+def unnamed_key_name(role: Role | str, key: str) -> str:
+    """The name of a ``role:key`` entry: its role and 6 hexadecimal digits of the key's SHA-256 (stable
+    across restarts, and nothing an attacker can use)."""
+    return f"{role}-{key_digest(key).hex()[:6]}"
+
+
+def _role(text: str, where: str) -> Role:
+    if text not in Role.__members__:
+        raise ValueError(f"{where}: the role is not one of {', '.join(Role)}")  # not echoed: it may be a key
+    return Role(text)
+
+
+def _name(text: str, where: str) -> str:
+    if not KEY_NAME.fullmatch(text):
+        raise ValueError(
+            f"{where}: a key's name is 1 to 64 letters, digits, '.', '_', '@' or '-', starting with a "
+            "letter or digit"
+        )
+    return text
+
+
+def parse_api_keys(spec: str) -> list[ApiKey]:
+    """Parse ``IOC_API_KEYS``: comma-separated ``name:role:key`` or ``role:key`` entries (a key may hold
+    ':'; an entry that starts with a role is ``role:key``, so no name is a role). A malformed entry is an
+    error naming its position, never its text (it holds a key)."""
+    keys: list[ApiKey] = []
+    for position, entry in enumerate(filter(None, (e.strip() for e in spec.split(","))), start=1):
+        where = f"IOC_API_KEYS entry {position}"
+        first, sep, rest = entry.partition(":")
+        if not sep or not rest:
+            raise ValueError(f"{where} must be 'name:role:key' or 'role:key'")
+        if first in Role.__members__:
+            keys.append(ApiKey(unnamed_key_name(first, rest), Role(first), key_digest(rest)))
+            continue
+        role, sep, key = rest.partition(":")
         if not sep or not key:
-            raise ValueError(f"IOC_API_KEYS entry {pair.split(':')[0]!r}… must be 'role:key'")
-        if role not in Role.__members__:
-            raise ValueError(f"IOC_API_KEYS role {role!r} is not one of {', '.join(Role)}")
-        keys[key] = Role(role)
+            raise ValueError(
+                f"{where} must be 'name:role:key' or 'role:key', the role one of {', '.join(Role)}"
+            )
+        keys.append(ApiKey(_name(first, where), _role(role, where), key_digest(key)))
+    return _unique(keys, "IOC_API_KEYS")
+
+
+def parse_api_keys_file(text: str, path: Path | str = "IOC_API_KEYS_FILE") -> list[ApiKey]:
+    """Parse a keys file: one ``name:role:sha256-hex-of-the-key`` a line; blank lines and ``#`` comments
+    are skipped. The server never holds the keys themselves."""
+    keys: list[ApiKey] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        where = f"IOC_API_KEYS_FILE {path} line {number}"
+        parts = line.split(":")
+        if len(parts) != 3 or not SHA256_HEX.fullmatch(parts[2]):
+            raise ValueError(f"{where} must be 'name:role:<64 hexadecimal digits of the key's SHA-256>'")
+        name, role, digest = parts
+        keys.append(ApiKey(_name(name, where), _role(role, where), bytes.fromhex(digest)))
+    return _unique(keys, "IOC_API_KEYS_FILE")
+
+
+def _unique(keys: list[ApiKey], where: str) -> list[ApiKey]:
+    """``keys`` when no two share a name or a key (either would make the audit trail ambiguous)."""
+    names = [key.name for key in keys]
+    if repeated := sorted({name for name in names if names.count(name) > 1}):
+        raise ValueError(f"{where}: the name {repeated[0]!r} is given to more than one key")
+    if len({key.digest for key in keys}) < len(keys):
+        raise ValueError(f"{where}: the same key is listed twice")
     return keys
+
+
+def mask_password(url: str) -> str:
+    """``url`` as it may be shown: the password of each comma-separated URL, if any, as ***
+    (``redis://:***@host:6379/0``)."""
+    # Up to the last '@': a password with an unencoded '@' is masked whole.
+    return ",".join(re.sub(r"(://[^:/@]*:).*@", r"\1***@", part) for part in url.split(","))
 
 
 class Settings(BaseSettings):
@@ -109,6 +186,21 @@ class Settings(BaseSettings):
         default_factory=lambda: {"1m": 30, "5m": 90, "15m": 365},
         description='Days the history keeps windows of each length, as JSON: {"1m": 30, …}; a length not '
         "named (1h, 1d) is kept for good. Alert and incident events are kept for good.",
+    )
+    transit_taps_retention_days: int = Field(
+        400,
+        ge=1,
+        description="Days the history keeps fare taps (no card id: a rider token valid for one service day), "
+        "which the transit KPIs count.",
+    )
+    reading_interval_seconds: dict[str, int] = Field(
+        default_factory=lambda: {
+            name: feed.reading_interval_seconds
+            for name, feed in REGISTRY.items()
+            if feed.reading_interval_seconds is not None
+        },
+        description="Seconds between a sensor's readings, per feed, as JSON: what the data completeness KPI "
+        "expects; default each feed's own (transit taps come when riders do: not listed).",
     )
 
     # MQTT: an existing broker, or the local Mosquitto started by `ioc infra up`; `ioc bridge mqtt` reads it.
@@ -164,8 +256,25 @@ class Settings(BaseSettings):
     # API.
     api_host: str = Field("127.0.0.1", description="Address the API listens on.")
     api_port: int = Field(8000, description="Port the API listens on.")
-    api_keys: str = Field(
-        "", description="Comma-separated role:key pairs; roles operator, integrator, admin."
+    api_keys: SecretStr = Field(
+        SecretStr(""),
+        description="Comma-separated name:role:key entries (role:key also: named <role>-<6 hex digits of the "
+        "key's SHA-256>); roles operator, integrator, admin. The name is what the audit trail and the logs "
+        "show (acknowledgedBy, createdBy, key=…), never the key.",
+    )
+    api_keys_file: Path | None = Field(
+        None,
+        description="A file of name:role:<SHA-256 of the key in hex> lines (# comments), so the server never "
+        "holds the keys; with IOC_API_KEYS or instead of it. Read when the settings are.",
+    )
+    auth_failures_max: int = Field(
+        10,
+        ge=1,
+        description="Wrong API keys one client address may send within auth_failures_window_seconds; "
+        "beyond, its requests get 429 with Retry-After before any key is checked (per API process).",
+    )
+    auth_failures_window_seconds: float = Field(
+        300, gt=0, description="The window of auth_failures_max, in seconds."
     )
     api_max_body_bytes: int = Field(
         64 * 1024,
@@ -248,6 +357,18 @@ class Settings(BaseSettings):
         description="GET /v1/picture: one computed picture serves every request of an API process for this "
         "long (a room of consoles costs one computation a second); 0 computes it per request.",
     )
+    metrics_max_age_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="GET /metrics: one scrape's answer serves every scrape of an API process for this long "
+        "(a pair of Prometheus servers, a dashboard's refreshes); 0 reads Kafka and Redis per scrape.",
+    )
+    readyz_max_age_seconds: float = Field(
+        1.0,
+        ge=0,
+        description="GET /readyz: one probe's answer serves every probe of an API process for this long "
+        "(load balancers and orchestrators probe often, from several places); 0 probes per request.",
+    )
     stream_max_clients: int = Field(
         1_000,
         ge=1,
@@ -279,7 +400,7 @@ class Settings(BaseSettings):
 
     # Stream processing.
     windows: dict[str, list[str]] = Field(
-        default_factory=lambda: {feed: list(labels) for feed, labels in DEFAULT_WINDOWS.items()},
+        default_factory=lambda: {name: list(feed.windows) for name, feed in REGISTRY.items()},
         description='Event-time tumbling windows per feed, as JSON: {"air": ["1m", "5m", "1h"], …}.',
     )
     allowed_lateness_seconds: int = Field(
@@ -343,8 +464,24 @@ class Settings(BaseSettings):
 
     @field_validator("api_keys")
     @classmethod
-    def _check_keys(cls, value: str) -> str:
-        parse_api_keys(value)
+    def _check_keys(cls, value: SecretStr) -> SecretStr:
+        parse_api_keys(value.get_secret_value())
+        return value
+
+    @field_validator("api_keys_file")
+    @classmethod
+    def _check_keys_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None:
+            return None
+        value = value.expanduser()
+        try:
+            text = value.read_text()
+        except OSError as error:
+            raise ValueError(f"IOC_API_KEYS_FILE {value} cannot be read: {error.strerror}") from None
+        in_file = parse_api_keys_file(text, value)
+        listed = info.data.get("api_keys")
+        if isinstance(listed, SecretStr):
+            _unique(parse_api_keys(listed.get_secret_value()) + in_file, "IOC_API_KEYS and IOC_API_KEYS_FILE")
         return value
 
     def in_namespace(self, name: str) -> Settings:
@@ -378,9 +515,12 @@ class Settings(BaseSettings):
             return [url.strip().rstrip("/") for url in self.alertmanager_urls.split(",") if url.strip()]
         return [f"http://127.0.0.1:{self.alertmanager_port}"]
 
-    @cached_property
-    def keys_by_value(self) -> dict[str, Role]:
-        return parse_api_keys(self.api_keys)
+    def api_key_entries(self) -> list[ApiKey]:
+        """The keys of IOC_API_KEYS and IOC_API_KEYS_FILE (read now), as names, roles and digests."""
+        keys = parse_api_keys(self.api_keys.get_secret_value())
+        if self.api_keys_file is not None:
+            keys += parse_api_keys_file(self.api_keys_file.read_text(), self.api_keys_file)
+        return _unique(keys, "IOC_API_KEYS and IOC_API_KEYS_FILE")
 
     def topic(self, name: str) -> str:
         """Full topic name: ``topic("air.raw")`` → ``ioc.air.raw``."""
@@ -426,7 +566,7 @@ class Settings(BaseSettings):
 
     def windows_of(self, feed: str) -> list[WindowSpec]:
         """The feed's windows, shortest first."""
-        labels = self.windows.get(feed) or DEFAULT_WINDOWS[feed]
+        labels = self.windows.get(feed) or REGISTRY[feed].windows
         specs = {WindowSpec(window_seconds(label), self.allowed_lateness_seconds) for label in labels}
         return sorted(specs, key=lambda spec: spec.size_seconds)
 

@@ -38,8 +38,8 @@ from ioc.alerts.rules import RuleSet
 from ioc.city import City
 from ioc.detectors import clock
 from ioc.detectors.sensor import SensorDetector, identify_rejected, new_sensor_state
+from ioc.feeds import MODELS
 from ioc.ingest.edge import FUTURE, reading_identity, too_far_ahead
-from ioc.models import MODELS
 from ioc.models.anomaly import Anomaly
 from ioc.models.dead_letter import DeadLetter, dead_letter, describe_validation_error
 from ioc.models.time_range import clamped_ms

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import faust
 
-from ioc.settings import FEEDS, Settings
+from ioc.feeds import FEEDS
+from ioc.settings import Settings
 from streams.alerts import register_alert_manager, register_incidents
 from streams.checkpointing import install_seek_safe_consumer
 from streams.picture import register_picture_sinks
@@ -41,3 +42,14 @@ def create_app(settings: Settings) -> faust.App:
     register_incidents(app, settings)
     register_picture_sinks(app, settings)
     return app
+
+
+# Faust's changelogs: compacted, so a table's topic keeps each key's latest value.
+CHANGELOG_CONFIG = {"cleanup.policy": "compact"}
+
+
+def changelog_topics(app: faust.App) -> list[str]:
+    """Every table's changelog topic. ``ioc worker`` creates them before Faust starts: two workers starting
+    together would each declare them while the other's consumer subscribes, and a consumer that read one
+    as having no partitions stops at its first table write (``PartitionsMismatch``)."""
+    return [table.changelog_topic.get_topic_name() for table in app.tables.values()]

@@ -49,6 +49,7 @@ import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 from faust.streams import _current_event
+from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, ConsumerMessage, EventT, Message
 
@@ -308,9 +309,10 @@ class SeekSafeConsumer(faust_aiokafka.Consumer):
     handing it on, which can land over the seek's) or if the batch arrived while the seek ran (it may hold
     records from either side of it). After every seek the source partitions start again from their
     committed offsets: no gap, no drop, acknowledgements contiguous, each commit takes all of them.
-    Public methods of Faust's consumer only (``seek_to_committed``, ``getmany``, ``perform_seek``); it
-    relies on ``perform_seek`` setting the read offsets right after ``seek_to_committed`` returns and on
-    ``getmany`` yielding a fetch's first record with no await after the fetch (faust-streaming 0.15.3).
+    The seek's part uses public methods of Faust's consumer only (``seek_to_committed``, ``getmany``,
+    ``perform_seek``); it relies on ``perform_seek`` setting the read offsets right after
+    ``seek_to_committed`` returns and on ``getmany`` yielding a fetch's first record with no await after
+    the fetch (faust-streaming 0.15.3). The fetch loop (``_drain_messages``) is a copy of Faust's own.
     """
 
     ioc_seeks: int = 0  # seeks to the committed offsets begun or ended: odd while one runs
@@ -356,6 +358,56 @@ class SeekSafeConsumer(faust_aiokafka.Consumer):
                 "%d records fetched before a seek skipped; seeking to the committed offsets again", skipped
             )
             await self.perform_seek()
+
+    async def _drain_messages(self, fetcher: Any) -> None:
+        """Faust's fetch loop (faust-streaming 0.15.3's ``Consumer._drain_messages``), except that a message
+        is handed to the conductor by a plain await while the flow runs. Faust wraps each hand-over in
+        ``wait_first(callback, suspend_flow.wait())`` so a rebalance can cut short one that blocks (flow
+        control paused, a full buffer): four tasks and a turn of the event loop per message, the largest
+        cost Faust adds to a record. A hand-over blocks only while the flow is paused, so that path is
+        kept for when it is (or a suspension is under way); a full buffer found later is emptied by the
+        agent or cleared by the rebalance, and what it then holds is of an older generation and skipped.
+        """
+        callback = self.callback
+        consumer_stopped, fetcher_stopped = self._stopped.is_set, fetcher._stopped.is_set
+        flow_active, suspended = self.app.flow_control.is_active, self.suspend_flow.is_set
+        read_offsets = self._read_offset
+        acks_enabled_for = self.app.topics.acks_enabled_for
+        commit_every = self._commit_every
+        since_yield = 0
+        try:
+            while not (consumer_stopped() or fetcher_stopped()):
+                self.diag.set_flag(CONSUMER_FETCHING)
+                fetched = self.getmany(timeout=1.0)
+                await self.sleep(0)  # getmany can return at once, again and again
+                if not self.should_stop:
+                    async for tp, message in fetched:
+                        since_yield += 1
+                        if since_yield > 100:
+                            await asyncio.sleep(0)
+                            since_yield = 0
+                        offset, read = message.offset, read_offsets[tp]
+                        if read is not None and offset < read:
+                            continue  # Faust's "DROPPED MESSAGE ROFF" (see the class's text)
+                        if read and offset - read > 1 and acks_enabled_for(message.topic):
+                            await self._add_gap(tp, read + 1, offset)
+                        if commit_every is not None and self._n_acked >= commit_every:
+                            self._n_acked = 0
+                            await self.commit()
+                        if flow_active() and not suspended():
+                            await callback(message)
+                        else:
+                            await self.wait_first(callback(message), self.suspend_flow.wait())
+                        read_offsets[tp] = offset
+                self.diag.unset_flag(CONSUMER_FETCHING)
+        except self.consumer_stopped_errors:
+            if not self.transport.app.should_stop:
+                raise
+        except asyncio.CancelledError:
+            if not self.transport.app.should_stop:
+                raise
+        finally:
+            self.diag.unset_flag(CONSUMER_FETCHING)
 
 
 def install_seek_safe_consumer(app: faust.App) -> None:

@@ -22,9 +22,10 @@ from connectors.kafka import read_to_end
 from connectors.sinks.redis_picture import RedisPicture, connect
 from ioc.alerts import audit
 from ioc.alerts.silence import Silence
+from ioc.feeds import FEEDS
 from ioc.models.alert import AlertEvent, IncidentEvent
 from ioc.models.dead_letter import DeadLetter
-from ioc.settings import FEEDS, Settings
+from ioc.settings import Settings
 from ioc.windows import WindowAggregate
 
 log = logging.getLogger(__name__)

@@ -45,15 +45,16 @@ from redis.exceptions import RedisError
 
 from connectors.kafka import EventProducer, create_topics
 from ioc.city import City, load_city
+from ioc.feeds import FEEDS, MODELS
 from ioc.infra.mosquitto import new_client, parse_mqtt_url
 from ioc.ingest.dedup import NEW, SEEN, DedupMarks
 from ioc.ingest.edge import (
     DEFAULT_FUTURE_TOLERANCE,
     INVALID,
-    TRANSIT,
     Accepted,
     Problem,
     Rejected,
+    carries_cards,
     parse_json,
     prepare,
     prepare_json,
@@ -62,9 +63,8 @@ from ioc.ingest.edge import (
     redact_text,
     scrub_card_numbers,
 )
-from ioc.models import MODELS
 from ioc.privacy import require_card_key
-from ioc.settings import FEEDS, Settings
+from ioc.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +206,7 @@ def _whole_message(
         kept: Any = redact_text(payload.decode(errors="replace"))
     else:
         kept = redact(parsed.value)
-    if feed not in MODELS or feed == TRANSIT:  # it may be a tap: no run of a card number's digits is kept
+    if feed not in MODELS or carries_cards(feed):  # it may be a tap: no run of a card number's digits kept
         kept = redact_card_numbers(kept)
     return Rejected(feed, INVALID, (problem,), kept, key[:128] if key else None, source, at)
 

@@ -34,7 +34,7 @@ class AuditAction(StrEnum):
 class AuditEntry(_Wire):
     id: str = Field(description="Stable: alert:<id>:<action> or silence:<id>:<action>.")
     action: AuditAction
-    by: str = Field(description="The API key id of who did it, <role>#<n>.")
+    by: str = Field(description="The name of the API key that did it (IOC_API_KEYS), never the key.")
     at: AwareDatetime = Field(description="When it was done (the command's or the silence's time).")
     note: str | None = Field(None, description="The operator's note, or the silence's comment.")
     alert_id: str | None = None

@@ -23,6 +23,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from ioc.alerts.rules import Rule, Text
+from ioc.feeds import REGISTRY
 from ioc.indices.air import aqi_band
 from ioc.models.alert import Alert, IncidentMember
 from ioc.models.anomaly import Severity
@@ -86,12 +87,6 @@ _WQI_BANDS = {
 # Index metrics whose alert names the band reached, as (vi, en) templates of the band's names.
 _BAND_NAMES: dict[str, tuple[str, str]] = {"vn_aqi": ("Chất lượng không khí {vi}", "{en} air quality")}
 
-_FEEDS = {
-    "air": ("không khí", "air"),
-    "water": ("nước", "water"),
-    "traffic": ("giao thông", "traffic"),
-    "transit": ("vận tải công cộng", "transit"),
-}
 _SEVERITIES = {
     Severity.info: ("thông tin", "info"),
     Severity.warning: ("cảnh báo", "warning"),
@@ -262,8 +257,9 @@ def incident_text(
     feeds = list(dict.fromkeys(member.feed for member in members))
     places = ", ".join(dict.fromkeys(member.entity_name for member in members))
     start = min(member.episode_start for member in members)
-    feed_vi = ", ".join(_FEEDS.get(feed, (feed, feed))[0] for feed in feeds)
-    feed_en = ", ".join(_FEEDS.get(feed, (feed, feed))[1] for feed in feeds)
+    labels = [REGISTRY[feed].label if feed in REGISTRY else (feed, feed) for feed in feeds]
+    feed_vi = ", ".join(vi for vi, _ in labels)
+    feed_en = ", ".join(en for _, en in labels)
     count = len(members)
     return Text(
         vi=f"{count} cảnh báo ({feed_vi}) tại {district_name} từ {local_time(start, timezone, VI)}: "

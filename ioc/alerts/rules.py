@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ioc.feeds import FEEDS
 from ioc.models.anomaly import RuleKind, Severity
 
 RULES_DIR = Path(__file__).parent / "rules"
@@ -64,7 +64,7 @@ class Rule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(pattern=r"^[a-z_]+\.[a-z0-9_]+$")
-    feed: Literal["air", "water", "traffic", "transit"] | None = Field(
+    feed: str | None = Field(
         None, description="Feed it applies to; None for sensor-health rules that apply to every feed."
     )
     kind: RuleKind
@@ -84,6 +84,13 @@ class Rule(BaseModel):
     severity: list[SeverityStep] = Field(default_factory=list)
     default_severity: Severity = Severity.warning
     params: dict[str, float | str] = Field(default_factory=dict, description="Detector-specific knobs.")
+
+    @field_validator("feed")
+    @classmethod
+    def _registered_feed(cls, value: str | None) -> str | None:
+        if value is not None and value not in FEEDS:
+            raise ValueError(f"feed {value!r} is not one of {', '.join(FEEDS)}")
+        return value
 
     def severity_of(self, value: float | None) -> Severity:
         """The highest step the value reaches; ``default_severity`` below the first step."""

@@ -2,7 +2,7 @@
 audit trail. Reads come from the Redis picture (``RedisPicture``); commands go to Kafka.
 
 **Commands** (``POST /v1/alerts/{id}/ack|resolve``). The alert is looked up in the picture (404 unknown,
-409 when the lifecycle forbids the step), then an ``AlertCommand`` (by = the caller's key id, at = now)
+409 when the lifecycle forbids the step), then an ``AlertCommand`` (by = the caller's key's name, at = now)
 is written to ``<prefix>.alert-commands`` keyed by the alert's entity, acknowledged by Kafka (idempotent,
 ``acks=all``; 503 with Retry-After otherwise). The alert manager applies it and the picture shows it
 moments later, so the request then waits up to ``IOC_COMMAND_WAIT_SECONDS`` for the picture:
@@ -25,7 +25,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import Field
+from pydantic import Field, TypeAdapter, ValidationError
 
 from connectors.sinks.redis_picture import Position, RedisPicture
 from ioc.alerts.audit import AuditEntry
@@ -42,6 +42,7 @@ from ioc.api.responses import (
     Feed,
     problem,
 )
+from ioc.feeds import FEEDS
 from ioc.models.alert import Alert, AlertCommand, AlertStatus, Incident
 from ioc.models.anomaly import Severity
 from ioc.models.base import Instant
@@ -101,6 +102,18 @@ Since = Annotated[
 Until = Annotated[Instant | None, Query(description="Episode start before this time (ISO 8601 with offset).")]
 
 
+def _unknown_feed_reason() -> str:
+    """The API's own answer to an unregistered feed in a filter (it lists the registry's feeds)."""
+    try:
+        TypeAdapter(Feed).validate_python("noise")
+    except ValidationError as error:
+        return error.errors()[0]["msg"]
+    raise AssertionError("a feed named noise is registered: the example needs another unknown name")
+
+
+_UNKNOWN_FEED = _unknown_feed_reason()  # the 422 example of GET /v1/alerts
+
+
 @router.get(
     "/alerts",
     tags=["alerts"],
@@ -120,10 +133,8 @@ Until = Annotated[Instant | None, Query(description="Episode start before this t
         400: CURSOR_RESPONSE,
         422: problem(
             "A filter value is not allowed (`errors` names each), or `since` is not before `until`.",
-            "query.feed.0: Input should be 'traffic', 'air', 'water' or 'transit'",
-            errors=[
-                {"field": "query.feed.0", "reason": "Input should be 'traffic', 'air', 'water' or 'transit'"}
-            ],
+            f"query.feed.0: {_UNKNOWN_FEED}",
+            errors=[{"field": "query.feed.0", "reason": _UNKNOWN_FEED}],
         ),
         **AUTH_RESPONSES,
     },
@@ -133,7 +144,7 @@ async def list_alerts(
     _: Operator,
     status: Annotated[list[AlertStatus] | None, Query(description="open, acknowledged, resolved.")] = None,
     severity: Annotated[list[Severity] | None, Query(description="info, warning, critical.")] = None,
-    feed: Annotated[list[Feed] | None, Query(description="traffic, air, water, transit.")] = None,
+    feed: Annotated[list[Feed] | None, Query(description=", ".join(FEEDS) + ".")] = None,
     district: Annotated[list[str] | None, Query(description="District id, e.g. dong-da.")] = None,
     rule: Annotated[list[str] | None, Query(description="Rule id, e.g. air.aqi_band.")] = None,
     since: Since = None,
@@ -189,7 +200,8 @@ in Kafka (acknowledged, `acks=all`) but the picture did not show it within `IOC_
 final), also when another operator's change or the condition clearing came first. `503`: Kafka did not
 acknowledge the command: nothing was done, send it again after `Retry-After` seconds.
 
-Needs the operator or admin role; the caller's key id (`<role>#<n>`) is recorded as who did it.
+Needs the operator or admin role; the name of the caller's key (`alice` for `alice:operator:…`,
+`operator-3f9a1c` for an unnamed `operator:…`) is recorded as who did it, never the key.
 """
 
 
@@ -244,7 +256,7 @@ COMMAND_BODY = {
     "an optional note. Suppressed alerts can be acknowledged too.\n" + COMMAND_STATUS,
     responses=_command_responses(
         "acknowledged",
-        "Alert 6283729f9ad589ae8381 is already acknowledged by operator#1 at 2026-11-23T07:45:00+07:00; "
+        "Alert 6283729f9ad589ae8381 is already acknowledged by alice at 2026-11-23T07:45:00+07:00; "
         "only an open alert can be acknowledged.",
     ),
     openapi_extra=COMMAND_BODY,
@@ -255,7 +267,7 @@ async def acknowledge(
     alert_id: str,
     body: Annotated[CommandBody | None, Body()] = None,
 ) -> Any:
-    return await _command(request, caller.key_id, alert_id, "acknowledge", body)
+    return await _command(request, caller.name, alert_id, "acknowledge", body)
 
 
 @router.post(
@@ -279,7 +291,7 @@ async def resolve(
     alert_id: str,
     body: Annotated[CommandBody | None, Body()] = None,
 ) -> Any:
-    return await _command(request, caller.key_id, alert_id, "resolve", body)
+    return await _command(request, caller.name, alert_id, "resolve", body)
 
 
 async def _command(
@@ -421,8 +433,9 @@ async def list_incidents(
     summary="Who did what, newest first",
     description=(
         "The operators' actions: alerts acknowledged and resolved (as the alert manager applied them; a "
-        "refused command leaves no entry), silences created and ended, each with who (the API key id, "
-        "`<role>#<n>`), when, the note or comment, and what it was about. Built by the worker from Kafka "
+        "refused command leaves no entry), silences created and ended, each with who (the API key's "
+        "name, `alice` or `operator-3f9a1c`), when, the note or comment, and what it was about. Built by "
+        "the worker from Kafka "
         "(`<prefix>.alerts`, `<prefix>.silences`), so it is rebuilt with the rest of the picture if Redis "
         "is lost; entry ids are stable, so a replay adds no duplicate.\n\n"
         "Needs the operator or admin role.\n" + PAGING

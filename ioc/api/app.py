@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from aiokafka import AIOKafkaClient
 from fastapi import FastAPI, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
@@ -28,6 +26,8 @@ from ioc.api import (
     silences,
     stream,
 )
+from ioc.api.auth import FailedLogins, document_429
+from ioc.api.health import Readiness, Recent
 from ioc.api.limits import BodyLimit, body_limit, document_413
 from ioc.api.methods import AllowEveryMethod
 from ioc.api.ngsi_ld import router as ngsi_ld_router
@@ -40,8 +40,10 @@ The live operating picture of the city, from the `ioc` event-stream pipeline: se
 actions — acknowledge and resolve alerts, silence known noise, read the audit trail. And the ways in for
 integrators: `POST /v1/ingest/{feed}` (JSON or NDJSON batches) and `POST /v1/ngsi-ld/notify`.
 
-Authenticate with an `X-API-Key` header holding a key from `IOC_API_KEYS`
-(`role:key` pairs; roles `operator`, `integrator`, `admin`).
+Authenticate with an `X-API-Key` header holding a key from `IOC_API_KEYS` (`name:role:key` or
+`role:key` entries; roles `operator`, `integrator`, `admin`) or `IOC_API_KEYS_FILE`. The audit trail
+names the key's name. Wrong keys are limited per client address: past `IOC_AUTH_FAILURES_MAX` within
+`IOC_AUTH_FAILURES_WINDOW_SECONDS`, 429 with Retry-After.
 """
 
 
@@ -74,9 +76,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.ingest = ingest.IngestService(settings, app.state.redis)
         app.state.publisher = OperatorPublisher(settings)
         app.state.kafka_offsets = metrics.KafkaOffsets(settings)  # GET /metrics' clients, made at first use
+        app.state.metrics_body = Recent[metrics.Scrape](
+            settings.metrics_max_age_seconds, lambda scraped: scraped.complete
+        )
+        app.state.readiness = Readiness(settings, app.state.redis)  # its Kafka client made at first use
         try:
             yield
         finally:
+            await app.state.readiness.close()
             await app.state.kafka_offsets.close()
             await app.state.publisher.close()
             await app.state.ingest.close()
@@ -85,6 +92,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="ioc", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
+    app.state.api_keys = settings.api_key_entries()  # names, roles and digests: never the keys
+    app.state.failed_logins = FailedLogins(settings.auth_failures_max, settings.auth_failures_window_seconds)
     app.state.picture = picture.SharedPicture(settings.picture_max_age_seconds)
     # The operators' routes list FastAPI's own 422 in the one error shape (the handler below gives it);
     # the ingest routes document their own 422, the per-item result.
@@ -112,7 +121,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     def openapi() -> dict[str, Any]:
         # Examples with dates are made for the day the document is read, so that they stay valid.
-        return document_413(silences.with_timed_examples(document(), responses.now(settings)), settings)
+        timed = silences.with_timed_examples(document(), responses.now(settings))
+        return document_429(document_413(timed, settings))
 
     app.openapi = openapi  # type: ignore[method-assign]
     # Starlette's 405 names only the first route of the path; the Allow header must list them all.
@@ -136,7 +146,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tags=["health"],
         summary="Kafka and Redis are reachable",
         description="Readiness: 200 when both Kafka and Redis answer within 3 s, else 503 naming which "
-        "did not. No key.",
+        "did not. No key. One answer serves every probe of an API process for IOC_READYZ_MAX_AGE_SECONDS, "
+        "and the probes reuse the API's connections.",
         response_model=Health,
         responses={
             200: {"content": {"application/json": {"example": READY_EXAMPLE}}},
@@ -148,30 +159,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         },
     )
     async def readyz(response: Response) -> Health:
-        checks = {"redis": await _check(_ping_redis(app)), "kafka": await _check(_ping_kafka(settings))}
+        checks = await app.state.readiness.checks()
         healthy = all(v == "ok" for v in checks.values())
         if not healthy:
             response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
         return Health(status="ok" if healthy else "unavailable", checks=checks)
 
     return app
-
-
-async def _check(probe: object, timeout: float = 3.0) -> str:
-    try:
-        await asyncio.wait_for(probe, timeout)  # type: ignore[arg-type]
-        return "ok"
-    except Exception as error:  # a readiness probe reports every failure, whatever its kind
-        return f"unreachable: {type(error).__name__}"
-
-
-async def _ping_redis(app: FastAPI) -> None:
-    await app.state.redis.ping()
-
-
-async def _ping_kafka(settings: Settings) -> None:
-    client = AIOKafkaClient(bootstrap_servers=settings.bootstrap_servers)
-    try:
-        await client.bootstrap()
-    finally:
-        await client.close()

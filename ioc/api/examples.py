@@ -73,7 +73,7 @@ def _build() -> dict[str, Any]:
         action="acknowledge",
         alert_id=air_opened.alert.id,
         entity="air-kim-lien",
-        by="operator#1",
+        by="alice",
         at=_minutes(45),
         note="Đã báo Phòng TN-MT quận Đống Đa / Đống Đa environment office informed",
     )
@@ -90,11 +90,11 @@ def _build() -> dict[str, Any]:
         matchers=Matchers(rule="air.*", entity="air-kim-lien"),
         starts_at=_minutes(50),
         ends_at=_minutes(50 + 180),
-        created_by="operator#1",
+        created_by="alice",
         created_at=_minutes(50),
         comment="Công trình xây dựng cạnh trạm, bụi đã biết / construction next to the station, known dust",
     )
-    ended = silence.model_copy(update={"ends_at": _minutes(95), "ended_by": "admin#3"})
+    ended = silence.model_copy(update={"ends_at": _minutes(95), "ended_by": "duty-admin"})
     trail = [audit.of_silence(ended), audit.of_silence(silence), audit.of_alert_event(acknowledged)]
 
     def wire(model: Any) -> dict[str, Any]:

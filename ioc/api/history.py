@@ -1,27 +1,37 @@
-"""``GET /v1/history``: one sensor's measure over time, from the PostgreSQL history store."""
+"""``GET /v1/history``: one sensor's measure over time; ``GET /v1/history/alerts`` and ``/incidents``: the
+alerts and incidents of any past range. All from the PostgreSQL history store."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import psycopg
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import Field
 
+from ioc.api.alerts import AlertPage, IncidentPage
 from ioc.api.auth import Operator
+from ioc.api.examples import EXAMPLES
 from ioc.api.responses import AUTH_RESPONSES, CamelModel, problem
 from ioc.api.tables import csv_content, csv_response, wants_csv
 from ioc.city import UNREGISTERED_PREFIX, load_city
+from ioc.feeds import FEEDS, MODELS
+from ioc.history.bands import measure_bands
 from ioc.history.store import HistoryStore
-from ioc.models import MODELS
+from ioc.indices.current import Label
+from ioc.models.alert import Alert, AlertStatus, Incident, IncidentStatus
+from ioc.models.anomaly import Severity
 from ioc.models.base import Instant
 from ioc.settings import Settings
 from ioc.windows import window_seconds
 
 router = APIRouter(prefix="/v1", tags=["history"])
 
+T = TypeVar("T")
 MAX_POINTS = 10_000  # per answer: a longer span needs a coarser step
 
 
@@ -29,6 +39,14 @@ class Point(CamelModel):
     start: datetime = Field(description="Start of the window (or of the step).")
     mean: float = Field(description="Mean of the measure over it (weighted by readings over a step).")
     readings: int = Field(description="Readings it counts.")
+
+
+class Band(CamelModel):
+    lower: float = Field(description="Lowest value of the band, in the measure's unit.")
+    upper: float | None = Field(description="Its upper end; null: none.")
+    key: str
+    label: Label = Field(description="The band's name, in Vietnamese and English.")
+    colour: str = Field(description="#rrggbb, as the standard gives it.")
 
 
 class History(CamelModel):
@@ -43,6 +61,13 @@ class History(CamelModel):
     start: datetime
     end: datetime
     points: list[Point]
+    standard: str | None = Field(None, description="The standard whose bands `bands` are, if any.")
+    bands: list[Band] = Field(
+        default_factory=list,
+        description="The standard's bands of the measure (VN_AQI breakpoints of an air pollutant, levels of "
+        "service of a detector's speed, QCVN 08 classes of a water parameter, the occupancy bands of a crowd "
+        "zone's people from its safe capacity), lowest first: a chart's background.",
+    )
 
 
 HISTORY_EXAMPLE = {
@@ -61,7 +86,13 @@ HISTORY_EXAMPLE = {
         {"start": "2026-12-03T01:00:00Z", "mean": 58.9, "readings": 60},
         {"start": "2026-12-03T02:00:00Z", "mean": 64.0, "readings": 59},
     ],
-}
+    "standard": "VN_AQI QĐ 1459/QĐ-TCMT",
+    "bands": [
+        {"lower": 0, "upper": 25, "key": "tot", "label": {"vi": "Tốt", "en": "Good"}, "colour": "#00e400"},
+        {"lower": 25, "upper": 50, "key": "trung_binh", "label": {"vi": "Trung bình", "en": "Moderate"},
+         "colour": "#ffff00"},
+    ],
+}  # fmt: skip
 
 
 @router.get(
@@ -154,22 +185,15 @@ async def history(
     if points_at_most > MAX_POINTS:
         raise HTTPException(422, f"At most {MAX_POINTS:,} points: shorten the span or give a longer `step`.")
 
-    def read() -> list[tuple[datetime, float, int]]:
-        store = HistoryStore(settings.database_address)
-        query = {"window": window, "measure": measure, "start": start, "end": end, "step": step_length}
-        try:
-            if area is None:
-                return store.series(feed=kind, sensor_id=sensor_ids[0], **query)  # type: ignore[arg-type]
-            return store.area_series(feed=kind, sensor_ids=sensor_ids, **query)  # type: ignore[arg-type]
-        finally:
-            store.close()
+    query = {"window": window, "measure": measure, "start": start, "end": end, "step": step_length}
 
-    try:
-        rows = await asyncio.to_thread(read)
-    except psycopg.errors.UndefinedTable:
-        raise HTTPException(503, "The history store has no schema yet: run `ioc db upgrade`.") from None
-    except psycopg.OperationalError:
-        raise HTTPException(503, "The history store is not reachable.") from None
+    def read(store: HistoryStore) -> list[tuple[datetime, float, int]]:
+        if area is None:
+            return store.series(feed=kind, sensor_id=sensor_ids[0], **query)  # type: ignore[arg-type]
+        return store.area_series(feed=kind, sensor_ids=sensor_ids, **query)  # type: ignore[arg-type]
+
+    rows = await read_store(settings, read)
+    standard, bands = measure_bands(kind, measure, city.sensor(sensor) if sensor else None)  # type: ignore[arg-type]
     if wants_csv(request):
         return csv_response(  # type: ignore[return-value]
             ["start", "mean", "readings"],
@@ -188,4 +212,212 @@ async def history(
         start=start,
         end=end,
         points=[Point(start=at, mean=mean, readings=readings) for at, mean, readings in rows],
+        standard=standard,
+        bands=[Band(**vars(band)) for band in bands],
     )
+
+
+# --- alerts and incidents over any past range ---------------------------------------------------------
+
+PAST_DAYS = 30  # the default span of the past lists: `to` − 30 days
+Limit = Annotated[int, Query(ge=1, le=500, description="Most items in the page.")]
+Cursor = Annotated[str | None, Query(description="nextCursor of the previous page.")]
+From = Annotated[
+    Instant | None,
+    Query(alias="from", description=f"First event at or after this; default `to` − {PAST_DAYS} days."),
+]
+To = Annotated[Instant | None, Query(alias="to", description="First event before this; default now.")]
+Area = Annotated[list[str] | None, Query(description="Area (district) id, e.g. dong-da; repeat for several.")]
+ALERT_COLUMNS = [
+    "id", "rule", "feed", "area", "entity", "severity", "status", "episode_start", "acknowledged_at",
+    "resolved_at", "resolved_by", "title_vi", "title_en",
+]  # fmt: skip
+INCIDENT_COLUMNS = [
+    "id", "area", "status", "severity", "started_at", "last_seen", "feeds", "members", "title_vi", "title_en",
+]  # fmt: skip
+PAST_PAGING = (
+    "**Paging.** Newest first by first event. `limit` items at most (default 50, at most 500); when "
+    "`nextCursor` is not null, pass it as `cursor` for the next page with the same filters. CSV (one row "
+    "per item, the page's items) with `Accept: text/csv`; the cursor of the next page is then in the "
+    "`Link` header (`rel=next`). Needs the operator or admin role."
+)
+
+
+def page_token(at: datetime, item_id: str) -> str:
+    """The opaque cursor of a page that ended at (``at``, ``item_id``)."""
+    return base64.urlsafe_b64encode(f"{at.isoformat()}|{item_id}".encode()).decode().rstrip("=")
+
+
+def page_position(cursor: str | None) -> tuple[datetime, str] | None:
+    if not cursor:
+        return None
+    try:
+        at, _, item_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().partition("|")
+        moment = datetime.fromisoformat(at)
+    except ValueError:
+        raise HTTPException(400, "the cursor is not one this API gave") from None
+    if moment.utcoffset() is None or not item_id:
+        raise HTTPException(400, "the cursor is not one this API gave")
+    return moment, item_id
+
+
+def past_span(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
+    end = end or datetime.now(UTC)
+    try:
+        start = start or end - timedelta(days=PAST_DAYS)
+    except OverflowError:
+        raise HTTPException(422, "`to` is too early to go back from.") from None
+    if start >= end:
+        raise HTTPException(422, "`from` must be before `to`.")
+    return start, end
+
+
+async def read_store(settings: Settings, query: Callable[[HistoryStore], T]) -> T:
+    """``query`` on a connection of its own, off the event loop; 503 when the store does not answer."""
+
+    def read() -> T:
+        store = HistoryStore(settings.database_address)
+        try:
+            return query(store)
+        finally:
+            store.close()
+
+    try:
+        return await asyncio.to_thread(read)
+    except psycopg.errors.UndefinedTable:
+        raise HTTPException(503, "The history store has no schema yet: run `ioc db upgrade`.") from None
+    except psycopg.OperationalError:
+        raise HTTPException(503, "The history store is not reachable.") from None
+
+
+def _page(
+    request: Request,
+    rows: list[tuple[datetime, str, dict]],
+    limit: int,
+    columns: list[str],
+    csv_row,
+    name: str,
+) -> tuple[list[dict], str | None, Response | None]:
+    """The items, the next cursor, and the CSV answer when CSV was asked for."""
+    items = [item for _, _, item in rows]
+    next_cursor = page_token(rows[-1][0], rows[-1][1]) if len(rows) == limit else None
+    if not wants_csv(request):
+        return items, next_cursor, None
+    answer = csv_response(columns, (csv_row(item) for item in items), f"{name}.csv")
+    if next_cursor:
+        answer.headers["Link"] = f'<{request.url.include_query_params(cursor=next_cursor)}>; rel="next"'
+    return items, next_cursor, answer
+
+
+@router.get(
+    "/history/alerts",
+    response_model=AlertPage,
+    response_model_by_alias=True,
+    summary="Alerts over any past range, resolved ones included",
+    description=(
+        "The alerts whose first event is in `[from, to)`, from the history store (every alert event "
+        "`ioc history` wrote), each as its latest event tells it: lifecycle, evidence, bilingual title and "
+        "text. The live picture's `GET /v1/alerts` keeps what Redis holds; this one goes back as far as "
+        "the store. Filters combine with AND; a repeated filter means any of its values.\n\n" + PAST_PAGING
+    ),
+    responses={
+        200: {
+            "content": {
+                "application/json": {"example": {"items": [EXAMPLES["alert"]], "nextCursor": None}},
+                **csv_content(",".join(ALERT_COLUMNS) + "\n"),
+            }
+        },
+        400: problem("The cursor is not one this API gave.", "the cursor is not one this API gave"),
+        422: problem("An impossible range.", "`from` must be before `to`."),
+        503: problem("The history store does not answer.", "The history store is not reachable."),
+        **AUTH_RESPONSES,
+    },
+)
+async def past_alerts(
+    request: Request,
+    _: Operator,
+    start: From = None,
+    end: To = None,
+    state: Annotated[list[AlertStatus] | None, Query(description="open, acknowledged, resolved.")] = None,
+    area: Area = None,
+    severity: Annotated[list[Severity] | None, Query(description="info, warning, critical.")] = None,
+    feed: Annotated[list[str] | None, Query(description=", ".join(FEEDS) + ".")] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> AlertPage:
+    start, end = past_span(start, end)
+    after = page_position(cursor)
+    rows = await read_store(
+        request.app.state.settings,
+        lambda store: store.alerts_opened(
+            start=start, end=end, states=[str(s) for s in state or ()], areas=area,
+            severities=[str(s) for s in severity or ()], feeds=feed, after=after, limit=limit,
+        ),
+    )  # fmt: skip
+    items, next_cursor, table = _page(request, rows, limit, ALERT_COLUMNS, _alert_row, "alerts")
+    if table is not None:
+        return table  # type: ignore[return-value]
+    return AlertPage(items=[Alert.model_validate(item) for item in items], next_cursor=next_cursor)
+
+
+@router.get(
+    "/history/incidents",
+    response_model=IncidentPage,
+    response_model_by_alias=True,
+    summary="Incidents over any past range, resolved ones included",
+    description=(
+        "The incidents whose first event is in `[from, to)`, from the history store, each as its latest "
+        "event tells it (members, highest severity, bilingual title and text); merged or dissolved ones "
+        "are not listed.\n\n" + PAST_PAGING
+    ),
+    responses={
+        200: {
+            "content": {
+                "application/json": {"example": {"items": [EXAMPLES["incident"]], "nextCursor": None}},
+                **csv_content(",".join(INCIDENT_COLUMNS) + "\n"),
+            }
+        },
+        400: problem("The cursor is not one this API gave.", "the cursor is not one this API gave"),
+        422: problem("An impossible range.", "`from` must be before `to`."),
+        503: problem("The history store does not answer.", "The history store is not reachable."),
+        **AUTH_RESPONSES,
+    },
+)
+async def past_incidents(
+    request: Request,
+    _: Operator,
+    start: From = None,
+    end: To = None,
+    state: Annotated[list[IncidentStatus] | None, Query(description="open, resolved.")] = None,
+    area: Area = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> IncidentPage:
+    start, end = past_span(start, end)
+    after = page_position(cursor)
+    rows = await read_store(
+        request.app.state.settings,
+        lambda store: store.incidents_started(
+            start=start, end=end, states=[str(s) for s in state or ()], areas=area, after=after, limit=limit
+        ),
+    )
+    items, next_cursor, table = _page(request, rows, limit, INCIDENT_COLUMNS, _incident_row, "incidents")
+    if table is not None:
+        return table  # type: ignore[return-value]
+    return IncidentPage(items=[Incident.model_validate(item) for item in items], next_cursor=next_cursor)
+
+
+def _alert_row(alert: dict) -> list[object]:
+    return [
+        alert["id"], alert["rule"], alert["feed"], alert["district"], alert["entity"], alert["severity"],
+        alert["status"], alert["episodeStart"], alert.get("acknowledgedAt"), alert.get("resolvedAt"),
+        alert.get("resolvedBy"), alert["title"]["vi"], alert["title"]["en"],
+    ]  # fmt: skip
+
+
+def _incident_row(incident: dict) -> list[object]:
+    return [
+        incident["id"], incident["district"], incident["status"], incident["severity"],
+        incident["startedAt"], incident["lastSeen"], " ".join(incident["feeds"]),
+        " ".join(m["alertId"] for m in incident["members"]), incident["title"]["vi"], incident["title"]["en"],
+    ]  # fmt: skip

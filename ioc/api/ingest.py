@@ -21,7 +21,7 @@ stamped, validated against the feed model and the city registry, its ``dateObser
   IOC_INGEST_MAX_ITEMS)``; a request takes one token per item, all or nothing (429 with Retry-After).
 
 Redis unreachable is a 503 as well: without it neither duplicates nor rates can be checked.
-Logs name the endpoint, the key id (``<role>#<n>``) and counts, never a key, a payload or a card id.
+Logs name the endpoint, the key's name (``IOC_API_KEYS``) and counts, never a key, a payload or a card id.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field, TypeAdapter, ValidationError
+from pydantic.alias_generators import to_camel
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -45,14 +46,15 @@ from ioc.api.auth import Caller, Integrator
 from ioc.api.publisher import ReplaceableProducer, Unavailable
 from ioc.api.responses import CamelModel, problem
 from ioc.city import City, load_city
+from ioc.feeds import FEEDS, MODELS, REGISTRY
+from ioc.feeds.air.model import AirQualityObserved
 from ioc.ingest.body import BodyError, RawLine, decode, parse_object, split_items
 from ioc.ingest.dedup import NEW, SEEN, DedupMarks
-from ioc.ingest.edge import Accepted, Rejected, prepare, prepare_json, prepare_ngsi_ld
-from ioc.models import MODELS, AirQualityObserved
+from ioc.ingest.edge import Accepted, Rejected, carries_cards, prepare, prepare_json, prepare_ngsi_ld
 from ioc.models.base import Instant
 from ioc.models.ngsi_ld import ENTITY_MODELS, to_ngsi_ld
 from ioc.privacy import require_card_key
-from ioc.settings import FEEDS, Settings
+from ioc.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -129,13 +131,13 @@ class IngestService:
     def timeout(self) -> float:
         return self.settings.ingest_kafka_timeout_seconds
 
-    async def take(self, key_id: str, count: int) -> float:
+    async def take(self, key_name: str, count: int) -> float:
         """Take ``count`` tokens from the key's bucket: 0 when granted, else seconds to wait."""
         settings = self.settings
         capacity = max(settings.ingest_burst_per_key, settings.ingest_max_items)
         granted, wait = await self._redis(
             self._take(
-                keys=[settings.redis_key("ingest", "rate", key_id)],
+                keys=[settings.redis_key("ingest", "rate", key_name)],
                 args=[settings.ingest_rate_per_key, capacity, count],
             )
         )
@@ -230,15 +232,15 @@ async def _run(
         body = decode(raw, request.headers.get("content-encoding"), max_bytes=settings.ingest_max_body_bytes)
         items = items_of(body)
     except BodyError as error:
-        log.info("ingest %s key=%s: %d %s", endpoint, caller.key_id, error.status, error.detail)
+        log.info("ingest %s key=%s: %d %s", endpoint, caller.name, error.status, error.detail)
         return _error(error.status, error.detail)
     try:
-        wait = await service.take(caller.key_id, len(items))
+        wait = await service.take(caller.name, len(items))
         if wait > 0:
-            log.info("ingest %s key=%s: 429 for %d items", endpoint, caller.key_id, len(items))
+            log.info("ingest %s key=%s: 429 for %d items", endpoint, caller.name, len(items))
             return _error(
                 429,
-                over_rate(caller.key_id, settings),
+                over_rate(caller.name, settings),
                 wait,
             )
         result = await ingest_items(service, caller, endpoint, items, prepare_item)
@@ -253,7 +255,7 @@ async def _run(
     log.info(
         "ingest %s key=%s: %d received, %d accepted, %d duplicates, %d rejected",
         endpoint,
-        caller.key_id,
+        caller.name,
         result.received,
         result.accepted,
         result.duplicates,
@@ -278,7 +280,7 @@ async def ingest_items(
         "city": service.city,
         "card_key": service.card_key,
         "card_key_id": settings.card_hmac_key_id,
-        "source": f"http POST {endpoint} key={caller.key_id}",
+        "source": f"http POST {endpoint} key={caller.name}",
         "received_at": received_at,
         "future_tolerance": timedelta(seconds=settings.future_tolerance_seconds),
     }
@@ -367,48 +369,7 @@ reported as duplicates, not written twice).
 A 2xx means every accepted item is acknowledged by Kafka (idempotent producer, `acks=all`).
 """
 
-AIR_EXAMPLE = [
-    {"sensorId": "air-kim-lien", "dateObserved": "2026-01-15T08:00:00+07:00", "pm25": 80.5, "no2": 41.0},
-    {"sensorId": "air-kim-lien", "dateObserved": "2026-01-15T08:01:00+07:00", "pm25": -3},
-]
-EXAMPLES: dict[str, list[dict[str, Any]]] = {
-    "air": AIR_EXAMPLE,
-    "water": [
-        {
-            "sensorId": "water-to-lich-cau-giay",
-            "eventId": "wq-2026-01-15-0800-tl1",
-            "dateObserved": "2026-01-15T08:00:00+07:00",
-            "pH": 7.1,
-            "dissolvedOxygen": 3.2,
-            "nh4N": 1.8,
-        }
-    ],
-    "traffic": [
-        {
-            "sensorId": "traffic-nga-tu-so",
-            "dateObserved": "2026-01-15T08:00:00+07:00",
-            "intervalSeconds": 60,
-            "laneId": 1,
-            "intensity": 42,
-            "averageVehicleSpeed": 21.5,
-            "occupancy": 0.31,
-        }
-    ],
-    "transit": [
-        {
-            "sensorId": "metro-2a-cat-linh",
-            "eventId": "tap-000183",
-            "dateObserved": "2026-01-15T08:00:00+07:00",
-            "cardId": "9704000012345678",
-            "cardType": "adult",
-            "mode": "metro",
-            "line": "2A",
-            "deviceId": "cat-linh-g3",
-            "direction": "ENTRY",
-            "fare": 0,
-        }
-    ],
-}
+EXAMPLES: dict[str, list[dict[str, Any]]] = {name: list(feed.example) for name, feed in REGISTRY.items()}
 RESULT_EXAMPLE = {
     "received": 2,
     "accepted": 1,
@@ -470,7 +431,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     },
     429: problem(
         "The key is over its rate limit.",
-        "key integrator#1 is over its rate of 5000 events/s (IOC_INGEST_RATE_PER_KEY); retry after …",
+        "key integrator-7c01e2 is over its rate of 5000 events/s (IOC_INGEST_RATE_PER_KEY); retry after …",
         retry_after=True,
     ),
     503: problem(
@@ -504,7 +465,7 @@ def item_schema(feed: str) -> dict[str, Any]:
     schema = _inline_refs(MODELS[feed].model_json_schema(by_alias=True))
     properties = schema["properties"]
     properties.pop("ingestTime", None)  # stamped by ioc
-    if feed == "transit":
+    if carries_cards(feed):
         properties["cardId"] = {
             "type": "string",
             "description": "The raw card id: ioc replaces it by cardIdHash and cardKeyId at once. "
@@ -568,14 +529,14 @@ for _feed in FEEDS:
             "(`Content-Type: application/json`) or one event per line (`application/x-ndjson`), optionally "
             "gzip-compressed (`Content-Encoding: gzip`). Each item is validated on its own against the feed "
             "model and the city registry; accepted ones go to `<prefix>."
-            f"{_feed}.raw` keyed by `sensorId`, rejected ones to `<prefix>.dlq` with the reason, the key id "
-            "and this endpoint. An item whose `eventId` (or, without one, sensor + `dateObserved`"
-            + (" + `laneId`" if _feed == "traffic" else "")
+            f"{_feed}.raw` keyed by `sensorId`, rejected ones to `<prefix>.dlq` with the reason, the "
+            "key's name and this endpoint. An item whose `eventId` (or, without one, sensor + `dateObserved`"
+            + "".join(f" + `{to_camel(name)}`" for name in MODELS[_feed].identity_fields)
             + ") was accepted within `IOC_INGEST_DEDUP_SECONDS` is a duplicate: not written again."
             + (
                 " A raw `cardId` is replaced by `cardIdHash` (HMAC-SHA256) and `cardKeyId` before anything "
                 "is stored or logged."
-                if _feed == "transit"
+                if carries_cards(_feed)
                 else ""
             )
             + "\n\nNeeds the integrator or admin role.\n"
@@ -720,9 +681,9 @@ async def ngsi_ld_notify(request: Request, caller: Integrator) -> JSONResponse:
     return await _run(request, caller, "/v1/ngsi-ld/notify", items_of, prepare_item)
 
 
-def over_rate(key_id: str, settings: Settings) -> str:
+def over_rate(key_name: str, settings: Settings) -> str:
     """Why a key's request was refused with 429 (the ingest routes and NGSI-LD's share the limit)."""
     return (
-        f"key {key_id} is over its rate of {settings.ingest_rate_per_key:g} events/s "
+        f"key {key_name} is over its rate of {settings.ingest_rate_per_key:g} events/s "
         "(IOC_INGEST_RATE_PER_KEY); retry after the time in Retry-After"
     )

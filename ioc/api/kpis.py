@@ -9,7 +9,7 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import psycopg
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from ioc.api.auth import Operator
 from ioc.api.responses import AUTH_RESPONSES, problem
@@ -26,14 +26,18 @@ router = APIRouter(prefix="/v1", tags=["kpis"])
     "/kpis",
     response_model=Kpis,
     response_model_by_alias=True,
-    summary="The KPI set over local days: air, traffic and water, and how fast alerts were handled",
+    summary="The KPI set over local days: air, traffic, water, transit and crowds, and how fast alerts were "
+    "handled",
     description=(
-        "From the history store (written by `ioc history`), computed when asked, so late data counts: "
+        "From the history store (written by `ioc history`): closed days as kept, computed again when late "
+        "data came, today computed when asked: "
         "daily VN_AQI per station, days per VN_AQI band, days above QCVN 05:2023's 24-hour limits, mean "
         "PM2.5 and PM10, each with its completeness, for the city (from station-days, never from area "
         "means), each area and each station; traffic's Travel Time Index at the weekday peaks and congested "
-        "detector-hours; water's VN_WQI class shares, QCVN 08 compliance and low-oxygen hours; and the "
-        "alerts opened in the period per severity and feed "
+        "detector-hours; water's VN_WQI class shares, QCVN 08 compliance and low-oxygen hours; crowds' daily "
+        "visitors per zone (its peak of people at once: the counters report people present, not entries) and "
+        "the zone-hours at or over 80 % of the safe capacity; and the alerts opened in the period per "
+        "severity and feed "
         f"with MTTA and MTTR (median, 90th percentile). Days are the city's local days; at most {MAX_DAYS}. "
         "One row per KPI value in CSV (`kpi,scope,from,to,value,unit,completeness,stations,standard`) with "
         "`Accept: text/csv`. Needs the operator or admin role."
@@ -69,7 +73,9 @@ async def kpis(
         raise HTTPException(422, "`from` or `to` is beyond the calendar.") from None
 
     try:
-        answer = await asyncio.to_thread(read_report, settings.database_address, city, first, last)
+        answer = await asyncio.to_thread(
+            read_report, settings.database_address, city, first, last, settings.reading_interval_seconds
+        )
     except psycopg.errors.UndefinedTable:
         raise HTTPException(503, "The history store has no schema yet: run `ioc db upgrade`.") from None
     except psycopg.OperationalError:
@@ -77,4 +83,6 @@ async def kpis(
 
     if wants_csv(request):
         return csv_response(CSV_COLUMNS, csv_rows(answer), f"kpis-{first}-{last}.csv")  # type: ignore[return-value]
-    return answer
+    # Already a Kpis: serialized once, not dumped, validated again and dumped by the response model (the
+    # same bytes; a month's answer is half a megabyte).
+    return Response(answer.model_dump_json(by_alias=True), media_type="application/json")  # type: ignore[return-value]

@@ -1,8 +1,10 @@
 """``GET /metrics``: the pipeline's health in the Prometheus text format.
 
-Each scrape reads its numbers fresh: offsets from Kafka (one long-lived admin client and one group-less
+A scrape reads its numbers fresh: offsets from Kafka (one long-lived admin client and one group-less
 consumer on ``app.state``, created at the first scrape; each scrape bounded to ``KAFKA_TIMEOUT`` seconds)
-and counters from Redis (``connectors.sinks.redis_metrics``); ``prometheus_client`` only renders them.
+and counters from Redis (``connectors.sinks.redis_metrics``, over the API's pool); ``prometheus_client``
+only renders them. Its answer then serves every scrape of the process for ``IOC_METRICS_MAX_AGE_SECONDS``
+(``ioc.api.health.Recent``).
 When Kafka or Redis does not answer, its metrics are left out and ``ioc_scrape_kafka_up`` /
 ``ioc_scrape_redis_up`` say 0: the scrape itself still succeeds.
 """
@@ -27,12 +29,14 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector
+from starlette.datastructures import State
 
 from connectors.sinks.redis_metrics import RedisMetrics, RedisSnapshot, empty_histogram
+from ioc.feeds import FEEDS
 from ioc.history.sink import history_group, history_topics
 from ioc.models.anomaly import Severity
 from ioc.notify.runner import read_report
-from ioc.settings import FEEDS, Settings
+from ioc.settings import Settings, mask_password
 
 log = logging.getLogger(__name__)
 
@@ -282,7 +286,7 @@ def _notify_families(fields: dict[str, str]) -> list[Metric]:
     )
     for family, what in ((queue, "queue"), (failures, "failures"), (delivered, "delivered"), (up, "up")):
         for url, number in sorted(report[what].items()):
-            family.add_metric([url], number)
+            family.add_metric([mask_password(url)], number)  # /metrics is public: no basic-auth password
     out: list[Metric] = [queue, failures, delivered, up]
     if "updated" in fields:  # a notifier that stopped leaves its last numbers: this says how old they are
         cycle = GaugeMetricFamily(
@@ -351,7 +355,8 @@ ioc_open_incidents 1.0
 """
 
 DESCRIPTION = """
-The pipeline's health for a Prometheus scraper, read fresh at each scrape:
+The pipeline's health for a Prometheus scraper, read from Kafka and Redis over connections the API keeps;
+one read answers every scrape of an API process for `IOC_METRICS_MAX_AGE_SECONDS` (5 s):
 
 * `ioc_events_in_total{feed}`: records ever written to `<prefix>.<feed>.raw` (Kafka end offsets).
 * `ioc_consumer_lag{stage,topic}`: records the worker's consumer group has not committed yet, per topic it
@@ -386,6 +391,18 @@ reverse proxy's own authentication, if even counts are not public.
 )
 async def metrics(request: Request) -> Response:
     state = request.app.state
+    scraped = await state.metrics_body.get(lambda: scrape(state))
+    return Response(scraped.body, media_type=CONTENT_TYPE_LATEST)
+
+
+@dataclass(frozen=True)
+class Scrape:
+    body: bytes  # the exposition
+    complete: bool  # both Kafka and Redis answered
+
+
+async def scrape(state: State) -> Scrape:
+    """Read Kafka and Redis now (over the clients the API keeps) and render the exposition."""
     settings: Settings = state.settings
     began = time.perf_counter()
     kafka_result, redis_result = await asyncio.gather(
@@ -404,4 +421,4 @@ async def metrics(request: Request) -> Response:
     else:
         log.warning("metrics: Redis did not answer: %r", redis_result)
     body = render(families(kafka, redis, time.perf_counter() - began))
-    return Response(body, media_type=CONTENT_TYPE_LATEST)
+    return Scrape(body, kafka is not None and redis is not None)

@@ -12,8 +12,10 @@ accepted observations are acknowledged by Kafka):
 
 Reads (ioc as a context source) come from the live picture: ``GET /ngsi-ld/v1/entities?type=…`` and
 ``GET /ngsi-ld/v1/entities/{entityId}``, each sensor's newest value of each measure, normalized or
-keyValues, the ``@context`` in a Link header (or the body, for ``Accept: application/ld+json``); they
-need the operator role, as the picture does.
+keyValues, the ``@context`` in a Link header (or the body, for ``Accept: application/ld+json``); and
+from the history store: ``GET /ngsi-ld/v1/temporal/entities`` (by type) and ``…/temporal/entities/{id}``.
+The queries take ``q`` and geo-queries (``ioc.ngsi_ld``: the parsing and evaluation are pure there), a
+page (``limit``, ``offset``) and ``count``. They need the operator role, as the picture does.
 
 ioc keeps observations, not entities: an upsert or a patch is a new reading of a sensor, its attributes
 read as ``ioc.models.ngsi_ld`` says (unknown ones dropped). Errors are NGSI-LD problem details
@@ -26,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -40,10 +43,11 @@ from ioc.api.ingest import IngestResult, ingest_items, over_rate, read_body, ser
 from ioc.api.publisher import Unavailable
 from ioc.api.responses import VALIDATION_RESPONSES
 from ioc.city import City
+from ioc.feeds.air.model import AirQualityObserved
+from ioc.feeds.traffic.model import TrafficFlowObserved
 from ioc.history.store import HistoryStore
 from ioc.ingest.body import JSON_TYPES, BodyError, decode, media_type
 from ioc.ingest.edge import Accepted, Parsed, Rejected, parse_json, prepare_ngsi_ld
-from ioc.models import AirQualityObserved, TrafficFlowObserved
 from ioc.models.base import IsoDateTime
 from ioc.models.ngsi_ld import (
     CONTEXTS,
@@ -53,6 +57,17 @@ from ioc.models.ngsi_ld import (
     sensor_named,
     temporal_entity,
     to_ngsi_ld,
+)
+from ioc.ngsi_ld.geo import GeoQuery, GeoQueryError, geo_matches, parse_geo_query
+from ioc.ngsi_ld.query import Query as QueryTree
+from ioc.ngsi_ld.query import QueryError, matches, parse_query
+from ioc.ngsi_ld.temporal import (
+    TooManyWindows,
+    WindowSpan,
+    matching_sensors,
+    measure_series,
+    sensors_with_windows,
+    windows_of,
 )
 from ioc.settings import Role
 
@@ -105,14 +120,23 @@ def problem(status: int, kind: str, detail: str, retry_after: float | None = Non
 _check_integrator = require_caller(Role.integrator)
 
 
+REFUSAL_TITLES = {401: "Unauthorized", 403: "Forbidden", 429: "Too Many Requests"}
+
+
+def refusal_problem(error: HTTPException) -> JSONResponse:
+    """The key check's refusal (401, 403, or 429 after too many wrong keys) as problem details."""
+    retry_after = (error.headers or {}).get("Retry-After")
+    title = REFUSAL_TITLES.get(error.status_code, "Forbidden")
+    return problem(error.status_code, title, str(error.detail), float(retry_after) if retry_after else None)
+
+
 def ngsi_ld_caller(request: Request, key: str | None = Depends(api_key_header)) -> Caller | JSONResponse:
     """The integrator's key, as on ``/v1/ingest``; a refusal is answered as problem details, so the
     handler returns it (a raised HTTPException would get the API's own error body)."""
     try:
         return _check_integrator(request, key)
     except HTTPException as error:
-        title = "Unauthorized" if error.status_code == 401 else "Forbidden"
-        return problem(error.status_code, title, str(error.detail))
+        return refusal_problem(error)
 
 
 NgsiLdCaller = Annotated[Caller | JSONResponse, Depends(ngsi_ld_caller)]
@@ -159,12 +183,12 @@ async def _ingest(
         return prepare_ngsi_ld(entity, **options)
 
     try:
-        wait = await service.take(caller.key_id, len(entities))
+        wait = await service.take(caller.name, len(entities))
         if wait > 0:
             return problem(
                 429,
                 "TooManyRequests",
-                over_rate(caller.key_id, settings),
+                over_rate(caller.name, settings),
                 wait,
             )
         result = await ingest_items(service, caller, endpoint, entities, prepare_item)
@@ -178,7 +202,7 @@ async def _ingest(
     log.info(
         "ngsi-ld %s key=%s: %d received, %d accepted, %d duplicates, %d rejected",
         endpoint,
-        caller.key_id,
+        caller.name,
         result.received,
         result.accepted,
         result.duplicates,
@@ -322,7 +346,7 @@ COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
         "The key is over its rate limit (wait Retry-After seconds).",
         429,
         "TooManyRequests",
-        "key integrator#1 is over its rate of 5000 events/s …",
+        "key integrator-7c01e2 is over its rate of 5000 events/s …",
     ),
     503: _problem_response(
         "Kafka or Redis did not answer in time: nothing was accepted (retry after Retry-After seconds).",
@@ -500,8 +524,7 @@ def ngsi_ld_reader(request: Request, key: str | None = Depends(api_key_header)) 
     try:
         return _check_reader(request, key)
     except HTTPException as error:
-        title = "Unauthorized" if error.status_code == 401 else "Forbidden"
-        return problem(error.status_code, title, str(error.detail))
+        return refusal_problem(error)
 
 
 NgsiLdReader = Annotated[Caller | JSONResponse, Depends(ngsi_ld_reader)]
@@ -511,13 +534,50 @@ KeyValuesOption = Annotated[
 ]
 
 
+QParameter = Annotated[
+    str | None,
+    Query(
+        description="NGSI-LD query language (ETSI GS CIM 009 §4.9) on the normalized entity's values, in "
+        'ioc\'s units: `pm25>50;no2>40`, `pm25==20..50`, `name=="Kim Liên"|name=="Hàng Đậu"`, '
+        "`pm25.observedAt>=2026-01-15T01:00:00Z`; `;` and, `|` or, parentheses."
+    ),
+]
+GeorelParameter = Annotated[
+    str | None,
+    Query(
+        description="`near;maxDistance==<m>`, `near;minDistance==<m>`, `within`, `contains`, `intersects`, "
+        "`disjoint`, `equals`, `overlaps`; with `geometry` and `coordinates`."
+    ),
+]
+GeometryParameter = Annotated[str | None, Query(description="`Point` or `Polygon`.")]
+CoordinatesParameter = Annotated[
+    str | None,
+    Query(description="GeoJSON coordinates: `[105.85,21.03]`, `[[[105.84,21.02],[105.86,21.02],…]]`."),
+]
+GeopropertyParameter = Annotated[
+    str | None, Query(description="The GeoProperty the geo-query is on; `location` (the default).")
+]
+CountParameter = Annotated[
+    bool, Query(description="`true`: the number of matching entities in the `NGSILD-Results-Count` header.")
+]
+RESULTS_COUNT = "NGSILD-Results-Count"
+EntityAttrs = Annotated[
+    str | None,
+    Query(
+        description="Attributes to give (NGSI-LD names, comma-separated), with `id` and `type`; a query "
+        "leaves out an entity that has none of them."
+    ),
+]
+
+
 def _key_values(options: str | None) -> bool:
     return bool(options) and bool({"keyValues", "simplified"} & set(options.split(",")))  # type: ignore[union-attr]
 
 
-async def _current(request: Request, entity_type: str, key_values: bool) -> list[dict[str, Any]]:
-    """Every sensor of the type's feed with a window in the live picture, as an entity: the newest window
-    of the feed's shortest length, each measure's newest value."""
+async def _current(request: Request, entity_type: str) -> list[tuple[dict[str, Any], Any]]:
+    """Every sensor of the type's feed with a window in the live picture, as a normalized entity with what
+    it is made of (for its keyValues form): the newest window of the feed's shortest length, each
+    measure's newest value."""
     settings = request.app.state.settings
     city = service_of(request).city
     feed = ENTITY_MODELS[entity_type].feed
@@ -526,18 +586,82 @@ async def _current(request: Request, entity_type: str, key_values: bool) -> list
     entities = []
     for aggregate in aggregates:
         sensor = city.sensor(aggregate.sensor_id)
-        entities.append(
-            current_entity(
-                entity_type,
-                aggregate.sensor_id,
-                aggregate.last_event_time,
-                {name: stats.last for name, stats in aggregate.fields.items()},
-                location=(sensor.lat, sensor.lon) if sensor else None,
-                name=sensor.name if sensor else None,
-                key_values=key_values,
-            )
-        )
+        parts = {
+            "entity_type": entity_type,
+            "sensor_id": aggregate.sensor_id,
+            "observed_at": aggregate.last_event_time,
+            "values": {name: stats.last for name, stats in aggregate.fields.items()},
+            "location": (sensor.lat, sensor.lon) if sensor else None,
+            "name": sensor.name if sensor else None,
+        }
+        entities.append((current_entity(**parts), parts))
     return entities
+
+
+def _in_form(
+    found: list[tuple[dict[str, Any], Any]], key_values: bool, attrs: set[str] | None = None
+) -> list[dict[str, Any]]:
+    """The entities as asked: keyValues or normalized, with only ``attrs`` (and id, type) when given."""
+    shown = [current_entity(**parts, key_values=True) if key_values else entity for entity, parts in found]
+    if attrs is None:
+        return shown
+    return [{name: value for name, value in e.items() if name in attrs | {"id", "type"}} for e in shown]
+
+
+def _attribute_names(attrs: str | None) -> set[str] | None:
+    return set(attrs.split(",")) if attrs else None
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which entities a query asks for and which page of them: ``type``, ``id``, ``q``, the geo-query,
+    ``limit``, ``offset`` and ``count``, as both queries (current and temporal) read them."""
+
+    type: str
+    ids: str | None
+    query: QueryTree | None
+    geo: GeoQuery | None
+    limit: int
+    offset: int
+    count: bool
+
+    def counted(self, response: JSONResponse, total: int) -> JSONResponse:
+        """The response, with NGSI-LD's count header when ``count=true`` asked for it."""
+        if self.count:
+            response.headers[RESULTS_COUNT] = str(total)
+        return response
+
+
+def entity_selection(
+    type: Annotated[str | None, Query(description="One of " + ", ".join(ENTITY_MODELS) + ".")] = None,  # noqa: A002
+    id: Annotated[str | None, Query(description="Entity ids, comma-separated.")] = None,  # noqa: A002
+    q: QParameter = None,
+    georel: GeorelParameter = None,
+    geometry: GeometryParameter = None,
+    coordinates: CoordinatesParameter = None,
+    geoproperty: GeopropertyParameter = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    count: CountParameter = False,
+) -> Selection | JSONResponse:
+    """The query's selection; a 400 BadRequestData without a type, or with a bad q or geo-query (returned
+    for the handler to answer, after the key is checked)."""
+    if not type:
+        return problem(400, "BadRequestData", "type: required (one of " + ", ".join(ENTITY_MODELS) + ")")
+    try:
+        query = parse_query(q) if q is not None else None
+        geo = parse_geo_query(georel, geometry, coordinates, geoproperty)
+    except (QueryError, GeoQueryError) as error:
+        return problem(400, "BadRequestData", str(error))
+    return Selection(type, id, query, geo, limit, offset, count)
+
+
+EntitySelection = Annotated[Selection | JSONResponse, Depends(entity_selection)]
+
+
+def passes(entity: dict[str, Any], query: QueryTree | None, geo: GeoQuery | None) -> bool:
+    """Whether a normalized entity satisfies the request's ``q`` and geo-query (each when given)."""
+    return (query is None or matches(query, entity)) and (geo is None or geo_matches(geo, entity))
 
 
 def _entity_response(request: Request, body: Any, entity_type: str) -> JSONResponse:
@@ -583,9 +707,14 @@ _CURRENT_EXAMPLE = current_entity(
         "in the live picture, one entity each (`urn:ngsi-ld:<type>:<sensorId>`): each measure's newest "
         "value with its `observedAt` and `unitCode`, `dateObserved`, and the registry's `location` and "
         "`name`. `type` is required (400 BadRequestData without it); `id` filters by entity ids "
-        "(comma-separated); `options=keyValues` gives bare values in the Smart Data Models' units. The "
-        "`@context` is in the `Link` header, or in the body with `Accept: application/ld+json`. "
-        "Needs the operator or admin role."
+        "(comma-separated); `attrs` gives only the attributes named (and leaves out an entity with none "
+        "of them); `q` by the NGSI-LD query language on the normalized values (ioc's units, "
+        "whatever `options` says); `georel`, `geometry` and `coordinates` by the sensors' registry "
+        "locations (Point or Polygon; distances in metres); a bad `q` or geo-query is a 400 "
+        "BadRequestData saying where and why. `options=keyValues` gives bare values in the Smart Data "
+        "Models' units; `count=true` the number of matches in `NGSILD-Results-Count`. The `@context` is "
+        "in the `Link` header, or in the body with `Accept: application/ld+json`. Needs the operator or "
+        "admin role."
     ),
     responses={
         200: {
@@ -600,23 +729,28 @@ _CURRENT_EXAMPLE = current_entity(
 async def query_entities(
     request: Request,
     caller: NgsiLdReader,
-    type: Annotated[str | None, Query(description="One of " + ", ".join(ENTITY_MODELS) + ".")] = None,  # noqa: A002
-    id: Annotated[str | None, Query(description="Entity ids, comma-separated.")] = None,  # noqa: A002
+    selection: EntitySelection,
+    attrs: EntityAttrs = None,
     options: KeyValuesOption = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
 ) -> JSONResponse:
     if isinstance(caller, JSONResponse):
         return caller
-    if not type:
-        return problem(400, "BadRequestData", "type: required (one of " + ", ".join(ENTITY_MODELS) + ")")
-    if type not in ENTITY_MODELS:
-        return JSONResponse([])  # NGSI-LD: a type nobody has matches nothing
-    entities = await _current(request, type, _key_values(options))
-    if id:
-        wanted = set(id.split(","))
-        entities = [entity for entity in entities if entity["id"] in wanted]
-    return _entity_response(request, entities[offset : offset + limit], type)
+    if isinstance(selection, JSONResponse):
+        return selection
+    type_ = selection.type
+    found = await _current(request, type_) if type_ in ENTITY_MODELS else []  # another type: nothing
+    wanted = set(selection.ids.split(",")) if selection.ids else None
+    names = _attribute_names(attrs)
+    found = [
+        (entity, parts)
+        for entity, parts in found
+        if (wanted is None or entity["id"] in wanted)
+        and (names is None or not names.isdisjoint(entity))
+        and passes(entity, selection.query, selection.geo)
+    ]
+    page = _in_form(found[selection.offset : selection.offset + selection.limit], _key_values(options), names)
+    response = _entity_response(request, page, type_) if type_ in ENTITY_MODELS else JSONResponse([])
+    return selection.counted(response, len(found))
 
 
 @router.get(
@@ -648,6 +782,7 @@ async def retrieve_entity(
     request: Request,
     entityId: str,  # noqa: N803 (NGSI-LD's name for it)
     caller: NgsiLdReader,
+    attrs: EntityAttrs = None,
     options: KeyValuesOption = None,
 ) -> JSONResponse:
     if isinstance(caller, JSONResponse):
@@ -658,7 +793,8 @@ async def retrieve_entity(
     found = []
     if entity_type is not None and sensor_id is not None:
         own_id = entity_id(entity_type, sensor_id)
-        found = [e for e in await _current(request, entity_type, _key_values(options)) if e["id"] == own_id]
+        current = [(e, parts) for e, parts in await _current(request, entity_type) if e["id"] == own_id]
+        found = _in_form(current, _key_values(options), _attribute_names(attrs))
     if not found:
         return problem(
             404, "ResourceNotFound", f"{entityId}: no sensor of that id has a window in the live picture"
@@ -678,6 +814,18 @@ _TEMPORAL_EXAMPLE = {
         {"type": "Property", "value": 78.1, "observedAt": "2026-01-15T01:01:00Z", "unitCode": "GQ"},
     ],
 }
+
+
+TimerelParameter = Annotated[
+    Literal["before", "after", "between"] | None, Query(description="The time relation.")
+]
+TimeAtParameter = Annotated[IsoDateTime | None, Query(description="With its offset (UTC without one).")]
+EndTimeAtParameter = Annotated[IsoDateTime | None, Query(description="The end of `between`.")]
+AttrsParameter = Annotated[str | None, Query(description="Measures to give, comma-separated.")]
+LastNParameter = Annotated[int | None, Query(ge=1, le=TEMPORAL_MAX_POINTS)]
+TemporalOptions = Annotated[str | None, Query(description="`temporalValues` for the simplified form.")]
+TEMPORAL_MAX_WINDOWS = 100_000  # windows read for one answer (a q is evaluated at each)
+_TEMPORAL_QUERY_EXAMPLE = [_TEMPORAL_EXAMPLE]
 
 
 @router.get(
@@ -712,14 +860,12 @@ async def retrieve_temporal_entity(
     request: Request,
     entityId: str,  # noqa: N803 (NGSI-LD's name for it)
     caller: NgsiLdReader,
-    timerel: Annotated[
-        Literal["before", "after", "between"] | None, Query(description="The time relation.")
-    ] = None,
-    timeAt: Annotated[IsoDateTime | None, Query(description="With its offset (UTC without one).")] = None,  # noqa: N803
-    endTimeAt: Annotated[IsoDateTime | None, Query(description="The end of `between`.")] = None,  # noqa: N803
-    attrs: Annotated[str | None, Query(description="Measures to give, comma-separated.")] = None,
-    lastN: Annotated[int | None, Query(ge=1, le=TEMPORAL_MAX_POINTS)] = None,  # noqa: N803
-    options: Annotated[str | None, Query(description="`temporalValues` for the simplified form.")] = None,
+    timerel: TimerelParameter = None,
+    timeAt: TimeAtParameter = None,  # noqa: N803
+    endTimeAt: EndTimeAtParameter = None,  # noqa: N803
+    attrs: AttrsParameter = None,
+    lastN: LastNParameter = None,  # noqa: N803
+    options: TemporalOptions = None,
 ) -> JSONResponse:
     if isinstance(caller, JSONResponse):
         return caller
@@ -731,9 +877,7 @@ async def retrieve_temporal_entity(
         return problem(404, "ResourceNotFound", f"{entityId}: no such sensor")
     span = temporal_span(timerel, timeAt, endTimeAt, datetime.now(UTC))
     model = ENTITY_MODELS[entity_type]
-    by_wire = {(model.model_fields[m.field].alias or m.field): m.field for m in model.measures}
-    wanted = [by_wire.get(name, name) for name in attrs.split(",")] if attrs else list(by_wire.values())
-    fields = [field for field in wanted if field in by_wire.values()]
+    fields = measure_fields(entity_type, attrs)
     window = settings.windows_of(model.feed)[0].label
 
     def read() -> dict[str, list[tuple[datetime, float]]]:
@@ -771,6 +915,150 @@ async def retrieve_temporal_entity(
     temporal_values = bool(options) and "temporalValues" in options.split(",")  # type: ignore[union-attr]
     body = temporal_entity(entity_type, sensor_id, series, temporal_values=temporal_values)
     return _entity_response(request, body, entity_type)
+
+
+def measure_fields(entity_type: str, attrs: str | None) -> list[str]:
+    """The model fields of the measures ``attrs`` names (NGSI-LD names, comma-separated), or all."""
+    model = ENTITY_MODELS[entity_type]
+    by_wire = {(model.model_fields[m.field].alias or m.field): m.field for m in model.measures}
+    wanted = [by_wire.get(name, name) for name in attrs.split(",")] if attrs else list(by_wire.values())
+    return [field for field in wanted if field in by_wire.values()]
+
+
+@router.get(
+    "/temporal/entities",
+    summary="Query the history of the entities of a type (NGSI-LD temporal)",
+    operation_id="ngsi_ld_query_temporal_entities",
+    description=(
+        "The history of every sensor of the type's feed that has windows in the span, as "
+        "`GET /ngsi-ld/v1/temporal/entities/{entityId}` gives one (same `timerel`, `timeAt`, `endTimeAt`, "
+        "`attrs`, `lastN`, `options=temporalValues`), sorted by id. `type` is required; `id` (comma-"
+        "separated, ioc's ids or ones the registry maps) and a geo-query (`georel`, `geometry`, "
+        "`coordinates`, on the registry's locations) choose sensors; `q` is evaluated at each window of "
+        "the span (its means, in ioc's units) and an entity matches when it holds at one of them at least; "
+        "a matching entity's measures come whole over the span. `limit` entities from `offset`; "
+        "`count=true` gives the number of matching entities in `NGSILD-Results-Count`. At most "
+        f"{TEMPORAL_MAX_WINDOWS:,} windows read and {TEMPORAL_MAX_POINTS:,} instances per measure: more is "
+        "a 400 saying how to ask for less. Needs the operator or admin role."
+    ),
+    responses={
+        200: {
+            "description": "The temporal entities.",
+            "content": {"application/json": {"example": _TEMPORAL_QUERY_EXAMPLE}},
+            "headers": {
+                "Link": {"description": "The @context.", "schema": {"type": "string"}},
+                RESULTS_COUNT: {"description": "With count=true.", "schema": {"type": "integer"}},
+            },
+        },
+        400: _problem_response(
+            "No type, a bad q or geo-query, or too much to read.", 400, "BadRequestData", "type: required"
+        ),
+        503: _problem_response("The history store does not answer.", 503, "ServiceUnavailable", "…"),
+        **_READ_RESPONSES,
+    },
+)
+async def query_temporal_entities(
+    request: Request,
+    caller: NgsiLdReader,
+    selection: EntitySelection,
+    timerel: TimerelParameter = None,
+    timeAt: TimeAtParameter = None,  # noqa: N803
+    endTimeAt: EndTimeAtParameter = None,  # noqa: N803
+    attrs: AttrsParameter = None,
+    lastN: LastNParameter = None,  # noqa: N803
+    options: TemporalOptions = None,
+) -> JSONResponse:
+    if isinstance(caller, JSONResponse):
+        return caller
+    if isinstance(selection, JSONResponse):
+        return selection
+    if selection.type not in ENTITY_MODELS:  # a type nobody has matches nothing
+        return selection.counted(JSONResponse([]), 0)
+    entity_type, query, geo = selection.type, selection.query, selection.geo
+    offset, limit = selection.offset, selection.limit
+    settings = request.app.state.settings
+    city = service_of(request).city
+    model = ENTITY_MODELS[entity_type]
+    start, end = temporal_span(timerel, timeAt, endTimeAt, datetime.now(UTC))
+    fields = measure_fields(entity_type, attrs)
+    span = WindowSpan(
+        model.feed,
+        settings.windows_of(model.feed)[0].label,
+        start,
+        end,
+        tuple(fields),
+        _chosen(city, entity_type, selection.ids, geo),
+    )
+
+    def holds(sensor_id: str, at: datetime, means: dict[str, float]) -> bool:
+        sensor = city.sensor(sensor_id)
+        state = current_entity(
+            entity_type,
+            sensor_id,
+            at,
+            means,
+            location=(sensor.lat, sensor.lon) if sensor else None,
+            name=sensor.name if sensor else None,
+        )
+        return matches(query, state)  # type: ignore[arg-type]
+
+    def read() -> tuple[int, list[str], dict[str, list[Any]]]:
+        store = HistoryStore(settings.database_address)
+        try:
+            if query is None:  # which sensors, then the windows of one page of them
+                sensors = sensors_with_windows(store.connection, span)
+                page = sensors[offset : offset + limit]
+                chosen = replace(span, sensor_ids=tuple(page))
+                return len(sensors), page, windows_of(store.connection, chosen, TEMPORAL_MAX_WINDOWS)
+            everything = windows_of(store.connection, span, TEMPORAL_MAX_WINDOWS)
+            sensors = matching_sensors(everything, holds)
+            page = sensors[offset : offset + limit]
+            return len(sensors), page, {sensor: everything[sensor] for sensor in page}
+        finally:
+            store.close()
+
+    if span.sensor_ids == () or not fields:
+        total, page, windows = 0, [], {}
+    else:
+        try:
+            total, page, windows = await asyncio.to_thread(read)
+        except TooManyWindows as error:
+            return problem(400, "BadRequestData", str(error))
+        except (psycopg.OperationalError, psycopg.errors.UndefinedTable):
+            return problem(
+                503, "ServiceUnavailable", "The history store is not reachable or has no schema yet."
+            )
+    series = {sensor: measure_series(windows.get(sensor, []), fields, lastN) for sensor in page}
+    if any(len(points) > TEMPORAL_MAX_POINTS for by_field in series.values() for points in by_field.values()):
+        return problem(
+            400,
+            "BadRequestData",
+            f"more than {TEMPORAL_MAX_POINTS:,} instances of a measure: use lastN or a narrower span",
+        )
+    temporal_values = bool(options) and "temporalValues" in options.split(",")  # type: ignore[union-attr]
+    body = [
+        temporal_entity(entity_type, sensor, series[sensor], temporal_values=temporal_values)
+        for sensor in page
+    ]
+    return selection.counted(_entity_response(request, body, entity_type), total)
+
+
+def _chosen(city: City, entity_type: str, ids: str | None, geo: GeoQuery | None) -> tuple[str, ...] | None:
+    """The sensors ``id`` names and the registry's that the geo-query keeps (both, when both are given);
+    None when neither is given (any sensor with windows)."""
+    chosen: set[str] | None = None
+    if ids:
+        named = (sensor_named(city, entity_type, ident) for ident in ids.split(","))
+        chosen = {sensor_id for sensor_id in named if sensor_id is not None}
+    if geo is not None:
+        feed = ENTITY_MODELS[entity_type].feed
+        near = {
+            sensor.id
+            for sensor in city.sensors_of(feed)
+            if geo_matches(geo, {geo.geoproperty: {"type": "Point", "coordinates": [sensor.lon, sensor.lat]}})
+        }
+        chosen = near if chosen is None else chosen & near
+    return None if chosen is None else tuple(sorted(chosen))
 
 
 def temporal_span(

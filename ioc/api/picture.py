@@ -17,10 +17,10 @@ from connectors.sinks.redis_picture import RedisPicture
 from ioc.api.auth import Operator
 from ioc.api.responses import AUTH_RESPONSES, CamelModel
 from ioc.city import UNREGISTERED, City, load_city
-from ioc.indices.current import INDEX_OF_FEED, DescribedIndex, IndexValue, describe, worst
+from ioc.feeds import FEEDS, REGISTRY
+from ioc.indices.current import DescribedIndex, IndexValue, describe, worst
 from ioc.models.alert import Alert
 from ioc.models.anomaly import Severity
-from ioc.settings import FEEDS
 from ioc.windows import FieldStats, WindowAggregate
 
 router = APIRouter(prefix="/v1", tags=["picture"])
@@ -313,7 +313,7 @@ async def compute_picture(request: Request) -> Picture:
     for district in city.districts:
         worst_indices = {
             name: described_worst
-            for name in INDEX_OF_FEED.values()
+            for name in (described_feed.index.name for described_feed in REGISTRY.values())
             if (described_worst := worst(name, by_district[district.id][name])) is not None
         }
         districts.append(

@@ -15,7 +15,8 @@ from pydantic.alias_generators import to_camel
 
 from connectors.sinks.redis_picture import SCAN_BUDGET, Position
 from ioc.city import load_city
-from ioc.settings import FEEDS, Settings
+from ioc.feeds import FEEDS
+from ioc.settings import Settings
 
 Feed = Literal[FEEDS]  # type: ignore[valid-type]  # a feed the settings know: an enum in the OpenAPI
 

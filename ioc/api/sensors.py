@@ -16,9 +16,9 @@ from ioc.api.auth import Operator
 from ioc.api.picture import PICTURE_EXAMPLE, SensorReading, sensor_reading
 from ioc.api.responses import AUTH_RESPONSES, CamelModel, Feed, problem
 from ioc.city import UNREGISTERED, UNREGISTERED_PREFIX, City, Sensor, load_city
+from ioc.feeds import FEEDS
 from ioc.indices.current import DescribedIndex
 from ioc.models.alert import Alert
-from ioc.settings import FEEDS
 
 router = APIRouter(prefix="/v1", tags=["sensors"])
 

@@ -144,7 +144,7 @@ async def get_silence(request: Request, _: Operator, silence_id: str) -> Silence
         "file, a district of the city or a sensor of the registry (an entity pattern may name "
         "`unregistered:` sensors instead), and together they must not match every alert (`*`, `*.*` for "
         "the rules, `*-*` for the sensors). A silence lasts at most `IOC_SILENCE_MAX_DURATION_SECONDS` "
-        "(30 days). The id is generated; `createdBy` is the caller's key id. The silence is "
+        "(30 days). The id is generated; `createdBy` is the caller's key's name. The silence is "
         "written to every partition of `<prefix>.silences` and acknowledged by Kafka before the answer; "
         "the request then waits up to `IOC_COMMAND_WAIT_SECONDS` for the worker to list it. Silences are "
         "judged at event time (the readings' time), so a replay mutes exactly what the live run did.\n\n"
@@ -207,7 +207,7 @@ async def create_silence(
             matchers=body.matchers,
             starts_at=starts_at,
             ends_at=ends_at,
-            created_by=caller.key_id,
+            created_by=caller.name,
             created_at=now,
             comment=body.comment,
         )
@@ -235,7 +235,7 @@ async def create_silence(
     summary="End a silence now",
     description=(
         "Ends the silence now: it is published again (to every partition) with `endsAt` = now and "
-        "`endedBy` = the caller's key id; a silence that had not started yet is cancelled the same way. "
+        "`endedBy` = the caller's key's name; a silence that had not started yet is cancelled the same way. "
         "The alerts it muted are shown again once event time passes the new end (their next readings). "
         "The request waits up to `IOC_COMMAND_WAIT_SECONDS` for the worker to show the new end.\n\n"
         "`200`: ended; the body is the silence as it is now. `404`: no such silence. `409`: it has ended "
@@ -248,7 +248,7 @@ async def create_silence(
         409: problem(
             "The silence has ended already.",
             "Silence 0c6f1d0e-5b7a-4f0e-9a51-2f4b8f0f6a11 has ended already, at 2026-11-23T08:35:00+07:00 "
-            "(ended by admin#3).",
+            "(ended by duty-admin).",
         ),
         503: UNAVAILABLE,
         **AUTH_RESPONSES,
@@ -269,7 +269,7 @@ async def end_silence(request: Request, caller: OperatorCaller, silence_id: str)
         | {
             "starts_at": min(silence.starts_at, now - NOT_AFTER_START),
             "ends_at": now,
-            "ended_by": caller.key_id,
+            "ended_by": caller.name,
         }
     )
     failed = await _publish(request, ended)

@@ -104,7 +104,7 @@ Example: `curl -N -H "X-API-Key: $KEY" http://127.0.0.1:8000/v1/stream`
         **AUTH_RESPONSES,
         429: problem(
             "The key already holds IOC_STREAM_MAX_PER_KEY streams open.",
-            "key operator#1 already holds 200 open streams (IOC_STREAM_MAX_PER_KEY); close one",
+            "key alice already holds 200 open streams (IOC_STREAM_MAX_PER_KEY); close one",
             retry_after=True,
         ),
     },
@@ -122,17 +122,17 @@ async def stream(
 ) -> Response:
     settings = request.app.state.settings
     held = open_streams(request.app, settings.stream_max_per_key)
-    if not held.admit(caller.key_id):
+    if not held.admit(caller.name):
         return error(
             429,
-            f"key {caller.key_id} already holds {held.per_key} open streams (IOC_STREAM_MAX_PER_KEY); "
+            f"key {caller.name} already holds {held.per_key} open streams (IOC_STREAM_MAX_PER_KEY); "
             "close one",
             FULL_RETRY_AFTER_SECONDS,
         )
     store = RedisPicture(settings, request.app.state.stream_redis)
     return HeldStream(
         _events(request, store, last_event_id or query_last_event_id, stopping_event(request.app)),
-        release=lambda: held.release(caller.key_id),
+        release=lambda: held.release(caller.name),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -188,16 +188,16 @@ class OpenStreams:
         self.per_key = per_key
         self.counts: Counter[str] = Counter()
 
-    def admit(self, key_id: str) -> bool:
-        if self.counts[key_id] >= self.per_key:
+    def admit(self, key_name: str) -> bool:
+        if self.counts[key_name] >= self.per_key:
             return False
-        self.counts[key_id] += 1
+        self.counts[key_name] += 1
         return True
 
-    def release(self, key_id: str) -> None:
-        self.counts[key_id] -= 1
-        if self.counts[key_id] <= 0:
-            del self.counts[key_id]
+    def release(self, key_name: str) -> None:
+        self.counts[key_name] -= 1
+        if self.counts[key_name] <= 0:
+            del self.counts[key_name]
 
 
 def open_streams(app: FastAPI, per_key: int) -> OpenStreams:

@@ -2,7 +2,8 @@
 
 Sensors of every feed share one list; the optional fields apply to some kinds only: ``water_body`` to
 water stations, ``lines`` to transit stations and stops, ``free_flow_speed`` and ``neighbours`` (the
-detectors an incident spreads to) to traffic detectors.
+detectors an incident spreads to) to traffic detectors; ``attributes`` holds what a feed's own package
+reads of its sensors, for feeds added as plug-ins (``ioc/feeds/``).
 """
 
 from __future__ import annotations
@@ -45,6 +46,11 @@ class Sensor(BaseModel):
     lines: list[str] = Field(default_factory=list, description="Transit lines or routes serving the stop.")
     free_flow_speed: float | None = Field(None, gt=0, le=130, description="Free-flow speed, km/h.")
     neighbours: list[str] = Field(default_factory=list, description="Adjacent traffic detector ids.")
+    attributes: dict[str, float | str] = Field(
+        default_factory=dict,
+        description="Facts about the sensor that only its feed's package reads (a crowd zone's area and "
+        "safe capacity …), so a new feed needs no new registry field.",
+    )
     external_ids: list[str] = Field(
         default_factory=list,
         description="Ids other systems know the sensor by: NGSI-LD entity ids (whole, or the part after "

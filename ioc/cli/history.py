@@ -1,4 +1,5 @@
-"""``ioc db`` and ``ioc history``: the PostgreSQL history store's schema, and the sink that fills it."""
+"""``ioc db``, ``ioc history`` and ``ioc kpi``: the PostgreSQL history store's schema, the sink that fills it,
+and the KPIs it keeps per day."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from ioc.cli.replay import NamespaceOption, settings_in
 db_app = typer.Typer(
     help="The PostgreSQL history store (IOC_DATABASE_URL, or `ioc infra`'s).", no_args_is_help=True
 )
+kpi_app = typer.Typer(help="The KPIs kept per local day in the history store.", no_args_is_help=True)
 console = Console(stderr=True)
 
 
@@ -46,6 +48,47 @@ def history(
     run_sink(settings)
 
 
+def _period(first: str, last: str) -> tuple[date, date]:
+    from ioc.kpis.report import MAX_DAYS
+
+    try:
+        start, end = date.fromisoformat(first), date.fromisoformat(last)
+    except ValueError as error:
+        raise typer.BadParameter(f"a day is YYYY-MM-DD: {error}") from None
+    if start > end or (end - start).days >= MAX_DAYS:
+        raise typer.BadParameter(f"--from must not be after --to, and a period is at most {MAX_DAYS} days")
+    return start, end
+
+
+@kpi_app.command()
+def recompute(
+    first: Annotated[str, typer.Option("--from", help="First local day, e.g. 2026-12-01.")],
+    last: Annotated[str, typer.Option("--to", help="Last local day, included.")],
+    namespace: NamespaceOption = None,
+) -> None:
+    """Compute the period's closed days again from the stored windows and fare taps (their metro trips
+    matched again too) and keep them; today is computed on every read."""
+    from datetime import UTC, datetime
+
+    from ioc.city import load_city
+    from ioc.kpis.days import recompute
+
+    settings = settings_in(namespace)
+    start, end = _period(first, last)
+    done = recompute(
+        settings.database_address,
+        load_city(settings.city),
+        start,
+        end,
+        settings.reading_interval_seconds,
+        datetime.now(UTC),
+    )
+    if done:
+        console.print(f"recomputed {len(done)} days, {done[0]} to {done[-1]}")
+    else:
+        console.print("no closed day in the period: nothing kept to recompute (today is computed when read)")
+
+
 def export(
     first: Annotated[str, typer.Option("--from", help="First local day, e.g. 2026-12-01.")],
     last: Annotated[str, typer.Option("--to", help="Last local day, included.")],
@@ -55,17 +98,16 @@ def export(
     """Write a period's open data (KPIs as JSON and CSV, daily VN_AQI per station, stations as GeoJSON)."""
     from ioc.city import load_city
     from ioc.kpis.export import export_period
-    from ioc.kpis.report import MAX_DAYS
 
     settings = settings_in(namespace)
-    try:
-        start, end = date.fromisoformat(first), date.fromisoformat(last)
-    except ValueError as error:
-        raise typer.BadParameter(f"a day is YYYY-MM-DD: {error}") from None
-    if start > end or (end - start).days >= MAX_DAYS:
-        raise typer.BadParameter(f"--from must not be after --to, and a period is at most {MAX_DAYS} days")
+    start, end = _period(first, last)
     folder = export_period(
-        settings.database_address, load_city(settings.city), start, end, out or settings.open_data_path
+        settings.database_address,
+        load_city(settings.city),
+        start,
+        end,
+        out or settings.open_data_path,
+        settings.reading_interval_seconds,
     )
     for path in sorted(folder.iterdir()):
         console.print(f"{path.stat().st_size:>10,}  {path}")

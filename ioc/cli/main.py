@@ -19,7 +19,7 @@ from ioc.cli.backtest import backtest
 from ioc.cli.bridge import bridge_app
 from ioc.cli.detect import detect
 from ioc.cli.dlq import dlq_app
-from ioc.cli.history import db_app, export, history
+from ioc.cli.history import db_app, export, history, kpi_app
 from ioc.cli.index import index_app
 from ioc.cli.infra import infra_app
 from ioc.cli.mailbox import mailbox
@@ -27,6 +27,7 @@ from ioc.cli.notify import notify
 from ioc.cli.picture import picture_app
 from ioc.cli.replay import NamespaceOption, parse_time, record, replay, settings_in
 from ioc.cli.startup import card_key_or_exit, settings_error_lines
+from ioc.feeds import FEEDS
 from ioc.settings import Settings
 
 app = typer.Typer(
@@ -42,6 +43,7 @@ app.add_typer(dlq_app, name="dlq")
 app.add_typer(index_app, name="index")
 app.add_typer(picture_app, name="picture")
 app.add_typer(db_app, name="db")
+app.add_typer(kpi_app, name="kpi")
 app.command()(history)
 app.command()(export)
 app.command()(notify)
@@ -58,11 +60,13 @@ def worker(
     from faust.worker import Worker
 
     from connectors.kafka import create_topics
-    from streams.app import create_app
+    from streams.app import CHANGELOG_CONFIG, changelog_topics, create_app
 
     settings = settings_in(namespace)
+    stream_app = create_app(settings)
     create_topics(settings)
-    Worker(create_app(settings), loglevel=loglevel).execute_from_commandline()
+    create_topics(settings, changelog_topics(stream_app), CHANGELOG_CONFIG)
+    Worker(stream_app, loglevel=loglevel).execute_from_commandline()
 
 
 @app.command()
@@ -100,8 +104,8 @@ def simulate(
     rate: Annotated[float | None, typer.Option(help="Cap on events per second.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same events.")] = 1,
     feeds: Annotated[
-        str, typer.Option(help="Comma-separated feeds to simulate: air, traffic, water, transit.")
-    ] = "air,traffic,water,transit",
+        str, typer.Option(help=f"Comma-separated feeds to simulate: {', '.join(FEEDS)}.")
+    ] = ",".join(FEEDS),
     out: Annotated[
         Path | None,
         typer.Option(
@@ -118,7 +122,8 @@ def simulate(
         typer.Option(
             help="Inject scenarios (needs --duration and --truth): all, or comma-separated kinds: "
             "pollution_episode, stuck_value, spike, dropout, out_of_range, traffic_incident, "
-            "water_contamination, transit_surge, gate_offline. Default: none."
+            "water_contamination, transit_surge, gate_offline, and those the feeds bring (their "
+            "simulator's SCENARIOS; an unknown kind's error lists them all). Default: none."
         ),
     ] = None,
     truth: Annotated[
@@ -130,6 +135,7 @@ def simulate(
     from connectors.sources.simulator import city_simulator, parse_feeds
     from connectors.sources.simulator.scale import with_synthetic_sensors
     from ioc.city import load_city
+    from ioc.feeds import feed
 
     settings = Settings()
     try:
@@ -145,8 +151,9 @@ def simulate(
     first_event = parse_time(start, "--start") or datetime.now(UTC).replace(microsecond=0)
     span = timedelta(seconds=duration) if duration is not None else None
     reading_interval = timedelta(seconds=interval) if interval is not None else None
-    # Transit taps (and the scenarios, which may inject some) carry card hashes: they need the key.
-    card_key = card_key_or_exit(settings) if "transit" in chosen or scenarios is not None else b""
+    # Fare taps (and the scenarios, which may inject some) carry card hashes: they need the key.
+    card_ids = any(feed(name).card_ids for name in chosen)
+    card_key = card_key_or_exit(settings) if card_ids or scenarios is not None else b""
     source = city_simulator(
         city,
         chosen,

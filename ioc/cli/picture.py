@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ioc.cli.replay import NamespaceOption, settings_in
+from ioc.settings import mask_password
 
 picture_app = typer.Typer(help="The Redis live picture the API serves.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -37,4 +38,4 @@ def rebuild(namespace: NamespaceOption = None) -> None:
     for topic, read in sorted(rebuilt.items()):
         console.print(f"{read:>10,}  {topic}")
     total = rebuilt.total()
-    console.print(f"{total:,} records written into the picture at {settings.redis_address}")
+    console.print(f"{total:,} records written into the picture at {mask_password(settings.redis_address)}")

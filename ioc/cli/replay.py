@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from ioc.feeds import FEEDS
 from ioc.settings import Settings
 
 console = Console(stderr=True)
@@ -58,9 +59,7 @@ def parse_time(value: str | None, option: str) -> datetime | None:
 
 def record(
     out: Annotated[Path, typer.Option(help="Recording to write; gzip-compressed when it ends in .gz.")],
-    feeds: Annotated[str, typer.Option(help="Comma-separated feeds: air, traffic, water, transit.")] = (
-        "air,traffic,water,transit"
-    ),
+    feeds: Annotated[str, typer.Option(help=f"Comma-separated feeds: {', '.join(FEEDS)}.")] = ",".join(FEEDS),
     start: Annotated[
         str | None, typer.Option("--from", help="First event time kept (ISO 8601 with offset).")
     ] = None,

@@ -1,5 +1,6 @@
-"""``ioc history``: the worker's outputs (window aggregates, alert and incident events) from Kafka into
-the PostgreSQL history store.
+"""``ioc history``: the worker's outputs (window aggregates, alert and incident events), and the fare taps
+of the transit raw topic (for boardings and origin–destination flows: window counts know neither line,
+direction nor card), from Kafka into the PostgreSQL history store.
 
 A process of its own, one consumer group (``<worker id>-history``): the worker's CPU stays on the
 reading path, and the sink can be stopped, restarted or scaled (the partitions are shared) on its own.
@@ -16,11 +17,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from kafka import KafkaConsumer
 
 from connectors.sinks.picture_writer import aggregate_topics
-from ioc.history.store import HistoryStore, WindowRow, alert_row, incident_row, window_row
+from ioc.city import load_city
+from ioc.history.store import HistoryStore, WindowRow, alert_row, incident_row, tap_row, window_row
 from ioc.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -36,7 +39,12 @@ def history_group(settings: Settings) -> str:
 
 
 def history_topics(settings: Settings) -> list[str]:
-    return [*aggregate_topics(settings), settings.alerts_topic, settings.incidents_topic]
+    return [
+        *aggregate_topics(settings),
+        settings.alerts_topic,
+        settings.incidents_topic,
+        settings.raw_topic("transit"),
+    ]
 
 
 @dataclass
@@ -44,6 +52,7 @@ class Rows:
     windows: list[WindowRow] = field(default_factory=list)
     alerts: list[tuple[Any, ...]] = field(default_factory=list)
     incidents: list[tuple[Any, ...]] = field(default_factory=list)
+    taps: list[tuple[Any, ...]] = field(default_factory=list)
     unreadable: int = 0
 
 
@@ -51,9 +60,12 @@ def rows_of(settings: Settings, records: list[tuple[str, bytes]]) -> Rows:
     """(topic, value) records → the rows they make; a record that does not parse is counted and skipped
     (the worker dead-letters what it cannot read; its outputs parse)."""
     rows = Rows()
+    taps_topic, zone = settings.raw_topic("transit"), ZoneInfo(load_city(settings.city).timezone)
     for topic, value in records:
         try:
-            if topic == settings.alerts_topic:
+            if topic == taps_topic:
+                rows.taps.append(tap_row(value, zone))
+            elif topic == settings.alerts_topic:
                 rows.alerts.append(alert_row(value))
             elif topic == settings.incidents_topic:
                 rows.incidents.append(incident_row(value))
@@ -74,7 +86,7 @@ def run_sink(settings: Settings) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    store = HistoryStore(settings.database_address)
+    store = HistoryStore(settings.database_address, load_city(settings.city).timezone)
     consumer = KafkaConsumer(
         *history_topics(settings),
         bootstrap_servers=settings.bootstrap_servers,
@@ -98,24 +110,29 @@ def run_sink(settings: Settings) -> None:
             ]
             if records:
                 rows = rows_of(settings, records)
-                store.write(rows.windows, rows.alerts, rows.incidents)
+                store.write(rows.windows, rows.alerts, rows.incidents, rows.taps)
                 consumer.commit()
                 written.update(
                     windows=len(rows.windows),
                     alerts=len(rows.alerts),
                     incidents=len(rows.incidents),
+                    taps=len(rows.taps),
                     unreadable=rows.unreadable,
                 )
             if time.monotonic() - pruned >= PRUNE_EVERY:
                 if deleted := store.prune(settings.history_retention_days, datetime.now(UTC)):
                     log.info("history: %d windows past their retention deleted", deleted)
+                if deleted := store.prune_taps(settings.transit_taps_retention_days, datetime.now(UTC)):
+                    log.info("history: %d fare taps past their retention deleted", deleted)
                 pruned = time.monotonic()
             if time.monotonic() - reported >= REPORT_EVERY and written:
                 log.info(
-                    "history: %d windows, %d alert events, %d incident events written; %d unreadable",
+                    "history: %d windows, %d alert events, %d incident events, %d fare taps written; "
+                    "%d unreadable",
                     written["windows"],
                     written["alerts"],
                     written["incidents"],
+                    written["taps"],
                     written["unreadable"],
                 )
                 written, reported = Counter(), time.monotonic()

@@ -12,16 +12,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, Field
 
-from ioc.indices.air import VN_AQI_BANDS
-from ioc.indices.traffic import LOS_URBAN_STREET, LOS_WORST
-from ioc.indices.water import wqi_tables
-
-VN_AQI = "vnAqi"  # hourly VN_AQI (NowCast), air stations
-VN_WQI = "vnWqi"  # VN_WQI of the latest sample, water stations
-LEVEL_OF_SERVICE = "levelOfService"  # speed as % of free-flow speed, band A–F, traffic detectors
-RIDERSHIP = "ridership"  # card taps in the current 15-minute bin, transit stations
-
-INDEX_OF_FEED = {"air": VN_AQI, "water": VN_WQI, "traffic": LEVEL_OF_SERVICE, "transit": RIDERSHIP}
+from ioc.feeds import REGISTRY
 
 
 class IndexValue(BaseModel):
@@ -48,33 +39,14 @@ class _BandLook:
     colour: str
 
 
-def _hex(rgb: Iterable[int]) -> str:
-    return "#" + "".join(f"{channel:02x}" for channel in rgb)
-
-
-# Levels A–F, good to bad, in the hues of the AQI bands so one legend reads both.
-_LOS_RGB = dict(
-    zip(
-        [*(level for level, _ in LOS_URBAN_STREET), LOS_WORST],
-        [(0, 228, 0), (160, 220, 0), (255, 255, 0), (255, 126, 0), (255, 0, 0), (126, 0, 35)],
-        strict=True,
-    )
-)
-
+# Every feed's index, its bands ranked best first (``ioc.feeds.Index``).
+_INDICES = {feed.index.name: feed.index for feed in REGISTRY.values()}
 _BANDS: dict[str, dict[str, _BandLook]] = {
-    VN_AQI: {
-        band.key: _BandLook(rank, Label(vi=band.name_vi, en=band.name_en), _hex(band.rgb))
-        for rank, band in enumerate(VN_AQI_BANDS)
-    },
-    # The WQI table lists its bands best (highest index) first.
-    VN_WQI: {
-        band["key"]: _BandLook(rank, Label(vi=band["name_vi"], en=band["name_en"]), _hex(band["rgb"]))
-        for rank, band in enumerate(wqi_tables()["bands"])
-    },
-    LEVEL_OF_SERVICE: {
-        level: _BandLook(rank, Label(vi=f"Mức phục vụ {level}", en=f"Level of service {level}"), _hex(rgb))
-        for rank, (level, rgb) in enumerate(_LOS_RGB.items())
-    },
+    name: {
+        band.key: _BandLook(rank, Label(vi=band.vi, en=band.en), band.colour)
+        for rank, band in enumerate(index.bands)
+    }
+    for name, index in _INDICES.items()
 }
 
 
@@ -91,14 +63,16 @@ def describe(name: str, index: IndexValue) -> DescribedIndex:
 
 def worst(name: str, indices: Iterable[IndexValue]) -> IndexValue | None:
     """The worst of several sensors' values of one index: the worst band, then the worst value within it
-    (highest AQI, lowest WQI, lowest % of free-flow speed); for ridership, the sum (a district's taps)."""
+    (highest AQI, lowest WQI, lowest % of free-flow speed: the feed's ``Index.worst``); for a count
+    without bands, such as ridership, the sum (a district's taps)."""
     values = list(indices)
     if not values:
         return None
-    if name == RIDERSHIP:
+    kind = _INDICES.get(name)
+    if kind is not None and kind.worst == "sum":
         return IndexValue(value=sum(index.value for index in values))
     bands = _BANDS.get(name, {})
-    higher_is_worse = name == VN_AQI
+    higher_is_worse = kind is not None and kind.worst == "high"
 
     def badness(index: IndexValue) -> tuple[int, float]:
         look = bands.get(index.band or "")

@@ -16,9 +16,8 @@ from pathlib import Path
 
 import httpx
 
-from ioc.infra.postgres import masked
 from ioc.infra.process import LocalService, ensure_debian_package, find_binary
-from ioc.settings import Settings
+from ioc.settings import Settings, mask_password
 
 log = logging.getLogger("ioc.infra")
 
@@ -45,7 +44,8 @@ class LocalAlertmanager(LocalService):
         super().__init__(settings)
         urls = settings.alertmanager_urls
         # Each URL may carry basic-auth credentials: shown with the password masked.
-        self.external_address = ",".join(masked(url.strip()) for url in urls.split(",")) if urls else None
+        shown = ",".join(url.strip() for url in urls.split(",")) if urls else None
+        self.external_address = mask_password(shown) if shown else None
         self.address = self.url
         self.config = (settings.alertmanager_config or EXAMPLE_CONFIG).absolute()
         self.data_dir = self.home / "data"

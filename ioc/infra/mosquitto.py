@@ -25,7 +25,7 @@ from ioc.infra.process import (
     find_binary,
     wait_until,
 )
-from ioc.settings import Settings
+from ioc.settings import Settings, mask_password
 
 log = logging.getLogger("ioc.infra")
 
@@ -108,7 +108,7 @@ class LocalMosquitto(LocalService):
 
     def __init__(self, settings: Settings):
         super().__init__(settings)
-        self.external_address = settings.mqtt_url
+        self.external_address = mask_password(settings.mqtt_url) if settings.mqtt_url else None
         self.address = self.url
         self.config = self.home / "mosquitto.conf"
         # The config path is unique per run_dir, so two run_dirs never claim each other's broker.

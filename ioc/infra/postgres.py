@@ -21,7 +21,7 @@ from pathlib import Path
 import psycopg
 
 from ioc.infra.process import InfraError, LocalService, ensure_debian_package, wait_until
-from ioc.settings import Settings
+from ioc.settings import Settings, mask_password
 
 log = logging.getLogger("ioc.infra")
 
@@ -55,7 +55,7 @@ class LocalPostgres(LocalService):
 
     def __init__(self, settings: Settings):
         super().__init__(settings)
-        self.external_address = masked(settings.database_url) if settings.database_url else None
+        self.external_address = mask_password(settings.database_url) if settings.database_url else None
         self.data = self.home / "data"
         self.log_file = self.home / "postgres.log"
         self.output_files = (self.log_file,)
@@ -150,11 +150,6 @@ class LocalPostgres(LocalService):
 def _major(path: str) -> int:
     match = re.search(r"/postgresql/(\d+)/", path)
     return int(match.group(1)) if match else 0
-
-
-def masked(url: str) -> str:
-    """The URL as it may be shown: its password, if any, as ***."""
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
 def _let_others_through(directory: Path) -> None:

@@ -15,7 +15,7 @@ from ioc.infra.process import (
     ensure_debian_package,
     wait_until,
 )
-from ioc.settings import Settings
+from ioc.settings import Settings, mask_password
 
 log = logging.getLogger("ioc.infra")
 
@@ -53,7 +53,7 @@ class LocalRedis(LocalService):
 
     def __init__(self, settings: Settings):
         super().__init__(settings)
-        self.external_address = settings.redis_url
+        self.external_address = mask_password(settings.redis_url) if settings.redis_url else None
         self.address = self.url
         self.log_file = self.home / "redis.log"
         self.output_files = (self.log_file,)

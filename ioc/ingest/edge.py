@@ -72,11 +72,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from ioc.city import City
-from ioc.models import MODELS, Event, TrafficFlowObserved
+from ioc.feeds import MODELS, REGISTRY
+from ioc.feeds.transit.model import HMAC_SHA256_HEX
+from ioc.models import Event
 from ioc.models.dead_letter import DeadLetter
 from ioc.models.ngsi_ld import ENTITY_MODELS, NgsiLdError, read_entity
 from ioc.models.time_range import utc_text
-from ioc.models.transit import HMAC_SHA256_HEX
 from ioc.privacy import pseudonymise_card
 from ioc.settings import DEFAULT_FUTURE_TOLERANCE_SECONDS
 
@@ -96,9 +97,9 @@ _LONG_NUMBER = re.compile(r"\d{6}")
 _CARD_IN_TEXT = re.compile(
     r"""(["']?\w*card\w*["']?\s*[:=]\s*)("[^"]*"?|'[^']*'?|[^,;}\s]*)""", re.IGNORECASE
 )
-TRANSIT = "transit"
-# Card numbers are 12 to 19 digits (ISO/IEC 7812); in transit text that is not JSON, and in a rejected
-# transit item, every such run is redacted (a rejection loses nothing by it).
+# Card numbers are 12 to 19 digits (ISO/IEC 7812); in text that is not JSON of a feed whose events carry
+# card ids (``Feed.card_ids``: transit), and in a rejected item of one, every such run is redacted (a
+# rejection loses nothing by it).
 _CARD_NUMBER = re.compile(r"(?<!\d)\d{12,19}(?!\d)")
 # NAPAS, Vietnam's domestic card scheme: 16 or 19 digits from IIN 9704. Counted as a card number with or
 # without a valid Luhn check digit (the numbers of the issue and the tests' made-up cards have none).
@@ -212,7 +213,7 @@ def prepare_json(
         text = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
         problem = Problem("(event)", parsed.reason)
         text = redact_text(text)
-        if feed == TRANSIT:
+        if carries_cards(feed):
             text = _CARD_NUMBER.sub(REDACTED, text)
         return Rejected(feed, UNPARSEABLE, (problem,), text, None, source, received_at)
     return prepare(
@@ -300,7 +301,7 @@ def _prepare(
 ) -> Accepted | Rejected:
     if not isinstance(item, dict):
         problem = Problem("(event)", f"an event is a JSON object, not {_json_type(item)}")
-        if feed == TRANSIT:  # a bare value on the transit feed may be a card number sent alone
+        if carries_cards(feed):  # a bare value on a card feed may be a card number sent alone
             item = _redact_numbers(item)
         return _reject(feed, INVALID, [problem], item, None, source, received_at)
     item = dict(item)
@@ -324,7 +325,7 @@ def _prepare(
         if problem is not None:
             item[RAW_CARD_FIELD] = REDACTED
             return _reject(feed, INVALID, [problem], item, raw_card, source, received_at)
-    if feed == TRANSIT:
+    if carries_cards(feed):
         # A card number anywhere else (an unknown field, deviceId, a nested key) would reach Kafka, or be
         # echoed by the validation error quoting it: refused before validation, naming only where it was.
         holding = card_number_fields(item)
@@ -378,16 +379,25 @@ def _isoformat(moment: datetime) -> str:
     return moment.isoformat()  # once per request, not once per item
 
 
+def carries_cards(feed: str) -> bool:
+    """Whether ``feed``'s events carry card ids (its registry entry says so): the edge pseudonymises them
+    and keeps no run of a card number's digits in what it rejects."""
+    registered = REGISTRY.get(feed)
+    return registered is not None and registered.card_ids
+
+
 def reading_identity(event: Event) -> bytes:
     """What makes a reading the same reading again: its sensor and eventId (ids are only unique per
-    source: two sensors' "1" are two events), else sensor + event time (+ lane). The edge's duplicate
-    marks and the worker's recent readings (``ioc.step``) both go by it."""
+    source: two sensors' "1" are two events), else sensor + event time (+ the model's
+    ``identity_fields``: a lane). The edge's duplicate marks and the worker's recent readings
+    (``ioc.step``) both go by it."""
     if event.event_id is not None:
         parts = ["id", event.sensor_id, event.event_id]
     else:
         parts = ["at", event.sensor_id, utc_text(event.date_observed)]
-        if isinstance(event, TrafficFlowObserved):
-            parts.append("" if event.lane_id is None else str(event.lane_id))
+        for name in event.identity_fields:  # what else tells two readings of a sensor apart (a lane)
+            value = getattr(event, name)
+            parts.append("" if value is None else str(value))
     return "\x1f".join(parts).encode()
 
 
@@ -408,7 +418,7 @@ def _reject(
 ) -> Rejected:
     payload = redact(item, raw_card)
     problems = [Problem(p.field, _scrub(p.reason, raw_card)) for p in problems]
-    if feed in (TRANSIT, NGSI_LD_FEED):  # a rejected tap, or an entity of no known feed: a card's place
+    if carries_cards(feed) or feed == NGSI_LD_FEED:  # a rejected tap, or an entity of no known feed
         payload = _redact_numbers(payload)
         problems = [Problem(_redact_digits(p.field), _redact_digits(p.reason)) for p in problems]
     key = payload.get("sensorId") if isinstance(payload, dict) else None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 
@@ -20,9 +21,12 @@ from ioc.kpis.report import CSV_COLUMNS, Kpis, csv_rows, read_report
 DAILY_COLUMNS = ["station", "area", "day", "valid", "completeness", "daily_aqi", "band", "exceeded"]
 
 
-def export_period(url: str, city: City, first: date, last: date, directory: Path) -> Path:
-    """Write the period's files (replacing an earlier export of it) and update the index; its folder."""
-    report = read_report(url, city, first, last)
+def export_period(
+    url: str, city: City, first: date, last: date, directory: Path, intervals: Mapping[str, int]
+) -> Path:
+    """Write the period's files (replacing an earlier export of it) and update the index; its folder.
+    ``intervals``: seconds between a sensor's readings per feed, for the completeness figures."""
+    report = read_report(url, city, first, last, intervals)
     folder = directory / f"{first.isoformat()}_{last.isoformat()}"
     folder.mkdir(parents=True, exist_ok=True)
     _write_text(folder / "kpis.json", report.model_dump_json(by_alias=True, indent=2) + "\n")

@@ -1,19 +1,23 @@
-"""The KPI report over local days: air (per scope and station-day), traffic, water, and the centre's alert
-handling, as ``GET /v1/kpis`` answers it and ``ioc export`` publishes it (JSON, and one CSV row per
-value). Each domain per scope: the city (from its stations' own values, never from area figures), each
-area, each station or detector."""
+"""The KPI report over local days: air (per scope and station-day), traffic, water, transit, crowds and
+the centre's alert handling, as ``GET /v1/kpis`` answers it and ``ioc export`` publishes it (JSON, and one
+CSV row per value). Each domain per scope: the city (from its stations' own values, never from area
+figures), each area, each station, detector or zone."""
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
+import psycopg
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from ioc.city import City
-from ioc.kpis import air, ops, traffic, water
-from ioc.kpis.store import lifecycles, local_span, station_days, traffic_intervals, water_samples
+from ioc.indices.transit import DEFAULT_MIN_TRIPS_PER_CELL
+from ioc.kpis import air, completeness, crowd, ops, traffic, transit, water
+from ioc.kpis.days import KpiDay, kpi_days
+from ioc.kpis.store import lifecycles, local_span, metro_trips
 
 MAX_DAYS = 366
 # One row per KPI value, as kpis.md asks every value to carry: id, scope, period, value, unit,
@@ -76,6 +80,7 @@ class TrafficScope(CamelModel):
         "observed speed, flow-weighted; null without peak data."
     )
     congested_hours: int = Field(description="Detector-hours at level of service E or F.")
+    completeness: float | None = Field(description="The detectors' readings received / expected.")
 
 
 class WaterScope(CamelModel):
@@ -87,6 +92,68 @@ class WaterScope(CamelModel):
     judged: int = Field(description="Samples with a target class and at least one QCVN 08 parameter.")
     compliance: float | None = Field(description="Share of those meeting the station's QCVN 08 class.")
     low_do_hours: int = Field(description="Station-hours with dissolved oxygen below 2 mg/L.")
+    completeness: float | None = Field(description="The stations' readings received / expected.")
+
+
+class CompletenessScope(CamelModel):
+    feed: str
+    scope: str = Field(description="`city`, an area (district) id, or a sensor id.")
+    sensors: int
+    received: int = Field(description="Readings received, each sensor-day at most its expected count.")
+    expected: int = Field(description="Readings the sensors' reporting interval expects (today: until now).")
+    completeness: float | None
+    daily: dict[date, float] = Field(description="Local day → completeness.")
+
+
+class TransitScope(CamelModel):
+    scope: str = Field(description="`city`, an area (district) id, a line id, or a station id.")
+    kind: str = Field(description="city, area, line or station.")
+    stations: int
+    boardings: int = Field(description="Entry and boarding taps in the period.")
+    daily_boardings: dict[date, int] = Field(description="Local day → entry and boarding taps.")
+    peak_15min: int | None = Field(description="A station's most boardings in 15 minutes of the period.")
+    completeness: float | None = Field(
+        description="Share of the stations' service hours in which they reported a tap."
+    )
+
+
+class OdCell(CamelModel):
+    origin: str
+    destination: str
+    trips: int = Field(description="At least k: a smaller cell is never published.")
+
+
+class OdDay(CamelModel):
+    day: date = Field(description="The service day (04:00 to 04:00 local).")
+    trips: int = Field(description="Entries matched to an exit of the same card within the day.")
+    suppressed_trips: int = Field(description="Trips of the pairs under k, left out.")
+    suppressed_cells: int = Field(description="Pairs under k, left out.")
+    unmatched_entries: int
+    unmatched_exits: int
+    cells: list[OdCell]
+
+
+class Transit(CamelModel):
+    k: int = Field(description="Fewest trips a published origin–destination pair has.")
+    scopes: list[TransitScope] = Field(description="The city, then each area, line and station.")
+    od_flows: list[OdDay] = Field(description="Metro origin–destination trips per service day.")
+
+
+class CrowdScope(CamelModel):
+    scope: str = Field(description="`city`, an area (district) id, or a zone id.")
+    zones: int = Field(description="Zones with a count in the period.")
+    visitors: int = Field(description="The daily visitors, summed over the period's days.")
+    daily_visitors: dict[date, int] = Field(
+        description="Local day → the most people in the zone at once (its 5-minute counts' peak), summed "
+        "over the scope's zones: the counters report the people present, not entries, so this is a lower "
+        "bound of the day's visitors (`ioc.kpis.crowd`)."
+    )
+    peak_share: float | None = Field(description="The most people at once as % of the zone's safe capacity.")
+    hours_over_80: float = Field(
+        description="Zone-hours at or over 80 % of the safe capacity (5-minute windows, summed over zones)."
+    )
+    daily_hours_over_80: dict[date, float] = Field(description="Local day → those zone-hours.")
+    completeness: float | None = Field(description="The zones' 5-minute counts received / expected.")
 
 
 class Kpis(CamelModel):
@@ -101,37 +168,56 @@ class Kpis(CamelModel):
     traffic: list[TrafficScope] = Field(description="The city first, then each area, then each detector.")
     water: list[WaterScope] = Field(description="The city first, then each area, then each station.")
     operations: list[OpsScope] = Field(description="Alerts opened in the period, per severity and feed.")
-
-
-def read_report(url: str, city: City, first: date, last: date) -> Kpis:
-    """The report of the local days [first, last] from the history store at ``url`` (blocking)."""
-    start, end = local_span(first, last, ZoneInfo(city.timezone))
-    days, alerts = station_days(url, city, first, last), lifecycles(url, start, end)
-    peaks, hours = (traffic_intervals(url, city, first, last, window) for window in ("5m", "1h"))
-    samples, water_hours = (water_samples(url, city, first, last, window) for window in ("15m", "1h"))
-    return build_report(
-        first,
-        last,
-        city,
-        [air.day_values(day) for day in days],
-        alerts,
-        (peaks, hours),
-        (samples, water_hours),
+    data_completeness: list[CompletenessScope] = Field(
+        description="Per feed with a reporting interval: the city, each area, each sensor."
     )
+    transit: Transit = Field(
+        description="Boardings per city, area, line and station; metro origin–destination flows per day, "
+        "pairs under k trips suppressed."
+    )
+    crowd: list[CrowdScope] = Field(
+        description="Daily visitors and hours over 80 % of the safe capacity: the city, each area, each zone."
+    )
+
+
+def read_report(
+    url: str,
+    city: City,
+    first: date,
+    last: date,
+    intervals: Mapping[str, int],
+    now: datetime | None = None,
+    kept_days: bool = True,
+) -> Kpis:
+    """The report of the local days [first, last] from the history store at ``url`` (blocking): closed
+    days as ``ioc.kpis.days`` keeps them (computed and kept when missing or stale), today computed;
+    without ``kept_days`` every day computed from the rows. ``intervals``: seconds between a sensor's
+    readings per feed (``IOC_READING_INTERVAL_SECONDS``)."""
+    now = now or datetime.now(UTC)
+    zone = ZoneInfo(city.timezone)
+    start, end = local_span(first, last, zone)
+    today = now.astimezone(zone).date()
+    with psycopg.connect(url) as connection:  # one for every read
+        days = kpi_days(connection, city, first, last, intervals, now, kept_days)
+        alerts = lifecycles(connection, start, end)
+        trips = metro_trips(connection, city, first, last, today)
+    flows = [transit.suppressed(day) for day in trips]
+    return build_report(first, last, city, days, alerts, flows, today)
 
 
 def build_report(
     first: date,
     last: date,
     city: City,
-    values: list[air.DayValues],
+    days: Sequence[KpiDay],
     alerts: list[ops.Lifecycle],
-    intervals: tuple[list[traffic.Interval], list[traffic.Interval]] = ([], []),
-    water_windows: tuple[list[water.Sample], list[water.Sample]] = ([], []),
+    flows: Sequence[transit.DayFlows] = (),
+    today: date | None = None,
 ) -> Kpis:
-    """The report of the period's station-days, alert lifecycles and traffic intervals (5-minute ones
-    for the peaks, hourly ones for congestion) (pure)."""
-    period_days = (last - first).days + 1
+    """The report of the period's days (each station's, detector's and sensor's day values), alert
+    lifecycles and metro flows (pure). Days after ``today`` are not expected yet."""
+    period_days = max((min(last, today or last) - first).days + 1, 0)
+    values = sorted((v for d in days for v in d.air), key=lambda v: (v.station, v.day))
     stations = [s for s in city.sensors if s.kind == "air"]
     scopes = [air.period_kpis("city", values, len(stations), period_days)]
     for district in sorted({s.district for s in stations}):
@@ -140,25 +226,22 @@ def build_report(
         scopes.append(air.period_kpis(district, mine, count, period_days))
     for station in sorted(s.id for s in stations):
         scopes.append(air.period_kpis(station, [v for v in values if v.station == station], 1, period_days))
-    peaks, hours = intervals
-    traffic_scopes = [traffic.traffic_kpis("city", peaks, hours)]
-    for scope in sorted({i.area for i in (*peaks, *hours)}) + sorted({i.detector for i in (*peaks, *hours)}):
-        mine = [i for i in peaks if scope in (i.area, i.detector)]
+    detector_days = [t for d in days for t in d.traffic]
+    traffic_scopes = [traffic.period_traffic("city", detector_days)]
+    for scope in sorted({t.area for t in detector_days}) + sorted({t.detector for t in detector_days}):
         traffic_scopes.append(
-            traffic.traffic_kpis(scope, mine, [i for i in hours if scope in (i.area, i.detector)])
+            traffic.period_traffic(scope, [t for t in detector_days if scope in (t.area, t.detector)])
         )
-    samples, water_hours = water_windows
-    water_scopes = [water.water_kpis("city", samples, water_hours)]
-    for scope in sorted({w.area for w in (*samples, *water_hours)}) + sorted(
-        {w.station for w in (*samples, *water_hours)}
-    ):
+    water_days = [w for d in days for w in d.water]
+    water_scopes = [water.period_water("city", water_days)]
+    for scope in sorted({w.area for w in water_days}) + sorted({w.station for w in water_days}):
         water_scopes.append(
-            water.water_kpis(
-                scope,
-                [w for w in samples if scope in (w.area, w.station)],
-                [w for w in water_hours if scope in (w.area, w.station)],
-            )
+            water.period_water(scope, [w for w in water_days if scope in (w.area, w.station)])
         )
+    station_days_taps = [t for d in days for t in d.transit]
+    readings = [r for d in days for r in d.readings]
+    data = completeness.completeness_scopes(readings)
+    share = {(c.feed, c.scope): c.completeness for c in data}
     return Kpis(
         first_day=first,
         last_day=last,
@@ -178,8 +261,11 @@ def build_report(
             )
             for v in values
         ],
-        traffic=[TrafficScope(**vars(k)) for k in traffic_scopes],
-        water=[WaterScope(**vars(k)) for k in water_scopes],
+        traffic=[
+            TrafficScope(**vars(k), completeness=share.get(("traffic", k.scope))) for k in traffic_scopes
+        ],
+        water=[WaterScope(**vars(k), completeness=share.get(("water", k.scope))) for k in water_scopes],
+        data_completeness=[CompletenessScope(**vars(c)) for c in data],
         operations=[
             OpsScope(
                 **{
@@ -190,6 +276,19 @@ def build_report(
             )
             for k in ops.ops_kpis(alerts)
         ],
+        transit=Transit(
+            k=DEFAULT_MIN_TRIPS_PER_CELL,
+            scopes=[TransitScope(**vars(k)) for k in transit.transit_scopes(station_days_taps)],
+            od_flows=[
+                OdDay(
+                    **{name: value for name, value in vars(f).items() if name != "cells"},
+                    # Thousands of cells: pydantic validates plain dicts faster than it constructs models.
+                    cells=[{"origin": o, "destination": d, "trips": n} for (o, d), n in f.cells.items()],
+                )
+                for f in flows
+            ],
+        ),
+        crowd=[CrowdScope(**vars(k)) for k in crowd.crowd_scopes([z for d in days for z in d.crowd])],
     )
 
 
@@ -219,19 +318,29 @@ def csv_rows(answer: Kpis) -> list[list[object]]:
             ]
         )
     for t in answer.traffic:
-        rows.append(["traffic.tti_peak", t.scope, *period, t.tti_peak, "ratio", None, t.detectors, None])
-        rows.append(
-            ["traffic.congested_hours", t.scope, *period, t.congested_hours, "h", None, t.detectors, None]
-        )
+        common = [t.completeness, t.detectors, None]
+        rows.append(["traffic.tti_peak", t.scope, *period, t.tti_peak, "ratio", *common])
+        rows.append(["traffic.congested_hours", t.scope, *period, t.congested_hours, "h", *common])
     for w in answer.water:
         for band, share in w.wqi_class_share.items():
             rows.append(
-                [f"water.wqi_class_share.{band}", w.scope, *period, share, "share", None, w.stations, None]
-            )
+                [f"water.wqi_class_share.{band}", w.scope, *period, share, "share", w.completeness,
+                 w.stations, None]
+            )  # fmt: skip
         rows.append(
-            ["water.compliance", w.scope, *period, w.compliance, "share", None, w.stations, "QCVN 08:2023"]
+            ["water.compliance", w.scope, *period, w.compliance, "share", w.completeness, w.stations,
+             "QCVN 08:2023"]
+        )  # fmt: skip
+        rows.append(
+            ["water.low_do_hours", w.scope, *period, w.low_do_hours, "h", w.completeness, w.stations, None]
         )
-        rows.append(["water.low_do_hours", w.scope, *period, w.low_do_hours, "h", None, w.stations, None])
+    for c in answer.data_completeness:
+        scope = f"{c.feed}:{c.scope}"
+        rows.append(["ops.data_completeness", scope, *period, c.completeness, "share", c.completeness,
+                     c.sensors, None])  # fmt: skip
+        for day, share in c.daily.items():
+            rows.append(["ops.data_completeness", scope, day.isoformat(), day.isoformat(), share, "share",
+                         share, c.sensors, None])  # fmt: skip
     for o in answer.operations:
         scope = f"{o.severity}:{o.feed}"
         for kpi, value in (
@@ -244,4 +353,33 @@ def csv_rows(answer: Kpis) -> list[list[object]]:
         ):
             unit = "count" if kpi == "ops.alerts" else "share" if kpi.endswith("15_min") else "min"
             rows.append([kpi, scope, *period, value, unit, None, None, None])
+    for t in answer.transit.scopes:
+        for day, boardings in t.daily_boardings.items():
+            rows.append(
+                ["transit.boardings", t.scope, day.isoformat(), day.isoformat(), boardings, "taps",
+                 t.completeness, t.stations, None]
+            )  # fmt: skip
+        if t.peak_15min is not None:
+            rows.append(
+                ["transit.peak_15min", t.scope, *period, t.peak_15min, "taps", t.completeness, 1, None]
+            )
+    for f in answer.transit.od_flows:
+        day = [f.day.isoformat(), f.day.isoformat()]
+        for cell in f.cells:
+            scope = f"{cell.origin}>{cell.destination}"
+            rows.append(
+                ["transit.od_flows", scope, *day, cell.trips, "trips", None, 2, f"k={answer.transit.k}"]
+            )
+        rows.append(["transit.od_suppressed_trips", "city", *day, f.suppressed_trips, "trips", None, None,
+                     f"k={answer.transit.k}"])  # fmt: skip
+    for c in answer.crowd:
+        common = [c.completeness, c.zones, None]
+        for day, visitors in c.daily_visitors.items():
+            one_day = [day.isoformat(), day.isoformat()]
+            rows.append(["crowd.daily_visitors", c.scope, *one_day, visitors, "people", *common])
+        for day, over in c.daily_hours_over_80.items():
+            one_day = [day.isoformat(), day.isoformat()]
+            rows.append(["crowd.hours_over_80", c.scope, *one_day, over, "h", *common])
+        rows.append(["crowd.hours_over_80", c.scope, *period, c.hours_over_80, "h", *common])
+        rows.append(["crowd.peak_share", c.scope, *period, c.peak_share, "%", *common])
     return rows

@@ -1,22 +1,6 @@
-"""Feed models: one module per feed, each event a validated pydantic model."""
+"""The core's models: the event base every feed model builds on (``ioc.models.base``), anomalies, alerts,
+dead letters. Each feed's own model is in its package (``ioc/feeds/<feed>/model.py``)."""
 
-from ioc.models.air import AirQualityObserved
 from ioc.models.base import SCHEMA_VERSION, Event, FieldUnit
-from ioc.models.traffic import TrafficFlowObserved
-from ioc.models.transit import FareTap
-from ioc.models.water import WaterQualityObserved
 
-MODELS: dict[str, type[Event]] = {
-    model.feed: model for model in (AirQualityObserved, TrafficFlowObserved, WaterQualityObserved, FareTap)
-}
-
-__all__ = [
-    "MODELS",
-    "SCHEMA_VERSION",
-    "AirQualityObserved",
-    "Event",
-    "FareTap",
-    "FieldUnit",
-    "TrafficFlowObserved",
-    "WaterQualityObserved",
-]
+__all__ = ["SCHEMA_VERSION", "Event", "FieldUnit"]

@@ -100,6 +100,9 @@ class Event(BaseModel):
     feed: ClassVar[str]
     # The numeric fields an event-time window aggregates, with their units.
     measures: ClassVar[tuple[FieldUnit, ...]] = ()
+    # Fields beyond the sensor and the event time that tell two readings apart when there is no eventId
+    # (a traffic detector's lane): the edge's and the worker's duplicate checks read them.
+    identity_fields: ClassVar[tuple[str, ...]] = ()
 
     schema_version: int = Field(SCHEMA_VERSION, ge=1, le=SCHEMA_VERSION)
     sensor_id: str = Field(min_length=1, max_length=128, description="Registry id of the sensor.")

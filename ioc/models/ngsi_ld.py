@@ -5,10 +5,12 @@ Both forms are supported. *Normalized*: every attribute is ``{"type": "Property"
 ``{"@type": "DateTime", "@value": …}``; ``refRoadSegment`` is a Relationship). *keyValues*: every
 attribute is its bare value. ``from_ngsi_ld`` reads either, attribute by attribute, from its shape.
 
-The entity id is ``urn:ngsi-ld:<type>:<sensorId>``. ``dateObserved`` keeps the sensor's own offset, so
-event → entity → event is exact. Traffic intervals go out as FIWARE's ``dateObservedFrom`` and
-``dateObservedTo``; coming in, those (or an ISO 8601 interval in ``dateObserved``) give ``dateObserved``
-and ``intervalSeconds`` (air: ``averagingPeriod``) when they are absent.
+Each feed says whether and how its events are entities (``Feed.ngsi_ld``, an ``ioc.feeds.NgsiLdEntity``):
+the type is its model's class name. The entity id is ``urn:ngsi-ld:<type>:<sensorId>``. ``dateObserved``
+keeps the sensor's own offset, so event → entity → event is exact. Counts' intervals (traffic's, crowd's)
+go out as FIWARE's ``dateObservedFrom`` and ``dateObservedTo``; coming in, those (or an ISO 8601
+interval in ``dateObserved``) give ``dateObserved`` and the feed's interval length field
+(``intervalSeconds``; air: ``averagingPeriod``) when they are absent.
 
 Coming in, entities are read as the Smart Data Models publish them (issue 18):
 
@@ -30,13 +32,13 @@ Coming in, entities are read as the Smart Data Models publish them (issue 18):
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import AwareDatetime, TypeAdapter, ValidationError
 
 from ioc.city import UNREGISTERED_PREFIX, City
-from ioc.models.air import AirQualityObserved
+from ioc.feeds import REGISTRY, NgsiLdEntity
 from ioc.models.base import Event
 from ioc.models.ngsi_ld_values import (
     AttributeValue,
@@ -47,20 +49,21 @@ from ioc.models.ngsi_ld_values import (
     split_interval,
     utc_if_naive,
 )
-from ioc.models.traffic import TrafficFlowObserved
-from ioc.models.water import WaterQualityObserved
 
 CORE_CONTEXT = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context.jsonld"
 _SDM = "https://raw.githubusercontent.com/smart-data-models"
+# How each feed's events are NGSI-LD entities, by entity type (its model's class name), in feed order.
+_ENTITIES: dict[str, NgsiLdEntity] = {
+    feed.model.__name__: feed.ngsi_ld for feed in REGISTRY.values() if feed.ngsi_ld is not None
+}
 CONTEXTS: dict[str, list[str]] = {
-    "AirQualityObserved": [f"{_SDM}/dataModel.Environment/master/context.jsonld", CORE_CONTEXT],
-    "WaterQualityObserved": [f"{_SDM}/dataModel.WaterQuality/master/context.jsonld", CORE_CONTEXT],
-    "TrafficFlowObserved": [f"{_SDM}/dataModel.Transportation/master/context.jsonld", CORE_CONTEXT],
+    name: [f"{_SDM}/{entity.data_model}/master/context.jsonld", CORE_CONTEXT]
+    for name, entity in _ENTITIES.items()
 }
 ENTITY_MODELS: dict[str, type[Event]] = {
-    model.__name__: model for model in (AirQualityObserved, WaterQualityObserved, TrafficFlowObserved)
+    feed.model.__name__: feed.model for feed in REGISTRY.values() if feed.ngsi_ld is not None
 }
-# UN/CEFACT common codes for the units we use; units without one (veh/h, NTU, MPN) go without.
+# UN/CEFACT common codes for the units we use; units without one (veh/h, NTU, MPN, persons) go without.
 UNIT_CODES = {"µg/m³": "GQ", "°C": "CEL", "%": "P1", "km/h": "KMH", "mg/L": "M1", "µS/cm": "G42", "1": "C62"}
 DATETIME_ATTRIBUTES = frozenset({"dateObserved", "ingestTime", "dateObservedFrom", "dateObservedTo"})
 # Relationship attributes and the entity type they point to.
@@ -73,22 +76,17 @@ IGNORED_ATTRIBUTES = frozenset(
     }
 )  # fmt: skip
 
-# Smart Data Models' names for measures ioc keeps under its own: name → (ioc's name, factor). SDM's NO3,
-# NH4 and PO4 are ion concentrations and ioc's nutrients are "as N" / "as P": the factor is the ratio of
-# molar masses (N 14.0067, NO3 62.0049, NH4 18.0385; P 30.9738, PO4 94.9714). SDM's NO2 is "nitrite
-# nitrogen" already, P-PO4 "phosphate-phosphorus", O2 the dissolved oxygen.
+# Smart Data Models' names for measures ioc keeps under its own, per entity type: name → (ioc's name,
+# factor), as each feed declares them (water's nutrients).
 SDM_MEASURES: dict[str, dict[str, tuple[str, float]]] = {
-    "WaterQualityObserved": {
-        "NO3": ("no3N", 14.0067 / 62.0049),
-        "NH4": ("nh4N", 14.0067 / 18.0385),
-        "PO4": ("po4P", 30.9738 / 94.9714),
-        "NO2": ("no2N", 1.0),
-        "P-PO4": ("po4P", 1.0),
-        "O2": ("dissolvedOxygen", 1.0),
-    }
+    name: dict(entity.sdm_measures) for name, entity in _ENTITIES.items() if entity.sdm_measures
 }
 # The field an observation interval's length goes to, per entity type.
-INTERVAL_LENGTHS = {"TrafficFlowObserved": "intervalSeconds", "AirQualityObserved": "averagingPeriod"}
+INTERVAL_LENGTHS: dict[str, str] = {
+    name: entity.interval_length for name, entity in _ENTITIES.items() if entity.interval_length
+}
+# The entity types whose events are counts over an interval: out as FIWARE's dateObservedFrom/To.
+COUNTS_OVER_INTERVAL = frozenset(name for name, entity in _ENTITIES.items() if entity.counts_over_interval)
 DEVICE_PREFIX = "urn:ngsi-ld:Device:"
 
 _DATETIME = TypeAdapter(AwareDatetime)
@@ -283,10 +281,11 @@ def _latest(moments: list[Any]) -> Any:
 def _plain_attributes(event: Event) -> dict[str, Any]:
     """keyValues attributes: the wire JSON without the sensor id (it is in the entity id)."""
     attributes = event.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"sensor_id"})
-    if isinstance(event, TrafficFlowObserved):
+    if type(event).__name__ in COUNTS_OVER_INTERVAL:
         del attributes["intervalSeconds"]
+        end = event.date_observed + timedelta(seconds=event.interval_seconds)  # type: ignore[attr-defined]
         attributes["dateObservedFrom"] = attributes["dateObserved"]
-        attributes["dateObservedTo"] = _DATETIME.dump_python(event.interval_end, mode="json")
+        attributes["dateObservedTo"] = _DATETIME.dump_python(end, mode="json")
     for name, target_type in RELATIONSHIPS.items():
         if name in attributes:
             attributes[name] = entity_id(target_type, attributes[name])
@@ -361,7 +360,7 @@ def _known_as(city: City, candidate: Any, prefix: str) -> str | None:
 
 
 def _interval(model: type[Event], attributes: dict[str, Any]) -> dict[str, Any]:
-    """FIWARE's dateObservedFrom/To → dateObserved and the interval's length: a traffic count's
+    """FIWARE's dateObservedFrom/To → dateObserved and the interval's length: a traffic or crowd count's
     ``intervalSeconds``, an air reading's ``averagingPeriod`` (each only when absent)."""
     start, end = attributes.pop("dateObservedFrom", None), attributes.pop("dateObservedTo", None)
     if start is not None:

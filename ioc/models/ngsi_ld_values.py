@@ -14,7 +14,9 @@ Pure functions for ``ioc.models.ngsi_ld``; what each form means and what ioc mak
   ``start/end`` (Smart Data Models' ``dateObserved``) is split in two.
 - **Units**: a measure with a ``unitCode`` is converted to the unit ioc keeps it in; one without is in
   the Smart Data Models' unit, which is ioc's but for ``relativeHumidity`` (a fraction, 0–1) and
-  water ``conductivity`` (S/m). A unit code ioc cannot convert is a problem naming the attribute.
+  water ``conductivity`` (S/m). A gas (co, no2, o3, so2) in ppm (``59``) or ppb (``61``) becomes µg/m³ at
+  25 °C and 1 atm (µg/m³ = ppb × M / 24.45). A unit code ioc cannot convert is a problem naming the
+  attribute.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from ioc.indices.air import MOLAR_MASS_G_MOL, MOLAR_VOLUME_25C_L
 
 NORMALIZED_TYPES = frozenset({"Property", "GeoProperty", "LanguageProperty"})
 
@@ -136,17 +140,40 @@ CONVERSIONS: dict[str, dict[str, Callable[[float], float]]] = {
 SDM_DEFAULT_CODES = {"relativeHumidity": "C62", "conductivity": "D10"}
 
 
+# A gas's ppb (61) or ppm (59) → µg/m³ at 25 °C and 1 atm: µg/m³ = ppb × M / 24.45, the reference conditions
+# of ioc's indices (ioc.indices.air) and of the conversions low-cost gas sensors and IoT Agents report in.
+PARTS_PER_BILLION = {"61": 1.0, "59": 1000.0}
+
+
 def in_unit(name: str, value: Any, unit_code: str | None, unit: str) -> Any:
     """``value`` of measure ``name`` in ``unit``, converted from its ``unit_code`` (or the Smart Data
-    Models' default for the attribute); a value that is not a number is left for the model to reject."""
+    Models' default for the attribute); a value that is not a number is left for the model to reject.
+    A gas (co, no2, o3, so2) in ppm or ppb becomes µg/m³ by its molar mass."""
     code = unit_code or SDM_DEFAULT_CODES.get(name)
     if code is None or not isinstance(value, int | float) or isinstance(value, bool):
         return value
+    if unit == "µg/m³" and code in PARTS_PER_BILLION:
+        return _gas_in_ug_m3(name, value, code)
     known = CONVERSIONS.get(unit, {})
     if code not in known:
         codes = ", ".join(known) or "none"
-        raise ValueFormError(f"unitCode {code!r} is not one ioc converts to {unit} (known: {codes})", value)
+        gases = ", and 59 (ppm), 61 (ppb) for a gas" if unit == "µg/m³" else ""
+        raise ValueFormError(
+            f"unitCode {code!r} is not one ioc converts to {unit} (known: {codes}{gases})", value
+        )
     return known[code](value)
+
+
+def _gas_in_ug_m3(name: str, value: float, code: str) -> float:
+    molar_mass = MOLAR_MASS_G_MOL.get(name)
+    if molar_mass is None:
+        gases = ", ".join(sorted(MOLAR_MASS_G_MOL))
+        raise ValueFormError(
+            f"unitCode {code!r} (parts per {'million' if code == '59' else 'billion'}) is for a gas "
+            f"({gases}); {name} is not one",
+            value,
+        )
+    return value * PARTS_PER_BILLION[code] * molar_mass / MOLAR_VOLUME_25C_L
 
 
 def in_sdm_default_unit(name: str, value: Any, unit: str) -> Any:

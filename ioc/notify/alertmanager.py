@@ -37,9 +37,17 @@ def labels_of(alert: Alert) -> dict[str, str]:
     }
 
 
-def to_alertmanager(alert: Alert, console_url: str, now: datetime | None = None) -> dict[str, Any]:
+def to_alertmanager(
+    alert: Alert, console_url: str, now: datetime, starts_at: str | None = None
+) -> dict[str, Any]:
     """``alert`` as a postable Alertmanager alert. An unresolved one has no endsAt (Alertmanager keeps it
-    for resolve_timeout after each send); a resolved one ends at its resolution (``now`` if unknown)."""
+    for resolve_timeout after each send); a resolved one ends ``now``.
+
+    startsAt and endsAt are on Alertmanager's clock, not the event clock: startsAt is when ioc first told
+    it (``starts_at``, else ``now``). An alert whose startsAt is older than the group wait flushes its
+    group at once, and an episode's start is minutes old by the time a window closes, so sending it would
+    mail each burst's first alert alone. The episode's start and resolution, for people, are annotations.
+    """
     posted: dict[str, Any] = {
         "labels": labels_of(alert),
         "annotations": {
@@ -49,18 +57,21 @@ def to_alertmanager(alert: Alert, console_url: str, now: datetime | None = None)
             "description_en": alert.text.en,
             "area_name": alert.district_name,
             "entity_name": alert.entity_name,
-            "console_url": "",  # set by the caller's console_url below
+            "console_url": console_link(console_url, alert.id),
+            "started": _shown(alert.episode_start),
         },
-        "startsAt": alert.episode_start.isoformat(),
+        "startsAt": starts_at or now.isoformat(),
         "generatorURL": console_link(console_url, alert.id),
     }
-    posted["annotations"]["console_url"] = posted["generatorURL"]
     if not alert.unresolved:
-        ended = alert.resolved_at or now
-        if ended is not None:
-            # Alertmanager refuses endsAt before startsAt; a resolution is never before the episode began.
-            posted["endsAt"] = max(ended, alert.episode_start).isoformat()
+        posted["annotations"]["ended"] = _shown(alert.resolved_at or now)
+        posted["endsAt"] = now.isoformat()
     return posted
+
+
+def _shown(moment: datetime) -> str:
+    """A time as the mail shows it, in the offset it was recorded in: 2026-11-23 07:15 +0700."""
+    return moment.strftime("%Y-%m-%d %H:%M %z")
 
 
 def wants_silence(alert: Alert) -> bool:

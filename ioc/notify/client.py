@@ -7,6 +7,8 @@ from typing import Any
 
 import httpx
 
+from ioc.settings import mask_password
+
 TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 
 
@@ -24,9 +26,12 @@ class Alertmanager:
             url = f"{self.url}/api/v2{path}"
             response = await self.client.request(method, url, timeout=TIMEOUT, **kwargs)
         except httpx.HTTPError as error:
-            raise AlertmanagerError(f"{self.url}: {type(error).__name__}: {error}") from None
+            # The URL may carry basic-auth credentials: the message (logged) shows them masked.
+            raise AlertmanagerError(mask_password(f"{self.url}: {type(error).__name__}: {error}")) from None
         if response.status_code >= 300:
-            raise AlertmanagerError(f"{self.url}{path}: {response.status_code} {response.text[:300]}")
+            raise AlertmanagerError(
+                mask_password(f"{self.url}{path}: {response.status_code} {response.text[:300]}")
+            )
         return response.json() if response.content else None
 
     async def uptime(self) -> str:

@@ -42,7 +42,7 @@ from ioc.notify.alertmanager import (
     wants_silence,
 )
 from ioc.notify.client import Alertmanager, AlertmanagerError
-from ioc.settings import Settings
+from ioc.settings import Settings, mask_password
 
 log = logging.getLogger(__name__)
 
@@ -99,9 +99,9 @@ class Target:
         """Queue what this Alertmanager should hear: new and changed open alerts, re-sends due, and the
         resolution of every alert it may hold open that the picture no longer lists as unresolved."""
         for alert_id, alert in current.items():
-            payload = to_alertmanager(alert, console_url)
-            due = clock - self.sent_at.get(alert_id, float("-inf")) >= resend
             before = self.open.get(alert_id)
+            payload = to_alertmanager(alert, console_url, now, before["startsAt"] if before else None)
+            due = clock - self.sent_at.get(alert_id, float("-inf")) >= resend
             if before is not None and before["labels"] != payload["labels"]:
                 # Its severity rose: a new alert to Alertmanager, so the old one ends (or it would linger
                 # until resolve_timeout).
@@ -114,7 +114,7 @@ class Target:
             if alert is not None and alert.unresolved:
                 continue  # the index and the record disagree for a moment: ask again next cycle
             if alert is not None:
-                payload = to_alertmanager(alert, console_url, now)
+                payload = to_alertmanager(alert, console_url, now, self.open[alert_id]["startsAt"])
                 self.outbox[outbox_key(payload)] = payload
             # No record at all (Redis flushed or restarted empty, a rebuild under way): ioc does not know
             # it resolved, so it is not sent as resolved; it is no longer re-sent and Alertmanager lets it
@@ -128,7 +128,9 @@ class Target:
         self.up = False
         self.backoff = min(max(self.backoff * 2, poll), MAX_BACKOFF)
         self.retry_at = clock + self.backoff
-        log.warning("Alertmanager %s: %s; retrying in %.0f s", self.am.url, error, self.backoff)
+        log.warning(
+            "Alertmanager %s: %s; retrying in %.0f s", mask_password(self.am.url), error, self.backoff
+        )
 
 
 class Notifier:
@@ -180,7 +182,9 @@ class Notifier:
                 }
         target.sent_at.clear()
         if target.uptime is not None:
-            log.info("Alertmanager %s restarted: sending every open alert again", target.am.url)
+            log.info(
+                "Alertmanager %s restarted: sending every open alert again", mask_password(target.am.url)
+            )
         target.uptime = uptime
 
     async def deliver(self, target: Target, current: dict[str, Alert], now: datetime) -> None:
@@ -206,10 +210,11 @@ class Notifier:
         """Per Alertmanager: queue depth, failed attempts and alerts delivered, for ``GET /metrics``."""
         fields: dict[str, str | int] = {}
         for target in self.targets:
-            fields[f"queue|{target.am.url}"] = len(target.outbox)
-            fields[f"failures|{target.am.url}"] = target.failures
-            fields[f"delivered|{target.am.url}"] = target.delivered
-            fields[f"up|{target.am.url}"] = int(target.up)
+            shown = mask_password(target.am.url)  # the report is read by /metrics, which anyone may scrape
+            fields[f"queue|{shown}"] = len(target.outbox)
+            fields[f"failures|{shown}"] = target.failures
+            fields[f"delivered|{shown}"] = target.delivered
+            fields[f"up|{shown}"] = int(target.up)
         fields["updated"] = int(time.time())
         await self.redis.hset(metrics_key(self.settings), mapping=fields)
 
@@ -220,7 +225,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     redis = connect(settings, socket_timeout=5)
     async with httpx.AsyncClient() as client:
         notifier = Notifier(settings, redis, client)
-        log.info("notifying %s", ", ".join(t.am.url for t in notifier.targets))
+        log.info("notifying %s", ", ".join(mask_password(t.am.url) for t in notifier.targets))
         try:
             while not stop.is_set():
                 try:

@@ -14,7 +14,7 @@ import redis
 
 from connectors.kafka import EventProducer, create_topics
 from ioc.alerts.silence import Matchers, Silence
-from ioc.models import AirQualityObserved
+from ioc.feeds.air.model import AirQualityObserved
 from ioc.models.anomaly import Anomaly, RuleKind, Severity, alert_id
 from tests.processes import IocProcess, read_topic, wait_for
 

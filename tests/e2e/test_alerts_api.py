@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from connectors.kafka import EventProducer, create_topics
 from connectors.sinks.redis_picture import RedisPicture, connect
@@ -31,7 +32,12 @@ HANOI = ZoneInfo("Asia/Ho_Chi_Minh")
 T0 = datetime.now(HANOI).replace(second=0, microsecond=0) - timedelta(hours=2)
 
 OPERATOR, ADMIN, INTEGRATOR = ({"X-API-Key": TEST_KEYS[role]} for role in ("operator", "admin", "integrator"))
-OPERATOR_ID, ADMIN_ID = "operator#1", "admin#3"  # key ids: role and position in IOC_API_KEYS
+# The API process below names its operator and admin keys (name:role:key); the audit trail shows the names.
+OPERATOR_ID, ADMIN_ID = "duty-operator", "duty-admin"
+NAMED_KEYS = (
+    f"{OPERATOR_ID}:operator:{TEST_KEYS['operator']},integrator:{TEST_KEYS['integrator']},"
+    f"{ADMIN_ID}:admin:{TEST_KEYS['admin']}"
+)
 
 JAM = ("traffic.incident", "traffic-nga-tu-so", "traffic", "dong-da")
 AIR = ("air.aqi_band", "air-kim-lien", "air", "dong-da")
@@ -92,7 +98,13 @@ def test_operators_work_the_alerts_and_the_trail_survives_a_redis_flush(settings
     port = free_port()
     worker = IocProcess(["worker"], settings, tmp_path / "worker-1.log")
     # A long wait costs nothing when the worker keeps up, and keeps a busy machine from turning 200 into 202.
-    api = IocProcess(["api", "--port", str(port)], settings, tmp_path / "api.log", command_wait_seconds=20)
+    api = IocProcess(
+        ["api", "--port", str(port)],
+        settings,
+        tmp_path / "api.log",
+        command_wait_seconds=20,
+        api_keys=NAMED_KEYS,
+    )
     http = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=OPERATOR, timeout=30)
     processes = [worker, api]
 
@@ -352,7 +364,7 @@ def test_a_command_the_picture_does_not_show_yet_is_202_and_without_kafka_503(se
             await client.aclose()
 
     asyncio.run(write())
-    lagging = settings.model_copy(update={"command_wait_seconds": 0.5})
+    lagging = settings.model_copy(update={"command_wait_seconds": 0.5, "api_keys": SecretStr(NAMED_KEYS)})
     with TestClient(create_app(lagging)) as client:
         response = client.post(f"/v1/alerts/{alert.id}/ack", headers=OPERATOR, json={"note": "đang xử lý"})
     assert response.status_code == 202, response.text

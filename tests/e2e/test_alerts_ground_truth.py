@@ -22,6 +22,7 @@ from ioc.alerts.rules import load_rules
 from ioc.backtest.run import detect
 from ioc.backtest.scoring import RaisedAlert, TruthScenario, alerts_from_anomalies, score
 from ioc.city import load_city
+from ioc.feeds import FEEDS as REGISTERED
 from ioc.models.alert import AlertChange, AlertEvent
 from ioc.recording import RecordedEvent
 from tests.online_offline import offline, settled, streamed
@@ -31,7 +32,7 @@ from tests.processes import IocProcess, read_topic, wait_for
 START = datetime.fromisoformat("2026-07-06T00:00:00+07:00")
 DAYS = float(os.environ.get("IOC_E2E_DAYS", "7"))
 SEED = 7
-FEEDS = ["air", "traffic", "water", "transit"]
+FEEDS = list(REGISTERED)  # every feed, with every kind of scenario
 
 
 def simulated_week(settings):

@@ -6,12 +6,15 @@ loads. The operator signs in with a key (a wrong one is refused with the API's s
 jam, then a new critical alert raised by the real worker from an anomaly in the broker appears in the page
 without a reload, above an older critical jam and both above the newer warning (critical first); the
 filters by severity, feed and district narrow the list; the operator acknowledges it there and the API
-shows it acknowledged by that key.
-Switched to English, the page shows the alert's English title. The key never goes into a URL (the
-stream is read with fetch and the X-API-Key header), so it is nowhere in the API's log, access log
-included; the page runs under a Content-Security-Policy that allows no inline script or style. No
-JavaScript error on the way; a full-page screenshot is kept in
-``test-artifacts/console.png`` (and ``console-vi.png``, before the switch).
+shows it acknowledged by that key. A crowd counter's reading pushed through the ingest route while the
+page is open shows in the crowd tile (the zone, the people now, the share of its safe capacity and its
+band) and on the map's crowd layer, which the legend hides and shows again; the tiles and layers come from
+the feed registry (``/console/feeds.json``). Switched to English, the page shows the alert's English
+title. The key never goes into a URL (the stream is read with fetch and the X-API-Key header), so it is
+nowhere in the API's log, access log included; the page runs under a Content-Security-Policy that allows
+no inline script or style. No JavaScript error on the way; a full-page screenshot is kept in
+``test-artifacts/console.png`` (and ``console-vi.png``, before the switch; ``console-crowd.png`` as the
+crowd reading arrives, and ``console-crowd-map.png``, the map in English).
 """
 
 from __future__ import annotations
@@ -28,10 +31,13 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, expect, sync_playwright
 
 from connectors.kafka import EventProducer, create_topics
+from ioc.api.auth import identify
+from ioc.feeds import FEEDS
 from ioc.infra.process import ensure_debian_package
 from ioc.models.anomaly import Anomaly, RuleKind, Severity, alert_id
+from ioc.settings import parse_api_keys
 from tests.conftest import TEST_KEYS, settings_env
-from tests.e2e.test_alerts_api import HANOI, OPERATOR_ID
+from tests.e2e.test_alerts_api import HANOI
 from tests.e2e.test_stream_sse import api_process
 from tests.processes import IocProcess, wait_for
 
@@ -171,6 +177,47 @@ def test_an_operator_sees_a_live_alert_and_acknowledges_it_in_the_console(settin
         assert page.locator("#map .sensor").count() >= 30  # air and water sensors on the map
         assert page.locator("#map .district").count() >= 10
         page.evaluate("window.__sameDocument = true")  # gone if the page reloads
+        # A tile and a map layer per registered feed, in the registry's order.
+        tiles = page.locator("#tiles .tile").evaluate_all("tiles => tiles.map(t => t.dataset.feed)")
+        assert tiles == list(FEEDS)
+        assert page.locator("#map .layer").evaluate_all("gs => gs.map(g => g.dataset.layer)") == list(FEEDS)
+
+        # A crowd counter's reading, pushed while the page is open: 8,500 people in Văn Miếu, whose safe
+        # capacity is 10,000 (the registry's), is 85 %, in the band "crowded" (80–100 %).
+        zone, reading_at = "crowd-van-mieu", datetime.now(HANOI) - timedelta(minutes=1)
+        pushed = http.post(
+            "/v1/ingest/crowd",
+            headers={"X-API-Key": TEST_KEYS["integrator"]},
+            json=[{"sensorId": zone, "dateObserved": reading_at.isoformat(), "peopleCount": 8500,
+                   "occupancy": 0.9, "averageCrowdSpeed": 2.1, "direction": "inbound"}],
+        )  # fmt: skip
+        assert pushed.status_code == 200, pushed.text
+        assert pushed.json()["accepted"] == 1
+        crowd_tile = page.locator('[data-testid="tile-crowd"]')
+        expect(crowd_tile.locator(".tile-number")).to_have_text("85", timeout=90_000)
+        expect(crowd_tile.locator(".tile-name")).to_have_text("Đám đông")
+        expect(crowd_tile.locator(".band")).to_have_text("Rất đông")
+        expect(crowd_tile.locator(".band")).to_have_attribute("data-band", "crowded")
+        expect(crowd_tile.locator(".tile-unit")).to_have_text("% sức chứa")
+        expect(crowd_tile.locator(".tile-where")).to_have_text("Văn Miếu – Quốc Tử Giám · Đống Đa")
+        expect(crowd_tile.locator(".tile-tally")).to_have_attribute("data-total", "8500")
+        expect(crowd_tile.locator(".tile-tally")).to_have_text("Khu: 1 · 8.500 người")
+        layer = page.locator('#map [data-layer="crowd"]')
+        marker = layer.locator(f'.sensor[data-sensor="{zone}"]')
+        expect(marker).to_have_attribute("data-band", "crowded")
+        expect(marker).to_have_attribute("fill", "#ff7e00")
+        expect(layer.locator(f'.sensor-value[data-sensor="{zone}"]')).to_have_text("85%")
+        assert "Lấp đầy 85% sức chứa · Rất đông" in marker.locator("title").text_content()
+        # The legend hides the layer and shows it again.
+        toggle = page.locator('#legend .layer-toggle[data-layer="crowd"]')
+        toggle.click()
+        expect(toggle).to_have_attribute("aria-pressed", "false")
+        expect(marker).to_be_hidden()
+        toggle.click()
+        expect(marker).to_be_visible()
+        assert page.evaluate("window.__sameDocument") is True
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=ARTIFACTS / "console-crowd.png", full_page=True)
 
         # A new critical jam, raised by the worker from the broker, arrives on its own — newest first.
         produce(settings, jam(live_jam))
@@ -196,7 +243,9 @@ def test_an_operator_sees_a_live_alert_and_acknowledges_it_in_the_console(settin
         expect(row.locator(".outcome")).to_have_attribute("data-kind", "done")
         acknowledged = http.get(f"/v1/alerts/{ident(live_jam)}").json()
         assert acknowledged["status"] == "acknowledged"
-        assert acknowledged["acknowledgedBy"] == OPERATOR_ID
+        # By the key's name in this test's settings (an unnamed role:key is known by a name derived from it).
+        operator = identify(TEST_KEYS["operator"], parse_api_keys(settings.api_keys.get_secret_value()))
+        assert operator is not None and acknowledged["acknowledgedBy"] == operator.name
         assert acknowledged["acknowledgedNote"] == "Đã báo CSGT / traffic police informed"
         expect(row.locator('[data-action="ack"]')).to_be_hidden()
         expect(row.locator('[data-action="resolve"]')).to_be_visible()
@@ -237,6 +286,10 @@ def test_an_operator_sees_a_live_alert_and_acknowledges_it_in_the_console(settin
         expect(page.locator("#connection")).to_have_text("Live")
 
         page.screenshot(path=ARTIFACTS / "console.png", full_page=True)
+        expect(crowd_tile.locator(".band")).to_have_text("Crowded")
+        expect(crowd_tile.locator(".tile-tally")).to_have_text("Zones: 1 · 8,500 people")
+        expect(crowd_tile.locator(".tile-metric")).to_have_text("Busiest zone, % of safe capacity")
+        page.locator("#map").screenshot(path=ARTIFACTS / "console-crowd-map.png")
         assert page.evaluate("window.__sameDocument") is True
         assert errors == []
         # The stream was read with the key in a header; no URL the page asked for holds it.

@@ -18,13 +18,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from connectors.kafka import EventProducer, create_topics
 from ioc.api import create_app
+from ioc.feeds import FEEDS
+from ioc.feeds.air.model import AirQualityObserved
+from ioc.feeds.crowd.model import CrowdFlowObserved
+from ioc.feeds.traffic.model import TrafficFlowObserved
+from ioc.feeds.transit.model import FareTap
+from ioc.feeds.water.model import WaterQualityObserved
 from ioc.infra.process import ensure_debian_package
-from ioc.models import AirQualityObserved
 from ioc.models.anomaly import Anomaly, RuleKind, Severity
-from ioc.models.traffic import TrafficFlowObserved
-from ioc.models.transit import FareTap
-from ioc.models.water import WaterQualityObserved
-from ioc.settings import FEEDS
 from tests.conftest import TEST_KEYS, free_port
 from tests.processes import IocProcess, wait_for
 
@@ -35,8 +36,9 @@ SENSORS = {
     "traffic": "traffic-kim-ma",
     "water": "water-ho-tay",
     "transit": "metro-2a-cat-linh",
+    "crowd": "crowd-van-mieu",
 }
-VALID = {"air": 6, "traffic": 4, "water": 3, "transit": 5}
+VALID = {"air": 6, "traffic": 4, "water": 3, "transit": 5, "crowd": 2}
 
 
 def valid_event(feed: str, i: int, now: datetime) -> bytes:
@@ -53,6 +55,8 @@ def valid_event(feed: str, i: int, now: datetime) -> bytes:
         return WaterQualityObserved(
             sensor_id=sensor, date_observed=at, dissolved_oxygen=6.5, ph=7.2
         ).to_json()
+    if feed == "crowd":
+        return CrowdFlowObserved(sensor_id=sensor, date_observed=at, people_count=3_000 + i).to_json()
     return FareTap.model_validate(
         {
             "sensorId": sensor,
@@ -137,7 +141,7 @@ def test_metrics_count_events_dead_letters_lag_latency_and_open_alerts(settings,
         )
         records.append((settings.raw_topic("air"), backfill, old.to_json()))
     produced = Counter(topic.split(".")[1] for topic, _, _ in records)
-    assert produced == {"air": 10, "traffic": 5, "water": 3, "transit": 5}
+    assert produced == {"air": 10, "traffic": 5, "water": 3, "transit": 5, "crowd": 2}
 
     anomalies = [
         anomaly("air.aqi_band", "air-kim-lien", "air", Severity.critical, now),
@@ -202,7 +206,7 @@ def test_metrics_count_events_dead_letters_lag_latency_and_open_alerts(settings,
             ("traffic", "invalid"): 1,
             ("air", "late"): 1,
         }
-        assert by(m["ioc_late_events_total"], "feed") == {"air": 1, "traffic": 0, "water": 0, "transit": 0}
+        assert by(m["ioc_late_events_total"], "feed") == {"air": 1} | {f: 0 for f in FEEDS if f != "air"}
         # The lag is per stage and topic: every topic the worker reads is there.
         stages = {stage for stage, _ in by(m["ioc_consumer_lag"], "stage", "topic")}
         assert stages == {"pipeline", "alerts", "incidents", "picture", "dead-letters"}
@@ -263,7 +267,10 @@ def test_metrics_count_events_dead_letters_lag_latency_and_open_alerts(settings,
 
 
 def test_a_scrape_while_kafka_does_not_answer_shows_redis_and_says_kafka_is_down(settings):
-    dead_kafka = settings.model_copy(update={"kafka_bootstrap": f"127.0.0.1:{free_port()}"})
+    # Every scrape reads afresh (no cache): the second must try Kafka again with new clients.
+    dead_kafka = settings.model_copy(
+        update={"kafka_bootstrap": f"127.0.0.1:{free_port()}", "metrics_max_age_seconds": 0}
+    )
     store = redis.Redis.from_url(settings.redis_address, decode_responses=True)
     store.hset(settings.redis_key("metrics", "dead-letters"), mapping={"water:invalid": 4})
     try:

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from connectors.kafka import EventProducer, create_topics
-from ioc.models import AirQualityObserved
+from ioc.feeds.air.model import AirQualityObserved
 from tests.conftest import TEST_KEYS, free_port
 from tests.processes import IocProcess, read_topic, wait_for
 

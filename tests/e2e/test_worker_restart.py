@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 import pytest
 
 from connectors.kafka import EventProducer, create_topics
-from connectors.sources.simulator import AirSimulator
 from ioc.alerts.rules import load_rules
 from ioc.city import load_city
+from ioc.feeds.air.simulator import AirSimulator
 from ioc.recording import RecordedEvent
 from ioc.step import OfflineRun
 from tests.processes import IocProcess, read_topic, wait_for

@@ -30,7 +30,7 @@ from pydantic import ValidationError
 
 from connectors.kafka import create_topics
 from ioc.city import load_city
-from ioc.models import MODELS
+from ioc.feeds import MODELS
 from ioc.recording import RecordedEvent
 from ioc.settings import Settings
 from tests.conftest import TEST_KEYS, free_port

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from ioc.settings import unnamed_key_name
 from tests.conftest import TEST_KEYS, free_port
 from tests.processes import IocProcess, wait_for
 
@@ -211,7 +212,8 @@ def test_a_key_holds_at_most_its_cap_of_open_streams(settings, tmp_path):
             with http.stream("GET", "/v1/stream", headers=OPERATOR) as third:  # not read to its end
                 assert third.status_code == 429 and third.headers["Retry-After"] == "30"
                 assert json.loads(third.read())["detail"] == (
-                    "key operator#1 already holds 2 open streams (IOC_STREAM_MAX_PER_KEY); close one"
+                    f"key {unnamed_key_name('operator', TEST_KEYS['operator'])} already holds 2 open streams "
+                    "(IOC_STREAM_MAX_PER_KEY); close one"
                 )
             with http.stream("GET", "/v1/stream", headers=admin) as other_key:
                 assert other_key.status_code == 200  # the cap is per key

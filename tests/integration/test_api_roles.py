@@ -25,7 +25,8 @@ from fastapi.testclient import TestClient
 from starlette.routing import Mount
 
 from ioc.api import create_app
-from ioc.settings import FEEDS, Role
+from ioc.feeds import FEEDS
+from ioc.settings import Role
 from tests.conftest import TEST_KEYS
 
 pytestmark = pytest.mark.integration
@@ -54,6 +55,8 @@ ROLES: dict[tuple[str, str], frozenset[Role] | Literal["public"]] = {
     ("GET", "/v1/stream"): OPERATORS,
     # History, the KPIs, and the open data `ioc export` writes (aggregates of fixed stations: public).
     ("GET", "/v1/history"): OPERATORS,
+    ("GET", "/v1/history/alerts"): OPERATORS,
+    ("GET", "/v1/history/incidents"): OPERATORS,
     ("GET", "/v1/kpis"): OPERATORS,
     ("GET", "/open-data/{name:path}"): PUBLIC,
     # Alerts, incidents, the audit trail.
@@ -75,7 +78,8 @@ ROLES: dict[tuple[str, str], frozenset[Role] | Literal["public"]] = {
     ("PATCH", "/ngsi-ld/v1/entities/{entityId}/attrs"): INTEGRATORS,
     ("GET", "/ngsi-ld/v1/entities"): OPERATORS,  # the live picture, as an NGSI-LD context source
     ("GET", "/ngsi-ld/v1/entities/{entityId}"): OPERATORS,
-    ("GET", "/ngsi-ld/v1/temporal/entities/{entityId}"): OPERATORS,  # from the history store
+    ("GET", "/ngsi-ld/v1/temporal/entities"): OPERATORS,  # from the history store
+    ("GET", "/ngsi-ld/v1/temporal/entities/{entityId}"): OPERATORS,
 }
 
 PATH_VALUES = {"feed": "air"}  # path parameters; any other is "x"
@@ -115,6 +119,8 @@ def is_sentence(detail: object) -> bool:
 
 @pytest.fixture
 def client(settings):
+    # Every route is tried with a wrong key from the one test client: more than IOC_AUTH_FAILURES_MAX allows.
+    settings = settings.model_copy(update={"auth_failures_max": 10_000})
     with TestClient(create_app(settings)) as client:
         yield client
 

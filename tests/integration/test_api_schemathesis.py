@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ioc.settings import FEEDS
+from ioc.feeds import FEEDS
 from tests.conftest import TEST_KEYS, free_port, isolated_settings
 from tests.processes import IocProcess, wait_for
 
@@ -47,6 +47,8 @@ ACCEPTED_REJECTIONS: dict[tuple[str, str], tuple[list[str], str]] = {
         "schema cannot relate two parameters)",
     ),
     ("GET", "/v1/incidents"): (["400", "422"], "as /v1/alerts"),
+    ("GET", "/v1/history/alerts"): (["400", "422"], "as /v1/alerts: an opaque cursor; from before to"),
+    ("GET", "/v1/history/incidents"): (["400", "422"], "as /v1/alerts"),
     ("GET", "/v1/audit"): (["400"], "a cursor is opaque, only one this API gave is one"),
     # Allowed before only because every GET block applied to every GET (see config()): the same kind of
     # rule, two parameters a schema cannot relate.
@@ -73,7 +75,14 @@ ACCEPTED_REJECTIONS: dict[tuple[str, str], tuple[list[str], str]] = {
         ["400"],
         "the observation refused (BadRequestData): any attributes are allowed, the feed model's rules apply",
     ),
-    ("GET", "/ngsi-ld/v1/entities"): (["400"], "NGSI-LD: a query needs a type (BadRequestData)"),
+    ("GET", "/ngsi-ld/v1/entities"): (
+        ["400"],
+        "NGSI-LD: a query needs a type, and q and a geo-query have grammars of their own (BadRequestData)",
+    ),
+    ("GET", "/ngsi-ld/v1/temporal/entities"): (
+        ["400"],
+        "as GET /ngsi-ld/v1/entities; and at most 100,000 windows read (BadRequestData)",
+    ),
 }
 
 

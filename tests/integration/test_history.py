@@ -248,7 +248,18 @@ def test_the_kpis_over_local_days_from_the_store_and_as_open_data(database, tmp_
     assert days[("air-hoan-kiem", "2026-12-01")]["dailyAqi"] == vn_aqi_daily({"pm25": [60.0] * 24}).value
     assert not days[("air-hang-dau", "2026-12-01")]["valid"]
     traffic_scopes = {scope["scope"]: scope for scope in body["traffic"]}
-    assert traffic_scopes["dong-da"] == traffic_scopes["traffic-nga-tu-so"] | {"scope": "dong-da"}
+    detector = traffic_scopes["traffic-nga-tu-so"]
+    assert traffic_scopes["dong-da"] | {"completeness": None} == detector | {
+        "scope": "dong-da",
+        "completeness": None,
+    }
+    # Completeness: readings received / expected from the feed's interval, each sensor-day capped.
+    assert detector["completeness"] == round(10 / 288, 3)  # two hours of 5 readings, of 288 a day
+    data = {(c["feed"], c["scope"]): c for c in body["dataCompleteness"]}
+    assert data[("air", "air-hoan-kiem")]["completeness"] == 1.0
+    assert data[("air", "air-hang-dau")]["daily"] == {"2026-12-01": round(17 / 24, 3)}
+    assert (data[("air", "city")]["received"], data[("air", "city")]["expected"]) == (41 * 60, 12 * 1440)
+    assert data[("air", "hoan-kiem")]["sensors"] == 2 and data[("water", "water-ho-tay")]["expected"] == 96
     assert (traffic_scopes["city"]["ttiPeak"], traffic_scopes["city"]["congestedHours"]) == (2.0, 1)
     assert traffic_scopes["city"]["peakIntervals"] == 24
     # The area's history: its two air stations together, weighted by readings (17 hours of both, 7 of one).
@@ -256,6 +267,11 @@ def test_the_kpis_over_local_days_from_the_store_and_as_open_data(database, tmp_
     assert area_history.json()["sensors"] == 2 and area_history.json()["area"] == "hoan-kiem"
     points = [(p["mean"], p["readings"]) for p in area_history.json()["points"]]
     assert points == [(40.0, 120)] * 17 + [(60.0, 60)] * 7
+    # With the standard's bands behind them: VN_AQI's PM2.5 breakpoints, good from 0 to 25 µg/m³.
+    assert [(b["key"], b["lower"], b["upper"]) for b in area_history.json()["bands"][:2]] == [
+        ("tot", 0, 25),
+        ("trung_binh", 25, 50),
+    ]
     assert (neither.status_code, no_feed.status_code, nowhere.status_code) == (422, 422, 404)
     water = {scope["scope"]: scope for scope in body["water"]}["water-ho-tay"]
     assert (water["samples"], water["judged"], water["compliance"], water["lowDoHours"]) == (1, 1, 0.0, 1)
@@ -272,6 +288,8 @@ def test_the_kpis_over_local_days_from_the_store_and_as_open_data(database, tmp_
     assert by_key[("air.pm25_mean", "city")]["value"] == ""  # insufficient data, not a number
     assert by_key[("ops.mtta_median", "critical:traffic")]["value"] == "10.0"
     assert by_key[("air.daily_aqi", "air-hoan-kiem")]["standard"] == body["standard"]
+    assert by_key[("traffic.tti_peak", "traffic-nga-tu-so")]["completeness"] == str(round(10 / 288, 3))
+    assert by_key[("ops.data_completeness", "air:air-hoan-kiem")]["value"] == "1.0"
 
     # The period as open data: `ioc export` writes it, the API serves it to anyone.
     out = tmp_path / "open-data"

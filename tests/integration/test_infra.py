@@ -19,6 +19,7 @@ import redis
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
 from ioc import infra
+from ioc.history.store import migrations
 from ioc.infra import InfraError, ServiceStatus
 from ioc.infra.mosquitto import new_client, parse_mqtt_url
 from ioc.settings import Settings
@@ -163,7 +164,8 @@ def test_up_status_down(tmp_path: Path) -> None:
         assert "truc-ban.{{ .GroupLabels.area }}" in config
         assert infra.status(settings) == [kafka, rds, mqtt, pg, am]
         with psycopg.connect(pg.address) as connection:  # up brought the history schema up to date
-            assert connection.execute("SELECT max(version) FROM schema_migrations").fetchone() == (1,)
+            newest = max(version for version, _, _ in migrations())
+            assert connection.execute("SELECT max(version) FROM schema_migrations").fetchone() == (newest,)
 
         roundtrip_kafka(kafka.address)
         check_redis(rds.address)
@@ -220,15 +222,15 @@ def test_external_services_are_reported_not_managed(tmp_path: Path) -> None:
     settings = local_settings(
         tmp_path / "run",
         kafka_bootstrap="broker.example:9092",
-        redis_url="redis://cache.example:6379/1",
-        mqtt_url="mqtt://mqtt.example:1883",
+        redis_url="redis://:s3cret@cache.example:6379/1",
+        mqtt_url="mqtt://bridge:s3cret@mqtt.example:1883",
         database_url="postgresql://ioc:s3cret@db.example:5432/ioc",
         alertmanager_urls="http://am1.example:9093,https://ioc:s3cret@am2.example:9093",
     )
     expected = [
         ServiceStatus("kafka", "external", "broker.example:9092", None, None, None),
-        ServiceStatus("redis", "external", "redis://cache.example:6379/1", None, None, None),
-        ServiceStatus("mosquitto", "external", "mqtt://mqtt.example:1883", None, None, None),
+        ServiceStatus("redis", "external", "redis://:***@cache.example:6379/1", None, None, None),
+        ServiceStatus("mosquitto", "external", "mqtt://bridge:***@mqtt.example:1883", None, None, None),
         ServiceStatus("postgres", "external", "postgresql://ioc:***@db.example:5432/ioc", None, None, None),
         ServiceStatus(
             "alertmanager",

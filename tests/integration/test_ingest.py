@@ -14,17 +14,20 @@ from fastapi.testclient import TestClient
 from kafka import KafkaConsumer, TopicPartition
 
 from ioc.api import create_app
-from ioc.models import AirQualityObserved, TrafficFlowObserved, WaterQualityObserved
+from ioc.feeds.air.model import AirQualityObserved
+from ioc.feeds.traffic.model import TrafficFlowObserved
+from ioc.feeds.water.model import WaterQualityObserved
 from ioc.models.ngsi_ld import to_ngsi_ld
 from ioc.privacy import pseudonymise_card
-from ioc.settings import Settings
+from ioc.settings import Settings, unnamed_key_name
 from tests.conftest import TEST_KEYS
 from tests.processes import read_topic
 
 pytestmark = pytest.mark.integration
 
 INTEGRATOR = {"X-API-Key": TEST_KEYS["integrator"]}
-INTEGRATOR_ID = "integrator#2"  # TEST_KEYS order: operator, integrator, admin
+# An unnamed role:key entry is named by its role and the start of its key's SHA-256.
+INTEGRATOR_ID = unnamed_key_name("integrator", TEST_KEYS["integrator"])
 
 
 def air(minute: int, pm25: float = 50.0, sensor: str = "air-kim-lien", **extra: Any) -> dict[str, Any]:

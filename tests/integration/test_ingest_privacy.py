@@ -18,7 +18,7 @@ from kafka import KafkaConsumer, TopicPartition
 from ioc.privacy import pseudonymise_card
 from ioc.settings import Settings
 from tests.conftest import TEST_KEYS, free_port
-from tests.integration.test_ingest import INTEGRATOR, count, tap
+from tests.integration.test_ingest import INTEGRATOR, INTEGRATOR_ID, count, tap
 from tests.processes import IocProcess, wait_for
 
 pytestmark = pytest.mark.integration
@@ -128,7 +128,7 @@ def test_raw_card_ids_are_found_nowhere(settings: Settings, tmp_path: Path) -> N
     records = every_record(settings)
     redis_texts = every_redis_text(settings.redis_address)
     log = (tmp_path / "api.log").read_text()
-    assert "POST /v1/ingest/transit" in log and "key=integrator#2" in log  # the log is the API's
+    assert "POST /v1/ingest/transit" in log and f"key={INTEGRATOR_ID}" in log  # the log is the API's
 
     digests = [pseudonymise_card(card, card_key.encode(), settings.card_hmac_key_id)[0] for card in cards]
     everything = b"\n".join(records)

@@ -326,7 +326,8 @@ def test_one_episode_one_email_one_resolution_and_quiet_after_acknowledgement(
         "alert_id": alert.id,
         "source": "ioc",
     }
-    assert post[0]["alerts"][0]["startsAt"].startswith(alert.episode_start.strftime("%Y-%m-%dT%H:%M:%S"))
+    assert post[0]["alerts"][0]["annotations"]["started"] == alert.episode_start.strftime("%Y-%m-%d %H:%M %z")
+    assert f"Started: {alert.episode_start.strftime('%Y-%m-%d %H:%M %z')}" in first.body
 
     acked = picture.acknowledge(alert)
     wait_for("the acknowledgement's silence", lambda: ioc_silences(rig, alert.id), log=notifier.log)

@@ -148,7 +148,7 @@ def test_picture_shows_indices_worst_per_district_alerts_and_freshness(client):
     assert picture["openAlerts"] == {
         "total": 3,
         "bySeverity": {"critical": 1, "warning": 2, "info": 0},
-        "byFeed": {"air": 2, "water": 0, "traffic": 1, "transit": 0},
+        "byFeed": {"air": 2, "water": 0, "traffic": 1, "transit": 0, "crowd": 0},
     }
     city = load_city("hanoi")
     air = picture["freshness"]["air"]

@@ -1,4 +1,4 @@
-"""docker-compose.yml cannot run here (no Docker engine); check it against the CLI and the settings."""
+"""docker-compose.yml against the CLI and the settings, no engine needed (tests/compose runs it for real)."""
 
 import re
 from pathlib import Path
@@ -13,63 +13,80 @@ from tests.conftest import TEST_CARD_KEY
 
 COMPOSE = yaml.safe_load((Path(__file__).parents[2] / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
-IOC_SERVICES = {name: s for name, s in SERVICES.items() if s.get("image", "").startswith("ioc")}
+IOC_SERVICES = {name: s for name, s in SERVICES.items() if s["command"][0] == "ioc"}
 CLI = typer.main.get_command(app)
+SECRETS = ("IOC_API_KEYS", "IOC_CARD_HMAC_KEY")  # compose's ``${NAME:?message}``: no default
+# What an operator would set for the secrets compose refuses to start without.
+REQUIRED = {
+    "IOC_API_KEYS": "admin:admin-key-for-the-test",
+    "IOC_CARD_HMAC_KEY": TEST_CARD_KEY,
+    "IOC_REDIS_PASSWORD": "redis-password",
+    "IOC_POSTGRES_PASSWORD": "postgres-password",
+    "IOC_MQTT_PASSWORD": "mqtt-password",
+}
 
 
-# What the operator must set (compose's ``${NAME:?message}``: no default, compose refuses to start).
-REQUIRED = {"IOC_CARD_HMAC_KEY": TEST_CARD_KEY}
-
-
-def interpolated(environment: dict[str, str]) -> dict[str, str]:
+def interpolated(value: object) -> str:
     """Compose's ``${NAME:-default}`` with nothing set in the environment, ``${NAME:?…}`` as set."""
-    values = {k: re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", str(v)) for k, v in environment.items()}
-    return {k: re.sub(r"\$\{(\w+):\?[^}]*\}", lambda m: REQUIRED[m[1]], v) for k, v in values.items()}
+    text = re.sub(r"\$\{(\w+):\?[^}]*\}", lambda m: REQUIRED[m[1]], str(value))
+    return re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", text)
 
 
-@pytest.mark.parametrize("name", ["worker", "api", "simulator", "bridge"])
-def test_the_card_key_is_required_with_no_default(name):
-    value = SERVICES[name]["environment"]["IOC_CARD_HMAC_KEY"]
-    assert re.fullmatch(r"\$\{IOC_CARD_HMAC_KEY:\?[^}]+\}", value), value
+def published(service: str) -> list[tuple[str, str]]:
+    """A service's published ports as (host address, container port)."""
+    ports = [interpolated(p).split(":") for p in SERVICES[service].get("ports", [])]
+    return [(address, container) for address, _, container in ports]
+
+
+@pytest.mark.parametrize("name", sorted(IOC_SERVICES))
+def test_secrets_are_required_with_no_default(name):
+    for secret in SECRETS:
+        value = IOC_SERVICES[name]["environment"][secret]
+        assert re.fullmatch(rf"\$\{{{secret}:\?[^}}]+\}}", value), value
 
 
 def test_the_services_the_user_expects_are_there():
-    assert {"kafka", "redis", "mosquitto", "worker", "api", "simulator", "bridge"} <= set(SERVICES)
-    assert set(IOC_SERVICES) == {"worker", "api", "simulator", "bridge"}
+    servers = {"kafka", "redis", "mosquitto", "postgres", "alertmanager"}
+    assert servers | {"worker", "api", "bridge", "history", "notify", "simulator"} <= set(SERVICES)
     assert "ports" not in SERVICES["worker"], "a worker publishing a port could not be scaled"
+    assert SERVICES["simulator"]["profiles"] == ["demo"], "simulated readings only when asked"
+
+
+def test_only_the_api_and_mqtt_are_published_and_on_loopback():
+    assert {name for name in SERVICES if SERVICES[name].get("ports")} == {"api", "mosquitto"}
+    assert {address for name in ("api", "mosquitto") for address, _ in published(name)} == {"127.0.0.1"}
 
 
 @pytest.mark.parametrize("name", sorted(IOC_SERVICES))
 def test_service_command_is_a_real_ioc_subcommand_with_real_options(name):
-    subcommand, *args = IOC_SERVICES[name]["command"]
-    assert subcommand in CLI.commands, f"{name}: 'ioc {subcommand}' does not exist"
-    known = {opt for param in CLI.commands[subcommand].params for opt in param.opts}
-    assert {a for a in args if a.startswith("--")} <= known
+    _, *words = IOC_SERVICES[name]["command"]
+    command = CLI
+    while words and not words[0].startswith("--") and hasattr(command, "commands"):
+        assert words[0] in command.commands, f"{name}: 'ioc … {words[0]}' does not exist"
+        command = command.commands[words.pop(0)]
+    known = {opt for param in command.params for opt in param.opts}
+    assert {w for w in words if w.startswith("--")} <= known
 
 
 @pytest.mark.parametrize("name", sorted(IOC_SERVICES))
-def test_environment_names_are_settings(name):
-    for variable in IOC_SERVICES[name]["environment"]:
+def test_environment_names_are_settings_and_name_the_services(name):
+    environment = IOC_SERVICES[name]["environment"]
+    for variable in environment:
         assert variable.startswith("IOC_")
         assert variable.removeprefix("IOC_").lower() in Settings.model_fields, variable
-    environment = interpolated(IOC_SERVICES[name]["environment"])
-    settings = Settings(**{k.removeprefix("IOC_").lower(): v for k, v in environment.items()})
-    kafka_port = SERVICES["kafka"]["environment"]["KAFKA_LISTENERS"].split(",")[0].rsplit(":", 1)[1]
-    assert settings.bootstrap_servers == f"kafka:{kafka_port}"
-    assert settings.redis_address.startswith("redis://redis:6379")
+    settings = Settings(**{k.removeprefix("IOC_").lower(): interpolated(v) for k, v in environment.items()})
+    assert settings.bootstrap_servers == SERVICES["kafka"]["environment"]["KAFKA_ADVERTISED"]
+    assert settings.redis_url.startswith("redis://:redis-password@redis:6379")
 
 
-def test_api_port_matches_its_setting():
-    api = IOC_SERVICES["api"]
-    port = api["environment"]["IOC_API_PORT"]
-    assert [p.split(":")[1] for p in api["ports"]] == [port]
+def test_the_api_publishes_the_port_it_listens_on():
+    command = IOC_SERVICES["api"]["command"]
+    assert [container for _, container in published("api")] == [command[command.index("--port") + 1]]
 
 
-def test_bridge_reads_the_mosquitto_service():
+def test_the_bridge_reads_the_mosquitto_service_with_its_user():
     bridge = IOC_SERVICES["bridge"]
-    group, command = bridge["command"]
-    assert command in CLI.commands[group].commands, f"'ioc {group} {command}' does not exist"
-    settings = Settings(mqtt_url=bridge["environment"]["IOC_MQTT_URL"])
-    published = [p.split(":")[1] for p in SERVICES["mosquitto"]["ports"]]
-    assert settings.mqtt_address == f"mqtt://mosquitto:{published[0]}"
-    assert set(bridge["depends_on"]) == {"kafka", "mosquitto"}
+    settings = Settings(mqtt_url=interpolated(bridge["environment"]["IOC_MQTT_URL"]))
+    assert settings.mqtt_url == "mqtt://ioc:mqtt-password@mosquitto:1883"
+    assert [container for _, container in published("mosquitto")] == ["1883"]
+    assert interpolated(SERVICES["mosquitto"]["environment"]["MQTT_USERNAME"]) == "ioc"

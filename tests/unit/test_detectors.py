@@ -26,6 +26,7 @@ from ioc.detectors.condition import (
     report_every,
     threshold_reading,
 )
+from ioc.feeds import FEEDS
 from ioc.recording import RecordedEvent
 from ioc.settings import Settings
 
@@ -217,12 +218,13 @@ def test_the_clock_ticks_once_a_minute_of_event_time():
 
 
 def test_the_rules_find_the_simulated_scenarios(tmp_path):
-    """Three simulated days (July: no natural bad-air episodes, see docs/architecture.md) with every kind
-    of scenario injected, run through validation, detectors and conditions: the issue's targets."""
+    """Three simulated days (July: no natural bad-air episodes, see docs/architecture.md) of every feed
+    with every kind of scenario injected, run through validation, detectors and conditions: the issue's
+    targets."""
     start, duration, seed = datetime.fromisoformat("2026-07-06T00:00:00+07:00"), timedelta(days=3), 11
     key, key_id = b"test-key", "k1"
-    source = city_simulator(CITY, ["air", "traffic", "water", "transit"], start=start, duration=duration,
-                            seed=seed, card_key=key, card_key_id=key_id)  # fmt: skip
+    source = city_simulator(CITY, FEEDS, start=start, duration=duration, seed=seed, card_key=key,
+                            card_key_id=key_id)  # fmt: skip
     scenarios = plan_scenarios(CITY, KINDS, start=start, duration=duration, seed=seed)
     injected = ScenarioInjector(source, scenarios, CITY, seed=seed, card_key=key, card_key_id=key_id)
     outcome = detect((RecordedEvent.of(e) for e in injected.events()), RULES, CITY, Settings())

@@ -21,8 +21,8 @@ from connectors.sources.replay import _bounded
 from ioc.alerts.rules import load_rules
 from ioc.city import load_city
 from ioc.detectors import clock
+from ioc.feeds.air.model import AirQualityObserved
 from ioc.ingest.edge import FUTURE, Accepted, Rejected, prepare, prepare_json, prepare_ngsi_ld
-from ioc.models import AirQualityObserved
 from ioc.models.ngsi_ld import to_ngsi_ld
 from ioc.recording import RecordedEvent
 from ioc.settings import Settings

@@ -98,3 +98,19 @@ def test_the_metric_sets_the_direction_and_an_unknown_metric_is_refused():
 def test_a_value_that_is_not_a_number_is_refused():
     with pytest.raises(ValueError):
         score_value(new_state(), math.nan)
+
+
+def test_a_level_shift_far_smaller_than_earlier_spikes_is_still_flagged():
+    # Nightly spikes have taught the plain slow view a record 6 times the shift's: the shift is no news
+    # to it. Held over 5 points (their least), a lasting departure is measured against lasting ones.
+    rng = random.Random(7)
+    values = [17 + rng.gauss(0, 0.5) for _ in range(ROWS)]
+    for spike in range(500, 1600, 100):
+        values[spike] += 60
+    values = values[:2000] + [value + 10 for value in values[2000:]]
+    slow, averaged_slow, held_slow = 1 << 0, 1 << 5, 1 << 10
+    plain = GeneralParams(views=slow | averaged_slow)
+    held = GeneralParams(views=slow | averaged_slow | held_slow)
+    assert not [i for i in alarms(scores_of(values, plain)) if 2000 <= i < 2100]
+    assert [i for i in alarms(scores_of(values, held)) if 2000 <= i < 2010]
+    assert [i for i in alarms(scores_of(values)) if 2000 <= i < 2010]  # and so does the whole detector

@@ -11,19 +11,18 @@ from connectors.sources.simulator import city_simulator
 from ioc.alerts.rules import load_rules
 from ioc.city import load_city
 from ioc.detectors.sensor import SensorDetector, new_sensor_state
+from ioc.feeds.air import VN_AQI
+from ioc.feeds.air.model import AirQualityObserved
+from ioc.feeds.traffic import LEVEL_OF_SERVICE
+from ioc.feeds.traffic.model import TrafficFlowObserved
+from ioc.feeds.transit import RIDERSHIP
+from ioc.feeds.transit.model import FareTap
+from ioc.feeds.water import VN_WQI
+from ioc.feeds.water.model import WaterQualityObserved
 from ioc.indices.air import vn_aqi_hourly
-from ioc.indices.current import (
-    LEVEL_OF_SERVICE,
-    RIDERSHIP,
-    VN_AQI,
-    VN_WQI,
-    IndexValue,
-    describe,
-    worst,
-)
+from ioc.indices.current import IndexValue, describe, worst
 from ioc.indices.traffic import level_of_service
 from ioc.indices.water import vn_wqi
-from ioc.models import AirQualityObserved, FareTap, TrafficFlowObserved, WaterQualityObserved
 from tests.unit.test_sensor_rules import T0, minutes
 
 CITY = load_city("hanoi")

@@ -4,6 +4,7 @@ from datetime import UTC, datetime, time, timedelta, timezone
 
 import pytest
 
+from ioc.feeds.transit.model import Direction
 from ioc.indices.transit import (
     MetroTap,
     bin_start,
@@ -12,7 +13,6 @@ from ioc.indices.transit import (
     ridership_bins,
     service_day,
 )
-from ioc.models.transit import Direction
 
 HANOI = timezone(timedelta(hours=7))
 

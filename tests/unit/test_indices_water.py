@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from ioc.feeds.water.model import WaterQualityObserved
 from ioc.indices.water import (
     combine_wqi_groups,
     do_percent_saturation,
@@ -20,7 +21,6 @@ from ioc.indices.water import (
     wqi_parameters,
     wqi_sub_index,
 )
-from ioc.models.water import WaterQualityObserved
 
 
 def falling(value: float, lo: float, hi: float, q_lo: float, q_hi: float) -> float:

@@ -11,6 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ioc.city import load_city
+from ioc.feeds.air.model import AirQualityObserved
+from ioc.feeds.traffic.model import TrafficFlowObserved
 from ioc.ingest.body import BodyError, RawLine, decode, parse_object, split_items
 from ioc.ingest.edge import (
     INVALID,
@@ -25,7 +27,6 @@ from ioc.ingest.edge import (
     prepare_ngsi_ld,
     redact_card_numbers,
 )
-from ioc.models import AirQualityObserved, TrafficFlowObserved
 from ioc.models.ngsi_ld import to_ngsi_ld
 from ioc.privacy import pseudonymise_card
 

@@ -1,15 +1,20 @@
-"""The KPI set's pure parts: a station's day, a period's figures, and MTTA/MTTR."""
+"""The KPI set's pure parts: a station's day, a period's figures, MTTA/MTTR, transit flows and boardings,
+data completeness."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from ioc.indices.air import vn_aqi_daily
+from ioc.indices.transit import MetroTap
 from ioc.kpis.air import StationDay, day_values, period_kpis, qcvn05_24h_limit
+from ioc.kpis.completeness import SensorDay, completeness_scopes, expected_readings
 from ioc.kpis.ops import Lifecycle, ops_kpis
 from ioc.kpis.traffic import Interval, traffic_kpis
+from ioc.kpis.transit import StationDayTaps, daily_flows, transit_scopes
 from ioc.kpis.water import Sample, meets, water_kpis
 
 DAY = date(2026, 12, 1)
@@ -124,3 +129,60 @@ def test_water_class_shares_compliance_with_the_stations_class_and_low_oxygen_ho
     assert meets(CLEAN, "D") and not meets(FOUL, "B") and meets({}, "B") is None
     unjudged = water_kpis("x", [Sample("water-x", "x", None, CLEAN)], [])
     assert unjudged.compliance is None and unjudged.judged == 0
+
+
+def test_daily_flows_publish_only_pairs_with_k_trips_summed_over_the_day():
+    zone = ZoneInfo("Asia/Ho_Chi_Minh")
+    morning = datetime(2026, 12, 1, 7, 0, tzinfo=zone)
+
+    def trip(card: str, origin: str, destination: str, at: datetime) -> list[MetroTap]:
+        return [
+            MetroTap(card, origin, "ENTRY", at),
+            MetroTap(card, destination, "EXIT", at + timedelta(minutes=15)),
+        ]
+
+    taps = []
+    for n in range(6):  # 6 trips at 07:00 and 4 at 17:00: 10 over the day, under 10 in either hour
+        taps += trip(f"a{n}", "s1", "s2", morning + timedelta(minutes=n))
+    for n in range(4):
+        taps += trip(f"b{n}", "s1", "s2", morning + timedelta(hours=10, minutes=n))
+    for n in range(9):
+        taps += trip(f"c{n}", "s2", "s3", morning + timedelta(minutes=n))
+    taps += trip(
+        "late", "s3", "s1", morning.replace(hour=2) + timedelta(days=1)
+    )  # 02:00: still Dec 1's service
+    [day] = daily_flows(taps)
+    assert day.day == morning.date()
+    assert day.cells == {("s1", "s2"): 10}
+    assert (day.trips, day.suppressed_trips, day.suppressed_cells) == (20, 10, 2)
+
+
+def test_transit_scopes_count_boardings_per_day_and_a_stations_hours_once():
+    day = datetime(2026, 12, 1).date()
+    days = [
+        StationDayTaps("bus-kim-ma", "ba-dinh", "01", day, 30, 8, 10, 17),
+        StationDayTaps("bus-kim-ma", "ba-dinh", "09", day, 20, 8, 10, 17),  # same stop, other route
+        StationDayTaps("bus-bo-ho", "hoan-kiem", "09", day, 5, 2, 17, 17),
+    ]
+    scopes = {(s.kind, s.scope): s for s in transit_scopes(days)}
+    assert scopes[("city", "city")].boardings == 55 and scopes[("city", "city")].daily_boardings == {day: 55}
+    assert scopes[("line", "09")].boardings == 25 and scopes[("area", "ba-dinh")].stations == 1
+    assert scopes[("station", "bus-kim-ma")].peak_15min == 8 and scopes[("line", "01")].peak_15min is None
+    assert scopes[("station", "bus-kim-ma")].completeness == round(10 / 17, 3)
+    assert scopes[("city", "city")].completeness == round(27 / 34, 3)  # Kim Mã's hours once
+
+
+def test_completeness_caps_each_sensor_day_and_expects_today_until_now():
+    zone = ZoneInfo("Asia/Ho_Chi_Minh")
+    today = datetime(2026, 12, 2).date()
+    now = datetime(2026, 12, 2, 6, 0, tzinfo=zone)
+    assert expected_readings(today, 60, zone, now) == 360
+    assert expected_readings(today - timedelta(days=1), 60, zone, now) == 1440
+    assert expected_readings(today + timedelta(days=1), 60, zone, now) == 0
+    days = [
+        SensorDay("air", "a1", "x", today, 400, 360),  # repeats: counts 360, not 400
+        SensorDay("air", "a2", "x", today, 0, 360),
+    ]
+    scopes = {c.scope: c for c in completeness_scopes(days)}
+    assert (scopes["x"].received, scopes["x"].expected, scopes["x"].completeness) == (360, 720, 0.5)
+    assert scopes["a1"].daily == {today: 1.0} and scopes["a2"].completeness == 0.0

@@ -20,7 +20,8 @@ from connectors.sinks.redis_metrics import (
     split_dead_letters,
 )
 from ioc.api.metrics import KafkaSnapshot, consumer_lag, families, render, topic_stages
-from ioc.settings import FEEDS, Settings
+from ioc.feeds import FEEDS
+from ioc.settings import Settings
 from ioc.windows import PublishedWindow
 
 

@@ -3,7 +3,7 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from ioc.models import AirQualityObserved
+from ioc.feeds.air.model import AirQualityObserved
 from ioc.models.dead_letter import describe_validation_error
 
 VALID = {"sensorId": "air-kim-lien", "dateObserved": "2026-01-15T08:00:00+07:00", "pm25": 80.5, "no2": 41}

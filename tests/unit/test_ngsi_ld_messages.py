@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 import pytest
 
 from ioc.city import load_city
+from ioc.feeds.air.model import AirQualityObserved
+from ioc.feeds.traffic.model import TrafficFlowObserved
 from ioc.ingest.edge import Rejected, prepare, prepare_ngsi_ld
-from ioc.models import AirQualityObserved, TrafficFlowObserved
 from ioc.models.base import with_article
 from ioc.models.ngsi_ld import to_ngsi_ld
 
@@ -55,8 +56,9 @@ def test_a_malformed_date_time_string_is_quoted_and_an_unknown_type_or_id_named(
     outcome = prepare_ngsi_ld({"id": "urn:x", "type": "Parking"}, **OPTIONS)
     assert isinstance(outcome, Rejected) and outcome.field == "type"
     assert outcome.reason == (
-        "unsupported entity type, expected one of AirQualityObserved, WaterQualityObserved, "
-        'TrafficFlowObserved (got "Parking")'
+        # The feeds' entity types, in the feeds' order (the registry's).
+        "unsupported entity type, expected one of TrafficFlowObserved, AirQualityObserved, "
+        'WaterQualityObserved, CrowdFlowObserved (got "Parking")'
     )
     outcome = prepare_ngsi_ld(to_ngsi_ld(TRAFFIC) | {"id": "urn:ngsi-ld:Parking: 7"}, **OPTIONS)
     assert isinstance(outcome, Rejected) and outcome.field == "id"
@@ -87,3 +89,26 @@ def test_a_sensor_of_another_feed_is_named_with_the_right_articles():
 )
 def test_the_article_goes_by_the_first_letter(word, phrase):
     assert with_article(word) == phrase
+
+
+def test_the_entity_types_and_their_mappings_are_the_ones_each_feed_declares():
+    from ioc.models.ngsi_ld import CONTEXTS, ENTITY_MODELS, INTERVAL_LENGTHS, SDM_MEASURES
+
+    # Transit declares none: a fare tap is no Smart Data Models entity.
+    assert list(ENTITY_MODELS) == [
+        "TrafficFlowObserved",
+        "AirQualityObserved",
+        "WaterQualityObserved",
+        "CrowdFlowObserved",
+    ]
+    assert [ENTITY_MODELS[name].feed for name in ENTITY_MODELS] == ["traffic", "air", "water", "crowd"]
+    assert CONTEXTS["CrowdFlowObserved"][0].endswith("/dataModel.Transportation/master/context.jsonld")
+    assert INTERVAL_LENGTHS == {
+        "TrafficFlowObserved": "intervalSeconds",
+        "AirQualityObserved": "averagingPeriod",
+        "CrowdFlowObserved": "intervalSeconds",
+    }
+    assert list(SDM_MEASURES) == ["WaterQualityObserved"] and SDM_MEASURES["WaterQualityObserved"]["O2"] == (
+        "dissolvedOxygen",
+        1.0,
+    )

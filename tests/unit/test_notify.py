@@ -30,7 +30,7 @@ def an_alert(**update: object) -> Alert:
 
 def test_an_open_alert_has_its_labels_bilingual_annotations_and_no_end() -> None:
     alert = an_alert()
-    posted = to_alertmanager(alert, CONSOLE)
+    posted = to_alertmanager(alert, CONSOLE, NOW)
     assert posted["labels"] == {
         "alertname": "traffic.incident",
         "severity": "critical",
@@ -44,16 +44,22 @@ def test_an_open_alert_has_its_labels_bilingual_annotations_and_no_end() -> None
     assert annotations["title_vi"] == alert.title.vi and annotations["title_en"] == alert.title.en
     assert annotations["description_vi"] == alert.text.vi and annotations["description_en"] == alert.text.en
     assert annotations["console_url"] == posted["generatorURL"] == f"{CONSOLE}#alert={alert.id}"
-    assert posted["startsAt"] == "2026-11-23T07:15:00+07:00"
-    assert "endsAt" not in posted
+    assert annotations["started"] == "2026-11-23 07:15 +0700"  # the episode's start, for people
+    # Alertmanager's clock: when ioc first told it, so its group wait gathers a burst. The episode began
+    # minutes before its window closed; as startsAt, it would flush the group with its first alert alone.
+    assert posted["startsAt"] == NOW.isoformat()
+    resent = to_alertmanager(alert, CONSOLE, NOW + timedelta(minutes=9), "2026-11-23T01:00:00Z")
+    assert resent["startsAt"] == "2026-11-23T01:00:00Z"
+    assert "endsAt" not in posted and "ended" not in annotations
 
 
-def test_a_resolved_alert_ends_at_its_resolution_never_before_its_start() -> None:
-    resolved = datetime(2026, 11, 23, 1, 30, tzinfo=UTC)
+def test_a_resolved_alert_ends_when_ioc_says_so_and_shows_when_it_resolved() -> None:
+    resolved = datetime(2026, 11, 23, 0, 30, tzinfo=UTC)
     alert = an_alert(status=AlertStatus.resolved, resolved_at=resolved)
-    assert to_alertmanager(alert, CONSOLE)["endsAt"] == resolved.isoformat()
-    early = an_alert(status=AlertStatus.resolved, resolved_at=alert.episode_start - timedelta(minutes=1))
-    assert to_alertmanager(early, CONSOLE)["endsAt"] == alert.episode_start.isoformat()
+    posted = to_alertmanager(alert, CONSOLE, NOW, "2026-11-23T00:50:00+00:00")
+    # endsAt never precedes startsAt (Alertmanager refuses that), though the resolution's event time may.
+    assert posted["startsAt"] == "2026-11-23T00:50:00+00:00" and posted["endsAt"] == NOW.isoformat()
+    assert posted["annotations"]["ended"] == "2026-11-23 00:30 +0000"
 
 
 def test_acknowledged_and_ioc_silenced_alerts_want_a_silence_on_their_id() -> None:
@@ -100,8 +106,9 @@ def test_the_queue_holds_changes_resends_due_and_resolutions() -> None:
     assert [key[0] for key in target.outbox] == [alert.id]
     target.outbox.clear()
     target.sent_at[alert.id] = 100.0
-    target.queue({alert.id: alert}, {}, CONSOLE, NOW, clock=130.0, resend=60)
-    assert target.outbox == {}  # unchanged, not due
+    later = NOW + timedelta(seconds=30)
+    target.queue({alert.id: alert}, {}, CONSOLE, later, clock=130.0, resend=60)
+    assert target.outbox == {}  # unchanged (startsAt is still the first send's), not due
     peaked = alert.model_copy(update={"peak": 0.1, "count": 5})
     target.queue({alert.id: peaked}, {}, CONSOLE, NOW, clock=131.0, resend=60)
     assert target.outbox == {}  # nothing Alertmanager sees changed
@@ -124,6 +131,7 @@ def test_the_queue_holds_changes_resends_due_and_resolutions() -> None:
     target.queue({}, {alert.id: resolved}, CONSOLE, NOW, clock=162.0, resend=60)
     [payload] = target.outbox.values()
     assert payload["endsAt"] == NOW.isoformat() and alert.id not in target.open
+    assert payload["startsAt"] == NOW.isoformat()  # the first send's, as Alertmanager holds it
     # Gone from the picture altogether (Redis flushed): not resolved, no longer re-sent either.
     target.outbox.clear()
     other = an_alert(id="other")

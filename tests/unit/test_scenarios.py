@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from connectors.sources.base import Source
-from connectors.sources.simulator import CitySimulator, TransitSimulator, city_simulator
+from connectors.sources.simulator import CitySimulator, city_simulator
 from connectors.sources.simulator.scenarios import (
     CITY_ANOMALIES,
     EXPECTED_RULES,
@@ -24,7 +24,10 @@ from connectors.sources.simulator.scenarios import (
     write_ground_truth,
 )
 from ioc.city import load_city
-from ioc.models import MODELS, Event, FareTap
+from ioc.feeds import MODELS
+from ioc.feeds.transit.model import FareTap
+from ioc.feeds.transit.simulator import TransitSimulator
+from ioc.models import Event
 
 CITY = load_city("hanoi")
 ZONE = ZoneInfo(CITY.timezone)

@@ -16,8 +16,9 @@ from ioc.backtest.scoring import RaisedAlert, TruthScenario, accepted_rules, sco
 from ioc.city import load_city
 from ioc.detectors import baseline, hourly
 from ioc.detectors.sensor import SensorDetector, new_sensor_state
+from ioc.feeds.air.model import AirQualityObserved
+from ioc.feeds.water.model import WaterQualityObserved
 from ioc.indices.water import vn_wqi
-from ioc.models import AirQualityObserved, WaterQualityObserved
 from ioc.models.anomaly import Anomaly, Severity
 from tests.unit.test_alert_manager import report
 from tests.unit.test_alert_manager import run as run_manager

@@ -23,7 +23,8 @@ from ioc.detectors.sensor import (
     new_sensor_state,
     upgrade_sensor_state,
 )
-from ioc.models import MODELS, AirQualityObserved
+from ioc.feeds import MODELS
+from ioc.feeds.air.model import AirQualityObserved
 from ioc.recording import read_recording
 
 # The first implementation reported a firing condition every 15 minutes, whatever its window.

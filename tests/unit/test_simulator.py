@@ -8,18 +8,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-import connectors.sources.simulator.transit as transit_module
-from connectors.sources.simulator import (
-    AirSimulator,
-    CitySimulator,
-    TrafficSimulator,
-    TransitSimulator,
-    WaterSimulator,
-    city_simulator,
-    parse_feeds,
-)
+import ioc.feeds.transit.simulator as transit_module
+from connectors.sources.simulator import CitySimulator, city_simulator, parse_feeds
 from ioc.city import load_city
-from ioc.models import FareTap, TrafficFlowObserved, WaterQualityObserved
+from ioc.feeds.air.simulator import AirSimulator
+from ioc.feeds.traffic.model import TrafficFlowObserved
+from ioc.feeds.traffic.simulator import TrafficSimulator
+from ioc.feeds.transit.model import FareTap
+from ioc.feeds.transit.simulator import TransitSimulator
+from ioc.feeds.water.model import WaterQualityObserved
+from ioc.feeds.water.simulator import WaterSimulator
 from ioc.privacy import pseudonymise_card
 
 CITY = load_city("hanoi")

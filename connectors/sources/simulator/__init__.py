@@ -1,4 +1,5 @@
-"""Simulated Hanoi feeds, one module per feed, and ``CitySimulator`` that merges them.
+"""Simulated Hanoi feeds: ``CitySimulator`` merges the registered feeds' simulators (each in its feed's
+package, ``ioc/feeds/<feed>/simulator.py``), and the machinery they share (``periodic``, ``profiles``).
 
 Every simulator is deterministic: the same seed, start and options give byte-identical events.
 """
@@ -10,16 +11,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 
 from connectors.sources.base import Source
-from connectors.sources.simulator.air import AirSimulator
-from connectors.sources.simulator.traffic import TrafficSimulator
-from connectors.sources.simulator.transit import TransitSimulator
-from connectors.sources.simulator.water import WaterSimulator
 from ioc.city import City
+from ioc.feeds import FEEDS, SimulationOptions, feed
 from ioc.models import Event
-from ioc.settings import FEEDS
 
 # Equal event times across feeds come out in this fixed order, so a merged run is reproducible.
-FEED_RANK = {feed: rank for rank, feed in enumerate(FEEDS)}
+FEED_RANK = {name: rank for rank, name in enumerate(FEEDS)}
 
 
 class CitySimulator(Source):
@@ -60,23 +57,9 @@ def city_simulator(
     interval: timedelta | None = None,
 ) -> CitySimulator:
     """The chosen feeds' simulators merged. ``interval`` overrides each sampled feed's default."""
-    common = {"start": start, "duration": duration, "seed": seed}
-    builders = {
-        "air": lambda: AirSimulator(city, **common, interval=interval),
-        "traffic": lambda: TrafficSimulator(city, **common, interval=interval),
-        "water": lambda: WaterSimulator(city, **common, interval=interval),
-        "transit": lambda: TransitSimulator(city, **common, card_key=card_key, card_key_id=card_key_id),
-    }
+    options = SimulationOptions(start, duration, seed, interval, card_key, card_key_id)
     chosen = sorted(set(feeds), key=FEED_RANK.__getitem__)
-    return CitySimulator([builders[feed]() for feed in chosen])
+    return CitySimulator([feed(name).simulate(city, options) for name in chosen])
 
 
-__all__ = [
-    "AirSimulator",
-    "CitySimulator",
-    "TrafficSimulator",
-    "TransitSimulator",
-    "WaterSimulator",
-    "city_simulator",
-    "parse_feeds",
-]
+__all__ = ["CitySimulator", "city_simulator", "parse_feeds"]

@@ -23,23 +23,26 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from importlib import import_module
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from connectors.sources.base import Source
-from connectors.sources.simulator.air import AirSimulator
-from connectors.sources.simulator.traffic import TrafficSimulator
-from connectors.sources.simulator.transit import (
+from connectors.sources.simulator.kinds import FeedScenario
+from ioc.city import City, Sensor
+from ioc.feeds import REGISTRY
+from ioc.feeds.air.simulator import AirSimulator
+from ioc.feeds.traffic.simulator import TrafficSimulator
+from ioc.feeds.transit.model import CardType, Direction, FareTap, Mode
+from ioc.feeds.transit.simulator import (
     FLAT_FARE,
     GATES_PER_STATION,
     SERVICE_END,
     SERVICE_START,
     new_card,
 )
-from connectors.sources.simulator.water import WaterSimulator, water_body_of
-from ioc.city import City, Sensor
-from ioc.models import Event, FareTap
-from ioc.models.transit import CardType, Direction, Mode
+from ioc.feeds.water.simulator import WaterSimulator, water_body_of
+from ioc.models import Event
 
 # Alert rule ids each kind should fire; the alert rules (a later issue) use these ids.
 EXPECTED_RULES: dict[str, tuple[str, ...]] = {
@@ -56,7 +59,6 @@ EXPECTED_RULES: dict[str, tuple[str, ...]] = {
     "transit_surge": ("transit.crowding",),
     "gate_offline": ("transit.gate_offline",),
 }
-KINDS = tuple(EXPECTED_RULES)
 # City anomalies are planned first; sensor faults only go to sensors none of them uses.
 CITY_ANOMALIES = (
     "pollution_episode",
@@ -79,6 +81,21 @@ DURATION_MINUTES: dict[str, tuple[int, int]] = {
     "transit_surge": (60, 120),
     "gate_offline": (60, 90),
 }
+
+
+def _feed_kinds() -> dict[str, FeedScenario]:
+    """The kinds the registered feeds bring (their simulator module's ``SCENARIOS``)."""
+    found: dict[str, FeedScenario] = {}
+    for feed in REGISTRY.values():
+        found.update(getattr(import_module(feed.simulator), "SCENARIOS", {}))
+    return found
+
+
+# Kinds of the feeds' own, planned after the built-in ones (which their coming does not move).
+FEED_KINDS = _feed_kinds()
+EXPECTED_RULES.update({kind: scenario.rules for kind, scenario in FEED_KINDS.items()})
+KINDS = tuple(EXPECTED_RULES)
+DURATION_MINUTES.update({kind: scenario.minutes for kind, scenario in FEED_KINDS.items()})
 SPIKE_READINGS = (1, 3)
 DEFAULT_INTERVALS = {
     "air": AirSimulator.default_interval,
@@ -213,7 +230,8 @@ def plan_scenarios(
     rng = random.Random(f"scenarios-{seed}")
     repeats = occurrences_per_kind(duration)
     placed: list[Scenario] = []
-    for kind in [k for k in chosen if k in CITY_ANOMALIES] + [k for k in chosen if k in SENSOR_FAULTS]:
+    ordered = [k for k in chosen if k in CITY_ANOMALIES] + [k for k in chosen if k in SENSOR_FAULTS]
+    for kind in ordered + [k for k in chosen if k in FEED_KINDS]:
         found = [s for n in range(repeats) if (s := _place(plan, kind, n, repeats, rng)) is not None]
         if not found:
             raise ValueError(f"cannot place a {kind} scenario in a run of {duration}: make it longer")
@@ -246,7 +264,7 @@ def _place(plan: _Plan, kind: str, occurrence: int, repeats: int, rng: random.Ra
         if window is None or not plan.free(entities, *window):
             continue
         plan.book(entities, *window)
-        if kind in CITY_ANOMALIES:
+        if kind in CITY_ANOMALIES or kind in FEED_KINDS:
             plan.anomaly_sensors.update(entities)
         readings = _spike_readings(window, plan, entities[0]) if kind == "spike" else None
         district = plan.city.sensor(entities[0]).district
@@ -268,6 +286,8 @@ def _pick_entities(plan: _Plan, kind: str, rng: random.Random) -> list[str]:
         return [rng.choice([s for s in city.sensors_of("water") if _is_oxygenated(s)]).id]
     if kind in ("transit_surge", "gate_offline"):
         return [rng.choice(_metro_stations(city))]
+    if kind in FEED_KINDS:
+        return FEED_KINDS[kind].entities(city, rng)
     candidates = [
         s.id for feed in FAULT_FEEDS for s in city.sensors_of(feed) if s.id not in plan.anomaly_sensors
     ]
@@ -379,7 +399,7 @@ class ScenarioInjector(Source):
         for event in self.source.events():
             for scenario in by_entity.get(event.sensor_id, ()):
                 if event is not None and scenario.active(event.sensor_id, event.event_time):
-                    event = alter(event, scenario, stuck)
+                    event = alter(event, scenario, stuck, self.city)
             if event is not None:
                 yield event
 
@@ -415,7 +435,7 @@ class ScenarioInjector(Source):
         )
 
 
-def alter(event: Event, scenario: Scenario, stuck: dict[str, Event]) -> Event | None:
+def alter(event: Event, scenario: Scenario, stuck: dict[str, Event], city: City) -> Event | None:
     """The event as the scenario makes it, or None when the scenario drops it."""
     kind = scenario.kind
     if kind in ("dropout", "gate_offline"):
@@ -433,6 +453,8 @@ def alter(event: Event, scenario: Scenario, stuck: dict[str, Event]) -> Event | 
         return _jammed(event, "detector" if event.sensor_id == scenario.entities[0] else "neighbour")
     if kind == "water_contamination":
         return _contaminated(event)
+    if kind in FEED_KINDS:
+        return FEED_KINDS[kind].alter(event, scenario, city)
     return event
 
 

@@ -2,8 +2,12 @@
 // Server-Sent Events read with fetch) and the operators' actions (POST /v1/alerts/{id}/ack|resolve). Plain modules, no build.
 
 const TZ = "Asia/Ho_Chi_Minh"; // the city's time zone: every time shown is local to Hanoi
-const FEEDS = ["air", "water", "traffic", "transit"];
-const INDEX_OF = { air: "vnAqi", water: "vnWqi", traffic: "levelOfService", transit: "ridership" };
+// The feeds as the registry describes them (GET /console/feeds.json, in canonical order): names, indices,
+// bands, markers. Filled at boot, before anything is drawn; the console names no feed itself.
+let FEEDS = [];
+const VIEW = {}; // feed → its view
+const INDEX_OF = {}; // feed → the key of its index in a sensor's indices
+const MARKERS = { circle: "●", diamond: "◆", square: "■", triangle: "▲", hexagon: "⬢" };
 const SEVERITIES = ["critical", "warning", "info"];
 const SEVERITY_RANK = { info: 1, warning: 2, critical: 3 };
 const SEVERITY_COLOUR = { critical: "#e5484d", warning: "#f5a524", info: "#3b82f6" };
@@ -39,15 +43,6 @@ const I18N = {
     keySubmit: "Vào bảng điều hành",
     keyChecking: "Đang kiểm tra khoá…",
     conn: { idle: "—", connecting: "Đang kết nối…", live: "Trực tiếp", reconnecting: "Đang kết nối lại…", offline: "Mất kết nối" },
-    feed: { air: "Không khí", water: "Nước", traffic: "Giao thông", transit: "Vận tải công cộng" },
-    metric: {
-      air: "VN_AQI cao nhất",
-      water: "VN_WQI thấp nhất",
-      traffic: "Mức phục vụ kém nhất",
-      transit: "Lượt quẹt thẻ, 15 phút hiện tại",
-    },
-    ofFreeFlow: "% tốc độ tự do",
-    taps: "lượt",
     noIndex: "chưa có chỉ số",
     openAlerts: (n) => `${n} cảnh báo mở`,
     freshness: (age) => `dữ liệu ${age} trước`,
@@ -81,6 +76,7 @@ const I18N = {
     ago: { s: "giây", m: "phút", h: "giờ", d: "ngày" },
     mapEmpty: "Chưa có dữ liệu vị trí.",
     degraded: "Thiết bị có thể lỗi (im lặng, kẹt giá trị hoặc đột biến)",
+    layerToggle: (name) => `Hiện/ẩn lớp ${name} trên bản đồ`,
   },
   en: {
     title: "IOC · Operations Centre",
@@ -102,15 +98,6 @@ const I18N = {
     keySubmit: "Open the console",
     keyChecking: "Checking the key…",
     conn: { idle: "—", connecting: "Connecting…", live: "Live", reconnecting: "Reconnecting…", offline: "Offline" },
-    feed: { air: "Air", water: "Water", traffic: "Traffic", transit: "Public transit" },
-    metric: {
-      air: "Worst VN_AQI",
-      water: "Worst VN_WQI",
-      traffic: "Worst level of service",
-      transit: "Taps, current 15 min",
-    },
-    ofFreeFlow: "% of free-flow speed",
-    taps: "taps",
     noIndex: "no index yet",
     openAlerts: (n) => `${n} open alert${n === 1 ? "" : "s"}`,
     freshness: (age) => `data ${age} old`,
@@ -144,6 +131,7 @@ const I18N = {
     ago: { s: "s", m: "min", h: "h", d: "d" },
     mapEmpty: "No positions yet.",
     degraded: "Device may be faulty (silent, stuck or spiking)",
+    layerToggle: (name) => `Show or hide the ${name} layer on the map`,
   },
 };
 
@@ -168,6 +156,7 @@ const state = {
   everLive: false,
   timers: [],
   reopenTimer: null,
+  hiddenLayers: new Set(), // feeds whose map layer the operator hid
 };
 
 const $ = (selector) => document.querySelector(selector);
@@ -195,6 +184,22 @@ function svg(tag, attrs = {}, ...children) {
 
 function svgTitle(text) {
   return svg("title", {}, text);
+}
+
+// A feed's name in the page's language (its own name when the registry does not know it).
+function feedName(feed) {
+  return VIEW[feed] ? bilingual(VIEW[feed].label) : feed;
+}
+
+async function loadFeeds() {
+  const response = await fetch("/console/feeds.json", { cache: "no-store" });
+  if (!response.ok) throw new Error(`GET /console/feeds.json: ${response.status}`);
+  const { feeds } = await response.json();
+  FEEDS = feeds.map((f) => f.name);
+  for (const f of feeds) {
+    VIEW[f.name] = f;
+    INDEX_OF[f.name] = f.index.name;
+  }
 }
 
 // --- formatting ----------------------------------------------------------------------------------------
@@ -550,21 +555,29 @@ function unresolvedAlerts() {
   return [...state.alerts.values()].map((v) => v.alert).filter((a) => a.status !== "resolved");
 }
 
+// The feed's headline over its sensors, as its index says: the worst band, then the worst value within it
+// ("high": a higher value is worse, "low": a lower one), or the sum of a count without bands.
 function worstIndex(feed, sensors) {
+  const index = VIEW[feed]?.index;
   const key = INDEX_OF[feed];
   const rated = sensors.filter((s) => s.indices?.[key]?.value != null).map((s) => ({ sensor: s, index: s.indices[key] }));
-  if (!rated.length) return null;
-  if (feed === "transit") {
+  if (!rated.length || !index) return null;
+  if (index.worst === "sum") {
     const total = rated.reduce((sum, r) => sum + Number(r.index.value), 0);
     return { index: { value: total, band: null, colour: null }, sensor: null };
   }
-  const worse = {
-    air: (a, b) => b.index.value - a.index.value, // higher AQI is worse
-    water: (a, b) => a.index.value - b.index.value, // lower WQI is worse
-    traffic: (a, b) =>
-      String(b.index.band || "").localeCompare(String(a.index.band || "")) || a.index.value - b.index.value,
-  }[feed];
-  return rated.sort(worse)[0];
+  const rank = (r) => index.bands.findIndex((b) => b.key === r.index.band);
+  const sign = index.worst === "high" ? 1 : -1;
+  return rated.sort((a, b) => rank(b) - rank(a) || sign * (b.index.value - a.index.value))[0];
+}
+
+// The feed's tally (crowd: people in every zone now): its field's newest value summed over the sensors.
+function tallyOf(feed, sensors) {
+  const tally = VIEW[feed]?.tally;
+  if (!tally) return null;
+  const counted = sensors.filter((s) => isRegistered(s) && s.values?.[tally.field]?.last != null);
+  const total = counted.reduce((sum, s) => sum + Number(s.values[tally.field].last), 0);
+  return { sensors: counted.length, total, tally };
 }
 
 function freshnessOf(feed, sensors) {
@@ -608,6 +621,7 @@ function renderTiles() {
           el("span", { class: "tile-unit" }),
         ),
         el("div", { class: "tile-where" }),
+        el("div", { class: "tile-tally", hidden: "" }),
         el("div", { class: "tile-foot" }, el("span", { class: "tile-alerts" }), el("span", { class: "fresh" })),
       );
       container.append(tile);
@@ -617,23 +631,34 @@ function renderTiles() {
     const index = worst?.index;
     const colour = index?.colour || null;
     tile.style.setProperty("--tile-colour", colour || UNKNOWN_COLOUR);
-    tile.querySelector(".tile-name").textContent = t("feed")[feed];
-    tile.querySelector(".tile-metric").textContent = t("metric")[feed];
+    const view = VIEW[feed];
+    tile.querySelector(".tile-name").textContent = feedName(feed);
+    tile.querySelector(".tile-metric").textContent = bilingual(view.metric);
     const numberNode = tile.querySelector(".tile-number");
     const band = tile.querySelector(".band");
     const unit = tile.querySelector(".tile-unit");
+    const indexUnit = bilingual(view.index.unit);
     if (!index) {
       numberNode.textContent = "—";
       band.hidden = true;
       unit.textContent = t("noIndex");
-    } else if (feed === "traffic") {
+    } else if (view.headline === "band") {
       numberNode.textContent = index.band || "—";
-      unit.textContent = `${number(index.value)}${t("ofFreeFlow")}`;
+      unit.textContent = `${number(index.value)}${indexUnit}`;
       band.hidden = !index.label;
     } else {
       numberNode.textContent = number(index.value);
-      unit.textContent = feed === "transit" ? t("taps") : "";
+      unit.textContent = indexUnit.trim();
       band.hidden = !index.label;
+    }
+    if (index) band.dataset.band = index.band || "";
+    const tallied = tallyOf(feed, sensors);
+    const tallyNode = tile.querySelector(".tile-tally");
+    tallyNode.hidden = !tallied;
+    if (tallied) {
+      tallyNode.dataset.total = String(tallied.total);
+      tallyNode.textContent =
+        `${bilingual(tallied.tally.sensors)}: ${number(tallied.sensors)} · ${number(tallied.total)} ${bilingual(tallied.tally.unit)}`;
     }
     if (index?.label) {
       band.textContent = bilingual(index.label);
@@ -705,7 +730,7 @@ function renderUnregistered() {
     row.querySelector(".sensor-open").textContent = s.sensorId;
     const [name, index] = Object.entries(s.indices || {})[0] || [];
     const value = index ? ` · ${name} ${number(index.value)}${index.label ? ` (${bilingual(index.label)})` : ""}` : "";
-    row.querySelector(".sensor-meta").textContent = `${t("feed")[s.feed]} · ${localTime(s.lastEventTime)}${value}`;
+    row.querySelector(".sensor-meta").textContent = `${feedName(s.feed)} · ${localTime(s.lastEventTime)}${value}`;
   }
 }
 
@@ -788,23 +813,32 @@ function mapDistricts(sensors) {
   return [...groups.values()].map((g) => ({ ...g, lat: g.lat / g.n, lon: g.lon / g.n }));
 }
 
-function indexLine(key, index) {
-  if (!index || index.value == null) return null;
-  const names = { vnAqi: "VN_AQI", vnWqi: "VN_WQI", levelOfService: "LOS", ridership: t("taps") };
-  const label = index.label ? ` · ${bilingual(index.label)}` : index.band && key === "levelOfService" ? ` · ${index.band}` : "";
-  const unit = key === "levelOfService" ? t("ofFreeFlow") : "";
-  return `${names[key] || key} ${number(index.value)}${unit}${label}`;
+// One line of a sensor's or district's tooltip: the feed's index by its short name, its unit and band.
+function indexLine(feed, index) {
+  const view = VIEW[feed];
+  if (!view || !index || index.value == null) return null;
+  const label = index.label ? ` · ${bilingual(index.label)}` : index.band && view.headline === "band" ? ` · ${index.band}` : "";
+  return `${bilingual(view.index.shortName)} ${number(index.value)}${bilingual(view.index.unit)}${label}`;
 }
 
 function sensorShape(feed, x, y, colour) {
   const common = { class: "sensor", fill: colour };
   const r = 5.5;
-  if (feed === "water") {
+  const marker = VIEW[feed]?.marker;
+  if (marker === "diamond") {
     return svg("polygon", { ...common, points: `${x},${y - r - 1} ${x + r + 1},${y} ${x},${y + r + 1} ${x - r - 1},${y}` });
   }
-  if (feed === "traffic") return svg("rect", { ...common, x: x - r + 0.5, y: y - r + 0.5, width: 2 * r - 1, height: 2 * r - 1 });
-  if (feed === "transit") {
+  if (marker === "square") return svg("rect", { ...common, x: x - r + 0.5, y: y - r + 0.5, width: 2 * r - 1, height: 2 * r - 1 });
+  if (marker === "triangle") {
     return svg("polygon", { ...common, points: `${x},${y - r - 1} ${x + r + 0.5},${y + r - 0.5} ${x - r - 0.5},${y + r - 0.5}` });
+  }
+  if (marker === "hexagon") {
+    const h = r + 2; // a zone, not a point: a larger marker
+    const corners = [0, 1, 2, 3, 4, 5].map((i) => {
+      const a = (Math.PI / 3) * i + Math.PI / 6;
+      return `${(x + h * Math.cos(a)).toFixed(1)},${(y + h * Math.sin(a)).toFixed(1)}`;
+    });
+    return svg("polygon", { ...common, points: corners.join(" ") });
   }
   return svg("circle", { ...common, cx: x, cy: y, r });
 }
@@ -847,7 +881,11 @@ function renderMap() {
   }
 
   const discs = svg("g", { class: "districts" });
-  const dots = svg("g", { class: "sensors" });
+  // One layer per feed, which the legend shows or hides.
+  const layers = new Map(
+    FEEDS.map((f) => [f, svg("g", { class: "sensors layer", "data-layer": f, "data-testid": `layer-${f}` })]),
+  );
+  for (const [feed, layer] of layers) layer.style.display = state.hiddenLayers.has(feed) ? "none" : "";
   const labels = svg("g", { class: "labels" });
   for (const d of districts) {
     const [x, y] = project(d.lat, d.lon);
@@ -856,8 +894,8 @@ function renderMap() {
     const total = SEVERITIES.reduce((sum, s) => sum + (counts[s] || 0), 0);
     const aqi = d.indices?.vnAqi;
     const lines = [`${t("district")} ${d.name}`];
-    for (const key of Object.values(INDEX_OF)) {
-      const line = indexLine(key, d.indices?.[key]);
+    for (const feed of FEEDS) {
+      const line = indexLine(feed, d.indices?.[INDEX_OF[feed]]);
       if (line) lines.push(line);
     }
     if (total) lines.push(SEVERITIES.filter((s) => counts[s]).map((s) => `${counts[s]} ${t("severity")[s]}`).join(", "));
@@ -875,28 +913,49 @@ function renderMap() {
   }
   for (const s of sensors) {
     const [x, y] = project(s.lat, s.lon);
-    const key = INDEX_OF[s.feed];
-    const index = s.indices?.[key];
+    const layer = layers.get(s.feed);
+    if (!layer) continue; // a feed the registry no longer has
+    const index = s.indices?.[INDEX_OF[s.feed]];
     const colour = index?.colour || UNKNOWN_COLOUR;
-    const lines = [`${s.name} (${t("feed")[s.feed] || s.feed})`, s.districtName || ""];
-    lines.push(indexLine(key, index) || t("noIndex"));
+    const lines = [`${s.name} (${feedName(s.feed)})`, s.districtName || ""];
+    lines.push(indexLine(s.feed, index) || t("noIndex"));
     if (s.lastEventTime) lines.push(localTime(s.lastEventTime));
     if (s.health === "degraded") lines.push(t("degraded"));
     const shape = sensorShape(s.feed, x, y, colour);
     shape.dataset.sensor = s.id;
     if (s.health === "degraded") shape.classList.add("degraded");
     shape.append(svgTitle(lines.filter(Boolean).join("\n")));
-    dots.append(shape);
+    if (index) shape.dataset.band = index.band || "";
+    layer.append(shape);
+    const suffix = VIEW[s.feed].valueOnMap;
+    if (suffix != null && index?.value != null) {
+      layer.append(
+        svg("text", { class: "sensor-value", x: x + 10, y: y + 4, "data-sensor": s.id }, `${number(index.value)}${suffix}`),
+      );
+    }
   }
-  map.append(discs, dots, labels);
+  map.append(discs, ...layers.values(), labels);
   renderLegend();
 }
 
 function renderLegend() {
   const legend = $("#legend");
-  const shapes = { air: "●", water: "◆", traffic: "■", transit: "▲" };
   legend.replaceChildren(
-    ...FEEDS.map((f) => el("span", { text: `${shapes[f]} ${t("feed")[f]}` })),
+    ...FEEDS.map((f) => {
+      const toggle = el("button", {
+        type: "button",
+        class: "layer-toggle",
+        "data-layer": f,
+        "aria-pressed": String(!state.hiddenLayers.has(f)),
+        title: t("layerToggle")(feedName(f)),
+        text: `${MARKERS[VIEW[f].marker] || "●"} ${feedName(f)}`,
+      });
+      toggle.addEventListener("click", () => {
+        if (!state.hiddenLayers.delete(f)) state.hiddenLayers.add(f);
+        renderMap();
+      });
+      return toggle;
+    }),
     el("span", {}, el("span", { class: "swatch", style: `background:${UNKNOWN_COLOUR}` }), t("legendUnknown")),
     el("span", {}, el("span", { class: "swatch", style: `border:2px solid ${SEVERITY_COLOUR.critical}` }), t("legendAlerts")),
   );
@@ -941,7 +1000,7 @@ function visibleAlerts() {
 // shows something) plus the one chosen, so a choice never vanishes while the operator looks at it.
 function renderFilters() {
   fillSelect($("#filter-severity"), t("allSeverities"), Object.keys(SEVERITY_ORDER).map((s) => [s, t("severity")[s]]));
-  fillSelect($("#filter-feed"), t("allFeeds"), FEEDS.map((f) => [f, t("feed")[f]]));
+  fillSelect($("#filter-feed"), t("allFeeds"), FEEDS.map((f) => [f, feedName(f)]));
   const districts = new Map();
   for (const { alert } of state.alerts.values()) districts.set(alert.district, alert.districtName || alert.district);
   const chosen = $("#filter-district").value;
@@ -1137,7 +1196,12 @@ function tick() {
   }
 }
 
-function boot() {
+async function boot() {
+  try {
+    await loadFeeds();
+  } catch (failure) {
+    banner(failure.message); // no tiles nor layers; the alerts still come
+  }
   $("#key-form").addEventListener("submit", submitKey);
   $("#change-key").addEventListener("click", () => {
     stop();

@@ -14,8 +14,9 @@ from datetime import datetime, timedelta
 
 from connectors.sources.simulator.periodic import PeriodicSimulator
 from connectors.sources.simulator.profiles import ar1_step, interpolate, step_rho
-from ioc.city import Sensor
-from ioc.models import AirQualityObserved
+from ioc.city import City, Sensor
+from ioc.feeds import SimulationOptions
+from ioc.feeds.air.model import AirQualityObserved
 
 # Monthly PM2.5 base, µg/m³, January first.
 PM25_MONTHLY_BASE = (75, 60, 55, 40, 30, 22, 20, 20, 28, 45, 60, 70)
@@ -120,3 +121,9 @@ class AirSimulator(PeriodicSimulator):
             relative_humidity=round(min(100.0, 75 - 12 * math.sin(math.pi * (hour - 9) / 12)), 1),
             averaging_period=int(self.interval.total_seconds()),
         )
+
+
+def simulate(city: City, options: SimulationOptions) -> AirSimulator:
+    return AirSimulator(
+        city, start=options.start, duration=options.duration, seed=options.seed, interval=options.interval
+    )

@@ -26,8 +26,8 @@ from zoneinfo import ZoneInfo
 from connectors.sources.base import Source
 from connectors.sources.simulator.profiles import poisson
 from ioc.city import City, Line
-from ioc.models import FareTap
-from ioc.models.transit import CardType, Direction, Mode
+from ioc.feeds import SimulationOptions
+from ioc.feeds.transit.model import CardType, Direction, FareTap, Mode
 from ioc.privacy import pseudonymise_card
 
 # Every simulated line keeps the registry's default service hours.
@@ -204,3 +204,14 @@ class TransitSimulator(Source):
             fare=fare,
             **rider,
         )
+
+
+def simulate(city: City, options: SimulationOptions) -> TransitSimulator:
+    return TransitSimulator(
+        city,
+        start=options.start,
+        duration=options.duration,
+        seed=options.seed,
+        card_key=options.card_key,
+        card_key_id=options.card_key_id,
+    )

@@ -20,8 +20,9 @@ from datetime import datetime, timedelta
 
 from connectors.sources.simulator.periodic import PeriodicSimulator
 from connectors.sources.simulator.profiles import ar1_step, local_hour, step_rho
-from ioc.city import Sensor
-from ioc.models import WaterQualityObserved
+from ioc.city import City, Sensor
+from ioc.feeds import SimulationOptions
+from ioc.feeds.water.model import WaterQualityObserved
 
 DEFAULT_INTERVAL = timedelta(minutes=15)
 
@@ -139,3 +140,9 @@ class WaterSimulator(PeriodicSimulator):
 def _do_scale(body: WaterBody) -> float:
     """Nearly anoxic water has little oxygen to swing: scale the swing by the baseline level."""
     return min(1.0, body.baseline["dissolved_oxygen"] / LAKE["dissolved_oxygen"])
+
+
+def simulate(city: City, options: SimulationOptions) -> WaterSimulator:
+    return WaterSimulator(
+        city, start=options.start, duration=options.duration, seed=options.seed, interval=options.interval
+    )

@@ -33,6 +33,7 @@ def _vehicle_count(what: str) -> int | None:
 
 class TrafficFlowObserved(Event):
     feed: ClassVar[str] = "traffic"
+    identity_fields: ClassVar[tuple[str, ...]] = ("lane_id",)  # one reading per lane and interval
     measures: ClassVar[tuple[FieldUnit, ...]] = (
         FieldUnit("intensity", "veh"),
         FieldUnit("flow", VEH_PER_H),

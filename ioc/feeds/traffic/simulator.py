@@ -21,8 +21,9 @@ from datetime import datetime, timedelta
 
 from connectors.sources.simulator.periodic import PeriodicSimulator
 from connectors.sources.simulator.profiles import ar1_step, interpolate, local_hour, poisson, step_rho
-from ioc.city import Sensor
-from ioc.models import TrafficFlowObserved
+from ioc.city import City, Sensor
+from ioc.feeds import SimulationOptions
+from ioc.feeds.traffic.model import TrafficFlowObserved
 
 DEFAULT_INTERVAL = timedelta(minutes=5)
 
@@ -159,3 +160,9 @@ def split_by_class(total: int, mix: dict[str, float], rng: random.Random) -> dic
         largest = max(counts, key=counts.__getitem__)
         counts[largest] -= 1
     return {"motorcycle": total - sum(counts.values()), **counts}
+
+
+def simulate(city: City, options: SimulationOptions) -> TrafficSimulator:
+    return TrafficSimulator(
+        city, start=options.start, duration=options.duration, seed=options.seed, interval=options.interval
+    )

@@ -1,0 +1,168 @@
+"""Transit's detector metrics: taps per 15-minute bin against the station's normal for that time of the
+week (crowding), and gates silent while riders are expected (gates offline).
+
+State (``state["feed"]``): ``bin`` (``[start, taps]``), ``last_tap`` (epoch), ``normal`` (taps per
+quarter of the day, weekdays then weekends; null where unseen).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from ioc.detectors.feed import FeedDetector, Metric, Metrics
+from ioc.models import Event
+
+if TYPE_CHECKING:
+    from ioc.detectors.sensor import SensorDetector
+
+BIN = 15 * 60  # ridership bins
+QUARTERS = 24 * 4  # bins in a day: a station's normal has one per quarter, for weekdays and weekends
+FALLBACK_BINS = 4  # a first day borrows the normal of the hour before
+BIN_ALPHA = 0.3  # weight of the newest bin in a station's normal for its time of the week
+REMEMBERED_BINS = 100_000  # local time of so many bins kept (about 3 years)
+
+
+class Detector(FeedDetector):
+    def __init__(self, core: SensorDetector, feed: str) -> None:
+        super().__init__(core, feed)
+        self.zone = core.zone
+        crowding = core.rule_by_metric.get("taps_ratio")
+        self._min_normal_taps = float(crowding.params.get("min_normal_taps", 10)) if crowding else 10.0
+        self._slots: dict[int, int] = {}  # bin (epoch // BIN) → its slot of a station's normal
+
+    def observe(self, state: dict[str, Any], event: Event, at: datetime, epoch: float) -> Metrics:
+        """Taps per 15-minute bin against the station's normal for that time of the week. A busy partial
+        bin may open an episode; only completed bins may close one."""
+        station = state["feed"]
+        metrics = self._roll_bins(state, epoch, learn=True)
+        station["bin"][1] += 1
+        taps = station["bin"][1]
+        station["last_tap"] = max(station.get("last_tap") or epoch, epoch)
+        if "taps_ratio" not in metrics and not self.core.is_firing(state, "taps_ratio"):
+            metrics["taps_ratio"] = self._crowding(station, epoch, taps, partial=True)
+        metrics["taps"] = (None, epoch, float(taps), False, True, None, None, None)
+        return metrics
+
+    def _roll_bins(self, state: dict[str, Any], epoch: float, *, learn: bool) -> Metrics:
+        """Close the station's bins that ended by ``epoch``: the last one is judged for crowding, and all
+        are learned as the station's normal — empty ones too (a quiet night is normal), but not while the
+        gates are out (an outage is not the normal)."""
+        station = state["feed"]
+        start = int(epoch // BIN * BIN)
+        if "bin" not in station:
+            station["bin"] = [start, 0]
+        done_start, done_count = station["bin"]
+        if start <= done_start:
+            return {}
+        judged = self._crowding(station, done_start + BIN, done_count, partial=False)
+        if learn and not self.core.is_firing(state, "taps"):
+            self._learn_bin(station, done_start, done_count)
+            for empty in range(done_start + BIN, start, BIN):
+                self._learn_bin(station, empty, 0)
+        station["bin"] = [start, 0]
+        return {"taps_ratio": judged}
+
+    def _crowding(self, station: dict[str, Any], epoch: float, count: int, *, partial: bool) -> Metric:
+        normal = self._normal_taps(station, epoch)
+        usual = max(normal, self._min_normal_taps) if normal is not None else None
+        ratio = count / usual if usual else None
+        breached, cleared = self.core.judge("taps_ratio", ratio)
+        # A partial bin can only show crowding, not its end.
+        return (None, epoch, ratio, breached, cleared and not partial, usual, None, None)
+
+    def tick(self, state: dict[str, Any], sensor_id: str, now: datetime, epoch: float) -> Metrics:
+        """A station whose gates have been silent for a whole bin while its normal says riders should
+        have tapped: so many (``min_expected_taps``) that the silence is no accident — riders come in
+        bursts with the trains, so a short gap proves nothing. Judged before the silent bins are learned,
+        so an outage does not become the normal."""
+        station = state["feed"]
+        last = station.get("last_tap")
+        rule = self.core.rule_by_metric.get("taps")
+        metrics: Metrics = {}
+        if (
+            last is not None
+            and rule is not None
+            and epoch - last >= BIN
+            and self._in_service(sensor_id, last, epoch)
+        ):
+            expected = self._expected_taps(station, last, epoch)
+            if expected >= float(rule.params.get("min_expected_taps", 10)):
+                metrics["taps"] = (None, epoch, 0.0, True, False, expected, None, last)
+        metrics.update(self._roll_bins(state, epoch, learn="taps" not in metrics))
+        return metrics
+
+    def _in_service(self, sensor_id: str, first: float, last: float) -> bool:
+        """Whether a line serving the station runs from ``first`` to ``last`` (one local service day)."""
+        begin, end = datetime.fromtimestamp(first, self.zone), datetime.fromtimestamp(last, self.zone)
+        sensor = self.core.city.sensor(sensor_id)
+        for line_id in sensor.lines if sensor else ():
+            line = self.core.city.line(line_id)
+            if (
+                line
+                and begin.date() == end.date()
+                and line.service_start <= begin.time()
+                and end.time() < line.service_end
+            ):
+                return True
+        return False
+
+    def _slot(self, epoch: float) -> int:
+        """The position in a station's normal of the bin holding ``epoch``: weekday or weekend, and the
+        local quarter of an hour — riders keep a weekly rhythm, and the last quarter before the service
+        ends is nothing like the one before it. Remembered per bin where the zone's offset holds through
+        the bin and is whole quarters (else worked out each time)."""
+        key = int(epoch // BIN)
+        slot = self._slots.get(key)
+        if slot is None:
+            start = key * BIN
+            offset = datetime.fromtimestamp(start, self.zone).utcoffset()
+            if offset != datetime.fromtimestamp(start + BIN - 1, self.zone).utcoffset() or (
+                offset is None or offset.total_seconds() % BIN
+            ):
+                return _slot_at(epoch, self.zone)
+            if len(self._slots) >= REMEMBERED_BINS:
+                self._slots.clear()
+            slot = self._slots[key] = _slot_at(start, self.zone)
+        return slot
+
+    def _learn_bin(self, station: dict[str, Any], start: int, count: int) -> None:
+        normals: list[float | None] = station.setdefault("normal", [None] * (2 * QUARTERS))
+        slot = self._slot(start)
+        previous = normals[slot]
+        normals[slot] = count if previous is None else (1 - BIN_ALPHA) * previous + BIN_ALPHA * count
+
+    def _expected_taps(self, station: dict[str, Any], first: float, last: float) -> float:
+        """Taps the station's normal expects between two instants (0 where it has no normal)."""
+        total, moment = 0.0, first
+        while moment < last:
+            bin_end = (moment // BIN + 1) * BIN
+            span = min(bin_end, last) - moment
+            total += (self._normal_taps(station, moment) or 0.0) * span / BIN
+            moment = bin_end
+        return total
+
+    def _normal_taps(self, station: dict[str, Any], epoch: float) -> float | None:
+        """The station's usual taps per bin at this time of the week. Until it has seen this quarter on
+        this kind of day: the same quarter on the other kind of day, else the latest quarter it has seen
+        in the hour before (a first day), else None — no judgement without a normal."""
+        normals: list[float | None] | None = station.get("normal")
+        if normals is None:
+            return None
+        slot = self._slot(epoch)
+        for candidate in (slot, (slot + QUARTERS) % (2 * QUARTERS)):
+            if (normal := normals[candidate]) is not None:
+                return normal
+        for back in range(1, FALLBACK_BINS + 1):
+            if (normal := normals[self._slot(epoch - back * BIN)]) is not None:
+                return normal
+        return None
+
+    def index(self, state: dict[str, Any], event: Event, metrics: Metrics) -> dict[str, Any] | None:
+        return {"value": float(state["feed"]["bin"][1]), "band": None}
+
+
+def _slot_at(epoch: float, zone: ZoneInfo) -> int:
+    local = datetime.fromtimestamp(epoch, zone)
+    return (QUARTERS if local.weekday() >= 5 else 0) + local.hour * 4 + local.minute // 15
