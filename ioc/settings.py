@@ -177,6 +177,13 @@ class Settings(BaseSettings):
     postgres_port: int = Field(
         5433, description="Port of the local PostgreSQL (5432 is left to the system's)."
     )
+    database_pool_size: int = Field(
+        8,
+        ge=1,
+        description="PostgreSQL connections one API process keeps for its history, KPI and NGSI-LD temporal "
+        "reads (opened as needed, reused, closed after 10 idle minutes): the reads it runs at once; more "
+        "wait for one, at most 5 s, then 503.",
+    )
     open_data_dir: Path | None = Field(
         None,
         description="Where `ioc export` writes the open-data files and the API serves them at /open-data/ "

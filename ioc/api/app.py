@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -15,6 +16,7 @@ from ioc import __version__
 from ioc.api import (
     alerts,
     console,
+    database,
     history,
     ingest,
     kpis,
@@ -80,9 +82,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.metrics_max_age_seconds, lambda scraped: scraped.complete
         )
         app.state.readiness = Readiness(settings, app.state.redis)  # its Kafka client made at first use
+        app.state.database = database.open_pool(settings)  # the history routes' connections
         try:
             yield
         finally:
+            await asyncio.to_thread(app.state.database.close)
             await app.state.readiness.close()
             await app.state.kafka_offsets.close()
             await app.state.publisher.close()

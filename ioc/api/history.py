@@ -3,16 +3,15 @@ alerts and incidents of any past range. All from the PostgreSQL history store.""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, TypeVar
 
-import psycopg
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import Field
 
+from ioc.api import database
 from ioc.api.alerts import AlertPage, IncidentPage
 from ioc.api.auth import Operator
 from ioc.api.examples import EXAMPLES
@@ -192,7 +191,7 @@ async def history(
             return store.series(feed=kind, sensor_id=sensor_ids[0], **query)  # type: ignore[arg-type]
         return store.area_series(feed=kind, sensor_ids=sensor_ids, **query)  # type: ignore[arg-type]
 
-    rows = await read_store(settings, read)
+    rows = await read_store(request, read)
     standard, bands = measure_bands(kind, measure, city.sensor(sensor) if sensor else None)  # type: ignore[arg-type]
     if wants_csv(request):
         return csv_response(  # type: ignore[return-value]
@@ -272,22 +271,10 @@ def past_span(start: datetime | None, end: datetime | None) -> tuple[datetime, d
     return start, end
 
 
-async def read_store(settings: Settings, query: Callable[[HistoryStore], T]) -> T:
-    """``query`` on a connection of its own, off the event loop; 503 when the store does not answer."""
-
-    def read() -> T:
-        store = HistoryStore(settings.database_address)
-        try:
-            return query(store)
-        finally:
-            store.close()
-
-    try:
-        return await asyncio.to_thread(read)
-    except psycopg.errors.UndefinedTable:
-        raise HTTPException(503, "The history store has no schema yet: run `ioc db upgrade`.") from None
-    except psycopg.OperationalError:
-        raise HTTPException(503, "The history store is not reachable.") from None
+async def read_store(request: Request, query: Callable[[HistoryStore], T]) -> T:
+    """``query`` on a connection of the API's pool (``ioc.api.database``), off the event loop; 503 when
+    the store does not answer."""
+    return await database.read_store(request, lambda connection: query(HistoryStore(connection)))
 
 
 def _page(
@@ -348,7 +335,7 @@ async def past_alerts(
     start, end = past_span(start, end)
     after = page_position(cursor)
     rows = await read_store(
-        request.app.state.settings,
+        request,
         lambda store: store.alerts_opened(
             start=start, end=end, states=[str(s) for s in state or ()], areas=area,
             severities=[str(s) for s in severity or ()], feeds=feed, after=after, limit=limit,
@@ -396,7 +383,7 @@ async def past_incidents(
     start, end = past_span(start, end)
     after = page_position(cursor)
     rows = await read_store(
-        request.app.state.settings,
+        request,
         lambda store: store.incidents_started(
             start=start, end=end, states=[str(s) for s in state or ()], areas=area, after=after, limit=limit
         ),

@@ -3,15 +3,14 @@ for the city, from the history store (``ioc.kpis``)."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-import psycopg
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from ioc.api.auth import Operator
+from ioc.api.database import read_store
 from ioc.api.responses import AUTH_RESPONSES, problem
 from ioc.api.tables import csv_content, csv_response, wants_csv
 from ioc.city import load_city
@@ -72,14 +71,10 @@ async def kpis(
     except OverflowError:
         raise HTTPException(422, "`from` or `to` is beyond the calendar.") from None
 
-    try:
-        answer = await asyncio.to_thread(
-            read_report, settings.database_address, city, first, last, settings.reading_interval_seconds
-        )
-    except psycopg.errors.UndefinedTable:
-        raise HTTPException(503, "The history store has no schema yet: run `ioc db upgrade`.") from None
-    except psycopg.OperationalError:
-        raise HTTPException(503, "The history store is not reachable.") from None
+    answer = await read_store(
+        request,
+        lambda connection: read_report(connection, city, first, last, settings.reading_interval_seconds),
+    )
 
     if wants_csv(request):
         return csv_response(CSV_COLUMNS, csv_rows(answer), f"kpis-{first}-{last}.csv")  # type: ignore[return-value]

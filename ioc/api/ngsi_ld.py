@@ -25,7 +25,6 @@ error, which NGSI-LD has no type for, is ``about:blank`` with its HTTP status.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 from dataclasses import dataclass, replace
@@ -39,6 +38,7 @@ from pydantic import BaseModel, Field
 
 from connectors.sinks.redis_picture import RedisPicture
 from ioc.api.auth import Caller, api_key_header, require_caller
+from ioc.api.database import on_database
 from ioc.api.ingest import IngestResult, ingest_items, over_rate, read_body, service_of
 from ioc.api.publisher import Unavailable
 from ioc.api.responses import VALIDATION_RESPONSES
@@ -880,28 +880,25 @@ async def retrieve_temporal_entity(
     fields = measure_fields(entity_type, attrs)
     window = settings.windows_of(model.feed)[0].label
 
-    def read() -> dict[str, list[tuple[datetime, float]]]:
-        store = HistoryStore(settings.database_address)
-        try:
-            return {
-                field: [
-                    (at, mean)
-                    for at, mean, _ in store.series(
-                        feed=model.feed,
-                        sensor_id=sensor_id,
-                        window=window,
-                        measure=field,
-                        start=span[0],
-                        end=span[1],
-                    )
-                ]
-                for field in fields
-            }
-        finally:
-            store.close()
+    def read(connection: psycopg.Connection) -> dict[str, list[tuple[datetime, float]]]:
+        store = HistoryStore(connection)
+        return {
+            field: [
+                (at, mean)
+                for at, mean, _ in store.series(
+                    feed=model.feed,
+                    sensor_id=sensor_id,
+                    window=window,
+                    measure=field,
+                    start=span[0],
+                    end=span[1],
+                )
+            ]
+            for field in fields
+        }
 
     try:
-        series = await asyncio.to_thread(read)
+        series = await on_database(request, read)
     except (psycopg.OperationalError, psycopg.errors.UndefinedTable):
         return problem(503, "ServiceUnavailable", "The history store is not reachable or has no schema yet.")
     if lastN:
@@ -1002,26 +999,22 @@ async def query_temporal_entities(
         )
         return matches(query, state)  # type: ignore[arg-type]
 
-    def read() -> tuple[int, list[str], dict[str, list[Any]]]:
-        store = HistoryStore(settings.database_address)
-        try:
-            if query is None:  # which sensors, then the windows of one page of them
-                sensors = sensors_with_windows(store.connection, span)
-                page = sensors[offset : offset + limit]
-                chosen = replace(span, sensor_ids=tuple(page))
-                return len(sensors), page, windows_of(store.connection, chosen, TEMPORAL_MAX_WINDOWS)
-            everything = windows_of(store.connection, span, TEMPORAL_MAX_WINDOWS)
-            sensors = matching_sensors(everything, holds)
+    def read(connection: psycopg.Connection) -> tuple[int, list[str], dict[str, list[Any]]]:
+        if query is None:  # which sensors, then the windows of one page of them
+            sensors = sensors_with_windows(connection, span)
             page = sensors[offset : offset + limit]
-            return len(sensors), page, {sensor: everything[sensor] for sensor in page}
-        finally:
-            store.close()
+            chosen = replace(span, sensor_ids=tuple(page))
+            return len(sensors), page, windows_of(connection, chosen, TEMPORAL_MAX_WINDOWS)
+        everything = windows_of(connection, span, TEMPORAL_MAX_WINDOWS)
+        sensors = matching_sensors(everything, holds)
+        page = sensors[offset : offset + limit]
+        return len(sensors), page, {sensor: everything[sensor] for sensor in page}
 
     if span.sensor_ids == () or not fields:
         total, page, windows = 0, [], {}
     else:
         try:
-            total, page, windows = await asyncio.to_thread(read)
+            total, page, windows = await on_database(request, read)
         except TooManyWindows as error:
             return problem(400, "BadRequestData", str(error))
         except (psycopg.OperationalError, psycopg.errors.UndefinedTable):

@@ -177,14 +177,17 @@ def next_month(month: datetime) -> datetime:
 class HistoryStore:
     """One connection's writes and reads (not shared across threads or tasks)."""
 
-    def __init__(self, url: str, timezone: str | None = None) -> None:
-        """``timezone``: the city's, which makes a fare tap's service day (needed to write taps)."""
-        self.connection = psycopg.connect(url)
+    def __init__(self, url: str | psycopg.Connection, timezone: str | None = None) -> None:
+        """``url``: the database's, or a connection the caller owns (the API's pool's), which ``close``
+        leaves open. ``timezone``: the city's, which makes a fare tap's service day (needed to write taps)."""
+        self._owned = not isinstance(url, psycopg.Connection)
+        self.connection = psycopg.connect(url) if isinstance(url, str) else url
         self.zone = ZoneInfo(timezone) if timezone else None
         self._months: set[datetime] = set()
 
     def close(self) -> None:
-        self.connection.close()
+        if self._owned:
+            self.connection.close()
 
     def write(
         self,

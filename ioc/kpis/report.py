@@ -9,7 +9,6 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-import psycopg
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
@@ -17,7 +16,7 @@ from ioc.city import City
 from ioc.indices.transit import DEFAULT_MIN_TRIPS_PER_CELL
 from ioc.kpis import air, completeness, crowd, ops, traffic, transit, water
 from ioc.kpis.days import KpiDay, kpi_days
-from ioc.kpis.store import lifecycles, local_span, metro_trips
+from ioc.kpis.store import Store, connected, lifecycles, local_span, metro_trips
 
 MAX_DAYS = 366
 # One row per KPI value, as kpis.md asks every value to carry: id, scope, period, value, unit,
@@ -181,7 +180,7 @@ class Kpis(CamelModel):
 
 
 def read_report(
-    url: str,
+    url: Store,
     city: City,
     first: date,
     last: date,
@@ -189,7 +188,8 @@ def read_report(
     now: datetime | None = None,
     kept_days: bool = True,
 ) -> Kpis:
-    """The report of the local days [first, last] from the history store at ``url`` (blocking): closed
+    """The report of the local days [first, last] from the history store at ``url`` (a URL, or a
+    connection the caller owns and commits, as the API's pool's; blocking): closed
     days as ``ioc.kpis.days`` keeps them (computed and kept when missing or stale), today computed;
     without ``kept_days`` every day computed from the rows. ``intervals``: seconds between a sensor's
     readings per feed (``IOC_READING_INTERVAL_SECONDS``)."""
@@ -197,7 +197,7 @@ def read_report(
     zone = ZoneInfo(city.timezone)
     start, end = local_span(first, last, zone)
     today = now.astimezone(zone).date()
-    with psycopg.connect(url) as connection:  # one for every read
+    with connected(url) as connection:  # one for every read
         days = kpi_days(connection, city, first, last, intervals, now, kept_days)
         alerts = lifecycles(connection, start, end)
         trips = metro_trips(connection, city, first, last, today)
