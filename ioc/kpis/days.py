@@ -148,7 +148,7 @@ def compute_days(
         # A day to come has no station-days of taps yet (not zeros).
         (
             "transit",
-            transit_station_days(connection, city, first, min(last, today)) if first <= today else [],
+            transit_station_days(connection, city, first, min(last, today), now) if first <= today else [],
         ),
         ("readings", readings_per_day(connection, city, first, last, dict(intervals), now)),
         ("crowd", crowd_zone_days(connection, city, first, last, now)),

@@ -112,7 +112,9 @@ class TransitScope(CamelModel):
     daily_boardings: dict[date, int] = Field(description="Local day → entry and boarding taps.")
     peak_15min: int | None = Field(description="A station's most boardings in 15 minutes of the period.")
     completeness: float | None = Field(
-        description="Share of the stations' service hours in which they reported a tap."
+        description="Share of the stations' service hours (their lines' timetables) in which they reported a "
+        "tap (`transit.gate_availability`; taps have no reading interval); of today, the hours over and the "
+        "one under way once it has a tap."
     )
 
 
@@ -359,6 +361,10 @@ def csv_rows(answer: Kpis) -> list[list[object]]:
                 ["transit.boardings", t.scope, day.isoformat(), day.isoformat(), boardings, "taps",
                  t.completeness, t.stations, None]
             )  # fmt: skip
+        rows.append(
+            ["transit.gate_availability", t.scope, *period, t.completeness, "share", t.completeness,
+             t.stations, None]
+        )  # fmt: skip
         if t.peak_15min is not None:
             rows.append(
                 ["transit.peak_15min", t.scope, *period, t.peak_15min, "taps", t.completeness, 1, None]

@@ -23,7 +23,7 @@ from ioc.kpis.completeness import SensorDay, expected_readings
 from ioc.kpis.crowd import ZoneDay
 from ioc.kpis.ops import Lifecycle
 from ioc.kpis.traffic import Interval
-from ioc.kpis.transit import DayTrips, StationDayTaps, day_trips
+from ioc.kpis.transit import DayTrips, StationDayTaps, day_trips, expected_hours
 from ioc.kpis.water import Sample
 
 Store = str | psycopg.Connection  # a database's URL, or a connection to it that a caller shares
@@ -126,11 +126,15 @@ def service_hours(city: City, station: str) -> set[int]:
     return hours
 
 
-def transit_station_days(url: Store, city: City, first: date, last: date) -> list[StationDayTaps]:
+def transit_station_days(
+    url: Store, city: City, first: date, last: date, now: datetime | None = None
+) -> list[StationDayTaps]:
     """Every registry station's boardings per line and local day in [first, last] (zero on a day without
-    any), its busiest 15 minutes and the service hours it reported a tap in. Counted by the server: a
+    any), its busiest 15 minutes and the service hours it reported a tap in, of those expected
+    (``transit.expected_hours``: today's, given ``now``, only until now). Counted by the server: a
     month of a city's taps is millions of rows, so from the sink's counts per quarter hour."""
     zone = ZoneInfo(city.timezone)
+    local_now = now.astimezone(zone) if now is not None else None
     start, end = local_span(first, last, zone)
     parameters = {"zone": city.timezone, "start": start, "end": end}
     local_day = "(quarter AT TIME ZONE %(zone)s)::date"
@@ -159,6 +163,8 @@ def transit_station_days(url: Store, city: City, first: date, last: date) -> lis
         for n in range((last - first).days + 1):
             day = first + timedelta(days=n)
             peak, reported = peak_of.get((sensor.id, day), 0), hours_of.get((sensor.id, day), set())
+            hour_now = local_now.hour if local_now is not None and day == local_now.date() else None
+            expected = expected_hours(served, reported, hour_now)
             # A stop the registry gives no lines: the lines it had taps of that day (a day is its own).
             lines = sensor.lines or sorted({line for s, line, d in boardings if s == sensor.id and d == day})
             for line in lines:
@@ -170,8 +176,8 @@ def transit_station_days(url: Store, city: City, first: date, last: date) -> lis
                         day=day,
                         boardings=boardings.get((sensor.id, line, day), 0),
                         peak_15min=peak,
-                        hours_with_taps=len(reported & served),
-                        service_hours=len(served),
+                        hours_with_taps=len(reported & expected),
+                        service_hours=len(expected),
                     )
                 )
     return found

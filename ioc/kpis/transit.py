@@ -1,5 +1,6 @@
 """Transit KPIs (``../shared/reference/kpis.md``): boardings per station, line, area and day, the peak
-15 minutes of each station, and metro origin–destination flows per day, published only for pairs with at
+15 minutes of each station, its completeness (``transit.gate_availability``: the share of its service hours
+with a tap, ``expected_hours``), and metro origin–destination flows per day, published only for pairs with at
 least k trips (``ioc.indices.transit``: its matching of entries to exits). Pure: counts and taps in,
 figures out; ``ioc.kpis.store`` reads them.
 
@@ -30,6 +31,16 @@ class StationDayTaps:
     peak_15min: int
     hours_with_taps: int
     service_hours: int
+
+
+def expected_hours(served: set[int], reported: set[int], hour_now: int | None = None) -> set[int]:
+    """The local service hours in which a station is expected to report a tap on a day: every one of a
+    closed day; of today (``hour_now``: the local hour now), those already over, and the one under way
+    only once it has a tap (an hour is not silent before it ends), as data completeness expects today's
+    readings only until now."""
+    if hour_now is None:
+        return set(served)
+    return {hour for hour in served if hour < hour_now or (hour == hour_now and hour in reported)}
 
 
 @dataclass

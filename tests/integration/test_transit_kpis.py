@@ -20,7 +20,10 @@ from fastapi.testclient import TestClient
 
 from connectors.kafka import create_topics
 from ioc.api import create_app
-from ioc.history.store import upgrade
+from ioc.city import load_city
+from ioc.history.store import HistoryStore, upgrade
+from ioc.kpis.report import read_report
+from ioc.kpis.store import service_hours
 from tests.conftest import TEST_KEYS
 from tests.integration.test_history import caught_up, send
 from tests.processes import IocProcess, wait_for
@@ -134,6 +137,7 @@ def test_boardings_and_k_anonymous_flows_from_the_raw_taps(database, tmp_path):
     by_key = {(r["kpi"], r["scope"], r["from"]): r for r in rows}
     assert by_key[("transit.boardings", "2A", "2026-12-01")]["value"] == "20"
     assert by_key[("transit.od_suppressed_trips", "city", "2026-12-01")]["value"] == "9"
+    assert by_key[("transit.gate_availability", CAT_LINH, "2026-12-01")]["value"] == str(round(2 / 17, 3))
 
     exported = IocProcess(
         ["export", "--from", "2026-12-01", "--to", "2026-12-01", "--out", str(out)],
@@ -171,3 +175,38 @@ def test_boardings_and_k_anonymous_flows_from_the_raw_taps(database, tmp_path):
         {"origin": CAT_LINH, "destination": THAI_HA, "trips": 10},
     ]
     assert (day["trips"], day["suppressedTrips"], day["suppressedCells"]) == (20, 0, 0)
+
+
+def test_transit_completeness_of_today_expects_the_service_hours_until_now(database):
+    """A station's completeness is the share of its service hours in which it reported a tap: of a
+    closed day every service hour, of today only those over (and the one under way once it has a tap)."""
+    settings = database
+    upgrade(settings.database_address)
+    city = load_city(settings.city)
+    taps = [
+        (CAT_LINH, f"e{hour}", DAY + timedelta(hours=hour, minutes=10), "metro", "2A", "ENTRY", f"r{hour}")
+        for hour in (7, 8, 10)
+    ]
+    store = HistoryStore(settings.database_address, city.timezone)
+    try:
+        store.write([], [], [], taps)
+    finally:
+        store.close()
+    served = service_hours(city, CAT_LINH)
+    day = DAY.date()
+
+    def completeness(now: datetime) -> float:
+        report = read_report(
+            settings.database_address, city, day, day, settings.reading_interval_seconds, now
+        )
+        return {s.scope: s for s in report.transit.scopes}[CAT_LINH].completeness
+
+    # 10:30: the hours before 10 are over; 10 is under way and has a tap; 11 and later are to come.
+    so_far = {hour for hour in served if hour < 10} | {10}
+    assert completeness(DAY + timedelta(hours=10, minutes=30)) == round(3 / len(so_far), 3)
+    # 09:30: 09 is under way without a tap yet: not a gap.
+    assert completeness(DAY + timedelta(hours=9, minutes=30)) == round(
+        2 / len({h for h in served if h < 9}), 3
+    )
+    # The next day: every service hour of the closed day.
+    assert completeness(DAY + timedelta(days=1, hours=1)) == round(3 / len(served), 3)

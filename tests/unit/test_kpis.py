@@ -14,7 +14,7 @@ from ioc.kpis.air import StationDay, day_values, period_kpis, qcvn05_24h_limit
 from ioc.kpis.completeness import SensorDay, completeness_scopes, expected_readings
 from ioc.kpis.ops import Lifecycle, ops_kpis
 from ioc.kpis.traffic import Interval, traffic_kpis
-from ioc.kpis.transit import StationDayTaps, daily_flows, transit_scopes
+from ioc.kpis.transit import StationDayTaps, daily_flows, expected_hours, transit_scopes
 from ioc.kpis.water import Sample, meets, water_kpis
 
 DAY = date(2026, 12, 1)
@@ -170,6 +170,16 @@ def test_transit_scopes_count_boardings_per_day_and_a_stations_hours_once():
     assert scopes[("station", "bus-kim-ma")].peak_15min == 8 and scopes[("line", "01")].peak_15min is None
     assert scopes[("station", "bus-kim-ma")].completeness == round(10 / 17, 3)
     assert scopes[("city", "city")].completeness == round(27 / 34, 3)  # Kim Mã's hours once
+
+
+def test_transit_completeness_expects_a_closed_days_service_hours_and_todays_until_now():
+    served = set(range(5, 22))  # 05:00–22:00, 17 hours
+    assert expected_hours(served, {7, 8}) == served  # a closed day: a silent hour is a gap
+    # Today at 10:xx: 05–09 are over and expected; 10 only once it has a tap; 11–21 are still to come.
+    assert expected_hours(served, {7, 8}, hour_now=10) == {5, 6, 7, 8, 9}
+    assert expected_hours(served, {7, 8, 10}, hour_now=10) == {5, 6, 7, 8, 9, 10}
+    assert expected_hours(served, set(), hour_now=4) == set()  # before service: nothing expected yet
+    assert expected_hours(served, {21}, hour_now=23) == served
 
 
 def test_completeness_caps_each_sensor_day_and_expects_today_until_now():
