@@ -20,6 +20,58 @@ from ioc.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["kpis"])
 
+# One of each kind of scope, shortened: a month's answer lists every area, station, detector, zone and day.
+KPIS_EXAMPLE = {
+    "firstDay": "2026-12-01",
+    "lastDay": "2026-12-31",
+    "timezone": "Asia/Ho_Chi_Minh",
+    "standard": "VN_AQI QĐ 1459/QĐ-TCMT; QCVN 05:2023/BTNMT",
+    "air": [
+        {"scope": "city", "stations": 12, "daysExpected": 372, "daysValid": 351, "completeness": 0.944,
+         "bandDays": {"tot": 12, "trung_binh": 140, "kem": 151, "xau": 44, "rat_xau": 4, "nguy_hai": 0},
+         "exceedanceDays": {"pm25": 96, "pm10": 3}, "pm25Mean": 41.3, "pm10Mean": 66.0},
+    ],
+    "airDays": [
+        {"station": "air-hoan-kiem", "area": "hoan-kiem", "day": "2026-12-01", "valid": True,
+         "completeness": 1.0, "dailyAqi": 132, "band": "kem", "exceeded": ["pm25"]},
+    ],
+    "traffic": [
+        {"scope": "city", "detectors": 24, "peakIntervals": 15840, "ttiPeak": 1.62, "congestedHours": 412,
+         "completeness": 0.97},
+    ],
+    "water": [
+        {"scope": "city", "stations": 6, "samples": 17856, "withWqi": 17790,
+         "wqiClassShare": {"rat_tot": 0.05, "tot": 0.31, "trung_binh": 0.42, "xau": 0.2, "kem": 0.02},
+         "judged": 17800, "compliance": 0.64, "lowDoHours": 37, "completeness": 0.99},
+    ],
+    "operations": [
+        {"severity": "critical", "feed": "air", "alerts": 9, "acknowledged": 9, "resolved": 8,
+         "resolvedByOperator": 3, "mttaMinutes": {"median": 4.5, "p90": 12.0},
+         "mttrMinutes": {"median": 95.0, "p90": 240.0}, "acknowledgedWithin15Min": 0.889},
+    ],
+    "dataCompleteness": [
+        {"feed": "air", "scope": "city", "sensors": 12, "received": 521000, "expected": 535680,
+         "completeness": 0.973, "daily": {"2026-12-01": 0.981}},
+    ],
+    "transit": {
+        "k": 10,
+        "scopes": [
+            {"scope": "metro-2a-cat-linh", "kind": "station", "stations": 1, "boardings": 40300,
+             "dailyBoardings": {"2026-12-01": 1300}, "peak15Min": 96, "completeness": 0.998},
+        ],
+        "odFlows": [
+            {"day": "2026-12-01", "trips": 15600, "suppressedTrips": 41, "suppressedCells": 6,
+             "unmatchedEntries": 12, "unmatchedExits": 9,
+             "cells": [{"origin": "metro-2a-cat-linh", "destination": "metro-2a-lang", "trips": 118}]},
+        ],
+    },
+    "crowd": [
+        {"scope": "city", "zones": 5, "visitors": 310000, "dailyVisitors": {"2026-12-01": 10000},
+         "peakShare": 86.0, "hoursOver80": 7.5, "dailyHoursOver80": {"2026-12-01": 0.5},
+         "completeness": 0.99},
+    ],
+}  # fmt: skip
+
 
 @router.get(
     "/kpis",
@@ -43,10 +95,13 @@ router = APIRouter(prefix="/v1", tags=["kpis"])
     ),
     responses={
         200: {
-            "content": csv_content(
-                ",".join(CSV_COLUMNS)
-                + "\nair.pm25_mean,city,2026-12-01,2026-12-31,41.3,µg/m³,0.91,12,VN_AQI …\n"
-            )
+            "content": {
+                "application/json": {"example": KPIS_EXAMPLE},
+                **csv_content(
+                    ",".join(CSV_COLUMNS)
+                    + "\nair.pm25_mean,city,2026-12-01,2026-12-31,41.3,µg/m³,0.91,12,VN_AQI …\n"
+                ),
+            }
         },
         422: problem("An impossible period.", "`from` must not be after `to`."),
         503: problem("The history store does not answer.", "The history store is not reachable."),

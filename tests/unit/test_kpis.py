@@ -3,16 +3,19 @@ data completeness."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from ioc.api.kpis import KPIS_EXAMPLE
 from ioc.indices.air import vn_aqi_daily
 from ioc.indices.transit import MetroTap
 from ioc.kpis.air import StationDay, day_values, period_kpis, qcvn05_24h_limit
 from ioc.kpis.completeness import SensorDay, completeness_scopes, expected_readings
 from ioc.kpis.ops import Lifecycle, ops_kpis
+from ioc.kpis.report import Kpis
 from ioc.kpis.traffic import Interval, traffic_kpis
 from ioc.kpis.transit import StationDayTaps, daily_flows, expected_hours, transit_scopes
 from ioc.kpis.water import Sample, meets, water_kpis
@@ -196,3 +199,8 @@ def test_completeness_caps_each_sensor_day_and_expects_today_until_now():
     scopes = {c.scope: c for c in completeness_scopes(days)}
     assert (scopes["x"].received, scopes["x"].expected, scopes["x"].completeness) == (360, 720, 0.5)
     assert scopes["a1"].daily == {today: 1.0} and scopes["a2"].completeness == 0.0
+
+
+def test_the_openapi_example_of_get_kpis_is_an_answer_as_the_api_gives_it():
+    answer = Kpis.model_validate(KPIS_EXAMPLE)
+    assert json.loads(answer.model_dump_json(by_alias=True)) == KPIS_EXAMPLE  # every field, camelCase
