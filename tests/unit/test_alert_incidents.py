@@ -6,6 +6,8 @@ import json
 import random
 from datetime import timedelta
 
+import pytest
+
 from ioc.alerts import incidents, manager
 from ioc.models.alert import AlertEvent, IncidentChange, IncidentStatus
 from ioc.models.anomaly import Anomaly, Severity
@@ -14,6 +16,8 @@ from tests.unit.test_alert_manager import CITY, RULES, minutes, report
 WINDOW = RULES.incident_minutes
 # Sensors of three feeds in Đống Đa.
 JAM, AIR, STATION = "traffic-nga-tu-so", "air-kim-lien", "metro-2a-cat-linh"
+# Hoàn Kiếm lake (issue 21): the walking street's crowd zone and a segment of the lake's ring road.
+LAKE_ZONE, LAKE_ROAD = "crowd-ho-guom-walking-street", "traffic-dinh-tien-hoang"
 
 
 class Alerts:
@@ -48,6 +52,10 @@ def crowd(minute: float, start: float | None = None, *, firing: bool = True) -> 
     )
 
 
+def over_capacity(minute: float, start: float | None = None, *, value: float = 95) -> Anomaly:
+    return report("crowd.over_capacity", LAKE_ZONE, minute, value, start=minute if start is None else start)
+
+
 def group(state: dict, events: list[AlertEvent]):
     return [i for e in events for i in incidents.apply_alert_event(state, e, RULES, CITY)]
 
@@ -78,6 +86,39 @@ def test_alerts_further_apart_than_the_window_are_separate_incidents():
     assert [e.change for e in first + second] == [IncidentChange.opened, IncidentChange.opened]
     assert second[0].incident.id == incidents.incident_id("dong-da", minutes(WINDOW + 1))
     assert len(incidents.incidents_of(state)) == 2
+
+
+@pytest.mark.parametrize("apart", [0, WINDOW / 2, WINDOW])
+def test_a_crowd_at_the_lake_and_a_jam_on_its_ring_road_are_one_incident(apart):
+    # Issue 21, with the shipped registry and rules: both sensors are in Hoàn Kiếm, so the alerts meet.
+    assert CITY.sensor(LAKE_ZONE).district == CITY.sensor(LAKE_ROAD).district == "hoan-kiem"
+    alerts, state = Alerts(), incidents.new_state()
+    [opened] = group(state, alerts.send(over_capacity(0)))
+    [joined] = group(state, alerts.send(jam(apart, entity=LAKE_ROAD)))
+    incident = joined.incident
+    assert (joined.change, incident.id) == (IncidentChange.updated, opened.incident.id)
+    assert incident.id == incidents.incident_id("hoan-kiem", minutes(0))
+    assert [(m.rule, m.entity) for m in incident.members] == [
+        ("crowd.over_capacity", LAKE_ZONE),
+        ("traffic.incident", LAKE_ROAD),
+    ]
+    assert (incident.district, incident.district_name, incident.feeds) == (
+        "hoan-kiem",
+        "Hoàn Kiếm",
+        ["crowd", "traffic"],
+    )
+    assert [i.id for i in incidents.incidents_of(state)] == [incident.id]
+
+
+def test_a_crowd_at_the_lake_and_a_later_jam_on_its_ring_road_are_two_incidents():
+    alerts, state = Alerts(), incidents.new_state()
+    first = group(state, alerts.send(over_capacity(0)))
+    second = group(state, alerts.send(jam(WINDOW + 1, entity=LAKE_ROAD)))
+    assert [e.change for e in first + second] == [IncidentChange.opened, IncidentChange.opened]
+    assert {i.id: [m.entity for m in i.members] for i in incidents.incidents_of(state)} == {
+        incidents.incident_id("hoan-kiem", minutes(0)): [LAKE_ZONE],
+        incidents.incident_id("hoan-kiem", minutes(WINDOW + 1)): [LAKE_ROAD],
+    }
 
 
 def test_grouping_is_single_linkage_on_episode_starts():
