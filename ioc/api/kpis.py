@@ -33,7 +33,8 @@ KPIS_EXAMPLE = {
     ],
     "airDays": [
         {"station": "air-hoan-kiem", "area": "hoan-kiem", "day": "2026-12-01", "valid": True,
-         "completeness": 1.0, "dailyAqi": 132, "band": "kem", "exceeded": ["pm25"]},
+         "completeness": 1.0, "dailyAqi": 132, "band": "kem", "exceeded": ["pm25"], "dailyUsAqi": 152,
+         "usBand": "unhealthy"},
     ],
     "traffic": [
         {"scope": "city", "detectors": 24, "peakIntervals": 15840, "ttiPeak": 1.62, "congestedHours": 412,

@@ -1,4 +1,5 @@
-"""Air KPIs (``../shared/reference/kpis.md``): a station's day from its hourly means, then periods.
+"""Air KPIs (``../shared/reference/kpis.md``): a station's day from its hourly means (its daily VN_AQI, and
+US EPA's daily AQI beside it), then periods.
 
 Pure: the station-days come in, the KPI values go out; ``ioc.kpis.store`` reads the hours from the
 history store. A station-day counts only with 18 of its 24 hourly means (PM2.5 or PM10, whichever has
@@ -13,9 +14,19 @@ from datetime import date
 from functools import cached_property
 from statistics import fmean
 
-from ioc.indices.air import HOURS_PER_DAY, MIN_HOURS_24H_MEAN, VN_AQI_BANDS, mean_of_present, vn_aqi_daily
+from ioc.indices.air import (
+    HOURS_PER_DAY,
+    MIN_HOURS_24H_MEAN,
+    VN_AQI_BANDS,
+    AqiResult,
+    highest_rolling_mean,
+    mean_of_present,
+    us_aqi,
+    vn_aqi_daily,
+)
 
 STANDARD = "VN_AQI QĐ 1459/QĐ-TCMT; QCVN 05:2023/BTNMT"
+US_STANDARD = "US EPA AQI (40 CFR 58 App. G)"
 MIN_DAY_SHARE = 0.75  # of a period's days that must count for its mean
 
 
@@ -55,6 +66,31 @@ class DayValues:
     band: str | None
     means: dict[str, float]  # 24-hour means of the pollutants with 18 hours
     exceeded: tuple[str, ...]  # pollutants above their QCVN 05 24-hour limit
+    us_aqi: int | None = None  # US EPA's daily AQI (``daily_us_aqi``), beside VN_AQI for comparison
+    us_band: str | None = None
+
+
+def daily_us_aqi(hours: Mapping[str, Sequence[float | None]], means: Mapping[str, float]) -> AqiResult | None:
+    """US EPA's daily AQI of a station's local day, by EPA's daily statistics: PM2.5 and PM10 from their
+    24-hour means (``means``: the day's, of 18 hours or more), O3 and CO from the highest 8-hour mean in
+    the day (6 of 8 hours), NO2 and SO2 from the highest hour (``ioc.indices.air.us_aqi``)."""
+
+    def highest_hour(pollutant: str) -> float | None:
+        present = [v for v in hours.get(pollutant, ()) if v is not None]
+        return max(present) if present else None
+
+    return us_aqi(
+        {
+            "pm25_24h": means.get("pm25"),
+            "pm10_24h": means.get("pm10"),
+            "o3_8h": highest_rolling_mean(hours.get("o3", ())),
+            "o3_1h": highest_hour("o3"),
+            "co_8h": highest_rolling_mean(hours.get("co", ())),
+            "no2_1h": highest_hour("no2"),
+            "so2_1h": highest_hour("so2"),
+            "so2_24h": means.get("so2"),
+        }
+    )
 
 
 def day_values(station_day: StationDay) -> DayValues:
@@ -65,6 +101,7 @@ def day_values(station_day: StationDay) -> DayValues:
         and (mean := mean_of_present(series)) is not None
     }
     result = vn_aqi_daily(station_day.hours) if station_day.valid else None
+    us = daily_us_aqi(station_day.hours, means) if station_day.valid else None
     exceeded = tuple(
         sorted(
             p for p, mean in means.items() if (limit := qcvn05_24h_limit(p, station_day.day)) and mean > limit
@@ -80,6 +117,8 @@ def day_values(station_day: StationDay) -> DayValues:
         band=result.band.key if result else None,
         means=means,
         exceeded=exceeded if station_day.valid else (),
+        us_aqi=us.value if us else None,
+        us_band=us.band.key if us else None,
     )
 
 

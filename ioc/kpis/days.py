@@ -41,7 +41,7 @@ from ioc.kpis.store import (
 from ioc.kpis.transit import StationDayTaps
 
 # The day values' definitions: bump it when one changes, and every kept day is computed again.
-KPI_VERSION = 2  # 2: crowd zone-days
+KPI_VERSION = 3  # 2: crowd zone-days; 3: a station-day's US AQI
 RECOMPUTE_DAYS = 31  # days computed per pass by a recompute: a month's windows at a time
 
 

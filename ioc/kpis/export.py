@@ -18,7 +18,10 @@ from pathlib import Path
 from ioc.city import City
 from ioc.kpis.report import CSV_COLUMNS, Kpis, csv_rows, read_report
 
-DAILY_COLUMNS = ["station", "area", "day", "valid", "completeness", "daily_aqi", "band", "exceeded"]
+DAILY_COLUMNS = [
+    "station", "area", "day", "valid", "completeness", "daily_aqi", "band", "exceeded", "daily_us_aqi",
+    "us_band",
+]  # fmt: skip
 
 
 def export_period(
@@ -33,7 +36,7 @@ def export_period(
     _write_csv(folder / "kpis.csv", CSV_COLUMNS, csv_rows(report))
     daily = [
         [d.station, d.area, d.day.isoformat(), d.valid, round(d.completeness, 3), d.daily_aqi, d.band,
-         " ".join(d.exceeded)]
+         " ".join(d.exceeded), d.daily_us_aqi, d.us_band]
         for d in report.air_days
     ]  # fmt: skip
     _write_csv(folder / "air-daily.csv", DAILY_COLUMNS, daily)

@@ -56,6 +56,10 @@ class StationDayValue(CamelModel):
     daily_aqi: int | None
     band: str | None
     exceeded: list[str]
+    daily_us_aqi: int | None = Field(
+        None, description="US EPA's daily AQI of the valid day, for comparison (`ioc.kpis.air.daily_us_aqi`)."
+    )
+    us_band: str | None = Field(None, description="Its US AQI category.")
 
 
 class OpsScope(CamelModel):
@@ -260,6 +264,8 @@ def build_report(
                 daily_aqi=v.aqi,
                 band=v.band,
                 exceeded=list(v.exceeded),
+                daily_us_aqi=v.us_aqi,
+                us_band=v.us_band,
             )
             for v in values
         ],
@@ -319,6 +325,10 @@ def csv_rows(answer: Kpis) -> list[list[object]]:
                 answer.standard,
             ]
         )
+        rows.append(
+            ["air.daily_us_aqi", d.station, *day, d.daily_us_aqi, "index", round(d.completeness, 3), 1,
+             air.US_STANDARD]
+        )  # fmt: skip
     for t in answer.traffic:
         common = [t.completeness, t.detectors, None]
         rows.append(["traffic.tti_peak", t.scope, *period, t.tti_peak, "ratio", *common])

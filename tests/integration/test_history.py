@@ -23,7 +23,7 @@ from ioc.api.examples import EXAMPLES
 from ioc.city import load_city
 from ioc.history.sink import history_group, history_topics
 from ioc.history.store import HistoryStore, WindowRow, alert_row, current_version, migrations, upgrade
-from ioc.indices.air import vn_aqi_daily
+from ioc.indices.air import us_aqi, vn_aqi_daily
 from ioc.models.alert import Alert, AlertChange, AlertEvent, Incident, IncidentChange, IncidentEvent
 from ioc.recording import in_event_time_order, load_events
 from ioc.step import OfflineRun
@@ -246,6 +246,9 @@ def test_the_kpis_over_local_days_from_the_store_and_as_open_data(database, tmp_
     days = {(d["station"], d["day"]): d for d in body["airDays"]}
     assert set(days) == {("air-hoan-kiem", "2026-12-01"), ("air-hang-dau", "2026-12-01")}
     assert days[("air-hoan-kiem", "2026-12-01")]["dailyAqi"] == vn_aqi_daily({"pm25": [60.0] * 24}).value
+    us = us_aqi({"pm25_24h": 60.0})  # US EPA's daily AQI beside it: PM2.5's 24-hour mean
+    assert us is not None and days[("air-hoan-kiem", "2026-12-01")]["dailyUsAqi"] == us.value
+    assert days[("air-hoan-kiem", "2026-12-01")]["usBand"] == us.band.key == "unhealthy"
     assert not days[("air-hang-dau", "2026-12-01")]["valid"]
     traffic_scopes = {scope["scope"]: scope for scope in body["traffic"]}
     detector = traffic_scopes["traffic-nga-tu-so"]
@@ -288,6 +291,7 @@ def test_the_kpis_over_local_days_from_the_store_and_as_open_data(database, tmp_
     assert by_key[("air.pm25_mean", "city")]["value"] == ""  # insufficient data, not a number
     assert by_key[("ops.mtta_median", "critical:traffic")]["value"] == "10.0"
     assert by_key[("air.daily_aqi", "air-hoan-kiem")]["standard"] == body["standard"]
+    assert by_key[("air.daily_us_aqi", "air-hoan-kiem")]["value"] == str(us.value)
     assert by_key[("traffic.tti_peak", "traffic-nga-tu-so")]["completeness"] == str(round(10 / 288, 3))
     assert by_key[("ops.data_completeness", "air:air-hoan-kiem")]["value"] == "1.0"
 

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ioc.api.kpis import KPIS_EXAMPLE
-from ioc.indices.air import vn_aqi_daily
+from ioc.indices.air import us_aqi, vn_aqi_daily
 from ioc.indices.transit import MetroTap
 from ioc.kpis.air import StationDay, day_values, period_kpis, qcvn05_24h_limit
 from ioc.kpis.completeness import SensorDay, completeness_scopes, expected_readings
@@ -204,3 +204,19 @@ def test_completeness_caps_each_sensor_day_and_expects_today_until_now():
 def test_the_openapi_example_of_get_kpis_is_an_answer_as_the_api_gives_it():
     answer = Kpis.model_validate(KPIS_EXAMPLE)
     assert json.loads(answer.model_dump_json(by_alias=True)) == KPIS_EXAMPLE  # every field, camelCase
+
+
+def test_a_valid_station_day_carries_us_epas_daily_aqi_from_epas_daily_statistics():
+    o3 = [20.0] * 24
+    o3[10:18] = [150.0] * 8  # one 8-hour spell
+    no2 = [30.0] * 24
+    no2[8] = 200.0
+    hours = {"pm25": [35.45] * 24, "o3": o3, "no2": no2}
+    values = day_values(StationDay("air-hoan-kiem", "hoan-kiem", DAY, hours))
+    # EPA's daily statistics: PM2.5's 24-hour mean, O3's highest 8-hour mean, NO2's highest hour.
+    expected = us_aqi({"pm25_24h": 35.45, "o3_8h": 150.0, "o3_1h": 150.0, "no2_1h": 200.0})
+    assert expected is not None and (values.us_aqi, values.us_band) == (expected.value, expected.band.key)
+    assert us_aqi({"pm25_24h": 35.45}).value == 100  # type: ignore[union-attr]  # 35.4 µg/m³ is 100
+    # Not of a day without 18 hours.
+    short = day_values(StationDay("air-hoan-kiem", "hoan-kiem", DAY, {"pm25": [35.45] * 17 + [None] * 7}))
+    assert short.us_aqi is None and short.us_band is None
