@@ -6,6 +6,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse
 
 from ioc.api.responses import problem
+from ioc.kpis.export import DAILY_COLUMNS
 
 router = APIRouter(tags=["open data"])
 
@@ -27,7 +28,7 @@ MEDIA_TYPES = {".csv": "text/csv", ".json": "application/json", ".geojson": "app
                 "application/json": {
                     "example": {"periods": [{"period": "2026-12-01_2026-12-31", "files": []}]}
                 },
-                "text/csv": {"example": "station,area,day,valid,completeness,daily_aqi,band,exceeded\n"},
+                "text/csv": {"example": ",".join(DAILY_COLUMNS) + "\n"},
                 "application/geo+json": {"example": {"type": "FeatureCollection", "features": []}},
             }
         },
