@@ -43,7 +43,7 @@ from ioc.api.responses import (
     problem,
 )
 from ioc.feeds import FEEDS
-from ioc.models.alert import Alert, AlertCommand, AlertStatus, Incident
+from ioc.models.alert import Alert, AlertCommand, AlertStatus, Incident, IncidentStatus
 from ioc.models.anomaly import Severity
 from ioc.models.base import Instant
 from ioc.settings import Settings
@@ -100,6 +100,26 @@ Since = Annotated[
     Instant | None, Query(description="Episode start at or after this time (ISO 8601 with offset).")
 ]
 Until = Annotated[Instant | None, Query(description="Episode start before this time (ISO 8601 with offset).")]
+PastFrom = Annotated[
+    Instant | None,
+    Query(
+        alias="from",
+        description="With or without `to`: answer from the history store, resolved alerts included (as "
+        "`GET /v1/history/alerts`): first event at or after this (default `to` − 30 days).",
+    ),
+]
+PastTo = Annotated[
+    Instant | None,
+    Query(alias="to", description="With or without `from`: from the history store, first event before this "
+          "(default now)."),
+]  # fmt: skip
+PAST_RANGE = (
+    "\n\n**Past ranges.** With `from` or `to` (ISO 8601 with offset) the answer comes from the history "
+    "store instead of the live picture: every {what} whose first event is in `[from, to)`, resolved ones "
+    "included, each as its latest event tells it; the same answer as `GET /v1/history/{what}s` for that "
+    "range (its paging and cursors, CSV with `Accept: text/csv`; 503 when the store does not answer). "
+    "`since` and `until` are the live picture's and do not combine with them."
+)
 
 
 def _unknown_feed_reason() -> str:
@@ -126,15 +146,22 @@ _UNKNOWN_FEED = _unknown_feed_reason()  # the 422 example of GET /v1/alerts
         "inhibition or an operator's silence). Filters combine with AND; a repeated filter "
         "(`?status=open&status=acknowledged`) means any of its values. `since` ≤ episode start < `until`. "
         "Asking only for unresolved statuses reads the smaller index of unresolved alerts.\n\n"
-        "Needs the operator or admin role.\n" + PAGING
+        "Needs the operator or admin role.\n"
+        + PAGING
+        + PAST_RANGE.format(what="alert")
+        + " `rule` is a filter of the live picture only."
     ),
     responses={
         200: _page_example([EXAMPLES["open_alert"], EXAMPLES["alert"]], _NEXT),
         400: CURSOR_RESPONSE,
         422: problem(
-            "A filter value is not allowed (`errors` names each), or `since` is not before `until`.",
+            "A filter value is not allowed (`errors` names each), `since` is not before `until` or `from` "
+            "not before `to`, or a past range with `since`, `until` or `rule`.",
             f"query.feed.0: {_UNKNOWN_FEED}",
             errors=[{"field": "query.feed.0", "reason": _UNKNOWN_FEED}],
+        ),
+        503: problem(
+            "A past range, and the history store does not answer.", "The history store is not reachable."
         ),
         **AUTH_RESPONSES,
     },
@@ -149,9 +176,22 @@ async def list_alerts(
     rule: Annotated[list[str] | None, Query(description="Rule id, e.g. air.aqi_band.")] = None,
     since: Since = None,
     until: Until = None,
+    start: PastFrom = None,
+    end: PastTo = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> AlertPage:
+    if start is not None or end is not None:
+        if since is not None or until is not None or rule:
+            raise HTTPException(
+                422, "A past range (`from`, `to`) does not combine with `since`, `until` or `rule`."
+            )
+        from ioc.api import history  # it imports this module
+
+        return await history.past_alerts(
+            request, _, start=start, end=end, state=status, area=district, severity=severity,
+            feed=[str(f) for f in feed] if feed else None, limit=limit, cursor=cursor,
+        )  # fmt: skip
     responses.check_range(since, until)
     page = await _store(request).alerts(
         statuses=status or (),
@@ -392,13 +432,21 @@ def publisher_of(request: Request) -> OperatorPublisher:
     description=(
         "Incidents: the visible alerts of one district whose episodes start close together (30 minutes, "
         "the rules file's `incident_minutes`), across feeds, with their members, the highest severity and "
-        "a bilingual title and text. Open ones by default; `?status=resolved` or `?status=all`. "
+        "a bilingual title and text. Open ones by default (all of them over a past range); "
+        "`?status=resolved` or `?status=all`. "
         "`since` ≤ start < `until`. Incidents merged into another are not listed.\n\n"
-        "Needs the operator or admin role.\n" + PAGING
+        "Needs the operator or admin role.\n" + PAGING + PAST_RANGE.format(what="incident")
     ),
     responses={
         200: _page_example([EXAMPLES["incident"]]),
         400: CURSOR_RESPONSE,
+        422: problem(
+            "`from` is not before `to`, or a past range with `since` or `until`.",
+            "`from` must be before `to`.",
+        ),
+        503: problem(
+            "A past range, and the history store does not answer.", "The history store is not reachable."
+        ),
         **AUTH_RESPONSES,
     },
 )
@@ -406,17 +454,29 @@ async def list_incidents(
     request: Request,
     _: Operator,
     status: Annotated[
-        Literal["open", "resolved", "all"], Query(description="open, resolved or all.")
-    ] = "open",
+        Literal["open", "resolved", "all"] | None,
+        Query(description="open, resolved or all; default open, all over a past range."),
+    ] = None,
     district: Annotated[list[str] | None, Query(description="District id, e.g. dong-da.")] = None,
     since: Annotated[Instant | None, Query(description="Start at or after this time.")] = None,
     until: Annotated[Instant | None, Query(description="Start before this time.")] = None,
+    start: PastFrom = None,
+    end: PastTo = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> IncidentPage:
+    if start is not None or end is not None:
+        if since is not None or until is not None:
+            raise HTTPException(422, "A past range (`from`, `to`) does not combine with `since` or `until`.")
+        from ioc.api import history  # it imports this module
+
+        states = [] if status in (None, "all") else [IncidentStatus(status)]
+        return await history.past_incidents(
+            request, _, start=start, end=end, state=states, area=district, limit=limit, cursor=cursor
+        )
     responses.check_range(since, until)
     page = await _store(request).incidents(
-        status=status,
+        status=status or "open",
         districts=district or (),
         since=since,
         until=until,

@@ -135,3 +135,53 @@ def test_past_alerts_and_incidents_by_range_state_area_and_page(database):
     assert (incident_row_["id"], incident_row_["status"]) == ("i-1", "resolved")
     assert incident_row_["members"].split() == [m["alertId"] for m in EXAMPLES["incident"]["members"]]
     assert (backwards.status_code, forged.status_code, anonymous.status_code) == (422, 400, 401)
+
+
+def test_v1_alerts_and_incidents_over_a_past_range_answer_from_the_store(database):
+    """``GET /v1/alerts?from&to`` (and ``/v1/incidents``) answer as ``/v1/history/alerts`` does for the
+    range: last week's resolved alert, which the live picture no longer holds."""
+    settings = database
+    upgrade(settings.database_address)
+    last_week = datetime.now(ZONE).replace(microsecond=0) - timedelta(days=7)
+    alerts = lifecycle("w-1", "dong-da", last_week, resolved=True)
+    alerts += lifecycle("w-2", "hoan-kiem", last_week + timedelta(hours=2), resolved=False)
+    incidents = incident_events("wi-1", last_week, IncidentChange.resolved)
+    store = HistoryStore(settings.database_address)
+    try:
+        store.write([], alerts, incidents)
+    finally:
+        store.close()
+
+    span = {
+        "from": (last_week - timedelta(days=1)).isoformat(),
+        "to": (last_week + timedelta(days=1)).isoformat(),
+    }
+    with TestClient(create_app(settings)) as client:
+
+        def get(path: str, **params):
+            return client.get(path, params=span | params, headers=HEADERS)
+
+        past = get("/v1/alerts")
+        history = get("/v1/history/alerts")
+        resolved = get("/v1/alerts", status="resolved", district="dong-da")
+        only_to = client.get("/v1/alerts", params={"to": span["to"]}, headers=HEADERS)
+        table = client.get("/v1/alerts", params=span, headers=HEADERS | {"Accept": "text/csv"})
+        incidents_ = get("/v1/incidents")
+        history_incidents = get("/v1/history/incidents")
+        open_incidents = get("/v1/incidents", status="open")
+        mixed = get("/v1/alerts", since=span["from"])
+        with_rule = get("/v1/alerts", rule="air.aqi_band")
+        backwards = get("/v1/alerts", **{"from": span["to"], "to": span["from"]})
+
+    assert past.status_code == 200, past.text
+    assert past.json() == history.json()
+    assert [(a["id"], a["status"]) for a in past.json()["items"]] == [("w-2", "open"), ("w-1", "resolved")]
+    [done] = resolved.json()["items"]
+    assert (done["id"], done["resolvedBy"]) == ("w-1", "system")
+    assert [a["id"] for a in only_to.json()["items"]] == ["w-2", "w-1"]  # `from`: `to` − 30 days
+    assert [r["id"] for r in csv.DictReader(io.StringIO(table.text))] == ["w-2", "w-1"]
+    assert incidents_.status_code == 200, incidents_.text
+    assert incidents_.json() == history_incidents.json()
+    assert [(i["id"], i["status"]) for i in incidents_.json()["items"]] == [("wi-1", "resolved")]
+    assert open_incidents.json()["items"] == []
+    assert (mixed.status_code, with_rule.status_code, backwards.status_code) == (422, 422, 422)
