@@ -16,6 +16,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ioc.city import load_city
 from ioc.feeds import FEEDS, REGISTRY
 from ioc.windows import WindowSpec, window_seconds
 
@@ -54,13 +55,22 @@ KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 
 
+# A district id in a key's scope (``operator@dong-da+ba-dinh``): the registry's ids are lowercase words.
+DISTRICT_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+# Roles a key may be scoped to districts: an operator works the district's picture; an integrator's events
+# and an admin's powers are city-wide by nature, so a scope there would be a promise nothing keeps.
+SCOPED_ROLES = frozenset({Role.operator})
+
+
 @dataclass(frozen=True)
 class ApiKey:
-    """One API key as the server holds it: its name, its role and the SHA-256 of the key, never the key."""
+    """One API key as the server holds it: its name, its role, the districts it is scoped to (None: the
+    whole city) and the SHA-256 of the key, never the key."""
 
     name: str
     role: Role
     digest: bytes = field(repr=False)
+    districts: frozenset[str] | None = None
 
 
 def key_digest(key: str) -> bytes:
@@ -80,6 +90,32 @@ def _role(text: str, where: str) -> Role:
     return Role(text)
 
 
+def _scoped_role(text: str, where: str) -> tuple[Role, frozenset[str] | None]:
+    """``operator`` or ``operator@dong-da+ba-dinh``: the role and its districts (None: the whole city).
+    The districts are checked against the city registry with the rest of the settings."""
+    role_text, at, scope = text.partition("@")
+    role = _role(role_text, where)
+    if not at:
+        return role, None
+    districts = scope.split("+")
+    if not all(DISTRICT_ID.fullmatch(d) for d in districts):
+        # The text may be a mistyped key: not echoed.
+        raise ValueError(
+            f"{where}: a scope is '@' then district ids joined by '+' (operator@dong-da+ba-dinh)"
+        )
+    if role not in SCOPED_ROLES:
+        raise ValueError(
+            f"{where}: the {role} role cannot be scoped to districts (only {', '.join(sorted(SCOPED_ROLES))} "
+            "keys can: an integrator's events and an admin's powers are city-wide)"
+        )
+    return role, frozenset(districts)
+
+
+def _is_role(text: str) -> bool:
+    """True for ``operator`` or ``operator@…``: the start of an unnamed entry (no name is a role)."""
+    return text.partition("@")[0] in Role.__members__
+
+
 def _name(text: str, where: str) -> str:
     if not KEY_NAME.fullmatch(text):
         raise ValueError(
@@ -91,29 +127,33 @@ def _name(text: str, where: str) -> str:
 
 def parse_api_keys(spec: str) -> list[ApiKey]:
     """Parse ``IOC_API_KEYS``: comma-separated ``name:role:key`` or ``role:key`` entries (a key may hold
-    ':'; an entry that starts with a role is ``role:key``, so no name is a role). A malformed entry is an
-    error naming its position, never its text (it holds a key)."""
+    ':'; an entry that starts with a role is ``role:key``, so no name is a role, nor starts with
+    ``role@``). The role may carry a scope, ``operator@dong-da+ba-dinh``: the key sees and acts on those
+    districts only. A malformed entry is an error naming its position, never its text (it holds a key)."""
     keys: list[ApiKey] = []
     for position, entry in enumerate(filter(None, (e.strip() for e in spec.split(","))), start=1):
         where = f"IOC_API_KEYS entry {position}"
         first, sep, rest = entry.partition(":")
         if not sep or not rest:
             raise ValueError(f"{where} must be 'name:role:key' or 'role:key'")
-        if first in Role.__members__:
-            keys.append(ApiKey(unnamed_key_name(first, rest), Role(first), key_digest(rest)))
+        if _is_role(first):
+            role, districts = _scoped_role(first, where)
+            keys.append(ApiKey(unnamed_key_name(role, rest), role, key_digest(rest), districts))
             continue
-        role, sep, key = rest.partition(":")
+        role_text, sep, key = rest.partition(":")
         if not sep or not key:
             raise ValueError(
                 f"{where} must be 'name:role:key' or 'role:key', the role one of {', '.join(Role)}"
             )
-        keys.append(ApiKey(_name(first, where), _role(role, where), key_digest(key)))
+        role, districts = _scoped_role(role_text, where)
+        keys.append(ApiKey(_name(first, where), role, key_digest(key), districts))
     return _unique(keys, "IOC_API_KEYS")
 
 
 def parse_api_keys_file(text: str, path: Path | str = "IOC_API_KEYS_FILE") -> list[ApiKey]:
-    """Parse a keys file: one ``name:role:sha256-hex-of-the-key`` a line; blank lines and ``#`` comments
-    are skipped. The server never holds the keys themselves."""
+    """Parse a keys file: one ``name:role:sha256-hex-of-the-key`` a line (the role optionally scoped,
+    ``operator@dong-da+ba-dinh``); blank lines and ``#`` comments are skipped. The server never holds the
+    keys themselves."""
     keys: list[ApiKey] = []
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
@@ -123,8 +163,9 @@ def parse_api_keys_file(text: str, path: Path | str = "IOC_API_KEYS_FILE") -> li
         parts = line.split(":")
         if len(parts) != 3 or not SHA256_HEX.fullmatch(parts[2]):
             raise ValueError(f"{where} must be 'name:role:<64 hexadecimal digits of the key's SHA-256>'")
-        name, role, digest = parts
-        keys.append(ApiKey(_name(name, where), _role(role, where), bytes.fromhex(digest)))
+        name, role_text, digest = parts
+        role, districts = _scoped_role(role_text, where)
+        keys.append(ApiKey(_name(name, where), role, bytes.fromhex(digest), districts))
     return _unique(keys, "IOC_API_KEYS_FILE")
 
 
@@ -136,6 +177,16 @@ def _unique(keys: list[ApiKey], where: str) -> list[ApiKey]:
     if len({key.digest for key in keys}) < len(keys):
         raise ValueError(f"{where}: the same key is listed twice")
     return keys
+
+
+def check_key_districts(keys: list[ApiKey], known: set[str], where: str) -> None:
+    """A ValueError naming the first key (by name) scoped to a district ``known`` does not hold."""
+    for key in keys:
+        if unknown := sorted((key.districts or frozenset()) - known):
+            raise ValueError(
+                f"{where}: key {key.name} is scoped to unknown district {unknown[0]!r}; the city registry's "
+                f"districts are {', '.join(sorted(known))}"
+            )
 
 
 def mask_password(url: str) -> str:
@@ -266,13 +317,16 @@ class Settings(BaseSettings):
     api_keys: SecretStr = Field(
         SecretStr(""),
         description="Comma-separated name:role:key entries (role:key also: named <role>-<6 hex digits of the "
-        "key's SHA-256>); roles operator, integrator, admin. The name is what the audit trail and the logs "
+        "key's SHA-256>); roles operator, integrator, admin. An operator key may be scoped to districts of "
+        "the city registry, name:operator@dong-da+ba-dinh:key: it sees and acts on those districts only. "
+        "The name is what the audit trail and the logs "
         "show (acknowledgedBy, createdBy, key=…), never the key.",
     )
     api_keys_file: Path | None = Field(
         None,
         description="A file of name:role:<SHA-256 of the key in hex> lines (# comments), so the server never "
-        "holds the keys; with IOC_API_KEYS or instead of it. Read when the settings are.",
+        "holds the keys (the role scoped as in IOC_API_KEYS, operator@dong-da); with IOC_API_KEYS or "
+        "instead of it. Read when the settings are.",
     )
     auth_failures_max: int = Field(
         10,
@@ -443,6 +497,15 @@ class Settings(BaseSettings):
     def _apply_namespace(self) -> Settings:
         if self.namespace:
             self.topic_prefix = self.redis_prefix = self.worker_id = self.namespace
+        return self
+
+    @model_validator(mode="after")
+    def _check_key_districts(self) -> Settings:
+        # After the fields: the city (and so its districts) is known only now.
+        keys = self.api_key_entries()
+        if any(key.districts for key in keys):
+            known = {district.id for district in load_city(self.city).districts}
+            check_key_districts(keys, known, "IOC_API_KEYS and IOC_API_KEYS_FILE")
         return self
 
     @field_validator("windows")

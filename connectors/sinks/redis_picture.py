@@ -352,15 +352,24 @@ class RedisPicture:
         silences = [Silence.model_validate_json(text) for text in texts if text]
         return sorted(silences, key=lambda s: (s.starts_at.timestamp(), s.id), reverse=True)
 
-    async def audit(self, *, after: Position | None = None, limit: int = 50) -> Page[AuditEntry]:
-        """The audit trail, newest first."""
+    async def audit(
+        self,
+        *,
+        after: Position | None = None,
+        limit: int = 50,
+        keep: Callable[[AuditEntry], bool] | None = None,
+    ) -> Page[AuditEntry]:
+        """The audit trail, newest first; only the entries ``keep`` accepts, when given."""
         entries = self.settings.redis_key("audit", "entries")
 
         async def fetch(ids: list[str]) -> list[str | None]:
             return await self.redis.hmget(entries, ids)
 
+        def kept(record: dict[str, Any]) -> bool:
+            return keep is None or keep(AuditEntry.model_validate(record))
+
         return await self._page(
-            self.settings.redis_key("audit"), fetch, lambda _: True, AuditEntry.model_validate, after, limit
+            self.settings.redis_key("audit"), fetch, kept, AuditEntry.model_validate, after, limit
         )
 
     # --- alerts and incidents ------------------------------------------------------------------------

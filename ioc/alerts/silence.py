@@ -139,6 +139,13 @@ def refusal(matchers: Matchers, known: Mapping[str, Collection[str]]) -> str | N
     return None
 
 
+def districts_matched(matchers: Matchers, districts: Iterable[str]) -> frozenset[str]:
+    """The ``districts`` whose alerts a silence with these matchers may mute: those its district matcher
+    matches, or all of them without one (a district-scoped operator's reach, ``ioc.api.scope``)."""
+    pattern = matchers.district
+    return frozenset(d for d in districts if pattern is None or _matches_pattern(pattern, d))
+
+
 def _can_start_with(pattern: str, prefix: str) -> bool:
     """Whether some text the glob matches starts with ``prefix``."""
     literal, star, _ = pattern.partition("*")

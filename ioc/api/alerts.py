@@ -30,7 +30,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 from connectors.sinks.redis_picture import Position, RedisPicture
 from ioc.alerts.audit import AuditEntry
 from ioc.api import responses
-from ioc.api.auth import Operator, OperatorCaller
+from ioc.api.auth import Caller, OperatorCaller
 from ioc.api.examples import EXAMPLES
 from ioc.api.publisher import OperatorPublisher, Unavailable
 from ioc.api.responses import (
@@ -42,6 +42,8 @@ from ioc.api.responses import (
     Feed,
     problem,
 )
+from ioc.api.scope import OUTSIDE_SCOPE, SCOPE_NOTE, audit_visible, districts_for
+from ioc.city import load_city
 from ioc.feeds import FEEDS
 from ioc.models.alert import Alert, AlertCommand, AlertStatus, Incident, IncidentStatus
 from ioc.models.anomaly import Severity
@@ -146,7 +148,9 @@ _UNKNOWN_FEED = _unknown_feed_reason()  # the 422 example of GET /v1/alerts
         "inhibition or an operator's silence). Filters combine with AND; a repeated filter "
         "(`?status=open&status=acknowledged`) means any of its values. `since` ≤ episode start < `until`. "
         "Asking only for unresolved statuses reads the smaller index of unresolved alerts.\n\n"
-        "Needs the operator or admin role.\n"
+        "Needs the operator or admin role. "
+        + SCOPE_NOTE
+        + "\n"
         + PAGING
         + PAST_RANGE.format(what="alert")
         + " `rule` is a filter of the live picture only."
@@ -164,11 +168,12 @@ _UNKNOWN_FEED = _unknown_feed_reason()  # the 422 example of GET /v1/alerts
             "A past range, and the history store does not answer.", "The history store is not reachable."
         ),
         **AUTH_RESPONSES,
+        403: OUTSIDE_SCOPE,
     },
 )
 async def list_alerts(
     request: Request,
-    _: Operator,
+    caller: OperatorCaller,
     status: Annotated[list[AlertStatus] | None, Query(description="open, acknowledged, resolved.")] = None,
     severity: Annotated[list[Severity] | None, Query(description="info, warning, critical.")] = None,
     feed: Annotated[list[Feed] | None, Query(description=", ".join(FEEDS) + ".")] = None,
@@ -189,7 +194,7 @@ async def list_alerts(
         from ioc.api import history  # it imports this module
 
         return await history.past_alerts(
-            request, _, start=start, end=end, state=status, area=district, severity=severity,
+            request, caller, start=start, end=end, state=status, area=district, severity=severity,
             feed=[str(f) for f in feed] if feed else None, limit=limit, cursor=cursor,
         )  # fmt: skip
     responses.check_range(since, until)
@@ -197,7 +202,7 @@ async def list_alerts(
         statuses=status or (),
         severities=severity or (),
         feeds=feed or (),
-        districts=district or (),
+        districts=districts_for(caller, district),
         rules=rule or (),
         since=since,
         until=until,
@@ -212,20 +217,25 @@ async def list_alerts(
     tags=["alerts"],
     response_model=Alert,
     summary="One alert",
-    description="The alert as the picture holds it (its latest revision). Needs the operator or admin role.",
+    description="The alert as the picture holds it (its latest revision). Needs the operator or admin role; "
+    "a key scoped to districts gets a 404 for an alert of another district, as for an unknown id.",
     responses={
         200: {"content": {"application/json": {"example": EXAMPLES["alert"]}}},
-        404: problem("No alert with this id.", "No alert 6283729f9ad589ae8381 in the picture."),
+        404: problem(
+            "No alert with this id (or not in the key's districts).",
+            "No alert 6283729f9ad589ae8381 in the picture.",
+        ),
         **AUTH_RESPONSES,
     },
 )
-async def get_alert(request: Request, _: Operator, alert_id: str) -> Alert:
-    return await _known_alert(_store(request), alert_id)
+async def get_alert(request: Request, caller: OperatorCaller, alert_id: str) -> Alert:
+    return await _known_alert(_store(request), alert_id, caller)
 
 
-async def _known_alert(store: RedisPicture, alert_id: str) -> Alert:
+async def _known_alert(store: RedisPicture, alert_id: str, caller: Caller) -> Alert:
     alert = await store.alert(alert_id)
-    if alert is None:
+    # Outside a scoped key's districts: the same 404 as an unknown id, so its existence is not revealed.
+    if alert is None or not caller.sees(alert.district):
         raise HTTPException(404, f"No alert {alert_id} in the picture.")
     return alert
 
@@ -236,9 +246,10 @@ COMMAND_STATUS = """
 **Status.** `200`: the picture shows this command applied; the body is the alert. `202`: the command is
 in Kafka (acknowledged, `acks=all`) but the picture did not show it within `IOC_COMMAND_WAIT_SECONDS`
 (the worker is behind or down); it will be applied when the worker reads it — do not send it again.
-`404`: no such alert. `409`: the lifecycle forbids it (OPEN → ACKNOWLEDGED → RESOLVED; RESOLVED is
-final), also when another operator's change or the condition clearing came first. `503`: Kafka did not
-acknowledge the command: nothing was done, send it again after `Retry-After` seconds.
+`404`: no such alert (or, for a key scoped to districts, one of another district). `409`: the
+lifecycle forbids it (OPEN → ACKNOWLEDGED → RESOLVED; RESOLVED is final), also when another
+operator's change or the condition clearing came first. `503`: Kafka did not acknowledge the command:
+nothing was done, send it again after `Retry-After` seconds.
 
 Needs the operator or admin role; the name of the caller's key (`alice` for `alice:operator:…`,
 `operator-3f9a1c` for an unnamed `operator:…`) is recorded as who did it, never the key.
@@ -265,7 +276,10 @@ def _command_responses(verb: str, conflict: str) -> dict[int | str, dict[str, An
             },
         },
         400: UNREADABLE_BODY,
-        404: problem("No alert with this id.", "No alert 6283729f9ad589ae8381 in the picture."),
+        404: problem(
+            "No alert with this id (or not in the key's districts).",
+            "No alert 6283729f9ad589ae8381 in the picture.",
+        ),
         409: problem("The lifecycle forbids it.", conflict),
         503: problem(
             "Kafka did not acknowledge the command; nothing was done.",
@@ -307,7 +321,7 @@ async def acknowledge(
     alert_id: str,
     body: Annotated[CommandBody | None, Body()] = None,
 ) -> Any:
-    return await _command(request, caller.name, alert_id, "acknowledge", body)
+    return await _command(request, caller, alert_id, "acknowledge", body)
 
 
 @router.post(
@@ -331,19 +345,19 @@ async def resolve(
     alert_id: str,
     body: Annotated[CommandBody | None, Body()] = None,
 ) -> Any:
-    return await _command(request, caller.name, alert_id, "resolve", body)
+    return await _command(request, caller, alert_id, "resolve", body)
 
 
 async def _command(
     request: Request,
-    by: str,
+    caller: Caller,
     alert_id: str,
     action: Literal["acknowledge", "resolve"],
     body: CommandBody | None,
 ) -> Any:
     settings: Settings = request.app.state.settings
     store = _store(request)
-    alert = await _known_alert(store, alert_id)
+    alert = await _known_alert(store, alert_id, caller)
     refusal = _refusal(alert, action)
     if refusal is not None:
         raise HTTPException(409, refusal)
@@ -351,7 +365,7 @@ async def _command(
         action=action,
         alert_id=alert.id,
         entity=alert.entity,
-        by=by,
+        by=caller.name,
         at=responses.now(settings),
         note=body.note if body else None,
     )
@@ -435,7 +449,7 @@ def publisher_of(request: Request) -> OperatorPublisher:
         "a bilingual title and text. Open ones by default (all of them over a past range); "
         "`?status=resolved` or `?status=all`. "
         "`since` ≤ start < `until`. Incidents merged into another are not listed.\n\n"
-        "Needs the operator or admin role.\n" + PAGING + PAST_RANGE.format(what="incident")
+        "Needs the operator or admin role. " + SCOPE_NOTE + "\n" + PAGING + PAST_RANGE.format(what="incident")
     ),
     responses={
         200: _page_example([EXAMPLES["incident"]]),
@@ -448,11 +462,12 @@ def publisher_of(request: Request) -> OperatorPublisher:
             "A past range, and the history store does not answer.", "The history store is not reachable."
         ),
         **AUTH_RESPONSES,
+        403: OUTSIDE_SCOPE,
     },
 )
 async def list_incidents(
     request: Request,
-    _: Operator,
+    caller: OperatorCaller,
     status: Annotated[
         Literal["open", "resolved", "all"] | None,
         Query(description="open, resolved or all; default open, all over a past range."),
@@ -472,12 +487,12 @@ async def list_incidents(
 
         states = [] if status in (None, "all") else [IncidentStatus(status)]
         return await history.past_incidents(
-            request, _, start=start, end=end, state=states, area=district, limit=limit, cursor=cursor
+            request, caller, start=start, end=end, state=states, area=district, limit=limit, cursor=cursor
         )
     responses.check_range(since, until)
     page = await _store(request).incidents(
         status=status or "open",
-        districts=district or (),
+        districts=districts_for(caller, district),
         since=since,
         until=until,
         after=responses.position(cursor),
@@ -498,7 +513,8 @@ async def list_incidents(
         "the worker from Kafka "
         "(`<prefix>.alerts`, `<prefix>.silences`), so it is rebuilt with the rest of the picture if Redis "
         "is lost; entry ids are stable, so a replay adds no duplicate.\n\n"
-        "Needs the operator or admin role.\n" + PAGING
+        "Needs the operator or admin role. A key scoped to districts gets the entries of its districts' "
+        "alerts and of the silences that may mute them.\n" + PAGING
     ),
     responses={
         200: _page_example(EXAMPLES["audit"]),
@@ -506,6 +522,12 @@ async def list_incidents(
         **AUTH_RESPONSES,
     },
 )
-async def list_audit(request: Request, _: Operator, limit: Limit = 50, cursor: Cursor = None) -> AuditPage:
-    page = await _store(request).audit(after=responses.position(cursor), limit=limit)
+async def list_audit(
+    request: Request, caller: OperatorCaller, limit: Limit = 50, cursor: Cursor = None
+) -> AuditPage:
+    keep = None
+    if caller.districts is not None:
+        districts = [d.id for d in load_city(request.app.state.settings.city).districts]
+        keep = lambda entry: audit_visible(caller, entry, districts)  # noqa: E731
+    page = await _store(request).audit(after=responses.position(cursor), limit=limit, keep=keep)
     return AuditPage(items=page.items, next_cursor=responses.cursor(page.next))

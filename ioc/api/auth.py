@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 api_key_header = APIKeyHeader(
     name="X-API-Key",
     auto_error=False,
-    description="A key of IOC_API_KEYS (name:role:key or role:key) or of IOC_API_KEYS_FILE.",
+    description="A key of IOC_API_KEYS (name:role:key or role:key; an operator's role may be scoped to "
+    "districts, operator@dong-da+ba-dinh) or of IOC_API_KEYS_FILE.",
 )
 
 # Addresses the failure counter remembers at most: an attacker cycling through addresses cannot make it
@@ -50,10 +51,16 @@ def role_of(key: str, keys: list[ApiKey]) -> Role | None:
 @dataclass(frozen=True)
 class Caller:
     """Who called: the key's role and its name (what logs, dead letters, rate limits and the audit trail
-    show; it reveals nothing of the key)."""
+    show; it reveals nothing of the key), and the districts it is scoped to (None: the whole city)."""
 
     role: Role
     name: str
+    districts: frozenset[str] | None = None
+
+    def sees(self, district: str | None) -> bool:
+        """Whether the caller's scope holds ``district`` (a sensor's, an alert's, an incident's). Nothing
+        without a district (an ``unregistered:`` sensor) is in a scope."""
+        return self.districts is None or district in self.districts
 
 
 def identify(key: str, keys: list[ApiKey]) -> Caller | None:
@@ -63,7 +70,7 @@ def identify(key: str, keys: list[ApiKey]) -> Caller | None:
     for candidate in keys:
         # Check every key, so timing does not tell which key (or how much of one) matched.
         if hmac.compare_digest(candidate.digest, offered):
-            found = Caller(candidate.role, candidate.name)
+            found = Caller(candidate.role, candidate.name, candidate.districts)
     return found
 
 

@@ -13,9 +13,10 @@ from pydantic import Field
 
 from ioc.api import database
 from ioc.api.alerts import AlertPage, IncidentPage
-from ioc.api.auth import Operator
+from ioc.api.auth import OperatorCaller
 from ioc.api.examples import EXAMPLES
 from ioc.api.responses import AUTH_RESPONSES, CamelModel, problem
+from ioc.api.scope import districts_for
 from ioc.api.tables import csv_content, csv_response, wants_csv
 from ioc.city import UNREGISTERED_PREFIX, load_city
 from ioc.feeds import FEEDS, MODELS
@@ -122,7 +123,7 @@ HISTORY_EXAMPLE = {
 )
 async def history(
     request: Request,
-    _: Operator,
+    caller: OperatorCaller,
     measure: Annotated[str, Query(description="A measure of the sensor's feed, e.g. `pm25`, `speed`.")],
     sensor: Annotated[
         str | None, Query(description="A sensor id of the registry, or `unregistered:<id>`.")
@@ -144,6 +145,9 @@ async def history(
 ) -> History:
     settings: Settings = request.app.state.settings
     city = load_city(settings.city)
+    districts_for(caller, [area] if area else None)  # a scoped key: 403 for an area outside its districts
+    if sensor is not None and not caller.sees(s.district if (s := city.sensor(sensor)) else None):
+        raise HTTPException(404, f"No sensor {sensor!r} in the key's districts.")  # as if unknown
     if (sensor is None) == (area is None):
         raise HTTPException(422, "Give one of `sensor` and `area` (with `feed`).")
     if area is not None:
@@ -322,7 +326,7 @@ def _page(
 )
 async def past_alerts(
     request: Request,
-    _: Operator,
+    caller: OperatorCaller,
     start: From = None,
     end: To = None,
     state: Annotated[list[AlertStatus] | None, Query(description="open, acknowledged, resolved.")] = None,
@@ -332,6 +336,7 @@ async def past_alerts(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> AlertPage:
+    area = list(districts_for(caller, area)) or None  # a scoped key: its districts only
     start, end = past_span(start, end)
     after = page_position(cursor)
     rows = await read_store(
@@ -372,7 +377,7 @@ async def past_alerts(
 )
 async def past_incidents(
     request: Request,
-    _: Operator,
+    caller: OperatorCaller,
     start: From = None,
     end: To = None,
     state: Annotated[list[IncidentStatus] | None, Query(description="open, resolved.")] = None,
@@ -380,6 +385,7 @@ async def past_incidents(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> IncidentPage:
+    area = list(districts_for(caller, area)) or None  # a scoped key: its districts only
     start, end = past_span(start, end)
     after = page_position(cursor)
     rows = await read_store(

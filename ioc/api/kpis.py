@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
-from ioc.api.auth import Operator
+from ioc.api.auth import OperatorCaller
 from ioc.api.database import read_store
 from ioc.api.responses import AUTH_RESPONSES, problem
 from ioc.api.tables import csv_content, csv_response, wants_csv
@@ -111,10 +111,12 @@ KPIS_EXAMPLE = {
 )
 async def kpis(
     request: Request,
-    _: Operator,
+    caller: OperatorCaller,
     first: Annotated[date, Query(alias="from", description="First local day, e.g. 2026-12-01.")],
     last: Annotated[date, Query(alias="to", description="Last local day, included.")],
 ) -> Kpis:
+    if caller.districts is not None:  # the KPIs are the city's (its days, stations, MTTA): not a district's
+        raise HTTPException(403, f"Key {caller.name} is scoped to districts; the KPIs are the whole city's.")
     settings: Settings = request.app.state.settings
     city = load_city(settings.city)
     if first > last:

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import Field
 
 from connectors.sinks.redis_picture import RedisPicture
-from ioc.api.auth import Operator
+from ioc.api.auth import OperatorCaller
 from ioc.api.responses import AUTH_RESPONSES, CamelModel
 from ioc.city import UNREGISTERED, City, load_city
 from ioc.feeds import FEEDS, REGISTRY
@@ -244,36 +244,48 @@ def severity_counts(alerts: list[Alert]) -> SeverityCounts:
         "window's event times in the city's time zone. Per district, the worst index of each feed and its "
         "open alerts by severity; for the city, open alerts by severity and feed, and per feed how fresh "
         "the data is. One API process computes it at most once per `IOC_PICTURE_MAX_AGE_SECONDS` (1 s) "
-        "and serves every request meanwhile the same answer. Needs the operator or admin role."
+        "and serves every request meanwhile the same answer. Needs the operator or admin role. A key scoped "
+        "to districts (`operator@dong-da`) gets the picture of those districts only: their sensors, "
+        "districts, open alerts and freshness."
     ),
     responses={200: {"content": {"application/json": {"example": PICTURE_EXAMPLE}}}, **AUTH_RESPONSES},
 )
-async def get_picture(request: Request, _: Operator) -> Response:
-    body = await request.app.state.picture.get(lambda: compute_picture(request))
+async def get_picture(request: Request, caller: OperatorCaller) -> Response:
+    scope = caller.districts
+    body = await request.app.state.picture.get(lambda: compute_picture(request, scope), scope)
     return Response(body, media_type="application/json")
 
 
 class SharedPicture:
-    """The newest picture this API process computed, and at most one computation at a time: every request
-    within ``IOC_PICTURE_MAX_AGE_SECONDS`` of it gets the same bytes."""
+    """The newest picture this API process computed per scope (the city, or a key's districts), and at most
+    one computation at a time: every request of a scope within ``IOC_PICTURE_MAX_AGE_SECONDS`` of it gets
+    the same bytes. The scopes are the configured keys', so their number is bounded."""
 
     def __init__(self, max_age: float) -> None:
         self.max_age = max_age
-        self._body = b""
-        self._at = -math.inf
+        self._pictures: dict[frozenset[str] | None, tuple[float, bytes]] = {}
         self._lock = asyncio.Lock()
 
-    async def get(self, compute: Callable[[], Awaitable[Picture]]) -> bytes:
-        if time.monotonic() - self._at < self.max_age:
-            return self._body
+    async def get(
+        self, compute: Callable[[], Awaitable[Picture]], scope: frozenset[str] | None = None
+    ) -> bytes:
+        at, body = self._pictures.get(scope, (-math.inf, b""))
+        if time.monotonic() - at < self.max_age:
+            return body
         async with self._lock:
-            if time.monotonic() - self._at >= self.max_age:  # not computed while this request waited
-                self._body = (await compute()).model_dump_json(by_alias=True).encode()
-                self._at = time.monotonic()
-            return self._body
+            at, body = self._pictures.get(scope, (-math.inf, b""))
+            if time.monotonic() - at >= self.max_age:  # not computed while this request waited
+                body = (await compute()).model_dump_json(by_alias=True).encode()
+                self._pictures[scope] = (time.monotonic(), body)
+            return body
 
 
-async def compute_picture(request: Request) -> Picture:
+async def compute_picture(request: Request, scope: frozenset[str] | None = None) -> Picture:
+    """The picture of the city, or of the districts of ``scope`` only (their sensors, alerts, freshness)."""
+
+    def within(district: str) -> bool:
+        return scope is None or district in scope
+
     settings = request.app.state.settings
     city = load_city(settings.city)
     zone = ZoneInfo(city.timezone)
@@ -285,7 +297,11 @@ async def compute_picture(request: Request) -> Picture:
     for feed in FEEDS:
         spec = settings.windows_of(feed)[0]
         window = spec.label
-        sensors = [sensor_reading(a, city, zone) for a in await store.latest_aggregates(feed, window)]
+        sensors = [
+            reading
+            for a in await store.latest_aggregates(feed, window)
+            if within((reading := sensor_reading(a, city, zone)).district)
+        ]
         feeds[feed] = FeedPicture(window=window, sensors=sensors)
         for sensor in sensors:
             for name, index in sensor.indices.items():
@@ -300,17 +316,17 @@ async def compute_picture(request: Request) -> Picture:
             age_seconds=round((generated_at - newest).total_seconds(), 1) if newest else None,
             sensors_reporting=reporting[True, True],
             sensors_stale=reporting[True, False],
-            sensors_registered=len(city.sensors_of(feed)),
+            sensors_registered=sum(within(sensor.district) for sensor in city.sensors_of(feed)),
             unregistered_reporting=reporting[False, True],
             unregistered_in_picture=reporting[False, True] + reporting[False, False],
         )
 
-    alerts = await store.unresolved_alerts()
+    alerts = [alert for alert in await store.unresolved_alerts() if within(alert.district)]
     alerts_by_district: dict[str, list[Alert]] = defaultdict(list)
     for alert in alerts:
         alerts_by_district[alert.district].append(alert)
     districts = []
-    for district in city.districts:
+    for district in filter(lambda d: within(d.id), city.districts):
         worst_indices = {
             name: described_worst
             for name in (described_feed.index.name for described_feed in REGISTRY.values())

@@ -12,9 +12,10 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import Field
 
 from connectors.sinks.redis_picture import RedisPicture
-from ioc.api.auth import Operator
+from ioc.api.auth import OperatorCaller
 from ioc.api.picture import PICTURE_EXAMPLE, SensorReading, sensor_reading
 from ioc.api.responses import AUTH_RESPONSES, CamelModel, Feed, problem
+from ioc.api.scope import districts_for
 from ioc.city import UNREGISTERED, UNREGISTERED_PREFIX, City, Sensor, load_city
 from ioc.feeds import FEEDS
 from ioc.indices.current import DescribedIndex
@@ -177,7 +178,9 @@ def _summary(
         "alerts, the event time of its newest reading and its official index. Sensors that have not "
         "reported are listed too (`health: no-data`). Then the `unregistered:` sensors with a window in "
         "the picture (`registered: false`, no location, no district: a district filter leaves them out); "
-        "`registration` keeps one kind. Needs the operator or admin role."
+        "`registration` keeps one kind. Needs the operator or admin role. A key scoped to districts gets "
+        "their sensors only (no `unregistered:` ones: they have no district); a district outside its "
+        "scope in `district` is a 403."
     ),
     responses={
         200: {
@@ -188,7 +191,7 @@ def _summary(
 )
 async def list_sensors(
     request: Request,
-    _: Operator,
+    caller: OperatorCaller,
     feed: Annotated[list[Feed], Query(description=f"Only these feeds: {', '.join(FEEDS)}.")] = [],  # noqa: B006
     district: Annotated[list[str], Query(description="Only these district ids.")] = [],  # noqa: B006
     registration: Annotated[
@@ -200,6 +203,7 @@ async def list_sensors(
         ),
     ] = None,
 ) -> SensorList:
+    district = list(districts_for(caller, district))
     settings = request.app.state.settings
     city = load_city(settings.city)
     zone = ZoneInfo(city.timezone)
@@ -238,7 +242,8 @@ async def list_sensors(
         "The registry entry of the sensor, its newest reading (the shortest window), its newest window of "
         "every configured length, its health and its open and acknowledged alerts. An `unregistered:` "
         "sensor with a window in the picture answers the same way with `registered: false`, `registry`, "
-        "`lat` and `lon` null. Needs the operator or admin role."
+        "`lat` and `lon` null. Needs the operator or admin role; a key scoped to districts gets a 404 for "
+        "a sensor outside them (and for every `unregistered:` one), as for an unknown id."
     ),
     responses={
         200: {
@@ -264,12 +269,15 @@ async def list_sensors(
         **AUTH_RESPONSES,
     },
 )
-async def get_sensor(request: Request, sensor_id: str, _: Operator) -> SensorDetail:
+async def get_sensor(request: Request, sensor_id: str, caller: OperatorCaller) -> SensorDetail:
     settings = request.app.state.settings
     city = load_city(settings.city)
     sensor = city.sensor(sensor_id)
     zone = ZoneInfo(city.timezone)
     store = RedisPicture(settings, request.app.state.redis)
+    if not caller.sees(sensor.district if sensor else None):
+        # Outside the key's scope: answered as an unknown sensor, so its existence is not revealed.
+        raise HTTPException(404, f"no sensor {sensor_id!r} in the city registry")
     if sensor is None and sensor_id.startswith(UNREGISTERED_PREFIX):
         return await _unregistered_detail(request, store, city, zone, sensor_id)
     if sensor is None:

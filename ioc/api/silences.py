@@ -26,10 +26,11 @@ from ioc.alerts.rules import load_rules
 from ioc.alerts.silence import Matchers, Silence, refusal
 from ioc.api import responses
 from ioc.api.alerts import publisher_of
-from ioc.api.auth import Operator, OperatorCaller
+from ioc.api.auth import Caller, OperatorCaller
 from ioc.api.examples import EXAMPLES
 from ioc.api.publisher import Unavailable
 from ioc.api.responses import AUTH_RESPONSES, CamelModel, problem
+from ioc.api.scope import ROLE_403, silence_confined, silence_visible
 from ioc.city import load_city
 from ioc.models.base import Instant
 from ioc.settings import Settings
@@ -84,7 +85,16 @@ UNAVAILABLE = problem(
     "partitions: if it is listed, delete it or let it be).",
     retry_after=True,
 )
-NOT_FOUND = problem("No silence with this id.", "No silence 0c6f1d0e-5b7a-4f0e-9a51-2f4b8f0f6a11.")
+NOT_FOUND = problem(
+    "No silence with this id (for a key scoped to districts: none that may mute its districts' alerts).",
+    "No silence 0c6f1d0e-5b7a-4f0e-9a51-2f4b8f0f6a11.",
+)
+BEYOND_SCOPE = problem(
+    f"{ROLE_403} Or: the key is scoped to districts, and the silence would mute (or mutes) alerts of "
+    "other districts too: a scoped key's silences need a `district` matcher within its districts.",
+    "Key alice is scoped to dong-da: a silence it makes or ends must mute alerts of those districts only "
+    '(a district matcher of them, e.g. {"district": "dong-da"}).',
+)
 
 
 @router.get(
@@ -94,7 +104,9 @@ NOT_FOUND = problem("No silence with this id.", "No silence 0c6f1d0e-5b7a-4f0e-9
     description=(
         "The silences that are active or start later, newest start first; `?all=true` adds the expired "
         "ones (ended on time or early). Each has its matchers, start and end, who created it and why, "
-        "who ended it early (`endedBy`), and its `status` now.\n\nNeeds the operator or admin role."
+        "who ended it early (`endedBy`), and its `status` now.\n\nNeeds the operator or admin role. A "
+        "key scoped to districts lists the silences that may mute its districts' alerts (those whose "
+        "`district` matcher matches one of them, and those without one)."
     ),
     responses={
         200: {
@@ -105,27 +117,32 @@ NOT_FOUND = problem("No silence with this id.", "No silence 0c6f1d0e-5b7a-4f0e-9
 )
 async def list_silences(
     request: Request,
-    _: Operator,
+    caller: OperatorCaller,
     all: Annotated[bool, Query(description="Include expired silences.")] = False,
 ) -> SilenceList:
-    now = responses.now(request.app.state.settings)
+    settings: Settings = request.app.state.settings
+    now = responses.now(settings)
     silences = await _store(request).silences(ending_after=None if all else now)
-    return SilenceList(items=[_view(silence, now) for silence in silences])
+    districts = known_ids(settings.rules, settings.city)["district"]
+    return SilenceList(
+        items=[_view(s, now) for s in silences if silence_visible(caller, s.matchers, districts)]
+    )
 
 
 @router.get(
     "/silences/{silence_id}",
     response_model=SilenceView,
     summary="One silence",
-    description="The silence as its latest version says. Needs the operator or admin role.",
+    description="The silence as its latest version says. Needs the operator or admin role; a key scoped "
+    "to districts gets a 404 for a silence that mutes none of its districts' alerts.",
     responses={
         200: {"content": {"application/json": {"example": _views(EXAMPLES["silence"], "active")}}},
         404: NOT_FOUND,
         **AUTH_RESPONSES,
     },
 )
-async def get_silence(request: Request, _: Operator, silence_id: str) -> SilenceView:
-    silence = await _known(_store(request), silence_id)
+async def get_silence(request: Request, caller: OperatorCaller, silence_id: str) -> SilenceView:
+    silence = await _known(_store(request), silence_id, caller)
     return _view(silence, responses.now(request.app.state.settings))
 
 
@@ -149,7 +166,9 @@ async def get_silence(request: Request, _: Operator, silence_id: str) -> Silence
         "the request then waits up to `IOC_COMMAND_WAIT_SECONDS` for the worker to list it. Silences are "
         "judged at event time (the readings' time), so a replay mutes exactly what the live run did.\n\n"
         "`201`: created. `422`: the silence is not valid (the sentence says why). `503`: Kafka did not "
-        "acknowledge in time (`Retry-After`).\n\nNeeds the operator or admin role."
+        "acknowledge in time (`Retry-After`).\n\nNeeds the operator or admin role. A key scoped to "
+        "districts (`operator@dong-da`) may only silence alerts of its districts: the silence needs a "
+        "`district` matcher that matches none but them (403 otherwise)."
     ),
     responses={
         201: {"content": {"application/json": {"example": _views(EXAMPLES["silence"], "active")}}},
@@ -160,6 +179,7 @@ async def get_silence(request: Request, _: Operator, silence_id: str) -> Silence
         ),
         503: UNAVAILABLE,
         **AUTH_RESPONSES,
+        403: BEYOND_SCOPE,
     },
     openapi_extra={
         "requestBody": {
@@ -216,9 +236,12 @@ async def create_silence(
     # From the start asked for: the default start's allowed lateness is not the operator's to count.
     if ends_at - (body.starts_at or now) > longest:
         raise HTTPException(422, _too_long(ends_at - (body.starts_at or now), longest))
-    refused = refusal(silence.matchers, known_ids(settings.rules, settings.city))
+    known = known_ids(settings.rules, settings.city)
+    refused = refusal(silence.matchers, known)
     if refused is not None:
         raise HTTPException(422, refused)
+    if not silence_confined(caller, silence.matchers, known["district"]):
+        raise HTTPException(403, _beyond_scope(caller))
     if ends_at <= now:
         raise HTTPException(422, f"endsAt ({ends_at.isoformat()}) is past: the silence would mute nothing")
     failed = await _publish(request, silence)
@@ -240,7 +263,8 @@ async def create_silence(
         "The request waits up to `IOC_COMMAND_WAIT_SECONDS` for the worker to show the new end.\n\n"
         "`200`: ended; the body is the silence as it is now. `404`: no such silence. `409`: it has ended "
         "already. `503`: Kafka did not acknowledge in time (`Retry-After`): send it again.\n\n"
-        "Needs the operator or admin role."
+        "Needs the operator or admin role. A key scoped to districts ends only silences confined to its "
+        "districts (403 for one it sees that mutes other districts too, 404 for one it does not see)."
     ),
     responses={
         200: {"content": {"application/json": {"example": _views(EXAMPLES["ended_silence"], "expired")}}},
@@ -252,12 +276,15 @@ async def create_silence(
         ),
         503: UNAVAILABLE,
         **AUTH_RESPONSES,
+        403: BEYOND_SCOPE,
     },
 )
 async def end_silence(request: Request, caller: OperatorCaller, silence_id: str) -> Any:
     settings: Settings = request.app.state.settings
     store = _store(request)
-    silence = await _known(store, silence_id)
+    silence = await _known(store, silence_id, caller)
+    if not silence_confined(caller, silence.matchers, known_ids(settings.rules, settings.city)["district"]):
+        raise HTTPException(403, _beyond_scope(caller))
     now = responses.now(settings)
     if silence.ends_at <= now:
         by = f" (ended by {silence.ended_by})" if silence.ended_by else ""
@@ -291,6 +318,14 @@ def known_ids(rules: str, city: str) -> dict[str, frozenset[str]]:
     }
 
 
+def _beyond_scope(caller: Caller) -> str:
+    return (
+        f"Key {caller.name} is scoped to {', '.join(sorted(caller.districts or ()))}: a silence it makes or "
+        "ends must mute alerts of those districts only (a district matcher of them, e.g. "
+        f'{{"district": "{min(caller.districts or {"dong-da"})}"}}).'
+    )
+
+
 def _too_long(length: timedelta, longest: timedelta) -> str:
     return (
         f"a silence lasts at most {_days(longest)} (IOC_SILENCE_MAX_DURATION_SECONDS); this one would last "
@@ -318,9 +353,13 @@ def with_timed_examples(document: dict[str, Any], now: datetime) -> dict[str, An
     return document
 
 
-async def _known(store: RedisPicture, silence_id: str) -> Silence:
+async def _known(store: RedisPicture, silence_id: str, caller: Caller) -> Silence:
     silence = await store.silence(silence_id)
-    if silence is None:
+    settings = store.settings
+    # One a scoped key does not see (it mutes none of its districts' alerts) is answered as unknown.
+    if silence is None or not silence_visible(
+        caller, silence.matchers, known_ids(settings.rules, settings.city)["district"]
+    ):
         raise HTTPException(404, f"No silence {silence_id}.")
     return silence
 

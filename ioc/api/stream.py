@@ -34,6 +34,7 @@ from connectors.sinks.redis_picture import UNRESOLVED, RedisPicture
 from ioc.api.auth import OperatorCaller
 from ioc.api.examples import EXAMPLES
 from ioc.api.responses import AUTH_RESPONSES, error, problem
+from ioc.city import City, load_city
 
 router = APIRouter(prefix="/v1")
 
@@ -81,6 +82,9 @@ A `: keep-alive` comment comes after {HEARTBEAT_SECONDS} s without a change; `re
 client to reconnect after 3 s.
 
 One key holds at most `IOC_STREAM_MAX_PER_KEY` streams open at once per API process (429 beyond).
+
+A key scoped to districts (`operator@dong-da`) gets the alerts, incidents and aggregates of its
+districts only (the snapshot too).
 
 Needs the operator or admin role, its key in the `X-API-Key` header (never in the URL: URLs end up in
 logs). A browser's `EventSource` cannot set headers: read the stream with `fetch` and a
@@ -130,24 +134,47 @@ async def stream(
             FULL_RETRY_AFTER_SECONDS,
         )
     store = RedisPicture(settings, request.app.state.stream_redis)
+    resume = last_event_id or query_last_event_id
     return HeldStream(
-        _events(request, store, last_event_id or query_last_event_id, stopping_event(request.app)),
+        _events(request, store, resume, stopping_event(request.app), caller.districts),
         release=lambda: held.release(caller.name),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
+def _scope_filter(scope: frozenset[str] | None, city: City) -> Callable[[str, str], bool] | None:
+    """For a key scoped to districts: whether a stream entry (kind, JSON data) is of one of them. An alert
+    or incident names its district; an aggregate its sensor, whose district the registry knows (an
+    ``unregistered:`` sensor has none, so it is in no scope). None for an unscoped key: everything."""
+    if scope is None:
+        return None
+
+    def within(kind: str, data: str) -> bool:
+        event = json.loads(data)
+        if kind in ("alert", "incident"):
+            return (event.get(kind) or {}).get("district") in scope
+        sensor = city.sensor(str(event.get("sensorId")))
+        return sensor is not None and sensor.district in scope
+
+    return within
+
+
 async def _events(
-    request: Request, store: RedisPicture, last_id: str | None, stopping: asyncio.Event
+    request: Request,
+    store: RedisPicture,
+    last_id: str | None,
+    stopping: asyncio.Event,
+    scope: frozenset[str] | None = None,
 ) -> AsyncIterator[str]:
+    within = _scope_filter(scope, load_city(store.settings.city))
     yield f"retry: {RETRY_MS}\n\n"
     if last_id is not None and await store.stream_resumable(last_id):
         position = last_id
     else:
         # The newest id before the snapshot is read: a change stored meanwhile comes after it again.
         position = await store.stream_newest()
-        snapshot = await _snapshot(store)
+        snapshot = await _snapshot(store, scope)
         yield _event(position, "snapshot" if last_id is None else "reset", snapshot)
     while not await request.is_disconnected():
         read = store.stream_after(position, block_ms=HEARTBEAT_SECONDS * 1000)
@@ -157,13 +184,15 @@ async def _events(
         if not entries:
             yield ": keep-alive\n\n"
         for ident, kind, data in entries:
-            yield _event(ident, kind, data)
-            position = ident
+            if within is None or within(kind, data):
+                yield _event(ident, kind, data)
+            position = ident  # past the entries of other districts too
 
 
-async def _snapshot(store: RedisPicture) -> str:
-    alerts = await store.alerts(statuses=UNRESOLVED, limit=SNAPSHOT_LIMIT)
-    incidents = await store.incidents(status="open", limit=SNAPSHOT_LIMIT)
+async def _snapshot(store: RedisPicture, scope: frozenset[str] | None = None) -> str:
+    districts = sorted(scope) if scope is not None else ()
+    alerts = await store.alerts(statuses=UNRESOLVED, districts=districts, limit=SNAPSHOT_LIMIT)
+    incidents = await store.incidents(status="open", districts=districts, limit=SNAPSHOT_LIMIT)
     return json.dumps(
         {
             "alerts": [alert.model_dump(mode="json", by_alias=True) for alert in alerts.items],
