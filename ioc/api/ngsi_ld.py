@@ -574,10 +574,10 @@ def _key_values(options: str | None) -> bool:
     return bool(options) and bool({"keyValues", "simplified"} & set(options.split(",")))  # type: ignore[union-attr]
 
 
-async def _current(request: Request, entity_type: str) -> list[tuple[dict[str, Any], Any]]:
-    """Every sensor of the type's feed with a window in the live picture, as a normalized entity with what
-    it is made of (for its keyValues form): the newest window of the feed's shortest length, each
-    measure's newest value."""
+async def _current(request: Request, entity_type: str, caller: Caller) -> list[tuple[dict[str, Any], Any]]:
+    """Every sensor of the type's feed with a window in the live picture (of the caller's districts, for a
+    scoped key), as a normalized entity with what it is made of (for its keyValues form): the newest
+    window of the feed's shortest length, each measure's newest value."""
     settings = request.app.state.settings
     city = service_of(request).city
     feed = ENTITY_MODELS[entity_type].feed
@@ -586,6 +586,8 @@ async def _current(request: Request, entity_type: str) -> list[tuple[dict[str, A
     entities = []
     for aggregate in aggregates:
         sensor = city.sensor(aggregate.sensor_id)
+        if not caller.sees(sensor.district if sensor else None):
+            continue
         parts = {
             "entity_type": entity_type,
             "sensor_id": aggregate.sensor_id,
@@ -714,7 +716,7 @@ _CURRENT_EXAMPLE = current_entity(
         "BadRequestData saying where and why. `options=keyValues` gives bare values in the Smart Data "
         "Models' units; `count=true` the number of matches in `NGSILD-Results-Count`. The `@context` is "
         "in the `Link` header, or in the body with `Accept: application/ld+json`. Needs the operator or "
-        "admin role."
+        "admin role; a key scoped to districts gets their sensors only."
     ),
     responses={
         200: {
@@ -738,7 +740,7 @@ async def query_entities(
     if isinstance(selection, JSONResponse):
         return selection
     type_ = selection.type
-    found = await _current(request, type_) if type_ in ENTITY_MODELS else []  # another type: nothing
+    found = await _current(request, type_, caller) if type_ in ENTITY_MODELS else []  # another type: nothing
     wanted = set(selection.ids.split(",")) if selection.ids else None
     names = _attribute_names(attrs)
     found = [
@@ -761,7 +763,7 @@ async def query_entities(
         "One sensor's current state from the live picture, as `GET /ngsi-ld/v1/entities` gives it. The id "
         "is `urn:ngsi-ld:<type>:<sensorId>` or one a registry sensor lists in its `external_ids` (the "
         "answer carries ioc's own id). 404 ResourceNotFound when no such sensor has a window in the "
-        "picture. Needs the operator or admin role."
+        "picture (or is outside a scoped key's districts). Needs the operator or admin role."
     ),
     responses={
         200: {
@@ -793,7 +795,7 @@ async def retrieve_entity(
     found = []
     if entity_type is not None and sensor_id is not None:
         own_id = entity_id(entity_type, sensor_id)
-        current = [(e, parts) for e, parts in await _current(request, entity_type) if e["id"] == own_id]
+        current = [(e, p) for e, p in await _current(request, entity_type, caller) if e["id"] == own_id]
         found = _in_form(current, _key_values(options), _attribute_names(attrs))
     if not found:
         return problem(
@@ -840,7 +842,8 @@ _TEMPORAL_QUERY_EXAMPLE = [_TEMPORAL_EXAMPLE]
         "start of `after` and `between`); without `timerel`, the last 24 hours. "
         "`attrs` names measures (comma-separated, NGSI-LD names); `lastN` keeps each one's newest; "
         "`options=temporalValues` gives `[value, time]` pairs in the Smart Data Models' units. At most "
-        f"{TEMPORAL_MAX_POINTS:,} instances per measure. Needs the operator or admin role."
+        f"{TEMPORAL_MAX_POINTS:,} instances per measure. Needs the operator or admin role; a key scoped "
+        "to districts gets 404 for a sensor outside them."
     ),
     responses={
         200: {
@@ -873,7 +876,13 @@ async def retrieve_temporal_entity(
     city = service_of(request).city
     entity_type = entity_type_of(entityId, city)
     sensor_id = sensor_named(city, entity_type, entityId) if entity_type else None
-    if entity_type is None or sensor_id is None:
+    registered = city.sensor(sensor_id) if sensor_id else None
+    # A sensor outside a scoped key's districts is answered as an unknown one.
+    if (
+        entity_type is None
+        or sensor_id is None
+        or not caller.sees(registered.district if registered else None)
+    ):
         return problem(404, "ResourceNotFound", f"{entityId}: no such sensor")
     span = temporal_span(timerel, timeAt, endTimeAt, datetime.now(UTC))
     model = ENTITY_MODELS[entity_type]
@@ -936,7 +945,8 @@ def measure_fields(entity_type: str, attrs: str | None) -> list[str]:
         "a matching entity's measures come whole over the span. `limit` entities from `offset`; "
         "`count=true` gives the number of matching entities in `NGSILD-Results-Count`. At most "
         f"{TEMPORAL_MAX_WINDOWS:,} windows read and {TEMPORAL_MAX_POINTS:,} instances per measure: more is "
-        "a 400 saying how to ask for less. Needs the operator or admin role."
+        "a 400 saying how to ask for less. Needs the operator or admin role; a key scoped to districts "
+        "gets their sensors only."
     ),
     responses={
         200: {
@@ -984,7 +994,7 @@ async def query_temporal_entities(
         start,
         end,
         tuple(fields),
-        _chosen(city, entity_type, selection.ids, geo),
+        _in_scope(_chosen(city, entity_type, selection.ids, geo), city, model.feed, caller),
     )
 
     def holds(sensor_id: str, at: datetime, means: dict[str, float]) -> bool:
@@ -1034,6 +1044,16 @@ async def query_temporal_entities(
         for sensor in page
     ]
     return selection.counted(_entity_response(request, body, entity_type), total)
+
+
+def _in_scope(
+    chosen: tuple[str, ...] | None, city: City, feed: str, caller: Caller
+) -> tuple[str, ...] | None:
+    """``chosen`` (None: any sensor) limited to the feed's sensors of a scoped caller's districts."""
+    if caller.districts is None:
+        return chosen
+    mine = {sensor.id for sensor in city.sensors_of(feed) if caller.sees(sensor.district)}
+    return tuple(sorted(mine if chosen is None else mine.intersection(chosen)))
 
 
 def _chosen(city: City, entity_type: str, ids: str | None, geo: GeoQuery | None) -> tuple[str, ...] | None:
