@@ -12,6 +12,13 @@ the test fails until ``ROLES`` says who may call it: a new endpoint forces a dec
 
 Every request is a streaming one, closed once the status is known, so the endless ``GET /v1/stream``
 needs no special case.
+
+A key may be scoped to districts (``name:operator@hoan-kiem:key``, issue 16). ``SCOPES`` says, for every
+route an operator may call, what such a key gets: the route's data of its districts (``FILTERED``), one
+item by id that is a 404 outside them (``BY_ID``), or a refusal (``REFUSED``: city-wide by nature). The
+scoped key must pass every operator route's role check (but the refused ones: 403 saying why), and a
+district outside its scope named in a route's filter is a 403. ``test_api_scopes`` checks what each route
+then shows and does against real data.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from typing import Literal
 import pytest
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from starlette.routing import Mount
 
 from ioc.api import create_app
@@ -84,6 +92,45 @@ ROLES: dict[tuple[str, str], frozenset[Role] | Literal["public"]] = {
 
 PATH_VALUES = {"feed": "air"}  # path parameters; any other is "x"
 
+# What a key scoped to districts gets on each route an operator may call (the ingest routes are the
+# integrators', the public ones carry no district's data).
+FILTERED, BY_ID, REFUSED = "its districts' items only", "404 for an item outside its districts", "403"
+SCOPES: dict[tuple[str, str], str] = {
+    ("GET", "/v1/picture"): FILTERED,
+    ("GET", "/v1/sensors"): FILTERED,
+    ("GET", "/v1/sensors/{sensor_id}"): BY_ID,
+    ("GET", "/v1/stream"): FILTERED,
+    ("GET", "/v1/history"): BY_ID,  # a sensor outside: 404; an area outside: 403
+    ("GET", "/v1/history/alerts"): FILTERED,
+    ("GET", "/v1/history/incidents"): FILTERED,
+    ("GET", "/v1/kpis"): REFUSED,  # the city's KPIs (its days, stations, MTTA): not a district's
+    ("GET", "/v1/alerts"): FILTERED,
+    ("GET", "/v1/alerts/{alert_id}"): BY_ID,
+    ("POST", "/v1/alerts/{alert_id}/ack"): BY_ID,
+    ("POST", "/v1/alerts/{alert_id}/resolve"): BY_ID,
+    ("GET", "/v1/incidents"): FILTERED,
+    ("GET", "/v1/audit"): FILTERED,
+    ("GET", "/v1/silences"): FILTERED,
+    ("POST", "/v1/silences"): FILTERED,  # only silences confined to its districts: 403 otherwise
+    ("GET", "/v1/silences/{silence_id}"): BY_ID,
+    ("DELETE", "/v1/silences/{silence_id}"): BY_ID,
+    ("GET", "/ngsi-ld/v1/entities"): FILTERED,
+    ("GET", "/ngsi-ld/v1/entities/{entityId}"): BY_ID,
+    ("GET", "/ngsi-ld/v1/temporal/entities"): FILTERED,
+    ("GET", "/ngsi-ld/v1/temporal/entities/{entityId}"): BY_ID,
+}
+# The routes that take districts in a query parameter, with what else they need to reach the check.
+DISTRICT_FILTERS: dict[tuple[str, str], dict[str, str]] = {
+    ("GET", "/v1/sensors"): {"district": "dong-da"},
+    ("GET", "/v1/alerts"): {"district": "dong-da"},
+    ("GET", "/v1/incidents"): {"district": "dong-da"},
+    ("GET", "/v1/history"): {"area": "dong-da", "feed": "air", "measure": "pm25"},
+    ("GET", "/v1/history/alerts"): {"area": "dong-da"},
+    ("GET", "/v1/history/incidents"): {"area": "dong-da"},
+}
+REFUSED_PARAMS = {("GET", "/v1/kpis"): {"from": "2026-12-01", "to": "2026-12-01"}}  # valid, to reach it
+SCOPED_KEY = "scoped-operator-key-hk"
+
 
 def routes(app) -> list[tuple[str, str]]:
     """Every (method, path) the app answers; HEAD beside GET is left out, a mount is its path + "/"."""
@@ -120,7 +167,8 @@ def is_sentence(detail: object) -> bool:
 @pytest.fixture
 def client(settings):
     # Every route is tried with a wrong key from the one test client: more than IOC_AUTH_FAILURES_MAX allows.
-    settings = settings.model_copy(update={"auth_failures_max": 10_000})
+    keys = f"{settings.api_keys.get_secret_value()},hk:operator@hoan-kiem:{SCOPED_KEY}"
+    settings = settings.model_copy(update={"auth_failures_max": 10_000, "api_keys": SecretStr(keys)})
     with TestClient(create_app(settings)) as client:
         yield client
 
@@ -176,3 +224,35 @@ def test_every_route_the_table_names_exists(client):
     covered = {entry(*route) for route in app_routes}
     missing = [listed for listed in ROLES if listed not in covered]
     assert not missing, f"ROLES entries without a route: {missing}"
+
+
+def test_a_district_scoped_operator_key_on_every_operator_route(client):
+    problems: list[str] = []
+
+    def call(method: str, path: str, **request) -> tuple[int, object]:
+        with client.stream(method, url(path), headers={"X-API-Key": SCOPED_KEY}, **request) as response:
+            if response.status_code not in (401, 403):
+                return response.status_code, None
+            response.read()
+            return response.status_code, response.json().get("detail")
+
+    operator_routes = [
+        route
+        for route in routes(client.app)
+        if ROLES[entry(*route)] != PUBLIC and Role.operator in ROLES[entry(*route)]  # type: ignore[operator]
+    ]
+    unlisted = [route for route in operator_routes if route not in SCOPES]
+    assert not unlisted, f"operator routes SCOPES does not list (say what a scoped key gets): {unlisted}"
+    for route in operator_routes:
+        name = " ".join(route)
+        code, detail = call(*route, params=REFUSED_PARAMS.get(route))
+        if SCOPES[route] == REFUSED:
+            if code != 403 or not is_sentence(detail) or "scoped" not in str(detail):
+                problems.append(f"{name}: refused to a scoped key, but answered {code}: {detail!r}")
+        elif code in (401, 403):
+            problems.append(f"{name}: the scoped operator key refused with {code}: {detail!r}")
+        if (params := DISTRICT_FILTERS.get(route)) is not None:
+            code, detail = call(*route, params=params)
+            if code != 403 or "dong-da" not in str(detail) or not is_sentence(detail):
+                problems.append(f"{name} naming a district outside the scope: {code}, {detail!r}")
+    assert not problems, "\n".join(problems)
