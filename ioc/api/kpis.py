@@ -14,7 +14,19 @@ from ioc.api.database import read_store
 from ioc.api.responses import AUTH_RESPONSES, problem
 from ioc.api.tables import csv_content, csv_response, wants_csv
 from ioc.city import load_city
-from ioc.kpis.report import CSV_COLUMNS, MAX_DAYS, Kpis, csv_rows, read_report
+from ioc.kpis.report import (
+    CSV_COLUMNS,
+    MAX_DAYS,
+    PERIOD_CSV_COLUMNS,
+    KpiPeriods,
+    Kpis,
+    Period,
+    csv_rows,
+    period_csv_rows,
+    period_spans,
+    read_periods,
+    read_report,
+)
 from ioc.kpis.store import local_span
 from ioc.settings import Settings
 
@@ -73,13 +85,26 @@ KPIS_EXAMPLE = {
     ],
 }  # fmt: skip
 
+# ?period=month: each period the days touch, each a whole report of its days with what says how far it is.
+KPI_PERIODS_EXAMPLE = {
+    "period": "month",
+    "firstDay": "2026-12-01",
+    "lastDay": "2026-12-31",
+    "timezone": "Asia/Ho_Chi_Minh",
+    "standard": "VN_AQI QĐ 1459/QĐ-TCMT; QCVN 05:2023/BTNMT",
+    "periods": [
+        {**KPIS_EXAMPLE, "period": "2026-12", "partial": False, "days": 31, "daysElapsed": 31,
+         "completeness": 0.973, "kpiVersion": 3},
+    ],
+}  # fmt: skip
+
 
 @router.get(
     "/kpis",
-    response_model=Kpis,
+    response_model=Kpis | KpiPeriods,
     response_model_by_alias=True,
-    summary="The KPI set over local days: air, traffic, water, transit and crowds, and how fast alerts were "
-    "handled",
+    summary="The KPI set over local days, weeks, months or years: air, traffic, water, transit and crowds, "
+    "and how fast alerts were handled",
     description=(
         "From the history store (written by `ioc history`): closed days as kept, computed again when late "
         "data came, today computed when asked: "
@@ -92,12 +117,29 @@ KPIS_EXAMPLE = {
         "severity and feed "
         f"with MTTA and MTTR (median, 90th percentile). Days are the city's local days; at most {MAX_DAYS}. "
         "One row per KPI value in CSV (`kpi,scope,from,to,value,unit,completeness,stations,standard`) with "
-        "`Accept: text/csv`. Needs the operator or admin role."
+        "`Accept: text/csv`. Needs the operator or admin role.\n\n"
+        "**Periods.** `period=day` (the default) answers the days `[from, to]` as one report (its "
+        "station-day values per day). `period=week|month|year` widens them to the whole ISO weeks (Monday "
+        "to Sunday), "
+        "calendar months or years they touch, in the city's time zone, and answers one report per period "
+        "(`periods`), each exactly what `period=day` gives over that period's days: band and exceedance days "
+        "are counts of valid station-days; PM means are means of the valid daily means, null unless 75 % of "
+        "the period's station-days are valid; the TTI is flow-weighted over the period's peak intervals and "
+        "congested hours a sum; WQI class shares and compliance are recomputed from the period's samples; "
+        "MTTA and MTTR are the median and 90th percentile of the alerts opened in the period; boardings and "
+        "hours are sums. Each period says `partial` (still under way: its figures and completeness are of "
+        "its days until now), `days`, `daysElapsed`, the city's data `completeness`, the `standard` and the "
+        "`kpiVersion`. CSV: the same rows per period, with `period` and `partial` columns."
     ),
     responses={
         200: {
             "content": {
-                "application/json": {"example": KPIS_EXAMPLE},
+                "application/json": {
+                    "examples": {
+                        "days": {"summary": "period=day: the days as one report", "value": KPIS_EXAMPLE},
+                        "month": {"summary": "period=month", "value": KPI_PERIODS_EXAMPLE},
+                    }
+                },
                 **csv_content(
                     ",".join(CSV_COLUMNS)
                     + "\nair.pm25_mean,city,2026-12-01,2026-12-31,41.3,µg/m³,0.91,12,VN_AQI …\n"
@@ -114,7 +156,11 @@ async def kpis(
     caller: OperatorCaller,
     first: Annotated[date, Query(alias="from", description="First local day, e.g. 2026-12-01.")],
     last: Annotated[date, Query(alias="to", description="Last local day, included.")],
-) -> Kpis:
+    period: Annotated[
+        Period,
+        Query(description="day: the days as one report; week (ISO), month or year: one report per period."),
+    ] = "day",
+) -> Kpis | KpiPeriods:
     if caller.districts is not None:  # the KPIs are the city's (its days, stations, MTTA): not a district's
         raise HTTPException(403, f"Key {caller.name} is scoped to districts; the KPIs are the whole city's.")
     settings: Settings = request.app.state.settings
@@ -126,8 +172,24 @@ async def kpis(
         raise HTTPException(422, f"At most {MAX_DAYS} days.")
     try:
         local_span(first, last, ZoneInfo(city.timezone))
-    except OverflowError:
+        if period != "day":
+            spans = period_spans(first, last, period)  # widened to whole periods
+            local_span(spans[0][0], spans[-1][1], ZoneInfo(city.timezone))
+    except (OverflowError, ValueError):
         raise HTTPException(422, "`from` or `to` is beyond the calendar.") from None
+
+    if period != "day":
+        periods = await read_store(
+            request,
+            lambda connection: read_periods(
+                connection, city, first, last, period, settings.reading_interval_seconds
+            ),
+        )
+        if wants_csv(request):
+            return csv_response(  # type: ignore[return-value]
+                PERIOD_CSV_COLUMNS, period_csv_rows(periods), f"kpis-{period}-{first}-{last}.csv"
+            )
+        return Response(periods.model_dump_json(by_alias=True), media_type="application/json")  # type: ignore[return-value]
 
     answer = await read_store(
         request,

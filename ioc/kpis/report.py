@@ -6,7 +6,8 @@ figures), each area, each station, detector or zone."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,13 +16,17 @@ from pydantic.alias_generators import to_camel
 from ioc.city import City
 from ioc.indices.transit import DEFAULT_MIN_TRIPS_PER_CELL
 from ioc.kpis import air, completeness, crowd, ops, traffic, transit, water
-from ioc.kpis.days import KpiDay, kpi_days
+from ioc.kpis.days import KPI_VERSION, KpiDay, kpi_days
 from ioc.kpis.store import Store, connected, lifecycles, local_span, metro_trips
 
 MAX_DAYS = 366
 # One row per KPI value, as kpis.md asks every value to carry: id, scope, period, value, unit,
 # completeness, the stations behind it and the standard.
 CSV_COLUMNS = ["kpi", "scope", "from", "to", "value", "unit", "completeness", "stations", "standard"]
+# A period's rows (``?period=week|month|year``) also say which period and whether it is still under way.
+PERIOD_CSV_COLUMNS = [*CSV_COLUMNS, "period", "partial"]
+PERIODS = ("day", "week", "month", "year")
+Period = Literal["day", "week", "month", "year"]
 
 
 class CamelModel(BaseModel):
@@ -183,6 +188,152 @@ class Kpis(CamelModel):
     crowd: list[CrowdScope] = Field(
         description="Daily visitors and hours over 80 % of the safe capacity: the city, each area, each zone."
     )
+
+
+class KpiPeriod(Kpis):
+    """One week's, month's or year's report: what the days report over exactly its days gives."""
+
+    period: str = Field(description="The period: an ISO week (`2026-W49`), a month (`2026-12`) or a year.")
+    partial: bool = Field(
+        description="The period is still under way (its last day is today or later): its figures are of its "
+        "days until now, and its completeness is of the readings expected until now."
+    )
+    days: int = Field(description="Local days in the period.")
+    days_elapsed: int = Field(description="Of them, those begun (until today, included).")
+    completeness: float | None = Field(
+        description="The city's readings received / expected over every feed with a reporting interval, of "
+        "the period until now (each scope's own completeness is beside its figures); null: none expected."
+    )
+    kpi_version: int = Field(
+        description="The version of the KPIs' definitions (`ioc.kpis.days.KPI_VERSION`)."
+    )
+
+
+class KpiPeriods(CamelModel):
+    period: Literal["week", "month", "year"] = Field(
+        description="ISO weeks (Monday to Sunday), months or years."
+    )
+    first_day: date = Field(description="First day of the first period (the asked `from` widened to it).")
+    last_day: date = Field(description="Last day of the last period (the asked `to` widened to it).")
+    timezone: str
+    standard: str
+    periods: list[KpiPeriod] = Field(description="Each period the asked days touch, oldest first.")
+
+
+def period_start(day: date, period: Period) -> date:
+    """The first day of the week (ISO: Monday), month or year ``day`` is in; ``day`` itself for ``day``."""
+    if period == "week":
+        return day - timedelta(days=day.weekday())
+    if period == "month":
+        return day.replace(day=1)
+    if period == "year":
+        return day.replace(month=1, day=1)
+    return day
+
+
+def period_spans(first: date, last: date, period: Period) -> list[tuple[date, date]]:
+    """The whole periods (first and last day) that the days [first, last] touch, oldest first."""
+    spans = []
+    start = period_start(first, period)
+    while start <= last:
+        if period == "week":
+            after = start + timedelta(days=7)
+        elif period == "month":
+            after = date(start.year + start.month // 12, start.month % 12 + 1, 1)
+        elif period == "year":
+            after = date(start.year + 1, 1, 1)
+        else:
+            after = start + timedelta(days=1)
+        spans.append((start, after - timedelta(days=1)))
+        start = after
+    return spans
+
+
+def period_label(start: date, period: Period) -> str:
+    if period == "week":
+        year, week, _ = start.isocalendar()
+        return f"{year}-W{week:02d}"
+    if period == "month":
+        return f"{start.year}-{start.month:02d}"
+    if period == "year":
+        return str(start.year)
+    return start.isoformat()
+
+
+def read_periods(
+    url: Store,
+    city: City,
+    first: date,
+    last: date,
+    period: Literal["week", "month", "year"],
+    intervals: Mapping[str, int],
+    now: datetime | None = None,
+    kept_days: bool = True,
+) -> KpiPeriods:
+    """The report of each week, month or year the local days [first, last] touch, from the history store
+    (as ``read_report``; blocking): the days, alerts and metro flows of the whole periods read once, then
+    each period's report built from its own (``build_periods``)."""
+    now = now or datetime.now(UTC)
+    zone = ZoneInfo(city.timezone)
+    spans = period_spans(first, last, period)
+    lo, hi = spans[0][0], spans[-1][1]
+    start, end = local_span(lo, hi, zone)
+    today = now.astimezone(zone).date()
+    with connected(url) as connection:
+        days = kpi_days(connection, city, lo, hi, intervals, now, kept_days)
+        alerts = lifecycles(connection, start, end)
+        trips = metro_trips(connection, city, lo, hi, today)
+    flows = [transit.suppressed(day) for day in trips]
+    return build_periods(spans, period, city, days, alerts, flows, today)
+
+
+def build_periods(
+    spans: Sequence[tuple[date, date]],
+    period: Literal["week", "month", "year"],
+    city: City,
+    days: Sequence[KpiDay],
+    alerts: list[ops.Lifecycle],
+    flows: Sequence[transit.DayFlows],
+    today: date,
+) -> KpiPeriods:
+    """Each period's report from its own days, the alerts opened in it (by local day) and its days' flows
+    (pure): every KPI aggregated over the period as over any range of days (``build_report``): band and
+    exceedance days counted, means of valid daily means when 75 % of the station-days count, TTI
+    flow-weighted over the peak intervals, hours summed, shares from the counts, MTTA and MTTR from the
+    period's alerts."""
+    zone = ZoneInfo(city.timezone)
+    periods = []
+    for first, last in spans:
+        mine = [d for d in days if first <= d.day <= last]
+        opened = [a for a in alerts if first <= a.opened_at.astimezone(zone).date() <= last]
+        its_flows = [f for f in flows if first <= f.day <= last]
+        report = build_report(first, last, city, mine, opened, its_flows, today)
+        city_data = [c for c in report.data_completeness if c.scope == "city"]
+        expected = sum(c.expected for c in city_data)
+        periods.append(
+            KpiPeriod(
+                **dict(report),
+                period=period_label(first, period),
+                partial=last >= today,
+                days=(last - first).days + 1,
+                days_elapsed=max((min(last, today) - first).days + 1, 0),
+                completeness=round(sum(c.received for c in city_data) / expected, 3) if expected else None,
+                kpi_version=KPI_VERSION,
+            )
+        )
+    return KpiPeriods(
+        period=period,
+        first_day=spans[0][0],
+        last_day=spans[-1][1],
+        timezone=city.timezone,
+        standard=air.STANDARD,
+        periods=periods,
+    )
+
+
+def period_csv_rows(answer: KpiPeriods) -> list[list[object]]:
+    """Each period's rows as ``csv_rows`` gives them, with the period and whether it is under way."""
+    return [[*row, p.period, p.partial] for p in answer.periods for row in csv_rows(p)]
 
 
 def read_report(

@@ -9,16 +9,19 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ioc.api.kpis import KPIS_EXAMPLE
+from ioc.api.kpis import KPI_PERIODS_EXAMPLE, KPIS_EXAMPLE
+from ioc.city import load_city
 from ioc.indices.air import us_aqi, vn_aqi_daily
 from ioc.indices.transit import MetroTap
 from ioc.kpis.air import StationDay, day_values, period_kpis, qcvn05_24h_limit
 from ioc.kpis.completeness import SensorDay, completeness_scopes, expected_readings
+from ioc.kpis.days import KpiDay
 from ioc.kpis.ops import Lifecycle, ops_kpis
-from ioc.kpis.report import Kpis
+from ioc.kpis.report import KpiPeriods, Kpis, build_periods, build_report, period_label, period_spans
 from ioc.kpis.traffic import Interval, traffic_kpis
 from ioc.kpis.transit import StationDayTaps, daily_flows, expected_hours, transit_scopes
 from ioc.kpis.water import Sample, meets, water_kpis
+from ioc.settings import Settings
 
 DAY = date(2026, 12, 1)
 
@@ -220,3 +223,94 @@ def test_a_valid_station_day_carries_us_epas_daily_aqi_from_epas_daily_statistic
     # Not of a day without 18 hours.
     short = day_values(StationDay("air-hoan-kiem", "hoan-kiem", DAY, {"pm25": [35.45] * 17 + [None] * 7}))
     assert short.us_aqi is None and short.us_band is None
+
+
+def test_the_openapi_example_of_get_kpis_by_month_is_an_answer_as_the_api_gives_it():
+    answer = KpiPeriods.model_validate(KPI_PERIODS_EXAMPLE)
+    assert json.loads(answer.model_dump_json(by_alias=True)) == KPI_PERIODS_EXAMPLE
+
+
+def test_periods_are_whole_iso_weeks_calendar_months_and_years_the_days_touch():
+    first, last = date(2026, 11, 24), date(2026, 12, 3)  # a Tuesday to a Thursday
+    assert period_spans(first, last, "week") == [
+        (date(2026, 11, 23), date(2026, 11, 29)),
+        (date(2026, 11, 30), date(2026, 12, 6)),
+    ]
+    assert period_spans(first, last, "month") == [
+        (date(2026, 11, 1), date(2026, 11, 30)),
+        (date(2026, 12, 1), date(2026, 12, 31)),
+    ]
+    assert period_spans(first, last, "year") == [(date(2026, 1, 1), date(2026, 12, 31))]
+    assert period_spans(first, last, "day") == [
+        (d, d) for d in map(date.fromordinal, range(first.toordinal(), last.toordinal() + 1))
+    ]
+    assert period_spans(date(2026, 12, 31), date(2027, 1, 1), "week") == [
+        (date(2026, 12, 28), date(2027, 1, 3))
+    ]
+    assert period_label(date(2026, 12, 28), "week") == "2026-W53"  # ISO: 2026 has 53 weeks
+    assert period_label(date(2026, 11, 23), "week") == "2026-W48"
+    assert (period_label(date(2026, 12, 1), "month"), period_label(date(2026, 1, 1), "year")) == (
+        "2026-12",
+        "2026",
+    )
+
+
+def test_a_periods_kpis_are_counted_and_recomputed_over_its_own_days_and_alerts():
+    city = load_city(Settings().city)
+    zone = ZoneInfo(city.timezone)
+    first, last = date(2026, 11, 24), date(2026, 12, 3)
+    days = []
+    for n in range((last - first).days + 1):
+        day = first + timedelta(days=n)
+        pm25 = 40.0 if day < date(2026, 11, 30) else 60.0  # moderate, then poor and above 45 µg/m³
+        days.append(KpiDay(day, air=[day_values(station_day([pm25] * 24, day=day))]))
+
+    def alert(at: datetime, ack_minutes: float) -> Lifecycle:
+        acked = at + timedelta(minutes=ack_minutes)
+        return Lifecycle(f"a-{at:%d}", "critical", "air", "hoan-kiem", at, acked, None, None)
+
+    alerts = [
+        alert(datetime(2026, 11, 25, 9, tzinfo=zone), 4),
+        alert(datetime(2026, 11, 26, 9, tzinfo=zone), 10),
+        alert(datetime(2026, 11, 30, 0, 30, tzinfo=zone), 30),
+    ]
+    today = date(2027, 1, 10)
+    weeks = build_periods(period_spans(first, last, "week"), "week", city, days, alerts, [], today)
+    w48, w49 = weeks.periods
+    assert (w48.period, w49.period, w48.partial, w48.days, w48.days_elapsed) == (
+        "2026-W48",
+        "2026-W49",
+        False,
+        7,
+        7,
+    )
+    station = {p.period: next(a for a in p.air if a.scope == "air-hoan-kiem") for p in weeks.periods}
+    assert (station["2026-W48"].days_valid, station["2026-W48"].days_expected) == (6, 7)
+    assert station["2026-W48"].band_days["trung_binh"] == 6 and station["2026-W48"].exceedance_days == {}
+    assert station["2026-W48"].pm25_mean == 40.0  # 6 of 7 days: 86 % ≥ 75 %
+    assert station["2026-W49"].band_days["kem"] == 4 and station["2026-W49"].exceedance_days == {"pm25": 4}
+    assert station["2026-W49"].pm25_mean is None  # 4 of 7 days: insufficient data
+    # MTTA over the week's own alerts: the median of 4 and 10 minutes; Monday 00:30 local is the next week's.
+    assert w48.operations[0].mtta_minutes.median == 7.0 and w48.operations[0].alerts == 2  # type: ignore[union-attr]
+    assert w49.operations[0].mtta_minutes.median == 30.0  # type: ignore[union-attr]
+    assert w48.kpi_version >= 3 and w48.standard.startswith("VN_AQI")
+
+    months = build_periods(
+        period_spans(first, last, "month"), "month", city, days, alerts, [], date(2026, 12, 3)
+    )
+    november, december = months.periods
+    assert (november.partial, december.partial, december.days, december.days_elapsed) == (False, True, 31, 3)
+    nov = next(a for a in november.air if a.scope == "air-hoan-kiem")
+    assert (nov.band_days["trung_binh"], nov.band_days["kem"], nov.exceedance_days) == (6, 1, {"pm25": 1})
+    assert nov.days_expected == 30 and nov.pm25_mean is None  # 7 of 30 days
+    # Under way: its days until today, all three valid, so its mean counts (and says it is partial).
+    dec = next(a for a in december.air if a.scope == "air-hoan-kiem")
+    assert (dec.days_expected, dec.days_valid, dec.pm25_mean) == (3, 3, 60.0)
+    # The median of the three alerts (4, 10, 30), not a mean of the weeks' medians (7, 30).
+    assert november.operations[0].mtta_minutes.median == 10.0  # type: ignore[union-attr]
+    assert december.operations == []
+    # Each period is the days report of exactly its days.
+    report = build_report(
+        date(2026, 11, 1), date(2026, 11, 30), city, days[:7], alerts, [], date(2026, 12, 3)
+    )
+    assert Kpis.model_validate(november.model_dump(include=set(Kpis.model_fields))) == report
