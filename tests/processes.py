@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -122,3 +122,19 @@ def empty_redis(settings: Settings) -> None:
         assert keys and store.delete(*keys) == len(keys)
     finally:
         store.close()
+
+
+def sse_events(response: httpx.Response) -> Iterator[dict]:
+    """The events of an SSE response as {id, event, data}; comments and ``retry:`` lines are skipped."""
+    event: dict = {}
+    for line in response.iter_lines():
+        if not line:
+            if "data" in event:
+                event["data"] = json.loads(event["data"])
+                yield event
+            event = {}
+        elif line.startswith(":") or line.startswith("retry:"):
+            continue
+        else:
+            name, _, value = line.partition(":")
+            event[name] = value.removeprefix(" ")

@@ -273,17 +273,8 @@ def read_periods(
     """The report of each week, month or year the local days [first, last] touch, from the history store
     (as ``read_report``; blocking): the days, alerts and metro flows of the whole periods read once, then
     each period's report built from its own (``build_periods``)."""
-    now = now or datetime.now(UTC)
-    zone = ZoneInfo(city.timezone)
     spans = period_spans(first, last, period)
-    lo, hi = spans[0][0], spans[-1][1]
-    start, end = local_span(lo, hi, zone)
-    today = now.astimezone(zone).date()
-    with connected(url) as connection:
-        days = kpi_days(connection, city, lo, hi, intervals, now, kept_days)
-        alerts = lifecycles(connection, start, end)
-        trips = metro_trips(connection, city, lo, hi, today)
-    flows = [transit.suppressed(day) for day in trips]
+    days, alerts, flows, today = _read_days(url, city, spans[0][0], spans[-1][1], intervals, now, kept_days)
     return build_periods(spans, period, city, days, alerts, flows, today)
 
 
@@ -350,6 +341,21 @@ def read_report(
     days as ``ioc.kpis.days`` keeps them (computed and kept when missing or stale), today computed;
     without ``kept_days`` every day computed from the rows. ``intervals``: seconds between a sensor's
     readings per feed (``IOC_READING_INTERVAL_SECONDS``)."""
+    days, alerts, flows, today = _read_days(url, city, first, last, intervals, now, kept_days)
+    return build_report(first, last, city, days, alerts, flows, today)
+
+
+def _read_days(
+    url: Store,
+    city: City,
+    first: date,
+    last: date,
+    intervals: Mapping[str, int],
+    now: datetime | None,
+    kept_days: bool,
+) -> tuple[list[KpiDay], list[ops.Lifecycle], list[transit.DayFlows], date]:
+    """The local days [first, last]'s KPI days, the alerts opened in them and their metro flows (after the
+    k-anonymity suppression), in one connection; and today, in the city's zone."""
     now = now or datetime.now(UTC)
     zone = ZoneInfo(city.timezone)
     start, end = local_span(first, last, zone)
@@ -358,8 +364,7 @@ def read_report(
         days = kpi_days(connection, city, first, last, intervals, now, kept_days)
         alerts = lifecycles(connection, start, end)
         trips = metro_trips(connection, city, first, last, today)
-    flows = [transit.suppressed(day) for day in trips]
-    return build_report(first, last, city, days, alerts, flows, today)
+    return days, alerts, [transit.suppressed(day) for day in trips], today
 
 
 def build_report(

@@ -8,9 +8,7 @@ gets exactly the events it missed, in order; one whose id is older than the hist
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 
 import httpx
@@ -37,24 +35,9 @@ from tests.e2e.test_alerts_api import (
     produce,
 )
 from tests.processes import IocProcess, read_topic, wait_for
+from tests.processes import sse_events as events
 
 pytestmark = pytest.mark.e2e
-
-
-def events(response: httpx.Response) -> Iterator[dict]:
-    """The events of an SSE response as {id, event, data}; comments and ``retry:`` lines are skipped."""
-    event: dict = {}
-    for line in response.iter_lines():
-        if not line:
-            if "data" in event:
-                event["data"] = json.loads(event["data"])
-                yield event
-            event = {}
-        elif line.startswith(":") or line.startswith("retry:"):
-            continue
-        else:
-            name, _, value = line.partition(":")
-            event[name] = value.removeprefix(" ")
 
 
 def api_process(settings, tmp_path, **env) -> tuple[IocProcess, httpx.Client]:

@@ -12,8 +12,6 @@ The unscoped operator key of the same run sees both districts (nothing changed f
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -28,6 +26,7 @@ from ioc.models.alert import Alert, AlertChange, AlertEvent, Incident, IncidentC
 from ioc.windows import FieldStats, WindowAggregate
 from tests.conftest import TEST_KEYS
 from tests.integration.test_api_hardening import api_process
+from tests.processes import sse_events as events
 
 pytestmark = pytest.mark.integration
 
@@ -104,20 +103,6 @@ def write(settings, *records: object) -> None:
             await client.aclose()
 
     asyncio.run(run())
-
-
-def events(response: httpx.Response) -> Iterator[dict]:
-    """The events of an SSE response as {id, event, data}; comments and ``retry:`` lines skipped."""
-    event: dict = {}
-    for line in response.iter_lines():
-        if not line:
-            if "data" in event:
-                event["data"] = json.loads(event["data"])
-                yield event
-            event = {}
-        elif not line.startswith((":", "retry:")):
-            name, _, value = line.partition(":")
-            event[name] = value.removeprefix(" ")
 
 
 def about(event: dict) -> tuple[str, str]:
