@@ -16,6 +16,9 @@ A batch that fails stops the worker, its events unacknowledged: a restarted work
 from the last commit, and the agent's own state (the last offset per partition, a sensor's position)
 recognises what it had counted. No other module imports a private name of Faust or aiokafka.
 
+Every ``STALL_CHECK_SECONDS`` an agent warns of a source partition whose records wait in Kafka beyond the
+last offset it counted while that offset stands still (``stalled``), naming what its consumer holds.
+
 **The offset guard.** Faust (0.15) can drop a message of a source topic without a trace: one fetched
 under the previous consumer generation, or while flow control is paused at a rebalance (``Stream``
 "Skipping message"), or one below a read offset that a stale fetch moved on (``Consumer`` "DROPPED
@@ -58,6 +61,10 @@ from ioc.models.dead_letter import unreadable
 log = logging.getLogger(__name__)
 
 FILL_TIMEOUT = 60.0  # seconds to read a gap back before the batch fails (and the worker restarts)
+# Seconds between looks for a source partition whose records wait in Kafka while its last counted
+# offset stands still: the offset guard sees a gap only when a later record comes, so a lost tail (or
+# a consumer that stopped handing records on) would otherwise go unnoticed.
+STALL_CHECK_SECONDS = 30.0
 
 
 class Admission(Enum):
@@ -135,6 +142,13 @@ class Checkpointer:
         assert_installed(self.app)
         for topic in outputs:  # records go out through the producer itself, so declare them here
             await topic.maybe_declare()
+        watch = asyncio.ensure_future(self._watch_stalls(set(getattr(stream.channel, "topics", ()))))
+        try:
+            await self._run(stream, handle, batch_max, within)
+        finally:
+            watch.cancel()
+
+    async def _run(self, stream: faust.StreamT, handle: Handler, batch_max: int, within: float) -> None:
         # noack_take: the events are acknowledged here, once the batch's state is saved, and not when
         # the generator is closed (as take_events does), so a shutdown mid-batch commits none.
         async for arrived in stream.noack_take(batch_max, within=within):
@@ -149,6 +163,33 @@ class Checkpointer:
                 return
             for event in events:  # the batch's, and those read back from Kafka to fill a gap
                 await stream.ack(event)
+
+    async def _watch_stalls(self, topics: set[str]) -> None:
+        """Warn, every ``STALL_CHECK_SECONDS``, of each source partition of this agent that has records
+        beyond the last offset counted and has not moved since the look before (see the constant)."""
+        before: dict[TP, int | None] = {}
+        while True:
+            await asyncio.sleep(STALL_CHECK_SECONDS)
+            consumer = self.app.consumer
+            try:
+                now = {
+                    tp: self.offsets.get(position_key(tp))
+                    for tp in consumer.assignment()
+                    if tp.topic in topics
+                }
+                ends = {tp: consumer.highwater(tp) for tp in now}
+            except Exception as error:  # a rebalance under way: look again next time
+                log.debug("%s: no look at the partitions' progress (%s)", self.name, error)
+                before = {}
+                continue
+            for tp in stalled(ends, now, before):
+                log.warning(
+                    "%s: %s[%d] holds records up to offset %d, the last counted is %s and has not moved in "
+                    "%.0f s (consumer: read offset %s, paused %s, flow active %s)",
+                    *(self.name, tp.topic, tp.partition, ends[tp] - 1, now[tp], STALL_CHECK_SECONDS),
+                    *(consumer._read_offset.get(tp), tp in consumer._paused_partitions, consumer.flow_active),
+                )
+            before = now
 
     async def _batch(self, arrived: list[EventT], handle: Handler) -> list[EventT]:
         counted: list[tuple[EventT, Admission]] = []
@@ -169,6 +210,21 @@ class Checkpointer:
             batch.write(self.offsets, position, offset, _partition_of(position))
         await batch.finish(by_partition)
         return [event for event, _ in counted]
+
+
+def stalled(
+    ends: Mapping[TP, int | None], counted: Mapping[TP, int | None], before: Mapping[TP, int | None]
+) -> list[TP]:
+    """The partitions with records after the last counted offset (``ends``: the next offset Kafka will
+    write, None when not known yet) whose last counted offset is what it was at the look ``before``."""
+    return [
+        tp
+        for tp, last in counted.items()
+        if (end := ends.get(tp)) is not None
+        and end - 1 > (last if last is not None else -1)
+        and tp in before
+        and before[tp] == last
+    ]
 
 
 def received_at(event: EventT) -> datetime:

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 from faust.types import TP
 
-from streams.checkpointing import Admission, Batch, Checkpointer, admission, position_key
+from streams.checkpointing import Admission, Batch, Checkpointer, admission, position_key, stalled
 
 
 @pytest.mark.parametrize(
@@ -152,3 +152,15 @@ def test_a_gap_is_filled_before_the_event_that_revealed_it():
     seen, offsets = asyncio.run(scenario())
     assert [offset for offset, _ in seen] == [2, 3, 4, 5]
     assert offsets == {"raw[0]": 5}
+
+
+def test_a_partition_is_stalled_when_kafka_holds_more_and_its_last_counted_offset_stands_still():
+    a, b, c, d = (TP("raw", p) for p in range(4))
+    ends = {a: 10, b: 10, c: 10, d: None}
+    counted = {a: 5, b: 9, c: 5, d: 3}
+    before = {a: 5, b: 7, c: 4, d: 3}
+    # a: behind and still; b: caught up; c: behind but moving; d: its end not known yet.
+    assert stalled(ends, counted, before) == [a]
+    assert stalled({a: 1}, {a: None}, {a: None}) == [a]  # nothing counted yet, a record waiting
+    assert stalled({a: 0}, {a: None}, {a: None}) == []  # an empty partition
+    assert stalled(ends, counted, {}) == []  # the first look: nothing to compare with
