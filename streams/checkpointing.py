@@ -35,7 +35,8 @@ runs; a batch fetched before the seek, handed on after it, leaves a gap and drop
 fetches again, and the committed offset then creeps one offset per commit (or never moves).
 ``SeekSafeConsumer`` (installed by ``install_seek_safe_consumer`` when the app is built) holds the batch
 while a seek runs and skips what was fetched before it: after every seek the partitions start cleanly
-from their committed offsets.
+from their committed offsets, and those their group never committed from their beginning (aiokafka
+leaves them where the dropped fetches had moved them).
 """
 
 from __future__ import annotations
@@ -382,12 +383,33 @@ class SeekSafeConsumer(faust_aiokafka.Consumer):
         self.ioc_seeks += 1
         try:
             committed = await super().seek_to_committed()
-            # aiokafka seeks a partition only to a committed offset above 0 (``seek_to_committed``).
-            self.ioc_sought = frozenset(tp for tp, offset in committed.items() if offset)
+            # aiokafka seeks a partition only to a committed offset above 0 (``seek_to_committed``): a
+            # source partition its group never committed stays where its fetches left it, and what was
+            # fetched before the seek and dropped (Faust's ``getmany`` drops what it fetched while the
+            # flow was stopped, then seeks; the skip here) would never come again: seen as a restarted
+            # worker that counted nothing (``Checkpointer``'s stall warning). Those partitions start
+            # over from the beginning, where the group's consumer started (``auto_offset_reset``
+            # "earliest"); the offset guard recognises what an earlier worker had counted of them.
+            fresh = [
+                TopicPartition(tp.topic, tp.partition)
+                for tp, offset in committed.items()
+                if not offset and not self._is_changelog_tp(tp)
+            ]
+            if fresh:
+                await self._seek_to_beginning(fresh)
+            self.ioc_sought = frozenset(tp for tp, offset in committed.items() if offset) | frozenset(fresh)
             return committed
         finally:
             self.ioc_seeks += 1
             self.ioc_seek_done.set()
+
+    async def _seek_to_beginning(self, partitions: list[TopicPartition]) -> None:
+        """Seek ``partitions`` to their first offset, in the consumer's own thread."""
+        consumer = self._thread._ensure_consumer()
+        try:
+            await self._thread.call_thread(consumer.seek_to_beginning, *partitions)
+        except Exception as error:  # no longer assigned: a rebalance under way seeks again
+            log.warning("could not seek %s to their beginning: %s", partitions, error)
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
         fetched_at: int | None = None  # the seek count when the batch's fetch returned
