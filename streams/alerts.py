@@ -87,7 +87,7 @@ def register_alert_manager(app: faust.App, settings: Settings) -> None:
             try:
                 record = READERS[kinds[topic]](event.value)
             except ValueError as error:
-                await refuse(batch, settings.dlq_topic, event, kinds[topic], error)
+                refuse(batch, settings.dlq_topic, event, kinds[topic], error)
                 continue
             if isinstance(record, silence.Silence):
                 silence.keep(book, record)
@@ -111,8 +111,8 @@ def register_alert_manager(app: faust.App, settings: Settings) -> None:
                 silence.mark(book, key, manager.has_unresolved(state))
             for change in changes:
                 value = change.to_json()
-                await batch.send(settings.alerts_topic, change.key.encode(), value)
-                await batch.send(settings.alerts_by_district_topic, change.alert.district.encode(), value)
+                batch.send(settings.alerts_topic, change.key.encode(), value)
+                batch.send(settings.alerts_by_district_topic, change.alert.district.encode(), value)
         for entity, state in states.items():
             batch.write(entities, entity, state, partition_of[entity])
         for partition, book in book_of.items():
@@ -148,10 +148,10 @@ def register_incidents(app: faust.App, settings: Settings) -> None:
             try:
                 alert_event = AlertEvent.model_validate_json(event.value)
             except ValueError as error:
-                await refuse(batch, settings.dlq_topic, event, "alerts", error)
+                refuse(batch, settings.dlq_topic, event, "alerts", error)
                 continue
             for change in incidents.apply_alert_event(state, alert_event, rules, city):
-                await batch.send(settings.incidents_topic, change.key.encode(), change.to_json())
+                batch.send(settings.incidents_topic, change.key.encode(), change.to_json())
         for district, (state, partition) in states.items():
             batch.write(districts, district, state, partition)
 

@@ -59,7 +59,7 @@ def register_picture_sinks(app: faust.App, settings: Settings) -> None:
             if event.message.topic == settings.dlq_topic:  # not into the topic it came from
                 log.warning("picture: a dead letter at %s does not parse: %s", event.message.tp, error)
             else:
-                await refuse(batch, settings.dlq_topic, event, kinds[event.message.topic], error)
+                refuse(batch, settings.dlq_topic, event, kinds[event.message.topic], error)
         batch.after_outputs(lambda: write_until_stored(read))
 
     async def write_until_stored(read: PictureRecords) -> None:

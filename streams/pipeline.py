@@ -96,13 +96,11 @@ def register_pipeline_agent(app: faust.App, settings: Settings, feed: str) -> No
             log.info("%s pipeline: %d repeated readings not counted again", feed, result.repeats)
 
         for letter in result.dead_letters:
-            await batch.send(
-                settings.dlq_topic, letter.key.encode() if letter.key else None, letter.to_json()
-            )
+            batch.send(settings.dlq_topic, letter.key.encode() if letter.key else None, letter.to_json())
         for (label, sensor_id, _), window in result.aggregates.items():
-            await batch.send(outputs[label], sensor_id.encode(), window.json)
+            batch.send(outputs[label], sensor_id.encode(), window.json)
         for anomaly in result.anomalies:
-            await batch.send(settings.anomalies_topic, anomaly.entity.encode(), anomaly.to_json())
+            batch.send(settings.anomalies_topic, anomaly.entity.encode(), anomaly.to_json())
         if result.aggregates:
             batch.after_outputs(lambda: to_picture(newest_windows(result.aggregates)))
         for sensor_id, partition in result.sensors.items():

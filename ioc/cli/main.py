@@ -60,12 +60,13 @@ def worker(
     from faust.worker import Worker
 
     from connectors.kafka import create_topics
-    from streams.app import CHANGELOG_CONFIG, changelog_topics, create_app
+    from streams.app import CHANGELOG_CONFIG, changelog_topics, create_app, tune_garbage_collection
 
     settings = settings_in(namespace)
     stream_app = create_app(settings)
     create_topics(settings)
     create_topics(settings, changelog_topics(stream_app), CHANGELOG_CONFIG)
+    tune_garbage_collection()
     Worker(stream_app, loglevel=loglevel).execute_from_commandline()
 
 

@@ -39,19 +39,20 @@ def test_each_topic_partition_has_its_own_key():
 # --- the commit sequence, with fake events (no broker) ------------------------------------------------
 
 
-class Producer:
-    """Records each send; Kafka "acknowledges" only when the test says so."""
+class Outputs:
+    """Records each topic's send; Kafka "acknowledges" only when the test says so."""
 
     def __init__(self, log: list[str]) -> None:
         self.log = log
         self.pending: list[asyncio.Future] = []
 
-    async def send(self, topic, key, value, partition, timestamp, headers) -> asyncio.Future:
-        self.log.append(f"send {topic}")
-        future = asyncio.get_running_loop().create_future()
-        future.add_done_callback(lambda _: self.log.append(f"acked {topic}"))
-        self.pending.append(future)
-        return future
+    async def send_all(self, records) -> list[asyncio.Future]:
+        for topic in records:
+            self.log.append(f"send {topic}")
+            future = asyncio.get_running_loop().create_future()
+            future.add_done_callback(lambda _, topic=topic: self.log.append(f"acked {topic}"))
+            self.pending.append(future)
+        return list(self.pending)
 
 
 class Table(dict):
@@ -67,7 +68,7 @@ class Table(dict):
 class App:
     def __init__(self, log: list[str]) -> None:
         self.log = log
-        self.producer = Producer(log)
+        self.outputs = Outputs(log)
         self.consumer_generation_id = 1
 
     def Table(self, name: str, **_: object) -> Table:  # noqa: N802 (Faust's name)
@@ -93,17 +94,18 @@ def test_a_batch_is_saved_only_after_kafka_has_its_outputs():
         log: list[str] = []
         app = App(log)
         checkpointer = Checkpointer(app, "agent", "unused:9092", 2)
+        checkpointer.outputs = app.outputs
         state = Table("state", log)
 
         async def handle(events, batch: Batch) -> None:
-            await batch.send("out", b"k", b"v")
+            batch.send("out", b"k", b"v")
             batch.after_outputs(lambda: asyncio.sleep(0, log.append("effect")))
             batch.write(state, "sensor", {"n": len(events)}, 1)
 
         task = asyncio.create_task(checkpointer._batch([event(1, 0), event(1, 1)], handle))
         await asyncio.sleep(0.01)
         assert log == ["send out"]  # nothing saved while Kafka has not acknowledged the output
-        app.producer.pending[0].set_result(None)
+        app.outputs.pending[0].set_result(None)
         counted = await task
         assert [e.message.offset for e in counted] == [0, 1]
         assert state["sensor"] == {"n": 2} and checkpointer.offsets["raw[1]"] == 1
