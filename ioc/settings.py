@@ -478,6 +478,13 @@ class Settings(BaseSettings):
     worker_session_timeout_seconds: float = Field(
         30, ge=6, description="How soon a silent worker is declared dead and its partitions move on."
     )
+    worker_commit_interval_seconds: float = Field(
+        2.8,
+        gt=0,
+        description="Seconds between a worker's offset commits (Faust's broker_commit_interval, whose "
+        "default this is): at most this much work is read again after a crash, and consumer lag shows "
+        "progress this late.",
+    )
     rules: str = Field("hanoi", description="Alert rules: a packaged rules file's name or a YAML path.")
 
     # Isolation: replays and experiments beside the live system.

@@ -32,6 +32,7 @@ def create_app(settings: Settings) -> faust.App:
         producer_linger=0.005,
         producer_max_batch_size=256 * 1024,
         broker_session_timeout=settings.worker_session_timeout_seconds,
+        broker_commit_interval=settings.worker_commit_interval_seconds,
         broker_heartbeat_interval=settings.worker_session_timeout_seconds / 10,
         web_enabled=False,  # the API is its own process; several workers share one host
         key_serializer="raw",
