@@ -248,7 +248,7 @@ def _admitted(
     """The readings the hourly means may take now. A suspect reading (far from the sensor's normal)
     waits for the verdict: a spike is dropped, a real change goes in with the reading that proved it;
     the repeats of a stuck sensor are not measurements. So device faults poison neither the VN_AQI,
-    the QCVN means nor a baseline."""
+    the QCVN means nor a statistical rule's series."""
     feed = state["feed"]
     held: list[list[Any]] = feed.setdefault("held", [])
     if state["health"]["pending"]:
@@ -264,8 +264,8 @@ def _admitted(
 def _hours_kept(mean_rules: list[tuple[Any, ...]], series_rules: list[Rule]) -> dict[str, int]:
     """Hours of hourly sums each pollutant keeps: this one for its VN_AQI, 12 for a particulate's
     NowCast, N + 1 for an N-hour mean (a window that slides within the hour still covers part of the
-    hour N back), and a baseline's field as many as any, so an hour that ends in a silence is still
-    there to judge when the sensor comes back."""
+    hour N back), and a statistical rule's field as many as any, so an hour that ends in a silence is
+    still there to judge when the sensor comes back."""
     keep = {pollutant: AQI_HOURS if pollutant in PARTICULATES else 1 for pollutant in AQI_POLLUTANTS}
     for _, pollutant, hours, *_ in mean_rules:
         if pollutant in keep:
