@@ -16,7 +16,7 @@ Online, a Faust agent keyed by sensor id calls them; offline, ``ioc backtest`` a
 The state (``new_sensor_state``, version ``STATE_VERSION``) is kept in a table changelog as JSON and
 goes through every reading, so it is small and bounded::
 
-    {"v": 1,
+    {"v": 2,
      "health": ioc.detectors.health.new_health(),
      "conditions": {rule id: last judged | [last judged, since, clear since, peak, reported, severity]},
      "feed": {…: what the feed's detector keeps (its module's docstring says)},
@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo
 
 from ioc.alerts.rules import Rule, RuleSet
 from ioc.city import City
-from ioc.detectors import baseline, health, hourly
+from ioc.detectors import baseline, general, health, hourly
 from ioc.detectors.condition import Condition, Subject, firing, upgrade_conditions
 from ioc.detectors.feed import FeedDetector, Metrics
 from ioc.feeds import REGISTRY
@@ -44,7 +44,7 @@ from ioc.models import Event
 from ioc.models.anomaly import Anomaly
 from ioc.models.time_range import out_of_range
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: air's statistical rules keep general-detector series, not baselines
 HEALTH_METRICS = frozenset({"silent_intervals", "rejected_readings", "identical_minutes", "spike_ratio"})
 # The first state format kept a transit station's normal by slot names, one per quarter of a day.
 FIRST_FORMAT_QUARTERS = 24 * 4
@@ -272,12 +272,27 @@ def upgrade_sensor_state(state: dict[str, Any]) -> dict[str, Any]:
     version = state.get("v")
     if version == STATE_VERSION:
         return state
-    if version is not None:
+    if version is not None and version not in (1,):
         raise ValueError(f"sensor state version {version!r}: this detector reads up to {STATE_VERSION}")
-    upgraded = _from_first_format(state)
+    upgraded = _from_first_format(state) if version is None else dict(state)
+    upgraded["feed"] = _series_from_baselines(upgraded["feed"])
+    upgraded["v"] = STATE_VERSION
     state.clear()
     state.update(upgraded)
     return state
+
+
+def _series_from_baselines(feed: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 → 2: air's statistical rules are scored by the general detector, whose calibration (the
+    largest surprise each view has produced) a seasonal baseline does not hold. So each rule's series
+    starts afresh (a day's start-up of hourly means before it scores again); the last hour judged is
+    kept, so no hour is judged twice."""
+    if "baselines" not in feed:
+        return feed
+    feed = dict(feed)
+    baselines = feed.pop("baselines")
+    feed["series"] = {rule_id: [judged, general.new_series()] for rule_id, (judged, _) in baselines.items()}
+    return feed
 
 
 def _from_first_format(old: dict[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,16 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from ioc.detectors.general import GeneralParams, new_state, params_for_metric, score_value
+from ioc.detectors.general import (
+    GeneralParams,
+    expected,
+    for_cadence,
+    new_series,
+    new_state,
+    params_for_metric,
+    score_value,
+    score_with,
+)
 
 START = datetime(2026, 1, 5)
 STEP = timedelta(minutes=5)
@@ -114,3 +123,86 @@ def test_a_level_shift_far_smaller_than_earlier_spikes_is_still_flagged():
     assert not [i for i in alarms(scores_of(values, plain)) if 2000 <= i < 2100]
     assert [i for i in alarms(scores_of(values, held)) if 2000 <= i < 2010]
     assert [i for i in alarms(scores_of(values)) if 2000 <= i < 2010]  # and so does the whole detector
+
+
+# --- per cadence: the configuration the stream runs on hourly means ---------------------------------
+
+
+def hourly(seed: int, hours: int = 7 * 24) -> tuple[list[float], list[datetime]]:
+    """A week of hourly means with a daily rhythm and weather-like persistence (as a city's PM2.5)."""
+    rng = random.Random(seed)
+    values, level = [], 0.0
+    for hour in range(hours):
+        level = 0.7 * level + rng.gauss(0, 0.1)
+        values.append(math.log1p(25 * (1 + 0.3 * math.cos(2 * math.pi * (hour - 6) / 24)) * math.exp(level)))
+    return values, [START + timedelta(hours=h, minutes=30) for h in range(hours)]
+
+
+def test_the_reference_cadence_and_no_cadence_give_nab_s_defaults():
+    for metric in (None, "speed", "pm25"):
+        assert params_for_metric(metric, cadence_seconds=300) == params_for_metric(metric)
+    assert params_for_metric(None) == GeneralParams()
+    with pytest.raises(ValueError, match="cadence_seconds"):
+        for_cadence(GeneralParams(), 0)
+
+
+def test_an_hourly_series_gets_its_start_up_and_hour_slots_in_days_not_points():
+    five_minutes, hourly_params = GeneralParams(), params_for_metric("pm25", cadence_seconds=3600)
+    assert five_minutes.warmup == 250 and hourly_params.warmup == 48  # 250 hourly points: ten days
+    assert hourly_params.hour_min_samples == 4  # a slot gets one mean a day: four days
+    assert hourly_params.refractory_steps == round(200 / 12) and hourly_params.held_steps == 1
+    assert hourly_params.cusum_drift == 2.0 and hourly_params.least_record == 1.0
+    assert hourly_params.direction == 1 and hourly_params.slow_alpha == five_minutes.slow_alpha
+    quarter = params_for_metric(None, cadence_seconds=900)
+    assert quarter.warmup == 83 and quarter.hour_min_samples == 4 and quarter.cusum_drift == 1.0
+
+
+def test_an_hourly_week_alarms_on_a_polluted_hour_only_with_the_hourly_configuration():
+    values, at = hourly(seed=3)
+    values[100] += 2.0  # a tripling and more, on the fifth day
+    scores = {}
+    for name, params in (("5-minute", params_for_metric("pm25")),
+                         ("hourly", params_for_metric("pm25", cadence_seconds=3600))):  # fmt: skip
+        series = new_series()
+        scores[name] = [score_with(series, params, v, m) for v, m in zip(values, at, strict=True)]
+    assert max(scores["5-minute"]) == 0.0  # 250 points of start-up: the week never scores
+    assert alarms(scores["hourly"]) == [100]
+
+
+def test_a_series_without_its_parameters_scores_as_a_state_with_them():
+    values, at = hourly(seed=4)
+    values[120] += 1.5
+    params = params_for_metric("pm25", cadence_seconds=3600)
+    state, series = new_state(params), new_series()
+    with_state = [score_value(state, v, m) for v, m in zip(values, at, strict=True)]
+    with_series = [score_with(series, params, v, m) for v, m in zip(values, at, strict=True)]
+    assert with_state == with_series
+    assert {k: v for k, v in state.items() if k not in ("version", "params")} == series
+    assert json.loads(json.dumps(series)) == series
+
+
+def test_undamped_scores_go_on_through_an_episode_the_damped_ones_report_once():
+    values, at = hourly(seed=5)
+    for hour in range(110, 116):
+        values[hour] += 2.0  # six polluted hours
+    params = params_for_metric("pm25", cadence_seconds=3600)
+    damped_series, raw_series = new_series(), new_series()
+    damped = [score_with(damped_series, params, v, m) for v, m in zip(values, at, strict=True)]
+    raw = [score_with(raw_series, params, v, m, damped=False) for v, m in zip(values, at, strict=True)]
+    assert damped_series == raw_series  # the damping changes what is returned, not what is learned
+    assert alarms(damped) == [110] and len(alarms(raw)) > 1
+    assert all(d <= r for d, r in zip(damped, raw, strict=True))
+
+
+def test_the_expected_value_is_the_hour_slot_once_ready_else_the_slow_level():
+    values, at = hourly(seed=6)
+    params = params_for_metric("pm25", cadence_seconds=3600)
+    series = new_series()
+    assert expected(series, params, at[0]) is None
+    for value, moment in zip(values[:30], at[:30], strict=True):
+        score_with(series, params, value, moment)
+    assert expected(series, params, at[30]) == series["slow_level"]  # one day: no slot is ready
+    for value, moment in zip(values[30:], at[30:], strict=True):
+        score_with(series, params, value, moment)
+    slot = series["hours"][at[0].hour]  # a Monday: weekday slots have had five days
+    assert expected(series, params, at[0]) == slot[1]

@@ -1,5 +1,5 @@
 """The standards and the statistical rule the sensor detector evaluates from readings: QCVN 05:2023 means
-(air), VN_WQI below 26 (water), and hourly PM2.5 against a seasonal baseline learned online."""
+(air), VN_WQI below 26 (water), and hourly PM2.5 scored by the general detector, learned online."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from ioc.alerts import manager
 from ioc.alerts.rules import load_rules
 from ioc.backtest.scoring import RaisedAlert, TruthScenario, accepted_rules, score
 from ioc.city import load_city
-from ioc.detectors import baseline, hourly
-from ioc.detectors.sensor import SensorDetector, new_sensor_state
+from ioc.detectors import baseline, general, hourly
+from ioc.detectors.sensor import STATE_VERSION, SensorDetector, new_sensor_state, upgrade_sensor_state
+from ioc.feeds.air.detector import series_params
 from ioc.feeds.air.model import AirQualityObserved
 from ioc.feeds.water.model import WaterQualityObserved
 from ioc.indices.water import vn_wqi
@@ -280,7 +281,7 @@ def test_no_wqi_rule_for_an_urban_drain_nor_from_a_sample_short_of_data():
     assert of(found, "water.wqi_low") == []
 
 
-# --- hourly PM2.5 against its seasonal baseline ---------------------------------------------------------
+# --- hourly PM2.5 scored by the general detector --------------------------------------------------------
 
 
 def ordinary_pm25(days: float, seed: int = 1) -> list[AirQualityObserved]:
@@ -308,15 +309,17 @@ def test_an_unusual_hour_of_pm25_fires_the_statistical_rule_once_that_hour_has_e
     assert opened.observed_at == episode + timedelta(hours=1)  # the first reading after the bad hour
     assert opened.value >= 0.5 and opened.threshold == 0.5
     assert 15 < opened.baseline < 40  # µg/m³: the normal it was compared with
-    # Back to normal: two calm hours in a row end the episode.
+    # Back to normal: two calm hours in a row end the episode (the detector's CUSUM holds a 4-hour
+    # episode for a few hours after it).
     later = T0 + timedelta(days=2, hours=4)
-    state, found = run(minutes(later, 4 * 60, lambda i: 25.0), state)
+    state, found = run(minutes(later, 6 * 60, lambda i: 25.0), state)
     assert [a.firing for a in of(found, "air.pm25_unusual")][-1] is False
 
 
-def test_the_baseline_survives_a_json_round_trip_mid_stream():
-    events = ordinary_pm25(days=1.5) + minutes(T0 + timedelta(days=1.5), 3 * 60, lambda i: 150.0)
-    events += minutes(T0 + timedelta(days=1.5, hours=3), 3 * 60, lambda i: 25.0)
+def test_the_detector_survives_a_json_round_trip_mid_stream():
+    # Past the hourly configuration's start-up (two days of hourly means).
+    events = ordinary_pm25(days=2.5) + minutes(T0 + timedelta(days=2.5), 3 * 60, lambda i: 150.0)
+    events += minutes(T0 + timedelta(days=2.5, hours=3), 3 * 60, lambda i: 25.0)
     half = len(events) // 2 + 37
     state, first = run(events[:half])
     restored = json.loads(json.dumps(state))
@@ -325,11 +328,11 @@ def test_the_baseline_survives_a_json_round_trip_mid_stream():
     restored, rest_restored = run(events[half:], restored)
     assert rest_restored == rest and restored == state
     assert of(first + rest, "air.pm25_unusual")  # the run did exercise the rule
-    judged, model = state["feed"]["baselines"]["air.pm25_unusual"]
-    assert model[baseline.NODES] and judged is not None
+    judged, series = state["feed"]["series"]["air.pm25_unusual"]
+    assert series["n"] > 48 and judged is not None
 
 
-def test_a_spike_is_kept_out_of_the_hourly_means_and_the_baseline():
+def test_a_spike_is_kept_out_of_the_hourly_means_and_the_detector():
     ordinary = ordinary_pm25(days=1, seed=3)
     spiked_at = {600, 601, 602}  # three readings of a faulty sensor, then back
     spiked = [air(e.event_time, 1800.0) if i in spiked_at else e for i, e in enumerate(ordinary)]
@@ -338,16 +341,16 @@ def test_a_spike_is_kept_out_of_the_hourly_means_and_the_baseline():
     assert of(found, "health.spike")
     clean, _ = run(without)
     assert with_spike["feed"]["hours"] == clean["feed"]["hours"]
-    assert with_spike["feed"]["baselines"] == clean["feed"]["baselines"]
+    assert with_spike["feed"]["series"] == clean["feed"]["series"]
 
 
-def test_a_stuck_sensor_teaches_the_baseline_nothing():
+def test_a_stuck_sensor_teaches_the_detector_nothing():
     ordinary = ordinary_pm25(days=1, seed=4)
     stuck = ordinary[:600] + [ordinary[600].model_copy(update={"date_observed": e.date_observed})
                               for e in ordinary[600:720]]  # fmt: skip
     state, found = run(stuck + ordinary[720:800])
     assert of(found, "health.flatline")
-    _, model = state["feed"]["baselines"]["air.pm25_unusual"]
+    _, series = state["feed"]["series"]["air.pm25_unusual"]
     hour_of_stuck = hourly.hour_of((T0 + timedelta(minutes=660)).timestamp())
     last = hourly.hour_of((T0 + timedelta(minutes=799)).timestamp())
     # Only its first two readings count: nothing of the hour after them.
@@ -355,10 +358,37 @@ def test_a_stuck_sensor_teaches_the_baseline_nothing():
         hourly.means(state["feed"]["hours"], "pm25", last, 3)[(last - hour_of_stuck) // hourly.HOUR] is None
     )
     # 11 hours learned: the 10 before the fault and the one after it that has ended.
-    assert model[baseline.NODES]["g"][0] == 10 + (800 - 720) // 60
+    assert series["n"] == 10 + (800 - 720) // 60
 
 
-def test_a_rules_file_can_tune_the_baseline_and_refuses_unknown_knobs():
+def test_a_state_of_version_1_with_a_seasonal_baseline_is_upgraded_and_keeps_working():
+    """A worker upgraded in place meets air states of version 1, whose statistical rule kept a seasonal
+    baseline (``ioc.detectors.baseline``): the rule's series starts afresh, the last hour judged kept,
+    and after its start-up the rule fires on a polluted hour as a fresh state's would."""
+    ordinary = ordinary_pm25(days=4, seed=5)
+    state, _ = run(ordinary[: 24 * 60])
+    judged, _ = state["feed"].pop("series")["air.pm25_unusual"]
+    model = baseline.new_model()  # what version 1 kept: the baseline of the day's hourly means
+    for hour in range(24):
+        at = T0 + timedelta(hours=hour, minutes=30)
+        baseline.score_model(model, baseline.BaselineParams(direction=1), at, math.log1p(25 + hour % 5))
+    feed = {**state["feed"], "baselines": {"air.pm25_unusual": [judged, model]}}
+    version_1 = json.loads(json.dumps({**state, "v": 1, "feed": feed}))
+    upgraded = upgrade_sensor_state(version_1)
+    assert upgraded["v"] == STATE_VERSION and "baselines" not in upgraded["feed"]
+    assert upgraded["feed"]["series"]["air.pm25_unusual"] == [judged, general.new_series()]
+    assert {k: v for k, v in upgraded["feed"].items() if k != "series"} == {
+        k: v for k, v in state["feed"].items() if k != "series"
+    }
+    state, found = run(ordinary[24 * 60 :], upgraded)
+    assert of(found, "air.pm25_unusual") == []
+    # The first day's last hour (it ended with the upgraded state) and the next 71: none twice.
+    assert state["feed"]["series"]["air.pm25_unusual"][1]["n"] == 3 * 24
+    state, found = run(minutes(T0 + timedelta(days=4), 3 * 60, lambda i: 160.0), state)
+    assert of(found, "air.pm25_unusual")[0].firing
+
+
+def test_a_rules_file_can_tune_the_detector_and_refuses_unknown_knobs():
     rule = RULES.get("air.pm25_unusual")
     assert rule.kind == "statistical" and rule.params["field"] == "pm25" and rule.params["scale"] == "log"
     broken = RULES.model_copy(
@@ -366,8 +396,19 @@ def test_a_rules_file_can_tune_the_baseline_and_refuses_unknown_knobs():
                                                                                            "spike": 4.0}})
                           for r in RULES.rules]}
     )  # fmt: skip
-    with pytest.raises(ValueError, match="unknown baseline parameters"):
+    with pytest.raises(ValueError, match="unknown detector parameters"):
         SensorDetector(broken, CITY)
+
+
+def test_the_statistical_rule_runs_the_general_detector_in_its_hourly_configuration():
+    """The detector ``ioc detect`` measures, with the start-up and hour slots of hourly means (a day's
+    start-up of 5-minute readings would be ten days of hourly ones) and the field's direction."""
+    rule = RULES.get("air.pm25_unusual")
+    params = series_params(rule)
+    assert params == general.params_for_metric("pm25", cadence_seconds=3600)
+    assert params.direction == 1 and params.warmup == 48 and params.hour_min_samples == 4
+    tuned = rule.model_copy(update={"params": {**rule.params, "warmup": 72}})
+    assert series_params(tuned).warmup == 72  # a rules file may still set one of its parameters
 
 
 # --- the ground truth's accepted rules -----------------------------------------------------------------

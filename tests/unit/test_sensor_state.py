@@ -62,6 +62,13 @@ def continue_steps(detector: SensorDetector, entry: dict[str, Any], state: dict[
     return found
 
 
+def without_series_rules(found: list[list[Any]]) -> list[list[Any]]:
+    """The steps' reports but air's statistical rule: version 2 scores it with the general detector,
+    whose series starts afresh at the upgrade (a seasonal baseline holds no records to calibrate it), so
+    the first version's reports of that rule are not expected from an upgraded state."""
+    return [step for step in found if step[1].get("rule") != "air.pm25_unusual"]
+
+
 @pytest.mark.parametrize("entry", FIXTURE["sensors"], ids=lambda entry: entry["sensor"])
 def test_a_state_of_the_first_format_is_upgraded_and_carries_on_as_before(entry):
     """States the first version wrote mid-episode, mid-spike and mid-silence: upgraded, they report
@@ -71,7 +78,8 @@ def test_a_state_of_the_first_format_is_upgraded_and_carries_on_as_before(entry)
     state = upgrade_sensor_state(old)
     assert state is old and state["v"] == STATE_VERSION  # in place: the table's value holds it
     assert json.loads(json.dumps(state)) == state
-    assert continue_steps(SensorDetector(RULES, CITY), entry, state) == entry["expected"]
+    found = continue_steps(SensorDetector(RULES, CITY), entry, state)
+    assert without_series_rules(found) == without_series_rules(entry["expected"])
     assert json.loads(json.dumps(state)) == state
 
 
@@ -79,7 +87,8 @@ def test_a_state_of_the_first_format_is_upgraded_and_carries_on_as_before(entry)
 def test_the_detector_upgrades_a_first_format_state_it_is_given(entry):
     """A worker upgraded in place reads its table as the previous version wrote it."""
     state = copy.deepcopy(entry["state"])
-    assert continue_steps(SensorDetector(RULES, CITY), entry, state) == entry["expected"]
+    found = continue_steps(SensorDetector(RULES, CITY), entry, state)
+    assert without_series_rules(found) == without_series_rules(entry["expected"])
     assert state["v"] == STATE_VERSION
     assert upgrade_sensor_state(state) is state  # already upgraded: as it is
 
@@ -94,8 +103,8 @@ def test_an_upgraded_state_is_smaller():
 
 
 def test_a_state_of_a_later_version_is_refused():
-    with pytest.raises(ValueError, match="version 2"):
-        upgrade_sensor_state({**new_sensor_state(), "v": 2})
+    with pytest.raises(ValueError, match="version 3"):
+        upgrade_sensor_state({**new_sensor_state(), "v": 3})
     assert new_sensor_state()["v"] == STATE_VERSION
 
 
@@ -138,7 +147,7 @@ def test_states_kept_as_json_report_the_same():
 
 def test_an_air_stations_state_is_bounded():
     """Two days of minutes: the hourly sums keep the hours the rules read, the health a dozen readings
-    per field; only the seasonal baseline grows, up to its 193 nodes (a week's hours and a day's)."""
+    per field; the statistical rule's series is the general detector's bounded state."""
     start = datetime.fromisoformat("2026-07-06T00:00:00+07:00")
     state = new_sensor_state()
     sizes = {}
@@ -161,5 +170,5 @@ def test_an_air_stations_state_is_bounded():
     assert all(len(field) == 13 for field in state["health"]["fields"].values())  # level and 12 readings
     for part, size in sizes[2].items():
         assert size <= sizes[1][part] * 1.05, part
-    _, model = state["feed"]["baselines"]["air.pm25_unusual"]
-    assert len(model[0]) <= 168 + 24 + 1
+    _, series = state["feed"]["series"]["air.pm25_unusual"]
+    assert len(json.dumps(series)) < 4000  # ~180 numbers, whatever the days seen

@@ -1,5 +1,5 @@
 """Air's detector metrics: the hourly VN_AQI (NowCast), QCVN 05 means over N hours, and a field's
-hourly mean against the station's seasonal baseline (``ioc.detectors.baseline``).
+hourly means scored by the general detector (``ioc.detectors.general``, its hourly configuration).
 
 Every reading of an air station passes a dozen rules, so the work per reading is kept flat and small:
 what the completed hours give (their means, the NowCast's view of them, how high this hour's mean may go
@@ -8,8 +8,9 @@ state, and a condition at rest far from its trigger is told so without working o
 exact values — the floats an alert reports — are computed as the first implementation did, to the bit.
 
 State (``state["feed"]``): ``held`` (readings awaiting a spike verdict), ``hours`` (per pollutant
-``[newest hour, its sum, its count, [sums before], [counts]]``, ``ioc.detectors.hourly``), ``baselines``
-(rule id → ``[last hour judged, baseline.new_model()]``).
+``[newest hour, its sum, its count, [sums before], [counts]]``, ``ioc.detectors.hourly``), ``series``
+(rule id → ``[last hour judged, general.new_series()]``; ``baselines`` until sensor state version 2,
+``ioc.detectors.sensor.upgrade_sensor_state``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from ioc.alerts.rules import Rule
-from ioc.detectors import baseline, health, hourly
+from ioc.detectors import general, health, hourly
 from ioc.detectors.condition import Condition
 from ioc.detectors.feed import FeedDetector, Metric, Metrics
 from ioc.feeds.air.model import AirQualityObserved
@@ -54,9 +55,9 @@ class Detector(FeedDetector):
             for rule in air
             if "mean_hours" in rule.params
         ]
-        # A field's hourly mean against the sensor's seasonal baseline.
+        # A field's hourly means, scored by the general detector.
         self._series_rules = [r for r in air if r.kind == RuleKind.statistical and "field" in r.params]
-        self._series_params = {rule.id: _baseline_params(rule) for rule in self._series_rules}
+        self._series_params = {rule.id: series_params(rule) for rule in self._series_rules}
         self._keep = _hours_kept(self._mean_rules, self._series_rules)
         self._completed: dict[str, dict[str, hourly.Completed]] = {}  # sensor → field → its hours before
 
@@ -174,17 +175,17 @@ class Detector(FeedDetector):
     def _unusual(
         self, state: dict[str, Any], rule: Rule, at: datetime, epoch: float, ring: hourly.Ring
     ) -> Metric | None:
-        """The rule's field: the score of its last completed hourly mean against the sensor's seasonal
-        baseline (``ioc.detectors.baseline``), which then learns it, so a score never looks ahead. Each
+        """The rule's field: the general detector's score of its last completed hourly mean (its hourly
+        configuration, ``series_params``), which then learns it, so a score never looks ahead. Each
         hour is judged once, at the first reading after it with no suspect held, and only when its
-        readings cover 75 % of it (a silent or stuck sensor's hour is not its normal). The raw score:
-        the condition's hysteresis and hold already make one alert of an episode, the baseline's own
-        damping would end it early."""
+        readings cover 75 % of it (a silent or stuck sensor's hour is not its normal). The score before
+        the detector's hold-off after a report: the condition's hysteresis and hold already make one
+        alert of an episode, the hold-off would end it early."""
         this_hour = hourly.hour_of(epoch)
-        baselines = state["feed"].setdefault("baselines", {})
-        series = baselines.get(rule.id)
+        kept = state["feed"].setdefault("series", {})
+        series = kept.get(rule.id)
         if series is None:
-            series = baselines[rule.id] = [None, baseline.new_model()]
+            series = kept[rule.id] = [None, general.new_series()]
         judged = series[0]
         if judged is not None and this_hour <= judged + HOUR:
             return None  # no hour has ended since the last one judged
@@ -193,23 +194,22 @@ class Detector(FeedDetector):
         log_scale = rule.params.get("scale") == "log"
         done = hourly.completed_hours(ring, str(rule.params["field"]), before=this_hour, after=judged)
         usual = health.interval(state["health"])
-        scored = None
+        scored = normal = None
         for hour, total, count in done:
             if usual is not None and count * usual >= hourly.COMPLETE * HOUR:
                 mean = total / count
-                middle = datetime.fromtimestamp(hour + HOUR / 2, self.zone)  # local: its hour of the week
-                scored = baseline.score_model(
-                    series[1], params, middle, math.log1p(mean) if log_scale else mean
-                )
+                middle = datetime.fromtimestamp(hour + HOUR / 2, self.zone)  # local: its hour of the day
+                normal = general.expected(series[1], params, middle)
+                value = math.log1p(mean) if log_scale else mean
+                scored = general.score_with(series[1], params, value, middle, damped=False)
         if done:
             series[0] = done[-1][0]
         if scored is None:
             return None
-        normal = scored.expected
         if normal is not None and log_scale:
             normal = math.expm1(normal)
-        breached, cleared = self.core.conditions[rule.id].judge(scored.raw_score)
-        return (at, epoch, scored.raw_score, breached, cleared, normal, None, None)
+        breached, cleared = self.core.conditions[rule.id].judge(scored)
+        return (at, epoch, scored, breached, cleared, normal, None, None)
 
     def index(self, state: dict[str, Any], event: Event, metrics: Metrics) -> dict[str, Any] | None:
         if (found := metrics.get("vn_aqi")) is not None and found[2] is not None:
@@ -248,7 +248,7 @@ def _admitted(
     """The readings the hourly means may take now. A suspect reading (far from the sensor's normal)
     waits for the verdict: a spike is dropped, a real change goes in with the reading that proved it;
     the repeats of a stuck sensor are not measurements. So device faults poison neither the VN_AQI,
-    the QCVN means nor a baseline."""
+    the QCVN means nor a statistical rule's series."""
     feed = state["feed"]
     held: list[list[Any]] = feed.setdefault("held", [])
     if state["health"]["pending"]:
@@ -264,8 +264,8 @@ def _admitted(
 def _hours_kept(mean_rules: list[tuple[Any, ...]], series_rules: list[Rule]) -> dict[str, int]:
     """Hours of hourly sums each pollutant keeps: this one for its VN_AQI, 12 for a particulate's
     NowCast, N + 1 for an N-hour mean (a window that slides within the hour still covers part of the
-    hour N back), and a baseline's field as many as any, so an hour that ends in a silence is still
-    there to judge when the sensor comes back."""
+    hour N back), and a statistical rule's field as many as any, so an hour that ends in a silence is
+    still there to judge when the sensor comes back."""
     keep = {pollutant: AQI_HOURS if pollutant in PARTICULATES else 1 for pollutant in AQI_POLLUTANTS}
     for _, pollutant, hours, *_ in mean_rules:
         if pollutant in keep:
@@ -277,14 +277,15 @@ def _hours_kept(mean_rules: list[tuple[Any, ...]], series_rules: list[Rule]) -> 
     return keep
 
 
-def _baseline_params(rule: Rule) -> baseline.BaselineParams:
-    """A statistical rule's baseline: the defaults, the direction of its field, and any of the
-    baseline's parameters the rule sets."""
+def series_params(rule: Rule) -> general.GeneralParams:
+    """A statistical rule's detector: the general detector's hourly configuration (its means are
+    hourly) with its field's direction (``general.params_for_metric``), and any of the detector's
+    parameters the rule sets (none in the packaged rules)."""
     if rule.params.get("scale", "log") != "log":
         raise ValueError(f"rule {rule.id}: scale is log or not given (the field as it comes)")
-    knobs = {name: float(value) for name, value in rule.params.items() if name not in ("field", "scale")}
+    knobs = {name: value for name, value in rule.params.items() if name not in ("field", "scale")}
+    hourly_params = general.params_for_metric(str(rule.params["field"]), cadence_seconds=HOUR)
     try:
-        tuned = replace(baseline.BaselineParams(), **knobs)
+        return replace(hourly_params, **knobs)
     except TypeError:
-        raise ValueError(f"rule {rule.id}: unknown baseline parameters in {sorted(knobs)}") from None
-    return baseline.params_for_metric(str(rule.params["field"]), tuned)
+        raise ValueError(f"rule {rule.id}: unknown detector parameters in {sorted(knobs)}") from None
