@@ -26,7 +26,7 @@ from ioc.models.alert import AlertCommand, AlertEvent
 from ioc.models.anomaly import Anomaly
 from ioc.settings import Settings
 from streams.checkpointing import Admission, Batch, Checkpointer, refuse
-from streams.pipeline import DOWNSTREAM_WITHIN
+from streams.pipeline import BATCH_WITHIN
 
 BATCH_MAX = 500
 
@@ -57,7 +57,7 @@ def register_alert_manager(app: faust.App, settings: Settings) -> None:
 
     @app.agent(inputs, name="alert-manager", concurrency=1)
     async def manage(stream: faust.StreamT) -> None:
-        await checkpoints.run(stream, handle, batch_max=BATCH_MAX, within=DOWNSTREAM_WITHIN, outputs=outputs)
+        await checkpoints.run(stream, handle, batch_max=BATCH_MAX, within=BATCH_WITHIN, outputs=outputs)
 
     async def handle(events: list[tuple[EventT, Admission]], batch: Batch) -> None:
         states: dict[str, dict[str, Any]] = {}  # entity → its state, read once per batch
@@ -134,7 +134,7 @@ def register_incidents(app: faust.App, settings: Settings) -> None:
             stream,
             handle,
             batch_max=BATCH_MAX,
-            within=DOWNSTREAM_WITHIN,
+            within=BATCH_WITHIN,
             outputs=[incident_events, dead_letters],
         )
 

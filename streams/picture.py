@@ -24,7 +24,7 @@ from connectors.sinks.picture_writer import PictureRecords, PictureWriter, read_
 from connectors.sinks.redis_picture import connect
 from ioc.settings import Settings
 from streams.checkpointing import Admission, Batch, Checkpointer, refuse
-from streams.pipeline import DOWNSTREAM_WITHIN
+from streams.pipeline import PICTURE_WITHIN
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def register_picture_sinks(app: faust.App, settings: Settings) -> None:
     async def to_picture(stream: faust.StreamT) -> None:
         writers.append(PictureWriter(settings, connect(settings)))
         await checkpoints.run(
-            stream, handle, batch_max=BATCH_MAX, within=DOWNSTREAM_WITHIN, outputs=[dead_letters]
+            stream, handle, batch_max=BATCH_MAX, within=PICTURE_WITHIN, outputs=[dead_letters]
         )
 
     async def handle(events: list[tuple[Any, Admission]], batch: Batch) -> None:
