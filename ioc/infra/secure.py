@@ -123,8 +123,12 @@ def masked(env: dict[str, str]) -> dict[str, str]:
     return {name: "***" if name in SECRET_NAMES else value for name, value in env.items()}
 
 
+def client_settings(settings: Settings) -> dict[str, str]:
+    """``client_env`` as settings fields (``{"kafka_username": "ioc", …}``), to apply to Settings."""
+    return {name.removeprefix("IOC_").lower(): value for name, value in client_env(settings).items()}
+
+
 def secured(settings: Settings) -> Settings:
     """``settings`` with this run dir's secure client environment applied (the local servers then start
     secured, and every client made from the result connects to them that way)."""
-    updates = {name.removeprefix("IOC_").lower(): value for name, value in client_env(settings).items()}
-    return Settings.model_validate(settings.model_dump() | updates)
+    return Settings.model_validate(settings.model_dump() | client_settings(settings))
