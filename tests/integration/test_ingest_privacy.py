@@ -15,6 +15,7 @@ import pytest
 import redis
 from kafka import KafkaConsumer, TopicPartition
 
+from connectors.kafka import kafka_python_options
 from ioc.privacy import pseudonymise_card
 from ioc.settings import Settings
 from tests.conftest import TEST_KEYS, free_port
@@ -30,7 +31,7 @@ def every_record(settings: Settings) -> list[bytes]:
     The broker is shared by the whole session (the week-long end-to-end test leaves about a million records
     behind), and the API under test writes nowhere else, so other tests' topics are left out.
     """
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False)
+    consumer = KafkaConsumer(**kafka_python_options(settings), enable_auto_commit=False)
     try:
         partitions = [
             TopicPartition(topic, p)

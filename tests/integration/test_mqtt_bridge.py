@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ioc.infra import LocalKafka
-from ioc.infra.mosquitto import new_client, parse_mqtt_url
+from ioc.infra.mosquitto import mqtt_address_of, new_client
 from ioc.settings import Settings
 from tests.conftest import free_port
 from tests.integration.test_ingest_privacy import luhn_card
@@ -53,7 +53,7 @@ class Publisher:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        address = parse_mqtt_url(settings.mqtt_address)
+        address = mqtt_address_of(settings)
         self.client = new_client(address, f"pub-{uuid.uuid4().hex[:8]}")
         self.client.connect(address.host, address.port)
         self.client.loop_start()
