@@ -278,7 +278,14 @@ class LocalKafka(LocalService):
         settings = self.settings
         if not settings.kafka_username or settings.kafka_password is None:
             raise InfraError("a secured local Kafka needs IOC_KAFKA_USERNAME and IOC_KAFKA_PASSWORD")
-        return settings.kafka_username, settings.kafka_password.get_secret_value()
+        user, password = settings.kafka_username, settings.kafka_password.get_secret_value()
+        # Both go into a JAAS string and StorageTool's [name=…,password=…]: no quoting is possible there.
+        if any(c in user + password for c in '"\\,[]= \n'):
+            raise InfraError(
+                "the local Kafka's IOC_KAFKA_USERNAME and IOC_KAFKA_PASSWORD may not hold quotes, "
+                "backslashes, commas, brackets, '=' or spaces"
+            )
+        return user, password
 
     def _keystore_password(self) -> str:
         path = self.home / "keystore.password"
