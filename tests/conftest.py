@@ -191,6 +191,31 @@ def database(servers: Servers, settings: Settings) -> Iterator[Settings]:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+# The settings that say how clients reach the servers (TLS, users, passwords, the CA).
+TRANSPORT_FIELDS = (
+    "kafka_security_protocol",
+    "kafka_sasl_mechanism",
+    "kafka_username",
+    "kafka_password",
+    "kafka_ca_file",
+    "redis_tls",
+    "redis_username",
+    "redis_password",
+    "redis_ca_file",
+    "mqtt_tls",
+    "mqtt_username",
+    "mqtt_password",
+    "mqtt_ca_file",
+    "tls_ca_file",
+)
+
+
+def transport_of(settings: Settings) -> dict[str, object]:
+    """``settings``' transport security, for the settings of a server a test starts on its own: it is then
+    secured like the shared ones (same CA and users) when they are."""
+    return {name: getattr(settings, name) for name in TRANSPORT_FIELDS}
+
+
 def isolated_settings(servers: Servers) -> Settings:
     """The shared servers, and names nobody else uses (for module-scoped fixtures too)."""
     namespace = f"t{uuid.uuid4().hex[:10]}"

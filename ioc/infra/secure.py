@@ -27,6 +27,11 @@ SECRET_NAMES = ("IOC_KAFKA_PASSWORD", "IOC_REDIS_PASSWORD", "IOC_MQTT_PASSWORD")
 
 
 def secure_dir(settings: Settings) -> Path:
+    """``<run_dir>/secure``; or, when ``tls_ca_file`` is a CA whose key lies beside it (another run dir's),
+    that directory: a server started with settings that trust that CA gets a certificate from it."""
+    trusted = settings.tls_ca_file
+    if trusted is not None and (trusted.parent / "ca.key").exists():
+        return trusted.parent.absolute()
     return (settings.run_dir / "secure").absolute()
 
 
