@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PEER_VENV  ?= .venv-peer
 PEER_STAMP := $(PEER_VENV)/.installed
 
-.PHONY: setup demo test check test-unit faults bench lint format clean
+.PHONY: setup demo test test-secure check test-unit faults bench lint format clean
 
 ## setup: virtualenv with ioc and its test tools, Kafka's jars from Maven Central, Redis, Mosquitto,
 ## PostgreSQL and Alertmanager if missing
@@ -33,6 +33,12 @@ test: setup
 check: $(STAMP)
 	$(BIN)/pytest tests/unit -m "not slow" -q $(PYTEST_ARGS)
 	$(BIN)/ruff check .
+
+## test-secure: the integration tests against servers started as `ioc infra up --secure` does (Kafka SASL_SSL
+## with SCRAM, Redis and Mosquitto over TLS with passwords); ~12 min, not in CI (make test runs
+## tests/integration/test_secure_transport.py)
+test-secure: setup
+	IOC_TEST_SECURE=1 $(BIN)/pytest tests/integration $(PYTEST_ARGS)
 
 ## test-unit: the pure tests only (no servers)
 test-unit: $(STAMP)

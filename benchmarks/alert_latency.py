@@ -49,7 +49,7 @@ from kafka import KafkaAdminClient, TopicPartition  # noqa: E402
 from benchmarks.backlog import committed, consumed_topics, end_offsets  # noqa: E402
 from benchmarks.servers import Servers, bench_servers  # noqa: E402
 from benchmarks.sse_latency import Process, summary, wait_until  # noqa: E402
-from connectors.kafka import create_topics, pipeline_topics  # noqa: E402
+from connectors.kafka import aiokafka_options, create_topics, kafka_python_options, pipeline_topics  # noqa: E402
 from connectors.sources.simulator.scale import with_synthetic_sensors  # noqa: E402
 from ioc.city import load_city  # noqa: E402
 from ioc.settings import Settings  # noqa: E402
@@ -146,7 +146,7 @@ async def produce_at(
 ) -> tuple[int, list[str], float]:
     """Open loop: the due events every 10 ms, acknowledgements awaited only at the end."""
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers, enable_idempotence=True, acks="all", linger_ms=5,
+        **aiokafka_options(settings), enable_idempotence=True, acks="all", linger_ms=5,
         max_batch_size=262_144,
     )  # fmt: skip
     await producer.start()
@@ -198,7 +198,7 @@ class Rig:
         api = Process("api", [sys.executable, "-m", "ioc", "api", "--port", str(port)],
                       logs / f"api-{name}.log", env=env)  # fmt: skip
         self.processes = [worker, api]
-        self.admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="ioc-bench")
+        self.admin = KafkaAdminClient(**kafka_python_options(settings), client_id="ioc-bench")
         try:
             http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
             wait_until(lambda: http.get("/healthz").status_code == 200, 60, "the API", self.processes)

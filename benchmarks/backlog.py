@@ -12,7 +12,7 @@ from pathlib import Path
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
-from connectors.kafka import EventProducer
+from connectors.kafka import EventProducer, kafka_python_options
 from connectors.sources.simulator.scale import COPIED_KINDS, with_synthetic_sensors
 from ioc.city import City, load_city
 from ioc.feeds.air.simulator import AirSimulator
@@ -48,7 +48,7 @@ async def produce(settings: Settings, events: Sequence) -> None:
 
 
 def end_offsets(settings: Settings, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
+    consumer = KafkaConsumer(**kafka_python_options(settings))
     try:
         return consumer.end_offsets(partitions)
     finally:

@@ -66,7 +66,7 @@ from kafka import KafkaAdminClient, TopicPartition  # noqa: E402
 from benchmarks import alert_latency, growth  # noqa: E402
 from benchmarks.backlog import AIR_START, air_events, committed, cpu_seconds, end_offsets, produce  # noqa: E402
 from benchmarks.servers import Servers, bench_servers  # noqa: E402
-from connectors.kafka import create_topics  # noqa: E402
+from connectors.kafka import create_topics, kafka_python_options  # noqa: E402
 from ioc.settings import Settings  # noqa: E402
 from tests.conftest import settings_env  # noqa: E402
 
@@ -225,7 +225,7 @@ def follow(
     partitions = [TopicPartition(topic, p) for p in range(settings.partitions)]
     ends = end_offsets(settings, partitions)
     assert sum(ends.values()) == total, (sum(ends.values()), total)
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="ioc-bench")
+    admin = KafkaAdminClient(**kafka_python_options(settings), client_id="ioc-bench")
     log = log_path.open("wb")
     started = time.perf_counter()
     process = subprocess.Popen(

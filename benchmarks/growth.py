@@ -58,7 +58,7 @@ from benchmarks.backlog import (  # noqa: E402
     produce,
 )
 from benchmarks.servers import Servers, bench_servers  # noqa: E402
-from connectors.kafka import create_topics, pipeline_topics  # noqa: E402
+from connectors.kafka import create_topics, kafka_python_options, pipeline_topics  # noqa: E402
 from ioc.settings import Settings  # noqa: E402
 from tests.conftest import settings_env  # noqa: E402
 
@@ -112,7 +112,7 @@ class Fed:
         self.name, self.events, self.start = name, events, start
         self.settings = settings = servers.fresh_namespace(partitions)
         create_topics(settings)
-        self.admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="ioc-bench")
+        self.admin = KafkaAdminClient(**kafka_python_options(settings), client_id="ioc-bench")
         self.log_path = servers.run_dir / f"growth-{name}-worker-{settings.worker_id}.log"
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(

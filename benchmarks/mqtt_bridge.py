@@ -28,9 +28,10 @@ sys.path.insert(0, str(ROOT))
 
 from kafka import KafkaConsumer, TopicPartition  # noqa: E402
 
+from connectors.kafka import kafka_python_options  # noqa: E402
 from ioc import infra  # noqa: E402
 from ioc.city import load_city  # noqa: E402
-from ioc.infra.mosquitto import new_client, parse_mqtt_url  # noqa: E402
+from ioc.infra.mosquitto import mqtt_address_of, new_client  # noqa: E402
 from ioc.settings import Settings  # noqa: E402
 from tests.conftest import free_port, settings_env  # noqa: E402
 
@@ -55,7 +56,7 @@ def payloads(messages: int, items: int) -> list[tuple[str, bytes]]:
 
 
 def items_in(settings: Settings, topic: str) -> int:
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None)
+    consumer = KafkaConsumer(**kafka_python_options(settings), group_id=None)
     try:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         return sum(consumer.end_offsets(partitions).values()) if partitions else 0
@@ -77,7 +78,7 @@ def run(settings: Settings, messages: int, items: int, log: Path) -> None:
             if bridge.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"the bridge did not start:\n{log.read_text()[-2000:]}")
             time.sleep(0.2)
-        address = parse_mqtt_url(settings.mqtt_address)
+        address = mqtt_address_of(settings)
         publisher = new_client(address, f"bench-{uuid.uuid4().hex[:6]}")
         publisher.max_inflight_messages_set(1000)
         publisher.max_queued_messages_set(0)

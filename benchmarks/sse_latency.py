@@ -41,7 +41,7 @@ from aiokafka import AIOKafkaProducer  # noqa: E402
 
 from benchmarks.servers import bench_servers  # noqa: E402
 from benchmarks.worker_catch_up import cpu_seconds  # noqa: E402
-from connectors.kafka import create_topics  # noqa: E402
+from connectors.kafka import aiokafka_options, create_topics  # noqa: E402
 from ioc.api.examples import EXAMPLES  # noqa: E402
 from ioc.models.alert import Alert, AlertChange, AlertEvent  # noqa: E402
 from ioc.settings import Settings  # noqa: E402
@@ -191,7 +191,7 @@ def wait_until(probe, timeout: float, what: str, processes: list[Process]) -> No
 async def produce(settings: Settings, rate: float, seconds: float) -> int:
     """Alert events at a steady ``rate``; each id carries its send time. Returns how many were sent."""
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers, enable_idempotence=True, acks="all", linger_ms=0
+        **aiokafka_options(settings), enable_idempotence=True, acks="all", linger_ms=0
     )
     await producer.start()
     try:
@@ -235,7 +235,7 @@ def run(args: argparse.Namespace) -> dict:
             warmup = f"warmup-{uuid.uuid4().hex[:8]}"
 
             async def send_warmup() -> None:
-                producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+                producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all")
                 await producer.start()
                 try:
                     await producer.send_and_wait(

@@ -36,7 +36,7 @@ from kafka import KafkaAdminClient, TopicPartition  # noqa: E402
 
 from benchmarks.backlog import committed, cpu_seconds, end_offsets, produce  # noqa: E402
 from benchmarks.servers import bench_servers  # noqa: E402
-from connectors.kafka import create_topics  # noqa: E402
+from connectors.kafka import create_topics, kafka_python_options  # noqa: E402
 from connectors.sources.simulator import city_simulator  # noqa: E402
 from connectors.sources.simulator.scenarios import KINDS, ScenarioInjector, plan_scenarios  # noqa: E402
 from ioc.city import load_city  # noqa: E402
@@ -92,7 +92,7 @@ def catch_up(
     partitions = raw_partitions(settings)
     ends = end_offsets(settings, partitions)
     assert sum(ends.values()) == total, (sum(ends.values()), total)
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="ioc-bench")
+    admin = KafkaAdminClient(**kafka_python_options(settings), client_id="ioc-bench")
     log_paths = [run_dir / f"worker-{settings.worker_id}-{n}.log" for n in range(workers)]
     logs = [path.open("wb") for path in log_paths]
     started = time.perf_counter()

@@ -24,7 +24,7 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
-from connectors.kafka import EventProducer
+from connectors.kafka import EventProducer, kafka_python_options
 from connectors.sources.mqtt import Edge
 from ioc.feeds import MODELS
 from ioc.ingest.edge import Accepted, Problem, Rejected, parse_json, prepare, prepare_json
@@ -133,7 +133,7 @@ class Selection:
 
 def _consumer(settings: Settings) -> KafkaConsumer:
     return KafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
+        **kafka_python_options(settings),
         group_id=None,
         enable_auto_commit=False,
         client_id="ioc-dlq",

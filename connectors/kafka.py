@@ -1,20 +1,26 @@
-"""The one producer path into Kafka, topic creation, and reading topics whole.
+"""The one producer path into Kafka, topic creation, reading topics whole, and the one place Kafka
+clients get their address, TLS and SASL from.
 
 The producer is used by the simulator, replay and ingestion; ``read_to_end`` by ``ioc record`` and
-``ioc picture rebuild``."""
+``ioc picture rebuild``. Every Kafka client ioc makes takes its connection options from
+``kafka_python_options`` (kafka-python), ``aiokafka_options`` (aiokafka) or ``faust_broker_options``
+(Faust's app), all three read from the same settings (``kafka_security_protocol`` …)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import suppress
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin import NewTopic as NewAdminTopic
 from aiokafka.errors import KafkaConnectionError
+from aiokafka.helpers import create_ssl_context
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.consumer.fetcher import ConsumerRecord
@@ -29,6 +35,82 @@ log = logging.getLogger(__name__)
 SendRecord = tuple[str, str, bytes, Sequence[tuple[str, bytes]]]
 # The same with the record's Kafka timestamp in ms (None: the producer's clock, as usual).
 TimedRecord = tuple[str, str, bytes, Sequence[tuple[str, bytes]], int | None]
+
+
+def kafka_python_options(settings: Settings) -> dict[str, Any]:
+    """The keyword arguments that connect a kafka-python client (KafkaConsumer, KafkaProducer,
+    KafkaAdminClient) as the settings say: bootstrap servers, security protocol, SASL and the CA."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap_servers,
+        "security_protocol": settings.kafka_security_protocol,
+    }
+    if settings.kafka_tls:
+        ca_file = settings.ca_file("kafka")
+        options |= {"ssl_check_hostname": True, "ssl_cafile": str(ca_file) if ca_file else None}
+    return options | _sasl(settings)
+
+
+def aiokafka_options(settings: Settings) -> dict[str, Any]:
+    """The keyword arguments that connect an aiokafka client (AIOKafkaProducer, AIOKafkaConsumer,
+    AIOKafkaAdminClient, AIOKafkaClient) as the settings say; TLS through an ``ssl.SSLContext``, as
+    aiokafka wants it."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap_servers,
+        "security_protocol": settings.kafka_security_protocol,
+    }
+    if settings.kafka_tls:
+        options["ssl_context"] = kafka_ssl_context(settings)
+    return options | _sasl(settings)
+
+
+def faust_broker_options(settings: Settings) -> dict[str, Any]:
+    """``broker`` and ``broker_credentials`` of a faust.App connecting as the settings say. Faust hands its
+    credentials to aiokafka (``credentials_to_aiokafka_auth``): the same options as ``aiokafka_options``."""
+    import faust  # here: the API and the tools need not load Faust
+    from faust.types.auth import CredentialsT
+
+    credentials: CredentialsT | None = None
+    context = kafka_ssl_context(settings) if settings.kafka_tls else None
+    if settings.kafka_security_protocol.startswith("SASL_"):
+        assert settings.kafka_password is not None  # the settings refuse SASL without one
+        credentials = faust.SASLCredentials(
+            username=settings.kafka_username,
+            password=settings.kafka_password.get_secret_value(),
+            mechanism=settings.kafka_sasl_mechanism,
+            ssl_context=context,  # with one: SASL_SSL
+        )
+    elif context is not None:
+        credentials = faust.SSLCredentials(context)
+    # Faust's URL scheme is its transport (aiokafka); the security protocol travels in the credentials.
+    return {
+        "broker": [f"kafka://{server.strip()}" for server in settings.bootstrap_servers.split(",")],
+        "broker_credentials": credentials,
+    }
+
+
+def faust_app_kafka_auth(app: Any) -> dict[str, Any]:
+    """The aiokafka security options of a faust.App's own clients (its ``broker_credentials``), for an
+    aiokafka client made beside them (the gap filler's consumer)."""
+    from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
+
+    return dict(credentials_to_aiokafka_auth(app.conf.broker_credentials, app.conf.ssl_context))
+
+
+def kafka_ssl_context(settings: Settings) -> ssl.SSLContext:
+    """A TLS client context checking the broker's certificate and host name against the settings' CA."""
+    ca_file = settings.ca_file("kafka")
+    return create_ssl_context(cafile=str(ca_file) if ca_file else None)
+
+
+def _sasl(settings: Settings) -> dict[str, Any]:
+    if not settings.kafka_security_protocol.startswith("SASL_"):
+        return {}
+    assert settings.kafka_password is not None  # the settings refuse SASL without one
+    return {
+        "sasl_mechanism": settings.kafka_sasl_mechanism,
+        "sasl_plain_username": settings.kafka_username,
+        "sasl_plain_password": settings.kafka_password.get_secret_value(),
+    }
 
 
 def pipeline_topics(settings: Settings) -> list[str]:
@@ -63,7 +145,7 @@ def read_to_end(
     offset order per partition (no consumer group: nothing is committed). ``on_read(read, total)``
     reports progress after each fetch; a topic that does not exist has no records."""
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
+        **kafka_python_options(settings),
         enable_auto_commit=False,
         max_partition_fetch_bytes=8 * 1024 * 1024,
         fetch_max_bytes=64 * 1024 * 1024,
@@ -110,7 +192,7 @@ def create_topics(
     alone. Waiting matters when several processes start together: a consumer that subscribes while another
     process is still creating a topic reads it as having no partitions."""
     wanted = list(topics or pipeline_topics(settings))
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="ioc-admin")
+    admin = KafkaAdminClient(**kafka_python_options(settings), client_id="ioc-admin")
     try:
         existing = set(admin.list_topics())
         missing = [t for t in wanted if t not in existing]
@@ -150,7 +232,7 @@ def _unready(described: list[dict]) -> set[str]:
 async def ensure_topics(settings: Settings, topics: Iterable[str]) -> list[str]:
     """``create_topics`` for asyncio callers (the API): the same topics, cancellable, no thread."""
     wanted = list(topics)
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="ioc-admin")
+    admin = AIOKafkaAdminClient(**aiokafka_options(settings), client_id="ioc-admin")
     await admin.start()
     try:
         missing = [t for t in wanted if t not in set(await admin.list_topics())]
@@ -183,7 +265,7 @@ class EventProducer:
         # request_timeout_ms also bounds how long a record waits for an unreachable broker before
         # its future fails (aiokafka expires batches after it).
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=settings.bootstrap_servers,
+            **aiokafka_options(settings),
             enable_idempotence=True,
             acks="all",
             linger_ms=linger_ms,

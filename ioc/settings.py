@@ -12,6 +12,7 @@ import string
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -213,10 +214,37 @@ class Settings(BaseSettings):
     partitions: int = Field(4, ge=1, description="Partitions of every ioc topic (the unit of parallelism).")
     replication_factor: int = Field(1, ge=1, description="Replication factor of the topics ioc creates.")
     topic_prefix: str = Field("ioc", description="Prefix of every topic: <prefix>.<feed>.raw, <prefix>.dlq …")
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT",
+        description="How every Kafka client (Faust, aiokafka, kafka-python) connects: SASL_SSL for TLS and "
+        "SCRAM; `ioc infra up --secure` starts the local broker that way.",
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"] = Field(
+        "SCRAM-SHA-512", description="SASL mechanism with SASL_PLAINTEXT and SASL_SSL."
+    )
+    kafka_username: str | None = Field(None, description="Kafka SASL user (SASL_* protocols).")
+    kafka_password: SecretStr | None = Field(None, description="Kafka SASL password (SASL_* protocols).")
+    kafka_ca_file: Path | None = Field(
+        None,
+        description="CA certificate(s) (PEM) Kafka's TLS certificate is checked with; default tls_ca_file.",
+    )
 
     # Redis: an existing server, or the local one started by `ioc infra up`.
     redis_url: str | None = Field(None, description="Existing Redis URL; when set, nothing is started.")
     redis_port: int = Field(6379, description="Port of the local Redis server.")
+    redis_tls: bool = Field(
+        False, description="The local Redis (redis_url unset) is reached over TLS (rediss://)."
+    )
+    redis_username: str | None = Field(
+        None, description="Redis ACL user, when redis_url names none (`ioc infra up --secure` makes one)."
+    )
+    redis_password: SecretStr | None = Field(
+        None, description="Password of the Redis ACL user, when redis_url has none."
+    )
+    redis_ca_file: Path | None = Field(
+        None,
+        description="CA certificate(s) (PEM) Redis's TLS certificate is checked with; default tls_ca_file.",
+    )
     redis_prefix: str = Field("ioc", description="Prefix of every Redis key.")
 
     # PostgreSQL, the history store: an existing server, or the local one started by `ioc infra up`.
@@ -268,6 +296,21 @@ class Settings(BaseSettings):
         "when set, nothing is started.",
     )
     mqtt_port: int = Field(1883, description="Port of the local Mosquitto.")
+    mqtt_tls: bool = Field(
+        False, description="The local Mosquitto (mqtt_url unset) is reached over TLS (mqtts://)."
+    )
+    mqtt_username: str | None = Field(None, description="MQTT user, when mqtt_url names none.")
+    mqtt_password: SecretStr | None = Field(None, description="MQTT password, when mqtt_url has none.")
+    mqtt_ca_file: Path | None = Field(
+        None,
+        description="CA certificate(s) (PEM) the MQTT broker's TLS certificate is checked with; default "
+        "tls_ca_file.",
+    )
+    tls_ca_file: Path | None = Field(
+        None,
+        description="CA certificate(s) (PEM) for every TLS connection to Kafka, Redis and MQTT unless the "
+        "server's own *_ca_file is set; unset: the system's CAs.",
+    )
     mqtt_topic_root: str = Field("ioc", description="The MQTT bridge reads <root>/<feed>/<sensor id>.")
     mqtt_client_id: str = Field(
         "ioc-bridge", description="MQTT client id of the bridge: its persistent session at the broker."
@@ -495,10 +538,29 @@ class Settings(BaseSettings):
         "worker id (consumer group), so a replay or an experiment never touches the live picture.",
     )
 
-    @field_validator("cache_dir", "run_dir", "alertmanager_config")
+    @field_validator(
+        "cache_dir",
+        "run_dir",
+        "alertmanager_config",
+        "tls_ca_file",
+        "kafka_ca_file",
+        "redis_ca_file",
+        "mqtt_ca_file",
+    )
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None
+
+    @model_validator(mode="after")
+    def _check_kafka_sasl(self) -> Settings:
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+            self.kafka_username and self.kafka_password
+        ):
+            raise ValueError(
+                f"IOC_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs IOC_KAFKA_USERNAME and "
+                "IOC_KAFKA_PASSWORD"
+            )
+        return self
 
     @model_validator(mode="after")
     def _apply_namespace(self) -> Settings:
@@ -570,8 +632,15 @@ class Settings(BaseSettings):
         return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
 
     @property
+    def kafka_tls(self) -> bool:
+        return self.kafka_security_protocol in ("SSL", "SASL_SSL")
+
+    @property
     def redis_address(self) -> str:
-        return self.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
+        """The Redis URL without the credentials of redis_username/redis_password (the client factory,
+        ``connectors.redis``, adds them)."""
+        scheme = "rediss" if self.redis_tls else "redis"
+        return self.redis_url or f"{scheme}://127.0.0.1:{self.redis_port}/0"
 
     @property
     def open_data_path(self) -> Path:
@@ -583,7 +652,15 @@ class Settings(BaseSettings):
 
     @property
     def mqtt_address(self) -> str:
-        return self.mqtt_url or f"mqtt://127.0.0.1:{self.mqtt_port}"
+        """The MQTT URL without the credentials of mqtt_username/mqtt_password (``ioc.infra.mosquitto``'s
+        client factory adds them)."""
+        scheme = "mqtts" if self.mqtt_tls else "mqtt"
+        return self.mqtt_url or f"{scheme}://127.0.0.1:{self.mqtt_port}"
+
+    def ca_file(self, server: Literal["kafka", "redis", "mqtt"]) -> Path | None:
+        """The CA file TLS connections to ``server`` check its certificate with (None: the system's)."""
+        own = {"kafka": self.kafka_ca_file, "redis": self.redis_ca_file, "mqtt": self.mqtt_ca_file}[server]
+        return own or self.tls_ca_file
 
     @property
     def alertmanager_addresses(self) -> list[str]:

@@ -6,6 +6,7 @@ import gc
 
 import faust
 
+from connectors.kafka import faust_broker_options
 from ioc.feeds import FEEDS
 from ioc.settings import Settings
 from streams.alerts import register_alert_manager, register_incidents
@@ -19,7 +20,7 @@ def create_app(settings: Settings) -> faust.App:
     datadir.parent.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.worker_id,
-        broker=[f"kafka://{server}" for server in settings.bootstrap_servers.split(",")],
+        **faust_broker_options(settings),  # broker and broker_credentials: TLS and SASL as every client
         store=settings.store,
         datadir=str(datadir),
         topic_partitions=settings.partitions,

@@ -59,6 +59,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, ConsumerMessage, EventT, Message
 from kafka.partitioner.default import murmur2
 
+from connectors.kafka import faust_app_kafka_auth
 from ioc.models.dead_letter import unreadable
 
 log = logging.getLogger(__name__)
@@ -350,7 +351,10 @@ class GapFiller:
     async def _read(self, tp: TP, start: int, end: int) -> list[EventT]:
         partition = TopicPartition(tp.topic, tp.partition)
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap_servers, group_id=None, enable_auto_commit=False
+            bootstrap_servers=self.bootstrap_servers,
+            group_id=None,
+            enable_auto_commit=False,
+            **faust_app_kafka_auth(self.app),
         )
         await consumer.start()
         try:

@@ -4,7 +4,9 @@ Where the servers come from, in order:
 1. ``IOC_TEST_KAFKA`` / ``IOC_TEST_REDIS`` (bootstrap servers, Redis URL) when set;
 2. testcontainers (Kafka in KRaft mode, Redis) when a Docker engine answers a ping;
 3. the local infrastructure manager (``ioc infra``), on free ports and a run directory of its own,
-   so a running ``ioc demo`` never interferes.
+   so a running ``ioc demo`` never interferes. With ``IOC_TEST_SECURE=1`` it is always this one, started
+   as ``ioc infra up --secure`` does (Kafka SASL_SSL with SCRAM, Redis and Mosquitto over TLS with a
+   user and password), and every test's settings carry the credentials.
 The MQTT broker comes from ``IOC_TEST_MQTT`` when set, else it is a local Mosquitto, and PostgreSQL
 from ``IOC_TEST_DATABASE`` (a URL of a role that may create databases) when set, else a local one
 (``ioc infra``; no Docker needed). Every test then gets its own topic prefix, Redis prefix, consumer
@@ -22,7 +24,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
@@ -30,6 +32,7 @@ import pytest
 from pydantic import SecretStr
 
 from ioc import infra
+from ioc.infra import secure
 from ioc.settings import Settings
 
 TEST_KEYS = {"operator": "op-test-key", "integrator": "int-test-key", "admin": "adm-test-key"}
@@ -50,6 +53,12 @@ class Servers:
     origin: str
     mqtt: str
     database: str
+    # Settings fields every test's settings get: the credentials and CA of secured servers.
+    security: dict[str, str] = field(default_factory=dict)
+
+
+# IOC_TEST_SECURE=1: the session's servers are secured (see the module's text).
+SECURE = os.environ.get("IOC_TEST_SECURE", "") not in ("", "0")
 
 
 def free_port() -> int:
@@ -127,14 +136,17 @@ def _from_local_infra(stack: ExitStack, run_dir: os.PathLike[str]) -> Servers:
         mqtt_port=free_port(),
         database_url=os.environ.get("IOC_TEST_DATABASE"),
     )
+    security = secure.client_settings(settings) if SECURE else {}
+    settings = settings.model_validate(settings.model_dump() | security)
     stack.callback(infra.down, settings)
     infra.up(settings)
     return Servers(
         settings.bootstrap_servers,
         settings.redis_address,
-        "ioc infra",
+        "ioc infra --secure" if SECURE else "ioc infra",
         settings.mqtt_address,
         settings.database_address,
+        security,
     )
 
 
@@ -147,7 +159,7 @@ def servers() -> Iterator[Servers]:
         # whenever another session starts.
         run_dir = Path(tempfile.mkdtemp(prefix="ioc-test-infra-"))
         stack.callback(shutil.rmtree, run_dir, ignore_errors=True)
-        if kafka and redis:
+        if kafka and redis and not SECURE:
             yield Servers(
                 kafka,
                 redis,
@@ -155,7 +167,7 @@ def servers() -> Iterator[Servers]:
                 _mqtt(stack, run_dir),
                 _postgres(stack, run_dir),
             )
-        elif _docker_answers():
+        elif not SECURE and _docker_answers():
             yield _from_containers(stack, run_dir)
         else:
             yield _from_local_infra(stack, run_dir)
@@ -179,6 +191,31 @@ def database(servers: Servers, settings: Settings) -> Iterator[Settings]:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+# The settings that say how clients reach the servers (TLS, users, passwords, the CA).
+TRANSPORT_FIELDS = (
+    "kafka_security_protocol",
+    "kafka_sasl_mechanism",
+    "kafka_username",
+    "kafka_password",
+    "kafka_ca_file",
+    "redis_tls",
+    "redis_username",
+    "redis_password",
+    "redis_ca_file",
+    "mqtt_tls",
+    "mqtt_username",
+    "mqtt_password",
+    "mqtt_ca_file",
+    "tls_ca_file",
+)
+
+
+def transport_of(settings: Settings) -> dict[str, object]:
+    """``settings``' transport security, for the settings of a server a test starts on its own: it is then
+    secured like the shared ones (same CA and users) when they are."""
+    return {name: getattr(settings, name) for name in TRANSPORT_FIELDS}
+
+
 def isolated_settings(servers: Servers) -> Settings:
     """The shared servers, and names nobody else uses (for module-scoped fixtures too)."""
     namespace = f"t{uuid.uuid4().hex[:10]}"
@@ -195,6 +232,7 @@ def isolated_settings(servers: Servers) -> Settings:
         partitions=2,
         api_keys=",".join(f"{role}:{key}" for role, key in TEST_KEYS.items()),
         card_hmac_key=TEST_CARD_KEY,
+        **servers.security,
     )
 
 

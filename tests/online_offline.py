@@ -16,6 +16,7 @@ import orjson
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
+from connectors.kafka import kafka_python_options
 from ioc.alerts.rules import load_rules
 from ioc.city import load_city
 from ioc.detectors import clock
@@ -59,7 +60,7 @@ class Outputs:
 
 def records(settings: Settings, topics: list[str]) -> Iterator[ConsumerRecord]:
     """Every record of ``topics`` up to their end offsets now, partition by partition in offset order."""
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False)
+    consumer = KafkaConsumer(**kafka_python_options(settings), enable_auto_commit=False)
     try:
         partitions = [
             TopicPartition(topic, p)

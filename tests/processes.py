@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import redis
 from kafka import KafkaConsumer, TopicPartition
 
+from connectors.kafka import kafka_python_options
+from connectors.redis_client import connect_sync
 from ioc.settings import Settings
 from tests.conftest import settings_env
 
@@ -68,7 +69,7 @@ def read_topic(settings: Settings, topic: str, *, expect: int, timeout: float = 
     """Every record of ``topic`` as {key, value}, reading until ``expect`` arrived or the time is up."""
     consumer = KafkaConsumer(
         topic,
-        bootstrap_servers=settings.bootstrap_servers,
+        **kafka_python_options(settings),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         consumer_timeout_ms=2000,
@@ -88,7 +89,7 @@ def read_topic(settings: Settings, topic: str, *, expect: int, timeout: float = 
 
 def topic_ends(settings: Settings, topics: list[str]) -> dict[str, int]:
     """Each partition's end offset, as ``topic:partition``."""
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
+    consumer = KafkaConsumer(**kafka_python_options(settings))
     try:
         partitions = [
             TopicPartition(topic, p) for topic in topics for p in consumer.partitions_for_topic(topic) or ()
@@ -103,9 +104,7 @@ def committed_offsets(
 ) -> dict[str, tuple[int | None, int]]:
     """Per "topic[partition]": the consumer group's committed offset (None before any commit) and the end
     offset. A consumer with the group's id that never subscribes only reads them: it does not join."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers, group_id=group, enable_auto_commit=False
-    )
+    consumer = KafkaConsumer(**kafka_python_options(settings), group_id=group, enable_auto_commit=False)
     try:
         partitions = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
         ends = consumer.end_offsets(partitions)
@@ -116,7 +115,7 @@ def committed_offsets(
 
 def empty_redis(settings: Settings) -> None:
     """Delete every Redis key of the test's namespace, as a Redis restarted without persistence would."""
-    store = redis.Redis.from_url(settings.redis_address, decode_responses=True)
+    store = connect_sync(settings, decode_responses=True)
     try:
         keys = list(store.scan_iter(match=f"{settings.redis_prefix}:*", count=1000))
         assert keys and store.delete(*keys) == len(keys)

@@ -43,6 +43,7 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from connectors.redis_client import connect_async
 from ioc.alerts.audit import AuditEntry
 from ioc.alerts.silence import Silence
 from ioc.city import UNREGISTERED_PREFIX
@@ -183,7 +184,7 @@ class Page(Generic[T]):
 def connect(settings: Settings, **pool: float) -> Redis:
     """An asyncio client; ``pool`` options such as ``max_connections`` or ``socket_timeout`` (seconds)
     go to its connection pool."""
-    return Redis.from_url(settings.redis_address, decode_responses=True, **pool)
+    return connect_async(settings, decode_responses=True, **pool)
 
 
 class RedisPicture:

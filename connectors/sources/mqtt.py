@@ -40,13 +40,13 @@ from aiokafka.errors import KafkaError as AIOKafkaError
 from kafka.errors import KafkaError
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from connectors.kafka import EventProducer, create_topics
+from connectors.redis_client import connect_async
 from ioc.city import City, load_city
 from ioc.feeds import FEEDS, MODELS
-from ioc.infra.mosquitto import new_client, parse_mqtt_url
+from ioc.infra.mosquitto import mqtt_address_of, new_client
 from ioc.ingest.dedup import NEW, SEEN, DedupMarks
 from ioc.ingest.edge import (
     DEFAULT_FUTURE_TOLERANCE,
@@ -265,7 +265,7 @@ class MqttBridge:
     ) -> None:
         self.settings = settings
         self.edge = edge or Edge.from_settings(settings)
-        self.address = parse_mqtt_url(settings.mqtt_address)
+        self.address = mqtt_address_of(settings)
         self.root = settings.mqtt_topic_root.strip("/")
         self.batch = batch
         self.report_every = report_every
@@ -292,7 +292,7 @@ class MqttBridge:
         await asyncio.to_thread(create_topics, self.settings, [*feeds_topics, self.settings.dlq_topic])
         producer = EventProducer(self.settings)
         await producer.__aenter__()
-        redis = Redis.from_url(self.settings.redis_address, decode_responses=True)
+        redis = connect_async(self.settings, decode_responses=True)
         self._marks = DedupMarks(self.settings, redis)
         client: mqtt.Client | None = None
         try:

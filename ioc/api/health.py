@@ -22,6 +22,7 @@ from typing import Generic, TypeVar
 from aiokafka import AIOKafkaClient
 from redis.asyncio import Redis
 
+from connectors.kafka import aiokafka_options
 from ioc.settings import Settings
 
 T = TypeVar("T")
@@ -75,9 +76,7 @@ class Readiness:
     async def _ask_kafka(self) -> None:
         try:
             if self._kafka is None:
-                client = AIOKafkaClient(
-                    bootstrap_servers=self.settings.bootstrap_servers, client_id="ioc-ready"
-                )
+                client = AIOKafkaClient(**aiokafka_options(self.settings), client_id="ioc-ready")
                 self._kafka = client
                 await client.bootstrap()
             else:

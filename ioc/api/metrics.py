@@ -31,6 +31,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 from starlette.datastructures import State
 
+from connectors.kafka import aiokafka_options
 from connectors.sinks.redis_metrics import RedisMetrics, RedisSnapshot, empty_histogram
 from ioc.feeds import FEEDS
 from ioc.history.sink import history_group, history_topics
@@ -101,11 +102,9 @@ class KafkaOffsets:
 
     async def _clients(self) -> tuple[AIOKafkaAdminClient, AIOKafkaConsumer]:
         if self._admin is None or self._consumer is None:
-            admin = AIOKafkaAdminClient(
-                bootstrap_servers=self.settings.bootstrap_servers, client_id="ioc-api-metrics"
-            )
+            admin = AIOKafkaAdminClient(**aiokafka_options(self.settings), client_id="ioc-api-metrics")
             consumer = AIOKafkaConsumer(
-                bootstrap_servers=self.settings.bootstrap_servers,
+                **aiokafka_options(self.settings),
                 client_id="ioc-api-metrics",
                 group_id=None,
                 enable_auto_commit=False,

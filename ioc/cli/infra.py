@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ioc import infra
+from ioc.infra import secure
 from ioc.infra.process import ServiceStatus
 from ioc.settings import Settings
 
@@ -72,23 +73,44 @@ def _short(path: Path) -> str:
         return str(path)
 
 
-def _run(action: Callable[[Settings], list[ServiceStatus]]) -> None:
+def _run(action: Callable[[Settings], list[ServiceStatus]], secured: bool = False) -> None:
     try:
-        statuses = action(Settings())
+        settings = Settings()
+        if secured:
+            settings = secure.secured(settings)
+        statuses = action(settings)
     except (ValidationError, RuntimeError, TimeoutError, OSError) as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     console.print(_table(statuses))
+    if secured:
+        path = secure.env_file(settings)
+        env = secure.masked(secure.client_env(settings))
+        err_console.print(
+            f"Secured: TLS with the CA {secure.ca_file(settings)}, and a user and password for each server. "
+            f"Every ioc process needs this environment (passwords masked here; the file {path}, mode 0600, "
+            f"holds them): set -a; . {path}; set +a",
+            highlight=False,
+            soft_wrap=True,
+        )
+        console.print("\n".join(f"{name}={value}" for name, value in env.items()), highlight=False)
 
 
 @infra_app.command()
 def up(
     timeout: float = typer.Option(180, help="Seconds to wait for the broker to answer."),
+    secured: bool = typer.Option(
+        False,
+        "--secure",
+        help="Kafka (SASL_SSL, SCRAM-SHA-512), Redis (TLS, an ACL user) and Mosquitto (TLS, a password file) "
+        "with a CA of this run dir; prints the IOC_… environment clients need (kept in "
+        "<run dir>/secure/client.env).",
+    ),
 ) -> None:
     """Start the local Kafka, Redis, Mosquitto, PostgreSQL and Alertmanager (those not already running and
     not external)."""
     _show_progress()
-    _run(lambda settings: infra.up(settings, timeout=timeout))
+    _run(lambda settings: infra.up(settings, timeout=timeout), secured=secured)
 
 
 @infra_app.command()

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from kafka import KafkaConsumer
 
+from connectors.kafka import kafka_python_options
 from connectors.sinks.picture_writer import aggregate_topics
 from ioc.city import load_city
 from ioc.history.store import HistoryStore, WindowRow, alert_row, incident_row, tap_row, window_row
@@ -89,7 +90,7 @@ def run_sink(settings: Settings) -> None:
     store = HistoryStore(settings.database_address, load_city(settings.city).timezone)
     consumer = KafkaConsumer(
         *history_topics(settings),
-        bootstrap_servers=settings.bootstrap_servers,
+        **kafka_python_options(settings),
         group_id=history_group(settings),
         client_id="ioc-history",
         enable_auto_commit=False,

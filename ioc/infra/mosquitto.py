@@ -1,25 +1,30 @@
 """A development MQTT broker: Debian's Mosquitto on 127.0.0.1, under ``settings.run_dir/mosquitto``.
 
-Anonymous access and no persistence: this broker is for a developer's machine and the tests only. A
-production broker is external (``IOC_MQTT_URL``) and has its own users, TLS and persistence.
+Anonymous access and no persistence: this broker is for a developer's machine and the tests only; with
+``IOC_MQTT_TLS`` (``ioc infra up --secure``) it takes TLS connections only, from its one user (a password
+file). A production broker is external (``IOC_MQTT_URL``) and has its own users, TLS and persistence.
 """
 
 from __future__ import annotations
 
 import getpass
 import logging
+import os
 import re
 import subprocess
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import cached_property
+from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from ioc.infra import secure
 from ioc.infra.process import (
+    InfraError,
     LocalService,
     ensure_debian_package,
     find_binary,
@@ -38,7 +43,8 @@ class MqttAddress:
     port: int
     tls: bool = False
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
+    ca_file: str | None = None  # the CA the broker's certificate is checked with; None: the system's
 
     def __str__(self) -> str:  # never shows the password
         scheme = "mqtts" if self.tls else "mqtt"
@@ -60,19 +66,31 @@ def parse_mqtt_url(url: str) -> MqttAddress:
     )
 
 
+def mqtt_address_of(settings: Settings) -> MqttAddress:
+    """The settings' MQTT broker: ``mqtt_address`` with ``mqtt_username``/``mqtt_password`` when the URL
+    names no user, and the CA of ``mqtt_ca_file`` (or ``tls_ca_file``)."""
+    address = parse_mqtt_url(settings.mqtt_address)
+    if address.username is None and settings.mqtt_username:
+        password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
+        address = replace(address, username=settings.mqtt_username, password=password)
+    ca_file = settings.ca_file("mqtt")
+    return replace(address, ca_file=str(ca_file)) if ca_file else address
+
+
 def new_client(address: MqttAddress, client_id: str = "", **options: object) -> mqtt.Client:
-    """A paho (MQTT 5) client configured for ``address``: credentials and TLS, not yet connected."""
+    """The one MQTT client factory: a paho (MQTT 5) client configured for ``address`` (credentials, TLS
+    checking the broker's certificate and host name), not yet connected."""
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, **options)
     if address.username:
         client.username_pw_set(address.username, address.password)
     if address.tls:
-        client.tls_set()
+        client.tls_set(ca_certs=address.ca_file)
     return client
 
 
-def mqtt_answers(url: str, timeout: float = 2.0) -> bool:
+def mqtt_answers(url: str | MqttAddress, timeout: float = 2.0) -> bool:
     """One readiness probe: the broker accepts an MQTT connection (CONNACK success)."""
-    address = parse_mqtt_url(url)
+    address = url if isinstance(url, MqttAddress) else parse_mqtt_url(url)
     client = new_client(address, client_id=f"ioc-probe-{uuid.uuid4().hex[:8]}")
     try:
         client.connect(address.host, address.port, keepalive=10)
@@ -89,7 +107,7 @@ def mqtt_answers(url: str, timeout: float = 2.0) -> bool:
         return False
 
 
-def wait_for_mqtt(url: str, timeout: float) -> None:
+def wait_for_mqtt(url: str | MqttAddress, timeout: float) -> None:
     """Block until the MQTT broker at ``url`` accepts a connection; TimeoutError otherwise."""
     try:
         wait_until(lambda: mqtt_answers(url), timeout, f"MQTT broker at {url}", interval=0.2)
@@ -119,12 +137,17 @@ class LocalMosquitto(LocalService):
         self.ports = [(settings.mqtt_port, "MQTT", "IOC_MQTT_PORT")]
 
     @property
+    def secure(self) -> bool:
+        """TLS only and a password file (``ioc infra up --secure``): what the settings' clients expect."""
+        return self.settings.mqtt_tls
+
+    @property
     def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.settings.mqtt_port}"
+        return f"{'mqtts' if self.secure else 'mqtt'}://127.0.0.1:{self.settings.mqtt_port}"
 
     def answers(self) -> bool:
-        """Mosquitto accepts an MQTT connection."""
-        return mqtt_answers(self.url)
+        """Mosquitto accepts an MQTT connection (as the settings' clients connect)."""
+        return mqtt_answers(mqtt_address_of(self.settings.model_copy(update={"mqtt_url": None})))
 
     @cached_property
     def version(self) -> str | None:
@@ -143,10 +166,26 @@ class LocalMosquitto(LocalService):
         return path
 
     def mosquitto_conf(self) -> str:
+        if self.secure:
+            cert, key = secure.server_files(self.settings)
+            access = [
+                "# Generated by ioc infra up --secure; rewritten on every start. TLS, one user.",
+                f"listener {self.settings.mqtt_port} 127.0.0.1",
+                f"cafile {secure.ca_file(self.settings)}",
+                f"certfile {cert}",
+                f"keyfile {key}",
+                "tls_version tlsv1.2",  # the oldest accepted
+                "allow_anonymous false",
+                f"password_file {self.password_file}",
+            ]
+        else:
+            access = [
+                "# Generated by ioc infra; rewritten on every start. For development only: anonymous access.",
+                f"listener {self.settings.mqtt_port} 127.0.0.1",
+                "allow_anonymous true",
+            ]
         lines = [
-            "# Generated by ioc infra; rewritten on every start. For development only: anonymous access.",
-            f"listener {self.settings.mqtt_port} 127.0.0.1",
-            "allow_anonymous true",
+            *access,
             # Sessions and queued messages live in memory: a broker restart starts empty.
             "persistence false",
             # Hold plenty for a bridge that is down (default 1000, then messages are dropped); no cap
@@ -166,10 +205,39 @@ class LocalMosquitto(LocalService):
         ]
         return "\n".join(lines) + "\n"
 
+    @property
+    def password_file(self) -> Path:
+        return self.home / "passwd"
+
+    def _write_password_file(self) -> None:
+        """The one user's password file, hashed by mosquitto_passwd (the clear password is written to it
+        first, mode 0600, then hashed in place: it never appears on a command line)."""
+        settings = self.settings
+        if not settings.mqtt_username or settings.mqtt_password is None:
+            raise InfraError("a secured local Mosquitto needs IOC_MQTT_USERNAME and IOC_MQTT_PASSWORD")
+        tool = find_binary("mosquitto_passwd")
+        if tool is None:
+            raise InfraError(
+                "mosquitto_passwd (Debian's mosquitto package) is needed for a secured Mosquitto"
+            )
+        self.password_file.unlink(missing_ok=True)
+        descriptor = os.open(self.password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as out:
+            out.write(f"{settings.mqtt_username}:{settings.mqtt_password.get_secret_value()}\n")
+        result = subprocess.run(
+            [tool, "-U", str(self.password_file)], capture_output=True, text=True, timeout=30
+        )
+        if result.returncode != 0:
+            self.password_file.unlink(missing_ok=True)
+            raise InfraError(f"mosquitto_passwd failed: {result.stderr.strip()[-500:]}")
+
     def _launch(self) -> None:
         self.check_ports()
         binary = self.ensure_installed()
         self.home.mkdir(parents=True, exist_ok=True)
+        if self.secure:
+            secure.ensure_certificates(self.settings)
+            self._write_password_file()
         self.config.write_text(self.mosquitto_conf())
         log.info("starting Mosquitto on %s…", self.url)
         self._spawn([binary, "-c", str(self.config)])

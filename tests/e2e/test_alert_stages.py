@@ -10,9 +10,9 @@ import json
 from datetime import datetime, timedelta
 
 import pytest
-import redis
 
 from connectors.kafka import EventProducer, create_topics
+from connectors.redis_client import connect_sync
 from ioc.alerts.silence import Matchers, Silence
 from ioc.feeds.air.model import AirQualityObserved
 from ioc.models.anomaly import Anomaly, RuleKind, Severity, alert_id
@@ -72,7 +72,7 @@ async def broadcast(settings, silence: Silence) -> int:
 
 def test_silences_incidents_and_dead_letter_counts(settings, tmp_path):
     create_topics(settings)
-    store = redis.Redis.from_url(settings.redis_address, decode_responses=True)
+    store = connect_sync(settings, decode_responses=True)
 
     def stored(kind: str, ident: str) -> dict | None:
         text = store.hget(settings.redis_key(kind, ident), "json")
@@ -169,7 +169,7 @@ def test_records_that_do_not_parse_are_dead_letters_and_every_stage_goes_on(sett
     """A record on the manager's, the incidents' or the picture's topics that is not what the topic holds
     (written by hand, or by another version): dead-lettered by each stage that reads it, never a crash."""
     create_topics(settings)
-    store = redis.Redis.from_url(settings.redis_address, decode_responses=True)
+    store = connect_sync(settings, decode_responses=True)
     unreadable = [
         (settings.anomalies_topic, AIR, b'{"rule": 1}'),
         (settings.alert_commands_topic, AIR, b"not json"),

@@ -18,9 +18,9 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-import redis
 
 from connectors.kafka import EventProducer, create_topics
+from connectors.redis_client import connect_sync
 from ioc.city import load_city
 from ioc.step import partition_of
 from tests.conftest import TEST_KEYS, free_port
@@ -61,7 +61,7 @@ def test_a_reading_from_the_future_neither_blinds_the_partition_nor_hides_critic
     port = free_port()
     worker = IocProcess(["worker"], settings, tmp_path / "worker.log")
     api = IocProcess(["api", "--port", str(port)], settings, tmp_path / "api.log")
-    store = redis.Redis.from_url(settings.redis_address, decode_responses=True)
+    store = connect_sync(settings, decode_responses=True)
     ingest = f"http://127.0.0.1:{port}/v1/ingest/air"
     integrator = {"X-API-Key": TEST_KEYS["integrator"]}
 

@@ -12,11 +12,11 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-import redis
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from connectors.kafka import EventProducer, create_topics
+from connectors.redis_client import connect_sync
 from ioc.api import create_app
 from ioc.feeds import FEEDS
 from ioc.feeds.air.model import AirQualityObserved
@@ -155,7 +155,7 @@ def test_metrics_count_events_dead_letters_lag_latency_and_open_alerts(settings,
     api = IocProcess(["api", "--port", str(port)], settings, tmp_path / "api.log")
     processes = [worker, api]
     http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
-    store = redis.Redis.from_url(settings.redis_address, decode_responses=True)
+    store = connect_sync(settings, decode_responses=True)
     scrape_seconds: list[float] = []
 
     def scrape() -> dict[str, dict[tuple, float]]:
@@ -271,7 +271,7 @@ def test_a_scrape_while_kafka_does_not_answer_shows_redis_and_says_kafka_is_down
     dead_kafka = settings.model_copy(
         update={"kafka_bootstrap": f"127.0.0.1:{free_port()}", "metrics_max_age_seconds": 0}
     )
-    store = redis.Redis.from_url(settings.redis_address, decode_responses=True)
+    store = connect_sync(settings, decode_responses=True)
     store.hset(settings.redis_key("metrics", "dead-letters"), mapping={"water:invalid": 4})
     try:
         with TestClient(create_app(dead_kafka)) as client:

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import redis
 from kafka.admin import KafkaAdminClient
 
-from connectors.kafka import create_topics
+from connectors.kafka import create_topics, kafka_python_options
+from connectors.redis_client import connect_sync
 from ioc.alerts.rules import load_rules
 from ioc.backtest.run import detect, manage
 from ioc.city import load_city
@@ -56,7 +56,7 @@ def streamed_alerts(settings: Settings) -> dict[str, AlertFacts]:
 
 
 def all_topics(settings: Settings) -> set[str]:
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = KafkaAdminClient(**kafka_python_options(settings))
     try:
         return set(admin.list_topics())
     finally:
@@ -64,7 +64,7 @@ def all_topics(settings: Settings) -> set[str]:
 
 
 def redis_snapshot(settings: Settings) -> dict[str, bytes]:
-    store = redis.Redis.from_url(settings.redis_address)
+    store = connect_sync(settings)
     try:
         keys = sorted(store.scan_iter(match=f"{settings.redis_prefix}:*", count=1000))
         return {key.decode(): store.dump(key) for key in keys}
@@ -92,7 +92,7 @@ def replays(servers, tmp_path_factory) -> Replays:
     create_topics(live)
     replay_live = IocProcess(["replay", str(RECORDING), "--speed", "max"], live, tmp / "replay-live.log")
     assert replay_live.process.wait(120) == 0, replay_live.log_file.read_text()
-    store = redis.Redis.from_url(live.redis_address)
+    store = connect_sync(live)
     store.set(live.redis_key("picture", "marker"), "live")
     store.close()
     live_topics = sorted(t for t in all_topics(live) if t.startswith(f"{live.topic_prefix}."))

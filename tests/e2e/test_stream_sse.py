@@ -13,10 +13,10 @@ from datetime import timedelta
 
 import httpx
 import pytest
-import redis
 from fastapi.testclient import TestClient
 
 from connectors.kafka import create_topics
+from connectors.redis_client import connect_sync
 from connectors.sinks.redis_picture import RedisPicture, connect
 from ioc.api import create_app
 from ioc.api.examples import EXAMPLES
@@ -123,7 +123,7 @@ def test_a_new_client_gets_a_snapshot_then_live_events_and_a_reconnect_gets_what
         assert sorted(alert_events) == sorted(missed)  # nothing missed, no duplicate, nothing seen before
         assert [r for a, r in alert_events if a == ident(OLD_TOWN)] == [1, 2]  # in order
         # Exactly the stream's entries after last_id, in order.
-        store = redis.Redis.from_url(settings.redis_address, decode_responses=True)
+        store = connect_sync(settings, decode_responses=True)
         try:
             kept = store.xrange(settings.redis_key("stream"), f"({last_id}", resumed[-1]["id"])
         finally:

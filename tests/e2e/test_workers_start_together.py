@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
-from connectors.kafka import EventProducer
+from connectors.kafka import EventProducer, kafka_python_options
 from ioc.feeds.air.model import AirQualityObserved
 from streams.app import changelog_topics, create_app
 from tests.processes import IocProcess, read_topic, wait_for
@@ -62,7 +62,7 @@ def test_two_workers_started_together_on_new_topics_both_run_and_share_the_work(
             worker.check_alive()
             assert "PartitionsMismatch" not in worker.log_file.read_text()
         # The tables' changelogs were made before Faust started, as Faust would: compacted, every partition.
-        admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+        admin = KafkaAdminClient(**kafka_python_options(settings))
         try:
             changelogs = changelog_topics(create_app(settings))
             described = admin.describe_topics(changelogs)

@@ -23,9 +23,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import redis
 from kafka import KafkaConsumer, TopicPartition
 
+from connectors.kafka import kafka_python_options
+from connectors.redis_client import connect_sync
 from ioc.alerts.rules import load_rules
 from ioc.backtest.run import detect, manage, raised_alerts
 from ioc.backtest.scoring import RaisedAlert, TruthScenario, load_truth, score
@@ -174,7 +175,7 @@ class TopicReader:
 
     def __init__(self, settings: Settings, topics: Sequence[str], positions: bool = False) -> None:
         self.consumer = KafkaConsumer(
-            bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False, group_id=None
+            **kafka_python_options(settings), enable_auto_commit=False, group_id=None
         )
         self.partitions = [
             TopicPartition(topic, partition)
@@ -430,7 +431,7 @@ def picture_differences(
     newest: dict[tuple[str, str, str], tuple[int, int]] = {}
     for (feed, label, sensor, start), count in reference.counts.items():
         newest[(feed, label, sensor)] = max(newest.get((feed, label, sensor), (start, count)), (start, count))
-    store = redis.Redis.from_url(settings.redis_address, decode_responses=True)
+    store = connect_sync(settings, decode_responses=True)
     try:
         with store.pipeline(transaction=False) as pipe:
             for feed, label, sensor in newest:

@@ -16,10 +16,10 @@ import hashlib
 
 import httpx
 import pytest
-import redis
 from fastapi.testclient import TestClient
 
 from connectors.kafka import create_topics
+from connectors.redis_client import connect_sync
 from ioc.api import create_app
 from ioc.notify.runner import metrics_key
 from ioc.settings import unnamed_key_name
@@ -126,7 +126,7 @@ def test_an_alertmanager_password_is_masked_in_the_notifier_log_its_report_and_m
     url = f"http://ioc:am-s3cret@127.0.0.1:{free_port()}"  # nothing listens: every attempt fails
     shown = url.replace("am-s3cret", "***")
     notifier = IocProcess(["notify"], settings, tmp_path / "notify.log", alertmanager_urls=url)
-    store = redis.Redis.from_url(settings.redis_address, decode_responses=True)
+    store = connect_sync(settings, decode_responses=True)
     try:
         report = wait_for(
             lambda: store.hgetall(metrics_key(settings)).get(f"failures|{shown}"),

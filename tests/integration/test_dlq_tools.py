@@ -12,7 +12,7 @@ from kafka import KafkaProducer
 from typer.testing import CliRunner
 
 from connectors.dlq import read_dlq
-from connectors.kafka import create_topics
+from connectors.kafka import create_topics, kafka_python_options
 from connectors.sources.mqtt import Edge
 from ioc.cli import app
 from ioc.ingest.edge import Rejected, prepare, prepare_json
@@ -66,7 +66,7 @@ def letters(settings: Settings) -> dict[str, str]:
     create_topics(
         settings, [settings.dlq_topic, *(settings.raw_topic(f) for f in ("air", "water", "transit"))]
     )
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    producer = KafkaProducer(**kafka_python_options(settings), acks="all")
     positions = {}
     for name, outcome in rejected.items():
         sent = producer.send(settings.dlq_topic, key=outcome.dlq_key, value=outcome.dead_letter().to_json())
@@ -209,7 +209,7 @@ def test_list_shows_text_that_looks_like_rich_markup_as_it_is(settings: Settings
     )  # fmt: skip
     assert isinstance(outcome, Rejected)
     create_topics(settings, [settings.dlq_topic])
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    producer = KafkaProducer(**kafka_python_options(settings), acks="all")
     producer.send(settings.dlq_topic, key=outcome.dlq_key, value=outcome.dead_letter().to_json()).get(30)
     producer.close()
     result = ioc(settings, "dlq", "list")

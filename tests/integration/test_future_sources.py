@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from kafka import KafkaConsumer
 
+from connectors.kafka import kafka_python_options
 from ioc.recording import RecordedEvent, RecordingHeader, write_recording
 from tests.conftest import isolated_settings, settings_env
 from tests.online_offline import offline
@@ -39,7 +40,7 @@ def raw(settings) -> list[tuple[str, int]]:
     """(dateObserved, Kafka timestamp in ms) of every record of the air raw topic."""
     consumer = KafkaConsumer(
         settings.raw_topic("air"),
-        bootstrap_servers=settings.bootstrap_servers,
+        **kafka_python_options(settings),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         consumer_timeout_ms=3000,

@@ -11,7 +11,7 @@ from faust.types import TP, ConsumerMessage
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.structs import TopicPartition
 
-from connectors.kafka import create_topics
+from connectors.kafka import create_topics, faust_broker_options, kafka_python_options
 from ioc.settings import Settings
 from streams.checkpointing import Admission, GapFiller
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 
 
 def produce(settings: Settings, topic: str, count: int) -> None:
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    producer = KafkaProducer(**kafka_python_options(settings), acks="all")
     for offset in range(count):
         producer.send(topic, key=f"s{offset % 3}".encode(), value=f'{{"n": {offset}}}'.encode(), partition=1)
     producer.flush()
@@ -35,7 +35,7 @@ def test_the_dropped_records_come_back_as_events_in_offset_order(settings: Setti
     topic = settings.raw_topic("air")
     create_topics(settings, [topic])
     produce(settings, topic, 50)
-    app = faust.App(settings.worker_id, broker=f"kafka://{settings.bootstrap_servers}")
+    app = faust.App(settings.worker_id, **faust_broker_options(settings))
     filler = GapFiller(app, settings.bootstrap_servers, "test")
 
     revealing = faust.Event(app, b"s1", b'{"n": 40}', [], arrived(topic, 40))
@@ -59,12 +59,12 @@ def test_a_gap_that_retention_deleted_is_read_from_the_earliest_left(settings: S
     topic = settings.raw_topic("water")
     create_topics(settings, [topic])
     produce(settings, topic, 30)
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = KafkaAdminClient(**kafka_python_options(settings))
     try:  # what retention does to the oldest segment
         admin.delete_records({TopicPartition(topic, 1): 20})
     finally:
         admin.close()
-    app = faust.App(settings.worker_id, broker=f"kafka://{settings.bootstrap_servers}")
+    app = faust.App(settings.worker_id, **faust_broker_options(settings))
     filler = GapFiller(app, settings.bootstrap_servers, "test")
 
     with caplog.at_level(logging.WARNING, logger="streams.checkpointing"):

@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from kafka import KafkaConsumer, TopicPartition
 
+from connectors.kafka import kafka_python_options
 from ioc.api import create_app
 from ioc.feeds.air.model import AirQualityObserved
 from ioc.feeds.traffic.model import TrafficFlowObserved
@@ -68,7 +69,7 @@ def tap(event_id: str, card: str = "9704000099990000", **extra: Any) -> dict[str
 
 def count(settings: Settings, topic: str) -> int:
     """Records in ``topic``: the sum of its partitions' end offsets (exact once Kafka acknowledged)."""
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
+    consumer = KafkaConsumer(**kafka_python_options(settings))
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
         offsets = consumer.end_offsets([TopicPartition(topic, p) for p in partitions])

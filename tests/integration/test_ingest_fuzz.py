@@ -111,6 +111,7 @@ def client(servers):
         ingest_rate_per_key=1e9,
         ingest_max_items=50,
         ingest_max_body_bytes=64 * 1024,
+        **servers.security,  # IOC_TEST_SECURE=1: the secured servers' credentials
     )
     with TestClient(create_app(settings)) as client:
         yield client

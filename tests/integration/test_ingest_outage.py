@@ -18,7 +18,7 @@ import pytest
 
 from ioc.infra import LocalKafka
 from ioc.settings import Settings
-from tests.conftest import TEST_KEYS, free_port
+from tests.conftest import TEST_KEYS, free_port, transport_of
 from tests.integration.test_ingest import INTEGRATOR, count
 from tests.processes import IocProcess, read_topic, wait_for
 
@@ -75,6 +75,7 @@ def test_broker_killed_mid_run(settings: Settings, tmp_path: Path) -> None:
             kafka_port=free_port(),
             kafka_controller_port=free_port(),
             partitions=2,
+            **transport_of(settings),  # secured like the shared servers (IOC_TEST_SECURE=1)
         )
     )
     broker.start(timeout=180)

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-import redis
 from kafka import KafkaConsumer, TopicPartition
 
+from connectors.kafka import kafka_python_options
+from connectors.redis_client import connect_sync
 from ioc.privacy import pseudonymise_card
 from ioc.settings import Settings
 from tests.conftest import TEST_KEYS, free_port
@@ -30,7 +31,7 @@ def every_record(settings: Settings) -> list[bytes]:
     The broker is shared by the whole session (the week-long end-to-end test leaves about a million records
     behind), and the API under test writes nowhere else, so other tests' topics are left out.
     """
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False)
+    consumer = KafkaConsumer(**kafka_python_options(settings), enable_auto_commit=False)
     try:
         partitions = [
             TopicPartition(topic, p)
@@ -56,9 +57,9 @@ def every_record(settings: Settings) -> list[bytes]:
         consumer.close()
 
 
-def every_redis_text(url: str) -> list[str]:
+def every_redis_text(settings: Settings) -> list[str]:
     """Every key of the Redis database and everything stored under it, as text."""
-    client = redis.Redis.from_url(url, protocol=2, decode_responses=False)
+    client = connect_sync(settings, protocol=2, decode_responses=False)
     texts = []
     try:
         for key in client.scan_iter(count=1000):
@@ -126,7 +127,7 @@ def test_raw_card_ids_are_found_nowhere(settings: Settings, tmp_path: Path) -> N
     assert count(settings, settings.raw_topic("transit")) == 3
     assert count(settings, settings.dlq_topic) == 9  # 4 + 1 + the second pass's 4: nothing dropped
     records = every_record(settings)
-    redis_texts = every_redis_text(settings.redis_address)
+    redis_texts = every_redis_text(settings)
     log = (tmp_path / "api.log").read_text()
     assert "POST /v1/ingest/transit" in log and f"key={INTEGRATOR_ID}" in log  # the log is the API's
 

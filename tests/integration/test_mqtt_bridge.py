@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from ioc.infra import LocalKafka
-from ioc.infra.mosquitto import new_client, parse_mqtt_url
+from ioc.infra.mosquitto import mqtt_address_of, new_client
 from ioc.settings import Settings
-from tests.conftest import free_port
+from tests.conftest import free_port, transport_of
 from tests.integration.test_ingest_privacy import luhn_card
 from tests.processes import IocProcess, read_topic, wait_for
 
@@ -53,7 +53,7 @@ class Publisher:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        address = parse_mqtt_url(settings.mqtt_address)
+        address = mqtt_address_of(settings)
         self.client = new_client(address, f"pub-{uuid.uuid4().hex[:8]}")
         self.client.connect(address.host, address.port)
         self.client.loop_start()
@@ -179,6 +179,7 @@ def own_kafka(settings: Settings, tmp_path: Path):
         kafka_port=free_port(),
         kafka_controller_port=free_port(),
         partitions=settings.partitions,
+        **transport_of(settings),  # secured like the shared servers (IOC_TEST_SECURE=1)
     )
     kafka = LocalKafka(local)
     kafka.start()

@@ -29,10 +29,10 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 import yaml
 from aiosmtpd.controller import Controller
 
+from connectors.redis_client import connect_sync
 from connectors.sinks.redis_picture import RedisPicture, connect
 from ioc import infra
 from ioc.api.examples import EXAMPLES
@@ -390,7 +390,7 @@ def test_alertmanager_down_and_back_holds_every_open_alert_again(
     during = new_alert(area, "warning", "water.level", 7)  # opened while Alertmanager is down
     picture.open(during)
     ended = picture.resolve(before[1])  # and one resolved meanwhile
-    store = redis.Redis.from_url(settings.redis_address, decode_responses=True)
+    store = connect_sync(settings, decode_responses=True)
 
     def metrics() -> dict[str, str]:
         return store.hgetall(metrics_key(settings))

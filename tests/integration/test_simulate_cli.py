@@ -8,6 +8,7 @@ import sys
 import pytest
 from kafka import KafkaAdminClient
 
+from connectors.kafka import kafka_python_options
 from ioc.city import load_city
 from tests.conftest import settings_env
 from tests.processes import read_topic
@@ -51,7 +52,7 @@ def test_simulate_backfills_an_hour_into_the_raw_topic(settings):
     assert all(r["key"] == r["value"]["sensorId"] for r in records)
     assert min(r["value"]["dateObserved"] for r in records) == "2026-01-15T07:00:00+07:00"
 
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = KafkaAdminClient(**kafka_python_options(settings))
     try:
         [topic] = admin.describe_topics([settings.raw_topic("air")])
     finally:
