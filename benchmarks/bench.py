@@ -79,10 +79,11 @@ PEER_PYTHON = ROOT / ".venv-peer" / "bin" / "python"
 STEADY_FROM = 0.10  # the rate is measured from this share of the input committed to all of it
 # Seconds between commits. A run ends at the commit after the last event, so each figure is low by up to
 # one commit interval over its measured span: ioc's worker and the Faust floor span 7–15 s, so both commit
-# every 0.5 s (ioc's worker by IOC_WORKER_COMMIT_INTERVAL_SECONDS; at Faust's default 2.8 s either
-# figure came out a fifth low or more); the peer's and the limit's spans are a few seconds and under a
-# second, so they commit more often, about as often relative to them (the limit awaits each commit, which
-# costs it a little). The polls follow each one's commits, at half the interval or faster.
+# every 0.5 s (ioc's worker by IOC_WORKER_COMMIT_INTERVAL_SECONDS; at Faust's default 2.8 s either figure
+# came out up to a fifth or a third low, by where the commits fell); the peer's and the limit's spans
+# are a few seconds and under a second, so they commit more often, about as often relative to them (the
+# limit awaits each commit, which costs it a little). The polls follow each one's commits, at half the
+# interval or faster.
 FAUST_COMMIT_INTERVAL = 0.5  # ioc's worker's and the Faust floor's broker_commit_interval
 COMMIT_INTERVAL = {"limit": 0.02, "peer": 0.2} | {
     name: FAUST_COMMIT_INTERVAL for name in ("ioc", *FAUST_MODES)
