@@ -269,12 +269,15 @@ def read_periods(
     intervals: Mapping[str, int],
     now: datetime | None = None,
     kept_days: bool = True,
+    districts: frozenset[str] | None = None,
 ) -> KpiPeriods:
     """The report of each week, month or year the local days [first, last] touch, from the history store
     (as ``read_report``; blocking): the days, alerts and metro flows of the whole periods read once, then
-    each period's report built from its own (``build_periods``)."""
+    each period's report built from its own (``build_periods``). ``districts``: only their alerts count
+    in ``operations`` (a scoped key's answer, cut down by ``ioc.kpis.scope``)."""
     spans = period_spans(first, last, period)
     days, alerts, flows, today = _read_days(url, city, spans[0][0], spans[-1][1], intervals, now, kept_days)
+    alerts = _alerts_of(alerts, districts)
     return build_periods(spans, period, city, days, alerts, flows, today)
 
 
@@ -335,14 +338,21 @@ def read_report(
     intervals: Mapping[str, int],
     now: datetime | None = None,
     kept_days: bool = True,
+    districts: frozenset[str] | None = None,
 ) -> Kpis:
     """The report of the local days [first, last] from the history store at ``url`` (a URL, or a
     connection the caller owns and commits, as the API's pool's; blocking): closed
     days as ``ioc.kpis.days`` keeps them (computed and kept when missing or stale), today computed;
     without ``kept_days`` every day computed from the rows. ``intervals``: seconds between a sensor's
-    readings per feed (``IOC_READING_INTERVAL_SECONDS``)."""
+    readings per feed (``IOC_READING_INTERVAL_SECONDS``). ``districts``: only their alerts count in
+    ``operations`` (a scoped key's answer, cut down by ``ioc.kpis.scope``)."""
     days, alerts, flows, today = _read_days(url, city, first, last, intervals, now, kept_days)
-    return build_report(first, last, city, days, alerts, flows, today)
+    return build_report(first, last, city, days, _alerts_of(alerts, districts), flows, today)
+
+
+def _alerts_of(alerts: list[ops.Lifecycle], districts: frozenset[str] | None) -> list[ops.Lifecycle]:
+    """The alerts of ``districts`` (an alert's district is its area); all of them without."""
+    return alerts if districts is None else [a for a in alerts if a.area in districts]
 
 
 def _read_days(
