@@ -1,5 +1,6 @@
 """``GET /v1/kpis``: the city's air KPIs and the centre's own (MTTA, MTTR) over local days, per area and
-for the city, from the history store (``ioc.kpis``)."""
+for the city, from the history store (``ioc.kpis``); a district-scoped key's cut down to its districts
+(``ioc.kpis.scope``)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from ioc.kpis.report import (
     read_periods,
     read_report,
 )
+from ioc.kpis.scope import DistrictKpiPeriods, DistrictKpis, for_districts, periods_for_districts
 from ioc.kpis.store import local_span
 from ioc.settings import Settings
 
@@ -101,7 +103,7 @@ KPI_PERIODS_EXAMPLE = {
 
 @router.get(
     "/kpis",
-    response_model=Kpis | KpiPeriods,
+    response_model=Kpis | KpiPeriods | DistrictKpis | DistrictKpiPeriods,
     response_model_by_alias=True,
     summary="The KPI set over local days, weeks, months or years: air, traffic, water, transit and crowds, "
     "and how fast alerts were handled",
@@ -118,6 +120,12 @@ KPI_PERIODS_EXAMPLE = {
         f"with MTTA and MTTR (median, 90th percentile). Days are the city's local days; at most {MAX_DAYS}. "
         "One row per KPI value in CSV (`kpi,scope,from,to,value,unit,completeness,stations,standard`) with "
         "`Accept: text/csv`. Needs the operator or admin role.\n\n"
+        "**District-scoped keys** (`operator@hoan-kiem+dong-da`) get their districts' rows only, in JSON "
+        "and CSV: each district's area row and the rows of the stations, detectors, sensors and zones the "
+        "registry places in them, their station-days, a transit line only when all its stations are in "
+        "them; MTTA and MTTR from their districts' alerts; a period's `completeness` is theirs. No `city` "
+        "row and no metro origin–destination flows (their daily totals are the whole network's); "
+        "`districts` and `withheld` say so.\n\n"
         "**Periods.** `period=day` (the default) answers the days `[from, to]` as one report (its "
         "station-day values per day). `period=week|month|year` widens them to the whole ISO weeks (Monday "
         "to Sunday), "
@@ -161,8 +169,8 @@ async def kpis(
         Query(description="day: the days as one report; week (ISO), month or year: one report per period."),
     ] = "day",
 ) -> Kpis | KpiPeriods:
-    if caller.districts is not None:  # the KPIs are the city's (its days, stations, MTTA): not a district's
-        raise HTTPException(403, f"Key {caller.name} is scoped to districts; the KPIs are the whole city's.")
+    # A scoped key: its districts' rows only, MTTA/MTTR from their alerts (least privilege, ioc.kpis.scope).
+    districts = caller.districts
     settings: Settings = request.app.state.settings
     city = load_city(settings.city)
     if first > last:
@@ -182,9 +190,11 @@ async def kpis(
         periods = await read_store(
             request,
             lambda connection: read_periods(
-                connection, city, first, last, period, settings.reading_interval_seconds
+                connection, city, first, last, period, settings.reading_interval_seconds, districts=districts
             ),
         )
+        if districts is not None:
+            periods = periods_for_districts(periods, city, districts, operations_of_districts=True)
         if wants_csv(request):
             return csv_response(  # type: ignore[return-value]
                 PERIOD_CSV_COLUMNS, period_csv_rows(periods), f"kpis-{period}-{first}-{last}.csv"
@@ -193,8 +203,12 @@ async def kpis(
 
     answer = await read_store(
         request,
-        lambda connection: read_report(connection, city, first, last, settings.reading_interval_seconds),
+        lambda connection: read_report(
+            connection, city, first, last, settings.reading_interval_seconds, districts=districts
+        ),
     )
+    if districts is not None:
+        answer = for_districts(answer, city, districts, operations_of_districts=True)
 
     if wants_csv(request):
         return csv_response(CSV_COLUMNS, csv_rows(answer), f"kpis-{first}-{last}.csv")  # type: ignore[return-value]

@@ -3,7 +3,8 @@
 A scoped operator sees and acts on its districts' sensors, alerts, incidents, silences and stream events
 only. What is outside its scope it cannot tell from what does not exist: one alert, sensor or silence by id
 is a 404, as for an unknown id. A district it names itself (a filter, an area) is a 403 instead: the
-districts are public (the console's map), and a 403 says why the answer would be empty.
+districts are public (the console's map), and a 403 says why the answer would be empty. Its KPIs
+(``GET /v1/kpis``) are its districts' rows only, no city-wide one (``ioc.kpis.scope``).
 """
 
 from __future__ import annotations

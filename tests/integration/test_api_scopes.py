@@ -4,7 +4,7 @@ An operator key scoped to Hoàn Kiếm (``hk:operator@hoan-kiem:…``) is tried 
 acts on city data, with the picture holding one of each thing in Hoàn Kiếm and one in Đống Đa: it sees
 only Hoàn Kiếm's sensors, alerts, incidents, silences, audit entries, stream events and NGSI-LD
 entities; what is Đống Đa's is a 404 by id (as an unknown id) and a 403 when it names the district
-itself; it cannot acknowledge, resolve or silence outside its district; the city-wide KPIs are refused.
+itself; it cannot acknowledge, resolve or silence outside its district; its KPIs are its district's rows only.
 The unscoped operator key of the same run sees both districts (nothing changed for it). The role matrix
 (``test_api_roles``) checks that the scoped key passes the role check of every operator route.
 """
@@ -209,13 +209,18 @@ def test_a_district_scoped_operator_sees_and_acts_on_its_districts_only(settings
             assert [e["alertId"] for e in get("/v1/audit").json()["items"]] == ["a-hk"]
             assert {e["alertId"] for e in get("/v1/audit", CITY).json()["items"]} == {"a-hk", "a-dd"}
 
-            # History and KPIs: its districts only; the KPIs are the city's, refused.
+            # History and KPIs: its districts only (the KPIs' rows: ``test_kpi_scope``).
             query = {"feed": "air", "measure": "pm25"}
             assert get("/v1/history", area="dong-da", **query).status_code == 403
             assert get("/v1/history", sensor=OTHER, measure="pm25").status_code == 404
             assert get("/v1/history/alerts", area="dong-da").status_code == 403
             assert get("/v1/history/incidents", area="dong-da").status_code == 403
-            assert get("/v1/kpis", **{"from": "2026-12-01", "to": "2026-12-01"}).status_code == 403
+            kpis = get("/v1/kpis", **{"from": "2026-12-01", "to": "2026-12-01"})
+            assert kpis.status_code == 200, kpis.text
+            assert kpis.json()["districts"] == ["hoan-kiem"]
+            assert {a["scope"] for a in kpis.json()["air"]} == {"hoan-kiem", MINE, "air-hang-dau"}
+            city_kpis = get("/v1/kpis", CITY, **{"from": "2026-12-01", "to": "2026-12-01"}).json()
+            assert "districts" not in city_kpis and {"city", OTHER} <= {a["scope"] for a in city_kpis["air"]}
 
             # NGSI-LD: its district's entities; another's is unknown.
             entities = get("/ngsi-ld/v1/entities", type="AirQualityObserved").json()

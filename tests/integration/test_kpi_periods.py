@@ -64,9 +64,9 @@ def rows() -> tuple[list[WindowRow], list[tuple]]:
     return windows, taps
 
 
-def acknowledged(alert_id: str, opened: datetime, minutes: float) -> list[tuple]:
+def acknowledged(alert_id: str, opened: datetime, minutes: float, district: str = "dong-da") -> list[tuple]:
     alert = Alert.model_validate(EXAMPLES["open_alert"]).model_copy(
-        update={"id": alert_id, "episode_start": opened}
+        update={"id": alert_id, "episode_start": opened, "district": district}
     )
     acked = alert.model_copy(
         update={"status": AlertStatus.acknowledged, "acknowledged_at": opened + timedelta(minutes=minutes),
