@@ -272,7 +272,7 @@ def upgrade_sensor_state(state: dict[str, Any]) -> dict[str, Any]:
     version = state.get("v")
     if version == STATE_VERSION:
         return state
-    if version is not None and version not in (1,):
+    if version not in (None, 1):  # None: the first format, which had no version field
         raise ValueError(f"sensor state version {version!r}: this detector reads up to {STATE_VERSION}")
     upgraded = _from_first_format(state) if version is None else dict(state)
     upgraded["feed"] = _series_from_baselines(upgraded["feed"])
