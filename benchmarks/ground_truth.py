@@ -4,6 +4,7 @@ detector change, minutes instead of the e2e test's half hour.
 
     IOC_CARD_HMAC_KEY=... python benchmarks/ground_truth.py                 # the full week, every feed
     IOC_CARD_HMAC_KEY=... python benchmarks/ground_truth.py --days 3 --feeds air,traffic
+    IOC_CARD_HMAC_KEY=... python benchmarks/ground_truth.py --seed 11      # another week
 
 The events and scenarios are those of ``tests/e2e/test_alerts_ground_truth.py`` (``simulated_week``);
 the alerts are the offline ones that test compares the stream's with (``alerts_from_anomalies``).
@@ -33,26 +34,26 @@ SEED = 7
 
 
 def simulated(
-    settings: Settings, days: float, feeds: list[str]
+    settings: Settings, days: float, feeds: list[str], seed: int = SEED
 ) -> tuple[list[RecordedEvent], list[TruthScenario]]:
     """The e2e test's week (``simulated_week``) for ``days`` and ``feeds``: events and ground truth."""
     city = load_city(settings.city)
     duration = timedelta(days=days)
     key, key_id = settings.card_hmac_key.get_secret_value().encode(), settings.card_hmac_key_id
-    source = city_simulator(city, feeds, start=START, duration=duration, seed=SEED, card_key=key,
+    source = city_simulator(city, feeds, start=START, duration=duration, seed=seed, card_key=key,
                             card_key_id=key_id)  # fmt: skip
     kinds = KINDS
-    scenarios = plan_scenarios(city, kinds, start=START, duration=duration, seed=SEED)
-    injected = ScenarioInjector(source, scenarios, city, seed=SEED, card_key=key, card_key_id=key_id)
+    scenarios = plan_scenarios(city, kinds, start=START, duration=duration, seed=seed)
+    injected = ScenarioInjector(source, scenarios, city, seed=seed, card_key=key, card_key_id=key_id)
     truth = [TruthScenario.model_validate_json(s.to_json()) for s in scenarios]
     return [RecordedEvent.of(e) for e in injected.events()], truth
 
 
-def measure(settings: Settings, days: float, feeds: list[str]) -> dict[str, object]:
+def measure(settings: Settings, days: float, feeds: list[str], seed: int = SEED) -> dict[str, object]:
     """Recall, precision and per rule: alerts, matched, unmatched; scenarios matched and missed per kind."""
     rules, city = load_rules(settings.rules), load_city(settings.city)
     started = time.perf_counter()
-    events, truth = simulated(settings, days, feeds)
+    events, truth = simulated(settings, days, feeds, seed)
     simulated_s = time.perf_counter() - started
     started = time.process_time()
     outcome = detect(events, rules, city, settings)
@@ -89,9 +90,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--days", type=float, default=7.0)
     parser.add_argument("--feeds", default=",".join(FEEDS), help="comma-separated (default: every feed)")
+    parser.add_argument("--seed", type=int, default=SEED, help="another week: the e2e test's is 7")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
-    figures = measure(Settings(), args.days, args.feeds.split(","))
+    figures = measure(Settings(), args.days, args.feeds.split(","), args.seed)
     for name in ("events", "simulate_s", "detect_cpu_s", "detect_cpu_us_per_event", "scenarios", "alerts",
                  "recall", "precision", "median_delay_windows", "duplicates"):  # fmt: skip
         print(f"{name:24} {figures[name]}")

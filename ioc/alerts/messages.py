@@ -42,6 +42,7 @@ _METRICS: dict[str, tuple[str, str]] = {
     "dissolved_oxygen": ("oxy hoà tan {value}", "dissolved oxygen {value}"),
     "nh4_n": ("amoni (N-NH4) {value}", "ammonium (N-NH4) {value}"),
     "speed_ratio": ("tốc độ chỉ bằng {value} mức bình thường", "speed at {value} of its normal"),
+    "speed_score": ("tốc độ thấp bất thường, điểm {value}", "unusually low speed, anomaly score {value}"),
     "taps_ratio": ("lượt quẹt thẻ gấp {value} mức thường lệ", "taps at {value} the usual for this time"),
     "taps": ("{value} trong {window}", "{value} in {window}"),
     "silent_intervals": ("mất tín hiệu {value} liên tiếp", "no data for {value} in a row"),
@@ -51,6 +52,9 @@ _METRICS: dict[str, tuple[str, str]] = {
     "rejected_readings": ("{value} ngoài dải đo vật lý", "{value} outside the physical range"),
     "pm25_1h_score": ("PM2.5 trung bình giờ bất thường, điểm {value}", "hourly PM2.5 anomaly score {value}"),
 }
+# Anomaly scores of the general detector (0–1, 0.5: a surprise the series has not produced before): read
+# as a plain number, and their baseline, the series' normal, in the unit of what was scored.
+_SCORE_BASELINE_UNITS = {"speed_score": "km/h", "pm25_1h_score": "µg/m³"}
 # QCVN 05 means, named by pollutant and hours: ``pm25_24h`` → "24-hour mean PM2.5 62 µg/m³".
 _POLLUTANTS = {"pm25": "PM2.5", "pm10": "PM10", "no2": "NO2", "so2": "SO2", "co": "CO", "o3": "O3"}
 _METRICS |= {
@@ -200,9 +204,12 @@ def _measure(alert: Alert, value: float | None, lang: str) -> str:
         return "không có số liệu" if lang == VI else "no reading"
     vi, en = _METRICS.get(evidence.metric, (f"{evidence.metric} {{value}}", f"{evidence.metric} {{value}}"))
     template = vi if lang == VI else en
-    return template.format(
-        value=quantity(value, evidence.unit, lang), window=window_label(evidence.window, lang)
-    )
+    return template.format(value=_value(evidence.metric, value, evidence.unit, lang),
+                           window=window_label(evidence.window, lang))  # fmt: skip
+
+
+def _value(metric: str, value: float, unit: str, lang: str) -> str:
+    return number(value, lang) if metric in _SCORE_BASELINE_UNITS else quantity(value, unit, lang)
 
 
 def alert_text(alert: Alert, name: Text, rising: bool, timezone: str) -> Text:
@@ -218,7 +225,7 @@ def alert_text(alert: Alert, name: Text, rising: bool, timezone: str) -> Text:
             what += f" ({band_vi})" if lang == VI else f" ({band_vi} / {band_en})"
         parts = [what]
         if evidence.threshold is not None:
-            limit = quantity(evidence.threshold, evidence.unit, lang)
+            limit = _value(evidence.metric, evidence.threshold, evidence.unit, lang)
             if lang == VI:
                 parts.append(f"{'vượt ngưỡng' if rising else 'dưới ngưỡng'} {limit}")
             else:
@@ -226,11 +233,16 @@ def alert_text(alert: Alert, name: Text, rising: bool, timezone: str) -> Text:
         since = local_time(alert.episode_start, timezone, lang)
         sentence = f"{name.vi if lang == VI else name.en} {'tại' if lang == VI else 'at'} {where}: "
         sentence += ", ".join(parts) + (f" từ {since}." if lang == VI else f" since {since}.")
-        if evidence.baseline is not None and evidence.unit != "1":
-            normal = quantity(evidence.baseline, evidence.unit, lang)
+        if (
+            evidence.baseline is not None
+            and (unit := _SCORE_BASELINE_UNITS.get(evidence.metric, evidence.unit)) != "1"
+        ):
+            normal = quantity(evidence.baseline, unit, lang)
             sentence += f" Mức bình thường: {normal}." if lang == VI else f" Normal: {normal}."
         if alert.peak is not None and evidence.value is not None:
-            peak, latest = (quantity(v, evidence.unit, lang) for v in (alert.peak, evidence.value))
+            peak, latest = (
+                _value(evidence.metric, v, evidence.unit, lang) for v in (alert.peak, evidence.value)
+            )
             if peak != latest:
                 label = (
                     ("Cao nhất" if rising else "Thấp nhất")

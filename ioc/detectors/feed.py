@@ -8,9 +8,12 @@ sensors report on a rhythm and that has no metric of its own: only the health me
 
 from __future__ import annotations
 
+from dataclasses import asdict, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from ioc.alerts.rules import Rule
+from ioc.detectors import general
 from ioc.models import Event
 
 if TYPE_CHECKING:
@@ -55,3 +58,28 @@ class FeedDetector:
     def index(self, state: dict[str, Any], event: Event, metrics: Metrics) -> dict[str, Any] | None:
         """The feed's index after this reading, ``{"value": …, "band": …}``; None: the one before stays."""
         return None
+
+
+# What a statistical rule's ``params`` say of its series rather than of the detector.
+SERIES_KEYS = ("field", "kind", "scale")
+
+
+def series_params(rule: Rule, cadence_seconds: float) -> general.GeneralParams:
+    """A statistical rule's detector: the general detector at the cadence of the series it scores
+    (``general.params_for_metric``) with the direction of its kind of metric (``kind``, else its
+    ``field``), and any of the detector's parameters the rule sets, in points of its series."""
+    if rule.params.get("scale", "log") != "log":
+        raise ValueError(f"rule {rule.id}: scale is log or not given (the field as it comes)")
+    # A rules file's numbers may come as floats: a count stays a count.
+    counts = {name for name, value in asdict(general.GeneralParams()).items() if type(value) is int}
+    knobs = {
+        name: int(value) if name in counts and float(value).is_integer() else value
+        for name, value in rule.params.items()
+        if name not in SERIES_KEYS
+    }
+    kind = str(rule.params.get("kind", rule.params["field"]))
+    params = general.params_for_metric(kind, cadence_seconds=cadence_seconds)
+    try:
+        return replace(params, **knobs)
+    except TypeError:
+        raise ValueError(f"rule {rule.id}: unknown detector parameters in {sorted(knobs)}") from None

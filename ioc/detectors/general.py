@@ -106,6 +106,10 @@ class GeneralParams:
     noise_alpha: float = 0.05  # the recent one-step change, against the typical one
     hour_alpha: float = 0.01  # an hour-of-day slot's rate per sample of its own (0.003, 0.03: worse)
     hour_min_samples: int = 12  # samples of a slot before it scores (6: 64.5, 24: 62.7)
+    # One slot per hour of the week instead (168): for a metric with a weekly rhythm (a road's Friday
+    # evening is not its Monday's), ready once it has seen that hour of the week ``hour_min_samples``
+    # times' worth (a week at any cadence ``for_cadence`` gives).
+    weekly: bool = False
     held_steps: int = 5  # a held surprise is the least of this many (3, 4, 6, 7, 10: 70.8 .. 73.4)
     clip: float = 4.0  # residuals clipped at this many spreads when learning (Huber)
     cusum_drift: float = 1.0  # in slow z units (2: worse)
@@ -121,6 +125,12 @@ class GeneralParams:
     least_z_record: float = 2.0  # so Gaussian noise needs z >= 5 to alarm (0.1, 0.5, 1: 63.8, 62.5, 61.8)
     record_power: float = 2.0  # the score's steepness around a record
     views: int = (1 << VIEWS) - 1  # which views score (bit i: view i), for ablations
+    # A cold start for a stream that must not be blind through its first day: these views (bits, as
+    # ``views``) score from ``early_warmup`` points on, the others from ``warmup``. None by default (NAB):
+    # the jump view (bit 1) needs only a few points to know the usual one-step change.
+    early_views: int = 0
+    early_warmup: int = 0
+    early_least_z: float = 0.0  # their least record until the start-up ends (a z of z_floor + this alarms)
     alarm_level: float = 0.5
     refractory_steps: int = 200  # (100, 150, 300: worse)
     refractory_factor: float = 0.0
@@ -243,13 +253,20 @@ def score_value(state: dict[str, Any], value: float, moment: datetime | None = N
     return score_with(state, _params(state), value, moment)
 
 
+def resume(state: dict[str, Any], value: float) -> None:
+    """Restart the series' last-points view at ``value`` after a gap in it (a sensor silent, or stuck
+    and so not learned): the fast level is hours old, and the way back from it is not a jump."""
+    if state["n"]:
+        state["fast_level"] = value
+
+
 def expected(state: dict[str, Any], params: GeneralParams, moment: datetime | None) -> float | None:
     """The series' normal for ``moment`` before its next point: its hour of the day's level once that
     slot is ready, else the slow level; None before the first point."""
     if state["n"] == 0:
         return None
     if moment is not None:
-        samples, level, _ = state["hours"][moment.hour + (HOURS if moment.weekday() >= 5 else 0)]
+        samples, level, _ = _slot(state, params, moment)
         if samples >= params.hour_min_samples:
             return float(level)
     return float(state["slow_level"])
@@ -273,16 +290,20 @@ def score_with(
         return 0.0
     surprises = _surprises(state, params, value, moment)
     _learn(state, params, value)
-    scoring = n >= params.warmup
+    scoring = (
+        params.views if n >= params.warmup else params.views & params.early_views * (n >= params.early_warmup)
+    )
     score = 0.0
     if scoring:
         for view, surprise in enumerate(surprises):
-            if params.views >> view & 1:
+            if scoring >> view & 1:
                 least = params.least_z_record if view in Z_VIEWS else params.least_record
+                if n < params.warmup:
+                    least = max(least, params.early_least_z)
                 score = max(score, _calibrated(max(state["records"][view], least), params, surprise))
     if n >= params.settle:
         for view, surprise in enumerate(surprises):
-            _learn_record(state["records"], view, params, surprise, capped=scoring)
+            _learn_record(state["records"], view, params, surprise, capped=bool(scoring >> view & 1))
     if not scoring:
         return 0.0
     reported = _damped(state, params, score)
@@ -346,7 +367,7 @@ def _hour_of_day(
     """The value's surprise against its hour of the day's level and spread; then learns them."""
     if moment is None:
         return 0.0
-    slot = state["hours"][moment.hour + (HOURS if moment.weekday() >= 5 else 0)]  # weekend apart
+    slot = _slot(state, params, moment)
     samples, level, spread = slot
     surprise = 0.0
     if samples >= params.hour_min_samples:
@@ -358,6 +379,16 @@ def _hour_of_day(
     slot[1] = level + alpha * clipped
     slot[2] = spread + alpha * (abs(clipped) - spread)
     return surprise
+
+
+def _slot(state: dict[str, Any], params: GeneralParams, moment: datetime) -> list[Any]:
+    """The moment's hour slot: its hour of the day, weekdays and weekends apart, or of the week."""
+    hours = state["hours"]
+    if not params.weekly:
+        return hours[moment.hour + (HOURS if moment.weekday() >= 5 else 0)]
+    if len(hours) < 7 * HOURS:  # a new series: one slot per hour of the week
+        hours[:] = [[0, 0, 0] for _ in range(7 * HOURS)]
+    return hours[moment.weekday() * HOURS + moment.hour]
 
 
 def _held(recent: list[list[float]], params: GeneralParams, surprises: list[float]) -> list[float]:

@@ -16,7 +16,7 @@ Online, a Faust agent keyed by sensor id calls them; offline, ``ioc backtest`` a
 The state (``new_sensor_state``, version ``STATE_VERSION``) is kept in a table changelog as JSON and
 goes through every reading, so it is small and bounded::
 
-    {"v": 2,
+    {"v": 3,
      "health": ioc.detectors.health.new_health(),
      "conditions": {rule id: last judged | [last judged, since, clear since, peak, reported, severity]},
      "feed": {…: what the feed's detector keeps (its module's docstring says)},
@@ -44,7 +44,9 @@ from ioc.models import Event
 from ioc.models.anomaly import Anomaly
 from ioc.models.time_range import out_of_range
 
-STATE_VERSION = 2  # 2: air's statistical rules keep general-detector series, not baselines
+# 2: air's statistical rules keep general-detector series, not baselines; 3: so does traffic's, not the
+# median of its last speeds
+STATE_VERSION = 3
 HEALTH_METRICS = frozenset({"silent_intervals", "rejected_readings", "identical_minutes", "spike_ratio"})
 # The first state format kept a transit station's normal by slot names, one per quarter of a day.
 FIRST_FORMAT_QUARTERS = 24 * 4
@@ -272,10 +274,10 @@ def upgrade_sensor_state(state: dict[str, Any]) -> dict[str, Any]:
     version = state.get("v")
     if version == STATE_VERSION:
         return state
-    if version not in (None, 1):  # None: the first format, which had no version field
+    if version not in (None, 1, 2):  # None: the first format, which had no version field
         raise ValueError(f"sensor state version {version!r}: this detector reads up to {STATE_VERSION}")
     upgraded = _from_first_format(state) if version is None else dict(state)
-    upgraded["feed"] = _series_from_baselines(upgraded["feed"])
+    upgraded["feed"] = _without_speed_normal(_series_from_baselines(upgraded["feed"]))
     upgraded["v"] = STATE_VERSION
     state.clear()
     state.update(upgraded)
@@ -293,6 +295,15 @@ def _series_from_baselines(feed: dict[str, Any]) -> dict[str, Any]:
     baselines = feed.pop("baselines")
     feed["series"] = {rule_id: [judged, general.new_series()] for rule_id, (judged, _) in baselines.items()}
     return feed
+
+
+def _without_speed_normal(feed: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 → 3: traffic's statistical rule is scored by the general detector, which a median of
+    recent speeds cannot start: its series starts afresh at the next reading (its jump view scores after
+    an hour, the others after a day)."""
+    if "normal_speed" not in feed:
+        return feed
+    return {name: value for name, value in feed.items() if name != "normal_speed"}
 
 
 def _from_first_format(old: dict[str, Any]) -> dict[str, Any]:

@@ -59,15 +59,15 @@ def test_water_alert_with_units_decimal_commas_and_the_lowest_value():
     )
 
 
-def test_traffic_alert_reads_the_ratio_as_a_share_of_the_normal_speed():
-    alert = opened(report("traffic.incident", "traffic-cau-giay", 0, 0.18, threshold=0.4))
-    assert (
-        alert.text.en
-        == f"Traffic incident at Nút giao Cầu Giấy: speed at 18% of its normal, below 40% {LOCAL_EN}."
+def test_traffic_alert_reads_the_score_as_a_number_and_gives_the_normal_speed():
+    alert = opened(report("traffic.incident", "traffic-cau-giay", 0, 0.93, baseline=38.4))
+    assert alert.text.en == (
+        "Traffic incident at Nút giao Cầu Giấy: unusually low speed, anomaly score 0.93, above 0.7"
+        f" {LOCAL_EN}. Normal: 38.4 km/h."
     )
     assert alert.text.vi == (
-        "Sự cố giao thông tại Nút giao Cầu Giấy: tốc độ chỉ bằng 18% mức bình thường, dưới ngưỡng 40%"
-        f" {LOCAL_VI}."
+        "Sự cố giao thông tại Nút giao Cầu Giấy: tốc độ thấp bất thường, điểm 0,93, vượt ngưỡng 0,7"
+        f" {LOCAL_VI}. Mức bình thường: 38,4 km/h."
     )
 
 

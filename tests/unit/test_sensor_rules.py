@@ -15,8 +15,8 @@ from ioc.alerts.rules import load_rules
 from ioc.backtest.scoring import RaisedAlert, TruthScenario, accepted_rules, score
 from ioc.city import load_city
 from ioc.detectors import baseline, general, hourly
+from ioc.detectors.feed import series_params
 from ioc.detectors.sensor import STATE_VERSION, SensorDetector, new_sensor_state, upgrade_sensor_state
-from ioc.feeds.air.detector import series_params
 from ioc.feeds.air.model import AirQualityObserved
 from ioc.feeds.water.model import WaterQualityObserved
 from ioc.indices.water import vn_wqi
@@ -404,11 +404,11 @@ def test_the_statistical_rule_runs_the_general_detector_in_its_hourly_configurat
     """The detector ``ioc detect`` measures, with the start-up and hour slots of hourly means (a day's
     start-up of 5-minute readings would be ten days of hourly ones) and the field's direction."""
     rule = RULES.get("air.pm25_unusual")
-    params = series_params(rule)
+    params = series_params(rule, 3600)
     assert params == general.params_for_metric("pm25", cadence_seconds=3600)
     assert params.direction == 1 and params.warmup == 48 and params.hour_min_samples == 4
     tuned = rule.model_copy(update={"params": {**rule.params, "warmup": 72}})
-    assert series_params(tuned).warmup == 72  # a rules file may still set one of its parameters
+    assert series_params(tuned, 3600).warmup == 72  # a rules file may still set one of its parameters
 
 
 # --- the ground truth's accepted rules -----------------------------------------------------------------
@@ -451,6 +451,7 @@ def test_the_new_rules_read_well_in_both_languages():
     assert "24-hour mean PM2.5 62.4 µg/m³, above 45 µg/m³" in qcvn.en
     assert "PM2.5 trung bình 24 giờ 62,4 µg/m³, vượt ngưỡng 45 µg/m³" in qcvn.vi
     unusual = text(report("air.pm25_unusual", AIR, 0, 0.81, baseline=23.0))
-    assert "hourly PM2.5 anomaly score 81%, above 50%" in unusual.en
+    assert "hourly PM2.5 anomaly score 0.81, above 0.5" in unusual.en and "Normal: 23 µg/m³." in unusual.en
+    assert "điểm 0,81, vượt ngưỡng 0,5" in unusual.vi
     wqi = text(report("water.wqi_low", LAKE, 0, 24, band="kem"))
     assert "VN_WQI 24 (Kém / Bad), below 26" in wqi.en and "VN_WQI 24 (Kém), dưới ngưỡng 26" in wqi.vi

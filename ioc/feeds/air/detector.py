@@ -16,14 +16,13 @@ State (``state["feed"]``): ``held`` (readings awaiting a spike verdict), ``hours
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from ioc.alerts.rules import Rule
 from ioc.detectors import general, health, hourly
 from ioc.detectors.condition import Condition
-from ioc.detectors.feed import FeedDetector, Metric, Metrics
+from ioc.detectors.feed import FeedDetector, Metric, Metrics, series_params
 from ioc.feeds.air.model import AirQualityObserved
 from ioc.indices.air import PARTICULATES, NowcastHistory, nowcast_with, vn_aqi_hourly_index
 from ioc.models import Event
@@ -57,7 +56,7 @@ class Detector(FeedDetector):
         ]
         # A field's hourly means, scored by the general detector.
         self._series_rules = [r for r in air if r.kind == RuleKind.statistical and "field" in r.params]
-        self._series_params = {rule.id: series_params(rule) for rule in self._series_rules}
+        self._series_params = {rule.id: series_params(rule, HOUR) for rule in self._series_rules}
         self._keep = _hours_kept(self._mean_rules, self._series_rules)
         self._completed: dict[str, dict[str, hourly.Completed]] = {}  # sensor → field → its hours before
 
@@ -275,17 +274,3 @@ def _hours_kept(mean_rules: list[tuple[Any, ...]], series_rules: list[Rule]) -> 
         if (field := str(rule.params["field"])) in keep:
             keep[field] = longest
     return keep
-
-
-def series_params(rule: Rule) -> general.GeneralParams:
-    """A statistical rule's detector: the general detector's hourly configuration (its means are
-    hourly) with its field's direction (``general.params_for_metric``), and any of the detector's
-    parameters the rule sets (none in the packaged rules)."""
-    if rule.params.get("scale", "log") != "log":
-        raise ValueError(f"rule {rule.id}: scale is log or not given (the field as it comes)")
-    knobs = {name: value for name, value in rule.params.items() if name not in ("field", "scale")}
-    hourly_params = general.params_for_metric(str(rule.params["field"]), cadence_seconds=HOUR)
-    try:
-        return replace(hourly_params, **knobs)
-    except TypeError:
-        raise ValueError(f"rule {rule.id}: unknown detector parameters in {sorted(knobs)}") from None

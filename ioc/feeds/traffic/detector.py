@@ -1,23 +1,41 @@
-"""Traffic's detector metrics: a detector's speed against its normal, and its level of service."""
+"""Traffic's detector metrics: a detector's speed scored by the general detector, and its level of service.
+
+State (``state["feed"]``): ``series`` (rule id, or rule id and lane, → ``[epoch of the last reading
+scored, general.new_series()]``): what the general detector has learned of the detector's speed — its
+slow and fast levels, its usual one-step change and its own history of each hour of the week.
+"""
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ioc.detectors import health
-from ioc.detectors.feed import FeedDetector, Metrics
+from ioc.detectors import general
+from ioc.detectors.feed import FeedDetector, Metrics, series_params
 from ioc.feeds.traffic.model import TrafficFlowObserved
 from ioc.indices.traffic import level_of_service
 from ioc.models import Event
+from ioc.models.anomaly import RuleKind
+
+RESUME_AFTER = 3  # counting intervals without a reading scored: a gap, after which the series resumes
 
 if TYPE_CHECKING:
-    pass
-
-NORMAL_HISTORY = 12  # a detector's normal speed: the median of its last readings outside incidents
+    from ioc.detectors.sensor import SensorDetector
 
 
 class Detector(FeedDetector):
+    def __init__(self, core: SensorDetector, feed: str) -> None:
+        super().__init__(core, feed)
+        self.zone = core.zone
+        # A field of every reading, scored by the general detector (traffic.incident: the speed).
+        self._series_rules = [
+            rule
+            for rule in core.rules_by_feed[feed]
+            if rule.kind == RuleKind.statistical and "field" in rule.params
+        ]
+        self._params: dict[tuple[str, int], general.GeneralParams] = {}  # (rule id, cadence) → params
+
     def measure(
         self,
         state: dict[str, Any],
@@ -27,32 +45,46 @@ class Detector(FeedDetector):
         values: dict[str, float],
         metrics: Metrics,
     ) -> None:
-        """Speed against the detector's normal: the median of its recent readings, frozen while an
-        incident is open so the incident does not become the normal."""
-        speed = event.average_vehicle_speed
-        if speed is None:
-            return
-        normal: list[float] = state["feed"].setdefault("normal_speed", [])
-        incident = self.core.is_firing(state, "speed_ratio")
-        breached = False
-        if len(normal) >= health.MIN_HISTORY:
-            usual = health.median(normal)
-            if usual > 0:
-                ratio = speed / usual
-                breached, cleared = self.core.judge("speed_ratio", ratio)
-                metrics["speed_ratio"] = (
-                    event.event_time,
-                    epoch,
-                    ratio,
-                    breached,
-                    cleared,
-                    usual,
-                    None,
-                    None,
-                )
-        if not incident and not breached:
-            normal.append(speed)
-            del normal[:-NORMAL_HISTORY]
+        """Each statistical rule's field, scored by the general detector at the detector's counting
+        interval, from its past only, then learned: a drop no rush hour of its own has shown (the hour-of-
+        day view: the detector's own history of that hour), a break far beyond its usual one-step change
+        (the jump view, which scores from its first hour), a level or a variance it has not taken lately.
+        The score before the detector's hold-off after a report: the condition's hysteresis and hold make
+        one alert of an episode, and must see it go on."""
+        assert isinstance(event, TrafficFlowObserved)
+        if state["health"]["pending"] or metrics["identical_minutes"][2]:
+            return  # a suspect reading (a spike must not teach the series), or a stuck sensor's repeat
+        moment = at.astimezone(self.zone)
+        kept = state["feed"].setdefault("series", {})
+        for rule in self._series_rules:
+            value = values.get(str(rule.params["field"]))
+            if value is None:
+                continue
+            key = rule.id if event.lane_id is None else f"{rule.id}/{event.lane_id}"
+            if (entry := kept.get(key)) is None:
+                entry = kept[key] = [epoch, general.new_series()]
+            elif epoch <= entry[0]:
+                continue  # a late reading: the series is judged in time order (the windows count it)
+            last, series = entry
+            entry[0] = epoch
+            logged = math.log1p(value)
+            if epoch - last > RESUME_AFTER * event.interval_seconds:
+                general.resume(series, logged)
+            params = self._params_of(rule.id, event.interval_seconds)
+            normal = general.expected(series, params, moment)
+            scored = general.score_with(series, params, logged, moment, damped=False)
+            breached, cleared = self.core.conditions[rule.id].judge(scored)
+            usual = math.expm1(normal) if normal is not None else None
+            metrics[rule.metric] = (at, epoch, scored, breached, cleared, usual, None, None)
+
+    def _params_of(self, rule_id: str, cadence_seconds: int) -> general.GeneralParams:
+        """The rule's detector at this counting interval (durations kept in time, ``general.for_cadence``),
+        worked out once per interval: detectors count over 1, 5 or 15 minutes."""
+        found = self._params.get((rule_id, cadence_seconds))
+        if found is None:
+            found = series_params(self.core.rules.get(rule_id), cadence_seconds)
+            self._params[(rule_id, cadence_seconds)] = found
+        return found
 
     def index(self, state: dict[str, Any], event: Event, metrics: Metrics) -> dict[str, Any] | None:
         """Speed as % of the detector's free-flow speed, with its level of service A–F."""

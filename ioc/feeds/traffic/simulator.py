@@ -83,8 +83,9 @@ def demand_factor(local: datetime) -> float:
     if weekday >= 5:
         return interpolate(WEEKEND_PROFILE, hour)
     factor = interpolate(WEEKDAY_PROFILE, hour)
-    if weekday == 4 and 16 <= hour < 20:
-        factor *= FRIDAY_EVENING_BOOST
+    if weekday == 4:  # over 16:00–20:00, reached and left over an hour as people leave work
+        ramp = max(0.0, min(1.0, hour - 15.5, 20.5 - hour))
+        factor *= 1 + (FRIDAY_EVENING_BOOST - 1) * ramp
     return factor
 
 
