@@ -19,6 +19,10 @@ from ioc.models import Event
 from ioc.models.anomaly import RuleKind
 
 RESUME_AFTER = 3  # counting intervals without a reading scored: a gap, after which the series resumes
+# A speed over this many times the road's free-flow speed is a device's artefact, not a traffic state:
+# not learned, or the way back from it would look like a sudden slow-down (the health rule's spike
+# judge misses it on a road at its rush hour, whose recent speeds are far under its long-run level).
+IMPLAUSIBLE_OVER_FREE_FLOW = 2.0
 
 if TYPE_CHECKING:
     from ioc.detectors.sensor import SensorDetector
@@ -56,9 +60,18 @@ class Detector(FeedDetector):
             return  # a suspect reading (a spike must not teach the series), or a stuck sensor's repeat
         moment = at.astimezone(self.zone)
         kept = state["feed"].setdefault("series", {})
+        sensor = self.core.city.sensor(event.sensor_id)
+        free_flow = sensor.free_flow_speed if sensor else None
         for rule in self._series_rules:
-            value = values.get(str(rule.params["field"]))
+            field = str(rule.params["field"])
+            value = values.get(field)
             if value is None:
+                continue
+            if (
+                field == "average_vehicle_speed"
+                and free_flow
+                and value > IMPLAUSIBLE_OVER_FREE_FLOW * free_flow
+            ):
                 continue
             key = rule.id if event.lane_id is None else f"{rule.id}/{event.lane_id}"
             if (entry := kept.get(key)) is None:
