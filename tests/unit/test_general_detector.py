@@ -3,11 +3,13 @@
 import json
 import math
 import random
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
 
 from ioc.detectors.general import (
+    HOUR_VIEWS,
     GeneralParams,
     expected,
     for_cadence,
@@ -206,3 +208,23 @@ def test_the_expected_value_is_the_hour_slot_once_ready_else_the_slow_level():
         score_with(series, params, value, moment)
     slot = series["hours"][at[0].hour]  # a Monday: weekday slots have had five days
     assert expected(series, params, at[0]) == slot[1]
+
+
+def test_a_young_hour_slot_of_human_activity_needs_a_z_of_5_to_report():
+    """A flat, noisy series (about 0, a standard deviation of 1) whose hour slots are ready but have
+    never been surprised: a reading 4.5 deviations off is news to the hour view of a series of unknown
+    kind (its least record, 0.1), not to that of a series of human activity, which starts from the z
+    views' least record (2: a z of 5) as its slow and jump views do. The hour views alone score here
+    (the shift view's CUSUM would take such a point as news too)."""
+    rng = random.Random(3)
+    hour_views_only = sum(1 << view for view in HOUR_VIEWS)
+    for metric, reports in ((None, True), ("occupancy", False)):
+        state = new_state(replace(params_for_metric(metric), views=hour_views_only))
+        values = [rng.gauss(0, 1) for _ in range(WARMUP + 40)]
+        for value, moment in zip(values, moments(WARMUP + 40), strict=True):
+            score_value(state, value, moment)
+        assert [state["records"][view] for view in HOUR_VIEWS] == [0.0] * 3  # its hours never surprised
+        odd = moments(WARMUP + 41)[-1]
+        assert (score_value(state, 4.5, odd) >= 0.5) is reports, metric
+    assert params_for_metric("speed").hour_least_record == params_for_metric("speed").least_z_record
+    assert params_for_metric("pm25").hour_least_record == 0.0 == GeneralParams().hour_least_record
