@@ -304,9 +304,12 @@ def score_with(
         return 0.0
     surprises = _surprises(state, params, value, moment)
     _learn(state, params, value)
-    scoring = (
-        params.views if n >= params.warmup else params.views & params.early_views * (n >= params.early_warmup)
-    )
+    if n >= params.warmup:
+        scoring = params.views  # the views that score now, as bits
+    elif n >= params.early_warmup:
+        scoring = params.views & params.early_views
+    else:
+        scoring = 0
     score = 0.0
     if scoring:
         for view, surprise in enumerate(surprises):
