@@ -87,12 +87,25 @@ def test_ordinary_weeks_of_every_managed_water_body_raise_nothing():
 
 
 def test_a_contamination_fires_on_its_first_sample_and_clears_after_it():
-    start = MONDAY + timedelta(days=3, hours=8)
-    _, found = run(oxygen_times(station(LAKE), start, 0)[: 4 * 24 * 4])
-    assert {a.episode_start for a in found} == {start}
-    opened = found[0]
+    start, end = MONDAY + timedelta(days=3, hours=8), MONDAY + timedelta(days=3, hours=12)
+    events = oxygen_times(station(LAKE), start, 0)
+    events = [e if e.date_observed < end else station(LAKE)[i] for i, e in enumerate(events)][: 4 * 24 * 4]
+    _, found = run(events)
+    assert {a.episode_start for a in found} == {start}  # one episode, reported while it lasts
+    opened, closed = found[0], found[-1]
     assert opened.firing and opened.observed_at == start and opened.value >= RULE.trigger.limit
     assert opened.baseline is not None and opened.baseline > 2.0  # the lake's normal for 08:00, mg/L
+    assert not closed.firing and [a.firing for a in found].count(False) == 1
+    assert end <= closed.observed_at <= end + timedelta(hours=2)
+
+
+def test_a_rise_is_not_news_and_the_hours_are_the_lakes_own():
+    start = MONDAY + timedelta(days=3, hours=8)
+    state, found = run(oxygen_times(station(LAKE, days=5), start, 0, factor=2.5))  # supersaturation
+    assert found == []
+    # Its hour slots (weekdays), on log(1 + mg/L): the afternoon above the dawn.
+    slots = state["feed"]["series"][RULE.id][1]["hours"]
+    assert slots[5][1] < slots[15][1] < 3.0
 
 
 def test_a_contamination_on_the_first_morning_fires_from_the_jump_view():

@@ -108,6 +108,10 @@ class Detector(FeedDetector):
                 general.resume(series, logged)
             normal = general.expected(series, params, moment)
             scored = general.score_with(series, params, logged, moment, damped=False)
+            if params.direction == -1 and normal is not None and logged >= normal:
+                # At or above the hour's normal no fall is news: the variance view, which watches both
+                # ways, would report a sudden rise (a probe cleaned of its fouling) as a drop.
+                scored = 0.0
             breached, cleared = self.core.conditions[rule.id].judge(scored)
             usual = math.expm1(normal) if normal is not None else None
             metrics[rule.metric] = (at, epoch, scored, breached, cleared, usual, None, None)
