@@ -60,8 +60,9 @@ class FeedDetector:
         return None
 
 
-# What a statistical rule's ``params`` say of its series rather than of the detector.
-SERIES_KEYS = ("field", "kind", "scale")
+# What a statistical rule's ``params`` say of its series rather than of the detector, and of where the
+# rule applies (``SensorDetector.rule_applies``).
+SERIES_KEYS = ("field", "kind", "scale", "water_classes")
 
 
 def series_params(rule: Rule, cadence_seconds: float) -> general.GeneralParams:

@@ -230,7 +230,7 @@ class SensorDetector:
             sensor = self.city.sensor(sensor_id)
             conditions: dict[str, list[tuple[int, str, Condition]]] = {}
             for number, rule in enumerate(self.rules_by_feed[feed]):
-                if self._rule_applies(rule, feed, sensor_id):
+                if self.rule_applies(rule, feed, sensor_id):
                     conditions.setdefault(rule.metric, []).append((number, rule.id, self.conditions[rule.id]))
             known = self._sensors[feed][sensor_id] = _Sensor(
                 subject=Subject(feed=feed, entity=sensor_id, district=sensor.district if sensor else ""),
@@ -238,7 +238,8 @@ class SensorDetector:
             )
         return known
 
-    def _rule_applies(self, rule: Rule, feed: str, sensor_id: str) -> bool:
+    def rule_applies(self, rule: Rule, feed: str, sensor_id: str) -> bool:
+        """Whether ``rule`` judges this sensor of ``feed``: its feed's, and of a water class it names."""
         if not _for_feed(rule, feed):
             return False
         classes = rule.params.get("water_classes")
