@@ -8,12 +8,14 @@ sensors report on a rhythm and that has no metric of its own: only the health me
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ioc.alerts.rules import Rule
 from ioc.detectors import general
+from ioc.detectors.condition import Condition
 from ioc.models import Event
 
 if TYPE_CHECKING:
@@ -84,3 +86,50 @@ def series_params(rule: Rule, cadence_seconds: float) -> general.GeneralParams:
         return replace(params, **knobs)
     except TypeError:
         raise ValueError(f"rule {rule.id}: unknown detector parameters in {sorted(knobs)}") from None
+
+
+RESUME_AFTER = 3  # reporting intervals without a reading scored: a gap, after which a series resumes
+
+
+def scorable(state: dict[str, Any], metrics: Metrics) -> bool:
+    """Whether a reading may teach a statistical rule's series: not a suspect (a spike must not), nor a
+    stuck sensor's repeat (not a measurement)."""
+    return not state["health"]["pending"] and not metrics["identical_minutes"][2]
+
+
+def score_reading(
+    kept: dict[str, Any],
+    key: str,
+    params: general.GeneralParams,
+    condition: Condition,
+    at: datetime,
+    value: float,
+    interval_seconds: float,
+    zone: Any,
+) -> Metric | None:
+    """One reading of a statistical rule's field (log scale), scored by the general detector from its
+    series' past only, then learned; its series is ``kept[key]``: [epoch of the last reading scored,
+    ``general.new_series()``]. None for a late reading: a series is judged in time order. After a gap
+    of ``RESUME_AFTER`` intervals the last-points view restarts at this reading. A rule of one
+    direction reports nothing while the value is on the other side of its normal: the variance view
+    watches both ways, and would report a sudden rise (a probe cleaned of its fouling) as a drop. The
+    score before the detector's hold-off after a report: the condition's hysteresis and hold make one
+    alert of an episode, and must see it go on. The baseline is the normal for the reading's hour."""
+    epoch = at.timestamp()
+    if (entry := kept.get(key)) is None:
+        entry = kept[key] = [epoch, general.new_series()]
+    elif epoch <= entry[0]:
+        return None
+    last, series = entry
+    entry[0] = epoch
+    logged = math.log1p(value)
+    if epoch - last > RESUME_AFTER * interval_seconds:
+        general.resume(series, logged)
+    moment = at.astimezone(zone)
+    normal = general.expected(series, params, moment)
+    scored = general.score_with(series, params, logged, moment, damped=False)
+    if params.direction and normal is not None and (logged - normal) * params.direction <= 0:
+        scored = 0.0
+    breached, cleared = condition.judge(scored)
+    usual = math.expm1(normal) if normal is not None else None
+    return (at, epoch, scored, breached, cleared, usual, None, None)

@@ -7,22 +7,20 @@ slow and fast levels, its usual one-step change and its own history of each hour
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ioc.detectors import general
-from ioc.detectors.feed import FeedDetector, Metrics, series_params
+from ioc.detectors.feed import FeedDetector, Metrics, scorable, score_reading, series_params
 from ioc.feeds.traffic.model import TrafficFlowObserved
 from ioc.indices.traffic import level_of_service
 from ioc.models import Event
 from ioc.models.anomaly import RuleKind
 
-RESUME_AFTER = 3  # counting intervals without a reading scored: a gap, after which the series resumes
 # A speed over this many times the road's free-flow speed is a device's artefact, not a traffic state:
 # not learned, or the way back from it would look like a sudden slow-down (the health rule's spike
 # judge misses it on a road at its rush hour, whose recent speeds are far under its long-run level).
-IMPLAUSIBLE_OVER_FREE_FLOW = 2.0
+IMPLAUSIBLE = 2.0
 
 if TYPE_CHECKING:
     from ioc.detectors.sensor import SensorDetector
@@ -56,9 +54,8 @@ class Detector(FeedDetector):
         The score before the detector's hold-off after a report: the condition's hysteresis and hold make
         one alert of an episode, and must see it go on."""
         assert isinstance(event, TrafficFlowObserved)
-        if state["health"]["pending"] or metrics["identical_minutes"][2]:
-            return  # a suspect reading (a spike must not teach the series), or a stuck sensor's repeat
-        moment = at.astimezone(self.zone)
+        if not scorable(state, metrics):
+            return
         kept = state["feed"].setdefault("series", {})
         sensor = self.core.city.sensor(event.sensor_id)
         free_flow = sensor.free_flow_speed if sensor else None
@@ -67,28 +64,14 @@ class Detector(FeedDetector):
             value = values.get(field)
             if value is None:
                 continue
-            if (
-                field == "average_vehicle_speed"
-                and free_flow
-                and value > IMPLAUSIBLE_OVER_FREE_FLOW * free_flow
-            ):
+            if field == "average_vehicle_speed" and free_flow and value > IMPLAUSIBLE * free_flow:
                 continue
             key = rule.id if event.lane_id is None else f"{rule.id}/{event.lane_id}"
-            if (entry := kept.get(key)) is None:
-                entry = kept[key] = [epoch, general.new_series()]
-            elif epoch <= entry[0]:
-                continue  # a late reading: the series is judged in time order (the windows count it)
-            last, series = entry
-            entry[0] = epoch
-            logged = math.log1p(value)
-            if epoch - last > RESUME_AFTER * event.interval_seconds:
-                general.resume(series, logged)
             params = self._params_of(rule.id, event.interval_seconds)
-            normal = general.expected(series, params, moment)
-            scored = general.score_with(series, params, logged, moment, damped=False)
-            breached, cleared = self.core.conditions[rule.id].judge(scored)
-            usual = math.expm1(normal) if normal is not None else None
-            metrics[rule.metric] = (at, epoch, scored, breached, cleared, usual, None, None)
+            condition = self.core.conditions[rule.id]
+            found = score_reading(kept, key, params, condition, at, value, event.interval_seconds, self.zone)
+            if found is not None:
+                metrics[rule.metric] = found
 
     def _params_of(self, rule_id: str, cadence_seconds: int) -> general.GeneralParams:
         """The rule's detector at this counting interval (durations kept in time, ``general.for_cadence``),

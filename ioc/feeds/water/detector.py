@@ -9,19 +9,16 @@ the stations the rule applies to (its ``water_classes``).
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from ioc.detectors import general
-from ioc.detectors.feed import FeedDetector, Metrics, series_params
+from ioc.detectors.feed import FeedDetector, Metrics, scorable, score_reading, series_params
 from ioc.indices.water import WQI_VARIANTS, WqiVariant, vn_wqi
 from ioc.models import Event
 from ioc.models.anomaly import RuleKind
 
 # A station samples every parameter every 15 minutes (the water rules' window): the series' cadence.
 SAMPLE_SECONDS = 900
-RESUME_AFTER = 3  # samples missed, after which the series resumes (its last points are hours old)
 
 if TYPE_CHECKING:
     from ioc.detectors.sensor import SensorDetector
@@ -73,48 +70,26 @@ class Detector(FeedDetector):
                 None,
             )
         if self._series_rules:
-            self._score(state, event, at, epoch, values, metrics)
+            self._score(state, event, at, values, metrics)
 
     def _score(
-        self,
-        state: dict[str, Any],
-        event: Event,
-        at: datetime,
-        epoch: float,
-        values: dict[str, float],
-        metrics: Metrics,
+        self, state: dict[str, Any], event: Event, at: datetime, values: dict[str, float], metrics: Metrics
     ) -> None:
         """Each statistical rule's parameter, scored by the general detector from the station's past
-        only, then learned: a fall no dawn of its own has shown (the hour-of-day view), a break far
-        beyond its usual change between samples (the jump view, which scores from the second hour), a
-        level it has not taken lately. The score before the detector's hold-off after a report: the
-        condition's hysteresis and hold make one alert of an episode, and must see it go on."""
-        if state["health"]["pending"] or metrics["identical_minutes"][2]:
-            return  # a suspect reading (a spike must not teach the series), or a stuck sensor's repeat
-        moment = at.astimezone(self.core.zone)
+        only, then learned (``ioc.detectors.feed.score_reading``): a fall no dawn of its own has shown
+        (the hour-of-day view), a break far beyond its usual change between samples (the jump view,
+        which scores from the second hour), a level it has not taken lately."""
+        if not scorable(state, metrics):
+            return
         for rule, params in self._series_rules:
             value = values.get(str(rule.params["field"]))
             if value is None or not self.core.rule_applies(rule, self.feed, event.sensor_id):
                 continue
-            kept = state["feed"].setdefault("series", {})
-            if (entry := kept.get(rule.id)) is None:
-                entry = kept[rule.id] = [epoch, general.new_series()]
-            elif epoch <= entry[0]:
-                continue  # a late sample: the series is judged in time order
-            last, series = entry
-            entry[0] = epoch
-            logged = math.log1p(value)
-            if epoch - last > RESUME_AFTER * SAMPLE_SECONDS:
-                general.resume(series, logged)
-            normal = general.expected(series, params, moment)
-            scored = general.score_with(series, params, logged, moment, damped=False)
-            if params.direction == -1 and normal is not None and logged >= normal:
-                # At or above the hour's normal no fall is news: the variance view, which watches both
-                # ways, would report a sudden rise (a probe cleaned of its fouling) as a drop.
-                scored = 0.0
-            breached, cleared = self.core.conditions[rule.id].judge(scored)
-            usual = math.expm1(normal) if normal is not None else None
-            metrics[rule.metric] = (at, epoch, scored, breached, cleared, usual, None, None)
+            kept = state["feed"].setdefault("series", {})  # only at the stations the rule judges
+            condition = self.core.conditions[rule.id]
+            found = score_reading(kept, rule.id, params, condition, at, value, SAMPLE_SECONDS, self.core.zone)
+            if found is not None:
+                metrics[rule.metric] = found
 
     def index(self, state: dict[str, Any], event: Event, metrics: Metrics) -> dict[str, Any] | None:
         if (found := metrics.get("vn_wqi")) is not None and found[2] is not None:
