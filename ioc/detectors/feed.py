@@ -77,7 +77,7 @@ def series_params(rule: Rule, cadence_seconds: float) -> general.GeneralParams:
         for name, value in rule.params.items()
         if name not in SERIES_KEYS
     }
-    kind = str(rule.params.get("kind", rule.params["field"]))
+    kind = str(rule.params["kind"] if "kind" in rule.params else rule.params["field"])
     params = general.params_for_metric(kind, cadence_seconds=cadence_seconds)
     try:
         return replace(params, **knobs)
