@@ -43,7 +43,10 @@ _METRICS: dict[str, tuple[str, str]] = {
     "nh4_n": ("amoni (N-NH4) {value}", "ammonium (N-NH4) {value}"),
     "speed_ratio": ("tốc độ chỉ bằng {value} mức bình thường", "speed at {value} of its normal"),
     "speed_score": ("tốc độ thấp bất thường, điểm {value}", "unusually low speed, anomaly score {value}"),
-    "taps_score": ("lượt quẹt thẻ cao bất thường, điểm {value}", "unusually many taps, anomaly score {value}"),
+    "taps_score": (
+        "lượt quẹt thẻ cao bất thường, điểm {value}",
+        "unusually many taps, anomaly score {value}",
+    ),
     "taps": ("{value} trong {window}", "{value} in {window}"),
     "silent_intervals": ("mất tín hiệu {value} liên tiếp", "no data for {value} in a row"),
     "identical_readings": ("{value} liên tiếp cùng một giá trị", "{value} in a row with the same value"),
