@@ -131,6 +131,7 @@ def test_gate_offline_is_unaffected():
         if quiet_from <= event.date_observed:
             break
         found += detector.observe(state, event)
+    scored_before = state["feed"]["series"][RULE.id][1]["n"]
     now = quiet_from
     while now < quiet_from + timedelta(hours=1):
         now += timedelta(minutes=1)
@@ -138,6 +139,9 @@ def test_gate_offline_is_unaffected():
     gates = [a for a in found if a.rule == "transit.gate_offline" and a.firing]
     assert gates and gates[0].observed_at <= quiet_from + timedelta(minutes=20)
     assert [a for a in found if a.rule == RULE.id] == []
+    # The outage's empty bins are not scored (the bin the last taps fell in is): an outage is not crowding's
+    # series either.
+    assert state["feed"]["series"][RULE.id][1]["n"] <= scored_before + 1
 
 
 def test_a_state_from_before_the_series_carries_on():
