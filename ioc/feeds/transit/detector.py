@@ -11,6 +11,7 @@ crowding series, ``log((taps + k) / (normal + k))`` per completed bin (``k``: th
 
 from __future__ import annotations
 
+import copy
 import math
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,7 @@ FALLBACK_BINS = 4  # a first day borrows the normal of the hour before
 BIN_ALPHA = 0.3  # weight of the newest bin in a station's normal for its time of the week
 REMEMBERED_BINS = 100_000  # local time of so many bins kept (about 3 years)
 CROWDING = "taps_score"
+PROBE_RATIO = 2.0  # a partial bin at this many times the normal (taps + k) is scored on a copy
 RESUME_AFTER = 4  # bins without a score (gates out): a gap, after which the series resumes
 
 
@@ -47,13 +49,22 @@ class Detector(FeedDetector):
         self._slots: dict[int, int] = {}  # bin (epoch // BIN) → its slot of a station's normal
 
     def observe(self, state: dict[str, Any], event: Event, at: datetime, epoch: float) -> Metrics:
-        """Counts the tap in its 15-minute bin; a bin is scored for crowding once completed (a partial
-        bin is not: the general detector learns each point it scores)."""
+        """Counts the tap in its 15-minute bin. A completed bin is scored for crowding and learned; a
+        busy partial bin (already ``PROBE_RATIO`` times the normal) is scored on a copy of the series,
+        not learned: it may open an episode, only completed bins may close one. A partial count is at
+        most the completed bin's, so a partial bin breaches only where its completed bin would."""
         station = state["feed"]
         metrics = self._roll_bins(state, epoch, learn=True)
         station["bin"][1] += 1
         taps = station["bin"][1]
         station["last_tap"] = max(station.get("last_tap") or epoch, epoch)
+        if CROWDING not in metrics and not self.core.is_firing(state, CROWDING):
+            start = station["bin"][0]
+            normal = self._normal_taps(station, start) if self._params is not None else None
+            k = self._min_normal_taps
+            busy = normal is not None and taps + k >= PROBE_RATIO * (normal + k)
+            if busy and (probed := self._crowding(state, start, taps, learn=True, probe_at=epoch)):
+                metrics[CROWDING] = probed
         metrics["taps"] = (None, epoch, float(taps), False, True, None, None, None)
         return metrics
 
@@ -76,13 +87,16 @@ class Detector(FeedDetector):
         station["bin"] = [start, 0]
         return {CROWDING: judged} if judged is not None else {}
 
-    def _crowding(self, state: dict[str, Any], start: int, count: int, *, learn: bool) -> Metric | None:
+    def _crowding(
+        self, state: dict[str, Any], start: int, count: int, *, learn: bool, probe_at: float | None = None
+    ) -> Metric | None:
         """The completed bin's taps against the station's normal for that quarter of the week, as
         ``log((taps + k) / (normal + k))``, scored by the general detector from its past, then learned.
         The normal takes out the station's rhythm (nights, service start, rush hours); what is left is
         flat, so a surge (ten times the usual) is a break far beyond the usual one-step change (the jump
         view, scoring from the first hours) and a level the series has not taken (the slow view). Not
-        while the gates are out (``learn`` false): an outage is not the station's normal."""
+        while the gates are out (``learn`` false): an outage is not the station's normal. ``probe_at``:
+        a partial bin at that instant, scored on a copy of the series (nothing learned), never clearing."""
         if self._params is None or not learn or self.core.is_firing(state, "taps"):
             return None
         station = state["feed"]
@@ -94,16 +108,23 @@ class Detector(FeedDetector):
         value = math.log((count + k) / (normal + k))
         kept = station.setdefault("series", {})
         if (entry := kept.get(self._crowding_rule.id)) is None:
+            if probe_at is not None:
+                return None
             entry = kept[self._crowding_rule.id] = [epoch, general.new_series()]
         elif epoch <= entry[0]:
             return None
         last, series = entry
-        entry[0] = epoch
+        if probe_at is None:
+            entry[0] = epoch
+        else:
+            series = copy.deepcopy(series)
         if epoch - last > RESUME_AFTER * BIN:
             general.resume(series, value)
         moment = datetime.fromtimestamp(start, self.zone)
         scored = general.score_with(series, self._params, value, moment, damped=False)
         breached, cleared = self.core.judge(CROWDING, scored)
+        if probe_at is not None:
+            return (None, probe_at, scored, breached, False, normal, None, None)
         return (None, epoch, scored, breached, cleared, normal, None, None)
 
     def tick(self, state: dict[str, Any], sensor_id: str, now: datetime, epoch: float) -> Metrics:
