@@ -44,7 +44,10 @@ _METRICS: dict[str, tuple[str, str]] = {
     "do_score": ("oxy hoà tan thấp bất thường, điểm {value}", "unusually low oxygen, anomaly score {value}"),
     "speed_ratio": ("tốc độ chỉ bằng {value} mức bình thường", "speed at {value} of its normal"),
     "speed_score": ("tốc độ thấp bất thường, điểm {value}", "unusually low speed, anomaly score {value}"),
-    "taps_ratio": ("lượt quẹt thẻ gấp {value} mức thường lệ", "taps at {value} the usual for this time"),
+    "taps_score": (
+        "lượt quẹt thẻ cao bất thường, điểm {value}",
+        "unusually many taps, anomaly score {value}",
+    ),
     "taps": ("{value} trong {window}", "{value} in {window}"),
     "silent_intervals": ("mất tín hiệu {value} liên tiếp", "no data for {value} in a row"),
     "identical_readings": ("{value} liên tiếp cùng một giá trị", "{value} in a row with the same value"),
@@ -55,7 +58,12 @@ _METRICS: dict[str, tuple[str, str]] = {
 }
 # Anomaly scores of the general detector (0–1, 0.5: a surprise the series has not produced before): read
 # as a plain number, and their baseline, the series' normal, in the unit of what was scored.
-_SCORE_BASELINE_UNITS = {"speed_score": "km/h", "pm25_1h_score": "µg/m³", "do_score": "mg/L"}
+_SCORE_BASELINE_UNITS = {
+    "speed_score": "km/h",
+    "pm25_1h_score": "µg/m³",
+    "do_score": "mg/L",
+    "taps_score": "taps",
+}
 # QCVN 05 means, named by pollutant and hours: ``pm25_24h`` → "24-hour mean PM2.5 62 µg/m³".
 _POLLUTANTS = {"pm25": "PM2.5", "pm10": "PM10", "no2": "NO2", "so2": "SO2", "co": "CO", "o3": "O3"}
 _METRICS |= {

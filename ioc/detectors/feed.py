@@ -62,9 +62,10 @@ class FeedDetector:
         return None
 
 
-# What a statistical rule's ``params`` say of its series rather than of the detector, and of where the
-# rule applies (``SensorDetector.rule_applies``).
-SERIES_KEYS = ("field", "kind", "scale", "water_classes")
+# What a statistical rule's ``params`` say of its series rather than of the detector (transit's
+# ``min_normal_taps``: the riders added to a bin and its normal), and of where the rule applies
+# (``SensorDetector.rule_applies``).
+SERIES_KEYS = ("field", "kind", "scale", "water_classes", "min_normal_taps")
 
 
 def series_params(rule: Rule, cadence_seconds: float) -> general.GeneralParams:
@@ -80,7 +81,7 @@ def series_params(rule: Rule, cadence_seconds: float) -> general.GeneralParams:
         for name, value in rule.params.items()
         if name not in SERIES_KEYS
     }
-    kind = str(rule.params.get("kind", rule.params["field"]))
+    kind = str(rule.params["kind"] if "kind" in rule.params else rule.params["field"])
     params = general.params_for_metric(kind, cadence_seconds=cadence_seconds)
     try:
         return replace(params, **knobs)

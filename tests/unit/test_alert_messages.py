@@ -71,11 +71,16 @@ def test_traffic_alert_reads_the_score_as_a_number_and_gives_the_normal_speed():
     )
 
 
-def test_crowding_alert_reads_the_ratio_as_times_the_usual_and_gives_the_normal():
-    alert = opened(report("transit.crowding", "metro-2a-cat-linh", 0, 4.2, threshold=3))
-    assert "taps at 4.2 times the usual for this time, above 3 times" in alert.text.en
-    assert "lượt quẹt thẻ gấp 4,2 lần mức thường lệ, vượt ngưỡng 3 lần" in alert.text.vi
-    assert "Cát Linh (Đống Đa)" in alert.text.en and LOCAL_VI in alert.text.vi
+def test_crowding_alert_reads_the_score_as_a_number_and_gives_the_normal_taps():
+    alert = opened(report("transit.crowding", "metro-2a-cat-linh", 0, 0.95, threshold=0.7, baseline=42))
+    assert alert.text.en == (
+        "Unusual crowding at a station at Cát Linh (Đống Đa): unusually many taps, anomaly score 0.95,"
+        f" above 0.7 {LOCAL_EN}. Normal: 42 taps."
+    )
+    assert alert.text.vi == (
+        "Ga đông bất thường tại Cát Linh (Đống Đa): lượt quẹt thẻ cao bất thường, điểm 0,95, vượt ngưỡng"
+        f" 0,7 {LOCAL_VI}. Mức bình thường: 42 lượt quẹt thẻ."
+    )
 
 
 def test_statistical_alert_in_real_units_names_the_normal():

@@ -1,17 +1,24 @@
-"""Transit's detector metrics: taps per 15-minute bin against the station's normal for that time of the
-week (crowding), and gates silent while riders are expected (gates offline).
+"""Transit's detector metrics: each completed 15-minute bin's taps against the station's normal for
+that time of the week, scored by the general detector (crowding), and gates silent while riders are
+expected (gates offline).
 
 State (``state["feed"]``): ``bin`` (``[start, taps]``), ``last_tap`` (epoch), ``normal`` (taps per
-quarter of the day, weekdays then weekends; null where unseen).
+quarter of the day, weekdays then weekends; null where unseen), ``series`` (rule id → ``[epoch of the
+last bin scored, general.new_series()]``): what the general detector has learned of the station's
+crowding series, ``log((taps + k) / (normal + k))`` per completed bin (``k``: the rule's
+``min_normal_taps``) — its slow and fast levels, its usual one-step change, its records.
 """
 
 from __future__ import annotations
 
+import copy
+import math
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from ioc.detectors.feed import FeedDetector, Metric, Metrics
+from ioc.detectors import general
+from ioc.detectors.feed import FeedDetector, Metric, Metrics, series_params
 from ioc.models import Event
 
 if TYPE_CHECKING:
@@ -22,26 +29,37 @@ QUARTERS = 24 * 4  # bins in a day: a station's normal has one per quarter, for 
 FALLBACK_BINS = 4  # a first day borrows the normal of the hour before
 BIN_ALPHA = 0.3  # weight of the newest bin in a station's normal for its time of the week
 REMEMBERED_BINS = 100_000  # local time of so many bins kept (about 3 years)
+CROWDING = "taps_score"
+PROBE_RATIO = 2.0  # a partial bin at this many times the normal (taps + k) is scored on a copy
+RESUME_AFTER = 4  # bins without a score (gates out): a gap, after which the series resumes
 
 
 class Detector(FeedDetector):
     def __init__(self, core: SensorDetector, feed: str) -> None:
         super().__init__(core, feed)
         self.zone = core.zone
-        crowding = core.rule_by_metric.get("taps_ratio")
+        self._crowding_rule = crowding = core.rule_by_metric.get(CROWDING)
         self._min_normal_taps = float(crowding.params.get("min_normal_taps", 10)) if crowding else 10.0
+        self._params = series_params(crowding, BIN) if crowding is not None else None  # at the bins' cadence
         self._slots: dict[int, int] = {}  # bin (epoch // BIN) → its slot of a station's normal
 
     def observe(self, state: dict[str, Any], event: Event, at: datetime, epoch: float) -> Metrics:
-        """Taps per 15-minute bin against the station's normal for that time of the week. A busy partial
-        bin may open an episode; only completed bins may close one."""
+        """Counts the tap in its 15-minute bin. A completed bin is scored for crowding and learned; a
+        busy partial bin (already ``PROBE_RATIO`` times the normal) is scored on a copy of the series,
+        not learned: it may open an episode, only completed bins may close one. A partial count is at
+        most the completed bin's, so a partial bin breaches only where its completed bin would."""
         station = state["feed"]
         metrics = self._roll_bins(state, epoch, learn=True)
         station["bin"][1] += 1
         taps = station["bin"][1]
         station["last_tap"] = max(station.get("last_tap") or epoch, epoch)
-        if "taps_ratio" not in metrics and not self.core.is_firing(state, "taps_ratio"):
-            metrics["taps_ratio"] = self._crowding(station, epoch, taps, partial=True)
+        if CROWDING not in metrics and not self.core.is_firing(state, CROWDING):
+            start = station["bin"][0]
+            normal = self._normal_taps(station, start) if self._params is not None else None
+            k = self._min_normal_taps
+            busy = normal is not None and taps + k >= PROBE_RATIO * (normal + k)
+            if busy and (probed := self._crowding(state, start, taps, learn=True, probe_at=epoch)):
+                metrics[CROWDING] = probed
         metrics["taps"] = (None, epoch, float(taps), False, True, None, None, None)
         return metrics
 
@@ -56,21 +74,53 @@ class Detector(FeedDetector):
         done_start, done_count = station["bin"]
         if start <= done_start:
             return {}
-        judged = self._crowding(station, done_start + BIN, done_count, partial=False)
+        judged = self._crowding(state, done_start, done_count, learn=learn)
         if learn and not self.core.is_firing(state, "taps"):
             self._learn_bin(station, done_start, done_count)
             for empty in range(done_start + BIN, start, BIN):
                 self._learn_bin(station, empty, 0)
         station["bin"] = [start, 0]
-        return {"taps_ratio": judged}
+        return {CROWDING: judged} if judged is not None else {}
 
-    def _crowding(self, station: dict[str, Any], epoch: float, count: int, *, partial: bool) -> Metric:
-        normal = self._normal_taps(station, epoch)
-        usual = max(normal, self._min_normal_taps) if normal is not None else None
-        ratio = count / usual if usual else None
-        breached, cleared = self.core.judge("taps_ratio", ratio)
-        # A partial bin can only show crowding, not its end.
-        return (None, epoch, ratio, breached, cleared and not partial, usual, None, None)
+    def _crowding(
+        self, state: dict[str, Any], start: int, count: int, *, learn: bool, probe_at: float | None = None
+    ) -> Metric | None:
+        """The completed bin's taps against the station's normal for that quarter of the week, as
+        ``log((taps + k) / (normal + k))``, scored by the general detector from its past, then learned.
+        The normal takes out the station's rhythm (nights, service start, rush hours); what is left is
+        flat, so a surge (ten times the usual) is a break far beyond the usual one-step change (the jump
+        view, scoring from the first hours) and a level the series has not taken (the slow view). Not
+        while the gates are out (``learn`` false): an outage is not the station's normal. ``probe_at``:
+        a partial bin at that instant, scored on a copy of the series (nothing learned), never clearing."""
+        if self._params is None or not learn or self.core.is_firing(state, "taps"):
+            return None
+        station = state["feed"]
+        epoch = start + BIN
+        normal = self._normal_taps(station, start)
+        if normal is None:
+            return None  # no judgement without a normal
+        k = self._min_normal_taps
+        value = math.log((count + k) / (normal + k))
+        kept = station.setdefault("series", {})
+        if (entry := kept.get(self._crowding_rule.id)) is None:
+            if probe_at is not None:
+                return None
+            entry = kept[self._crowding_rule.id] = [epoch, general.new_series()]
+        elif epoch <= entry[0]:
+            return None
+        last, series = entry
+        if probe_at is None:
+            entry[0] = epoch
+        else:
+            series = copy.deepcopy(series)
+        if epoch - last > RESUME_AFTER * BIN:
+            general.resume(series, value)
+        moment = datetime.fromtimestamp(start, self.zone)
+        scored = general.score_with(series, self._params, value, moment, damped=False)
+        breached, cleared = self.core.judge(CROWDING, scored)
+        if probe_at is not None:
+            return (None, probe_at, scored, breached, False, normal, None, None)
+        return (None, epoch, scored, breached, cleared, normal, None, None)
 
     def tick(self, state: dict[str, Any], sensor_id: str, now: datetime, epoch: float) -> Metrics:
         """A station whose gates have been silent for a whole bin while its normal says riders should
