@@ -19,6 +19,7 @@ from ioc.detectors.sensor import STATE_VERSION, SensorDetector, new_sensor_state
 from ioc.feeds.traffic.model import TrafficFlowObserved
 from ioc.feeds.traffic.simulator import TrafficSimulator
 from ioc.models.anomaly import Anomaly
+from tests.unit.sensor_faults import spiked, stuck
 
 RULES, CITY = load_rules("hanoi"), load_city("hanoi")
 RULE = RULES.get("traffic.incident")
@@ -95,20 +96,9 @@ def test_an_incident_in_the_second_week_fires_against_that_hour_of_the_week():
 
 def test_a_stuck_sensor_and_a_spike_teach_the_series_nothing():
     events = week(days=2)
-    stuck_from = MONDAY + timedelta(days=1, hours=14)
-    frozen = next(e for e in events if e.date_observed == stuck_from)
-    stuck = [
-        frozen.model_copy(update={"date_observed": e.date_observed})
-        if stuck_from <= e.date_observed < stuck_from + timedelta(hours=3)
-        else e
-        for e in events
-    ]
-    spiked = [
-        e.model_copy(update={"average_vehicle_speed": 190.0}) if e.date_observed == stuck_from else e
-        for e in events
-    ]
+    since = MONDAY + timedelta(days=1, hours=14)
     clean_state, clean = run(events)
-    for altered in (stuck, spiked):
+    for altered in (stuck(events, since, hours=3), spiked(events, since, "average_vehicle_speed", 190.0)):
         state, found = run(altered)
         assert found == clean == []
         # The repeats after the third and the suspect spike were never scored.

@@ -20,6 +20,7 @@ from ioc.feeds.water.detector import SAMPLE_SECONDS
 from ioc.feeds.water.model import WaterQualityObserved
 from ioc.feeds.water.simulator import WaterSimulator
 from ioc.models.anomaly import Anomaly
+from tests.unit.sensor_faults import spiked, stuck
 
 RULES, CITY = load_rules("hanoi"), load_city("hanoi")
 RULE = RULES.get("water.do_unusual")
@@ -130,20 +131,9 @@ def test_an_urban_drain_keeps_no_series():
 
 def test_a_stuck_sensor_and_a_spike_teach_the_series_nothing():
     events = station(LAKE, days=2)
-    stuck_from = MONDAY + timedelta(days=1, hours=14)
-    frozen = next(e for e in events if e.date_observed == stuck_from)
-    stuck = [
-        frozen.model_copy(update={"date_observed": e.date_observed})
-        if stuck_from <= e.date_observed < stuck_from + timedelta(hours=3)
-        else e
-        for e in events
-    ]
-    spiked = [
-        e.model_copy(update={"dissolved_oxygen": 30.0}) if e.date_observed == stuck_from else e
-        for e in events
-    ]
+    since = MONDAY + timedelta(days=1, hours=14)
     clean_state, clean = run(events)
-    for altered in (stuck, spiked):
+    for altered in (stuck(events, since, hours=3), spiked(events, since, "dissolved_oxygen", 30.0)):
         state, found = run(altered)
         assert found == clean == []
         # The repeats after the third and the suspect spike were never scored.
