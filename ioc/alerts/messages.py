@@ -42,7 +42,6 @@ _METRICS: dict[str, tuple[str, str]] = {
     "dissolved_oxygen": ("oxy hoà tan {value}", "dissolved oxygen {value}"),
     "nh4_n": ("amoni (N-NH4) {value}", "ammonium (N-NH4) {value}"),
     "do_score": ("oxy hoà tan thấp bất thường, điểm {value}", "unusually low oxygen, anomaly score {value}"),
-    "speed_ratio": ("tốc độ chỉ bằng {value} mức bình thường", "speed at {value} of its normal"),
     "speed_score": ("tốc độ thấp bất thường, điểm {value}", "unusually low speed, anomaly score {value}"),
     "taps_score": (
         "lượt quẹt thẻ cao bất thường, điểm {value}",

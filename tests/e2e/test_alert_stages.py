@@ -46,10 +46,10 @@ def anomaly(
         episode_start=T0 + timedelta(minutes=10 if feed == "air" else 0),
         observed_at=T0 + timedelta(minutes=minutes),
         window="1h" if feed == "air" else "5m",
-        metric="vn_aqi" if feed == "air" else "speed_ratio",
-        value=value if value is not None else 172.0 if feed == "air" else 0.3,
-        unit="",
-        threshold=150.0 if feed == "air" else 0.4,
+        metric="vn_aqi" if feed == "air" else "speed_score",
+        value=value if value is not None else 172.0 if feed == "air" else 0.93,
+        unit="" if feed == "air" else "1",
+        threshold=150.0 if feed == "air" else 0.7,
         severity=severity,
     )
 

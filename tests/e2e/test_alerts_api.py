@@ -45,7 +45,7 @@ LAKE = ("water.do_low", "water-ho-tay", "water", "tay-ho")
 OLD_TOWN = ("air.aqi_band", "air-hoan-kiem", "air", "hoan-kiem")
 STARTS = {JAM: 0, AIR: 10, LAKE: 20, OLD_TOWN: 30}  # episode starts, minutes after T0
 METRICS = {
-    "traffic": ("speed_ratio", 0.3, 0.4),
+    "traffic": ("speed_score", 0.93, 0.7),
     "air": ("vn_aqi", 172.0, 150.0),
     "water": ("dissolved_oxygen", 1.2, 1.5),
 }

@@ -78,10 +78,10 @@ def jam(which: tuple[str, str, Severity, datetime]) -> Anomaly:
         episode_start=start,
         observed_at=start + timedelta(minutes=5),
         window="5m",
-        metric="speed_ratio",
-        value=0.15 if severity == Severity.critical else 0.3,
+        metric="speed_score",
+        value=0.97 if severity == Severity.critical else 0.8,
         unit="1",
-        threshold=0.4,
+        threshold=0.7,
         severity=severity,
     )
 

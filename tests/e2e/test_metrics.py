@@ -86,10 +86,10 @@ def anomaly(rule: str, entity: str, feed: str, severity: Severity, now: datetime
         episode_start=now - timedelta(minutes=20),
         observed_at=now - timedelta(minutes=10),
         window="1h" if feed == "air" else "5m",
-        metric="vn_aqi" if feed == "air" else "speed_ratio",
-        value=172.0 if feed == "air" else 0.3,
-        unit="",
-        threshold=150.0 if feed == "air" else 0.4,
+        metric="vn_aqi" if feed == "air" else "speed_score",
+        value=172.0 if feed == "air" else 0.93,
+        unit="" if feed == "air" else "1",
+        threshold=150.0 if feed == "air" else 0.7,
         severity=severity,
     )
 

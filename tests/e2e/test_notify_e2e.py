@@ -43,7 +43,7 @@ SMOG = ("air.aqi_band", "air-hoan-kiem", "air", "hoan-kiem", Severity.critical)
 
 def anomaly(which: tuple, at: datetime, *, firing: bool = True, value: float | None = None) -> Anomaly:
     rule, entity, feed, district, severity = which
-    metric, usual, threshold = ("speed_ratio", 0.3, 0.4) if feed == "traffic" else ("vn_aqi", 260.0, 200.0)
+    metric, usual, threshold = ("speed_score", 0.8, 0.7) if feed == "traffic" else ("vn_aqi", 260.0, 200.0)
     return Anomaly(
         rule=rule,
         rule_version="test",
@@ -57,7 +57,7 @@ def anomaly(which: tuple, at: datetime, *, firing: bool = True, value: float | N
         window="1h" if feed == "air" else "15m",
         metric=metric,
         value=usual if value is None else value,
-        unit="",
+        unit="1" if feed == "traffic" else "",
         threshold=threshold,
         severity=severity,
     )
@@ -118,9 +118,9 @@ def test_acknowledged_in_ioc_means_quiet_and_a_worker_restart_sends_nothing_twic
         worker.stop()
         worker = IocProcess(["worker"], settings, tmp_path / "worker-2.log")
         processes[0] = worker
-        produce(settings, anomaly(JAM, T0 + timedelta(minutes=10), value=0.1))  # worse: the alert updates
+        produce(settings, anomaly(JAM, T0 + timedelta(minutes=10), value=0.97))  # worse: the alert updates
         wait_for(
-            lambda: http.get(f"/v1/alerts/{jam}").json()["peak"] == 0.1, timeout=180, processes=processes
+            lambda: http.get(f"/v1/alerts/{jam}").json()["peak"] == 0.97, timeout=180, processes=processes
         )
         time.sleep(3 * WARNING_WAIT)
         assert len(mailbox.to(jam_inbox)) == 1, [m.subject for m in mailbox.to(jam_inbox)]
