@@ -17,6 +17,7 @@ from ioc.alerts.rules import Rule
 from ioc.detectors import general
 from ioc.detectors.condition import Condition
 from ioc.models import Event
+from ioc.models.anomaly import RuleKind
 
 if TYPE_CHECKING:
     from ioc.detectors.sensor import SensorDetector
@@ -66,6 +67,11 @@ class FeedDetector:
 # ``min_normal_taps``: the riders added to a bin and its normal), and of where the rule applies
 # (``SensorDetector.rule_applies``).
 SERIES_KEYS = ("field", "kind", "scale", "water_classes", "min_normal_taps")
+
+
+def series_rules(rules: list[Rule]) -> list[Rule]:
+    """A feed's statistical rules that score a field of its readings with the general detector."""
+    return [rule for rule in rules if rule.kind == RuleKind.statistical and "field" in rule.params]
 
 
 def series_params(rule: Rule, cadence_seconds: float) -> general.GeneralParams:

@@ -22,11 +22,10 @@ from typing import TYPE_CHECKING, Any, cast
 from ioc.alerts.rules import Rule
 from ioc.detectors import general, health, hourly
 from ioc.detectors.condition import Condition
-from ioc.detectors.feed import FeedDetector, Metric, Metrics, series_params
+from ioc.detectors.feed import FeedDetector, Metric, Metrics, series_params, series_rules
 from ioc.feeds.air.model import AirQualityObserved
 from ioc.indices.air import PARTICULATES, NowcastHistory, nowcast_with, vn_aqi_hourly_index
 from ioc.models import Event
-from ioc.models.anomaly import RuleKind
 
 if TYPE_CHECKING:
     from ioc.detectors.sensor import SensorDetector
@@ -55,7 +54,7 @@ class Detector(FeedDetector):
             if "mean_hours" in rule.params
         ]
         # A field's hourly means, scored by the general detector.
-        self._series_rules = [r for r in air if r.kind == RuleKind.statistical and "field" in r.params]
+        self._series_rules = series_rules(air)
         self._series_params = {rule.id: series_params(rule, HOUR) for rule in self._series_rules}
         self._keep = _hours_kept(self._mean_rules, self._series_rules)
         self._completed: dict[str, dict[str, hourly.Completed]] = {}  # sensor → field → its hours before

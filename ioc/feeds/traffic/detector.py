@@ -11,11 +11,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ioc.detectors import general
-from ioc.detectors.feed import FeedDetector, Metrics, scorable, score_reading, series_params
+from ioc.detectors.feed import FeedDetector, Metrics, scorable, score_reading, series_params, series_rules
 from ioc.feeds.traffic.model import TrafficFlowObserved
 from ioc.indices.traffic import level_of_service
 from ioc.models import Event
-from ioc.models.anomaly import RuleKind
 
 # A speed over this many times the road's free-flow speed is a device's artefact, not a traffic state:
 # not learned, or the way back from it would look like a sudden slow-down (the health rule's spike
@@ -31,11 +30,7 @@ class Detector(FeedDetector):
         super().__init__(core, feed)
         self.zone = core.zone
         # A field of every reading, scored by the general detector (traffic.incident: the speed).
-        self._series_rules = [
-            rule
-            for rule in core.rules_by_feed[feed]
-            if rule.kind == RuleKind.statistical and "field" in rule.params
-        ]
+        self._series_rules = series_rules(core.rules_by_feed[feed])
         self._params: dict[tuple[str, int], general.GeneralParams] = {}  # (rule id, cadence) → params
 
     def measure(

@@ -12,10 +12,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from ioc.detectors.feed import FeedDetector, Metrics, scorable, score_reading, series_params
+from ioc.detectors.feed import FeedDetector, Metrics, scorable, score_reading, series_params, series_rules
 from ioc.indices.water import WQI_VARIANTS, WqiVariant, vn_wqi
 from ioc.models import Event
-from ioc.models.anomaly import RuleKind
 
 # A station samples every parameter every 15 minutes (the water rules' window): the series' cadence.
 SAMPLE_SECONDS = 900
@@ -36,9 +35,7 @@ class Detector(FeedDetector):
         self._wqi_variant = cast(WqiVariant, variant)
         # A parameter of every sample, scored by the general detector (water.do_unusual: the DO).
         self._series_rules = [
-            (rule, series_params(rule, SAMPLE_SECONDS))
-            for rule in core.rules_by_feed[feed]
-            if rule.kind == RuleKind.statistical and "field" in rule.params
+            (rule, series_params(rule, SAMPLE_SECONDS)) for rule in series_rules(core.rules_by_feed[feed])
         ]
 
     def measure(
