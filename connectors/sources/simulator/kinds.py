@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -23,3 +24,9 @@ class FeedScenario:
     # A reading of one of its entities while it lasts, as the scenario makes it (None: dropped); the city
     # is the registry the run simulates.
     alter: Callable[[Event, Scenario, City], Event | None]
+    # The local hours it may start in, [first, last) (rain slows a full road, not an empty night one);
+    # None: any time.
+    starts: tuple[time, time] | None = None
+
+    def starts_at(self, local: time) -> bool:
+        return self.starts is None or self.starts[0] <= local < self.starts[1]

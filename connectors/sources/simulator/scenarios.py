@@ -320,6 +320,8 @@ def _pick_window(
         return None
     if kind in ("transit_surge", "gate_offline") and not _in_service(plan, start, start + length):
         return None
+    if kind in FEED_KINDS and not FEED_KINDS[kind].starts_at(start.astimezone(plan.zone).time()):
+        return None
     return start, start + length
 
 
