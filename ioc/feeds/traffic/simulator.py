@@ -17,13 +17,19 @@ import math
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
+from typing import TYPE_CHECKING
 
+from connectors.sources.simulator.kinds import FeedScenario
 from connectors.sources.simulator.periodic import PeriodicSimulator
 from connectors.sources.simulator.profiles import ar1_step, interpolate, local_hour, poisson, step_rho
 from ioc.city import City, Sensor
 from ioc.feeds import SimulationOptions
 from ioc.feeds.traffic.model import TrafficFlowObserved
+from ioc.models import Event
+
+if TYPE_CHECKING:
+    from connectors.sources.simulator.scenarios import Scenario
 
 DEFAULT_INTERVAL = timedelta(minutes=5)
 
@@ -167,3 +173,46 @@ def simulate(city: City, options: SimulationOptions) -> TrafficSimulator:
     return TrafficSimulator(
         city, start=options.start, duration=options.duration, seed=options.seed, interval=options.interval
     )
+
+
+# --- scenarios, with their ground truth (``ioc simulate --scenarios``) ---------------------------------
+
+AREA_SLOWDOWN_SPEED = 0.6  # heavy rain: speed multiplied by this over a whole area
+AREA_RAMP = timedelta(minutes=20)  # the rain sets in: the factor falls from 1 to it over this long
+AREA_HOPS = 2  # the area: the detector and every detector within this many registry hops
+# It starts by day: at night free-flowing traffic barely slows in the rain, so no slow-down shows.
+AREA_STARTS = (time(6, 0), time(21, 0))
+
+
+def _area(city: City, rng: random.Random) -> list[str]:
+    """A detector with two or more neighbours, then its area, nearer hops first, by id within one."""
+    candidates = sorted((d for d in city.sensors_of("traffic") if len(d.neighbours) >= 2), key=lambda d: d.id)
+    if not candidates:
+        return []
+    centre = rng.choice(candidates)
+    area, ring = [centre.id], [centre.id]
+    for _ in range(AREA_HOPS):
+        ring = sorted({n for s in ring for n in city.sensor(s).neighbours} - set(area))
+        area += ring
+    return area
+
+
+def _rained_on(event: Event, scenario: Scenario, city: City) -> Event | None:
+    """Speed down to AREA_SLOWDOWN_SPEED as the rain sets in, occupancy up to match.
+
+    Flow and the counts are kept: the same vehicles pass, slower, so density (flow / speed) and with
+    it occupancy rise by 1 / factor; cutting flow would also mean re-splitting the class counts."""
+    if not isinstance(event, TrafficFlowObserved) or event.average_vehicle_speed is None:
+        return event
+    setting_in = min(1.0, max(0.0, (event.date_observed - scenario.start) / AREA_RAMP))
+    factor = 1 - (1 - AREA_SLOWDOWN_SPEED) * setting_in
+    update: dict[str, float] = {"average_vehicle_speed": round(event.average_vehicle_speed * factor, 1)}
+    if event.occupancy is not None:
+        update["occupancy"] = round(min(MAX_OCCUPANCY, event.occupancy / factor), 3)
+    return event.model_copy(update=update)
+
+
+SCENARIOS = {
+    # Heavy rain over part of the city for one and a half to three hours: a detector and its area slow.
+    "area_slowdown": FeedScenario(("traffic.area_slowdown",), (90, 180), _area, _rained_on, AREA_STARTS),
+}
