@@ -232,7 +232,9 @@ def plan_scenarios(
     placed: list[Scenario] = []
     ordered = [k for k in chosen if k in CITY_ANOMALIES] + [k for k in chosen if k in SENSOR_FAULTS]
     for kind in ordered + [k for k in chosen if k in FEED_KINDS]:
-        found = [s for n in range(repeats) if (s := _place(plan, kind, n, repeats, rng)) is not None]
+        # A feed kind draws from its own generator: one feed's new kind does not move another's plan.
+        draw = random.Random(f"scenarios-{seed}-{kind}") if kind in FEED_KINDS else rng
+        found = [s for n in range(repeats) if (s := _place(plan, kind, n, repeats, draw)) is not None]
         if not found:
             raise ValueError(f"cannot place a {kind} scenario in a run of {duration}: make it longer")
         placed += found
