@@ -19,6 +19,7 @@ from connectors.sources.simulator.scenarios import (
     SPIKE_VALUES,
     Scenario,
     ScenarioInjector,
+    alter,
     parse_kinds,
     plan_scenarios,
     write_ground_truth,
@@ -265,6 +266,82 @@ def test_gate_offline_silences_the_station_only_in_its_window():
         before = readings(events, scenario.entities, scenario.start - HOUR, scenario.start)
         after = readings(events, scenario.entities, scenario.end, scenario.end + HOUR)
         assert before and after
+
+
+def slowdowns() -> list[Scenario]:
+    planned = of_kind("area_slowdown")
+    assert planned, "a week plans area slow-downs"
+    return planned
+
+
+def test_area_slowdown_is_planned_by_day_with_its_rule():
+    for scenario in slowdowns():
+        assert scenario.rules == ("traffic.area_slowdown",)
+        assert 6 <= scenario.start.astimezone(ZONE).hour < 21  # rain barely slows an empty night road
+        assert timedelta(minutes=90) <= scenario.end - scenario.start <= timedelta(minutes=180)
+
+
+def two_hop_area(detector: str) -> set[str]:
+    near = set(CITY.sensor(detector).neighbours)
+    return near | {far for n in near for far in CITY.sensor(n).neighbours}
+
+
+def test_area_slowdown_covers_a_detector_and_every_detector_two_hops_away():
+    traffic = {s.id for s in CITY.sensors_of("traffic")}
+    for scenario in slowdowns():
+        main = scenario.entities[0]
+        assert len(CITY.sensor(main).neighbours) >= 2
+        assert len(set(scenario.entities)) == len(scenario.entities)
+        assert set(scenario.entities) == {main} | two_hop_area(main)
+        assert set(scenario.entities) <= traffic
+        assert scenario.district == CITY.sensor(main).district
+
+
+def paired(scenario: Scenario, ids: Iterable[str], lo: datetime, hi: datetime) -> list[tuple[Event, Event]]:
+    """(without, with the plan) readings of ``ids`` ending in [lo, hi), matched by sensor and time."""
+    plain = {(e.sensor_id, e.date_observed): e for e in readings(baseline(), ids, lo, hi)}
+    altered = readings(injected(), ids, lo, hi)
+    assert len(altered) == len(plain) > 0
+    return [(plain[e.sensor_id, e.date_observed], e) for e in altered]
+
+
+def test_area_slowdown_slows_its_area_as_the_rain_sets_in():
+    for scenario in slowdowns():
+        stages: set[float] = set()
+        for usual, rained in paired(scenario, scenario.entities, scenario.start, scenario.end):
+            # The rain sets in over 20 minutes: the factor falls from 1 at the start to 0.6, then holds.
+            setting_in = min(1, max(0, (rained.date_observed - scenario.start) / timedelta(minutes=20)))
+            stages.add(setting_in)
+            factor = 1 - 0.4 * setting_in
+            speed = usual.average_vehicle_speed * factor
+            assert rained.average_vehicle_speed == pytest.approx(speed, abs=0.051)
+            assert rained.occupancy == round(min(0.95, usual.occupancy / factor), 3)
+            assert rained.occupancy >= usual.occupancy
+            assert (rained.intensity, rained.flow) == (usual.intensity, usual.flow)
+            assert is_valid(rained)
+        assert {0, 1} < stages  # readings at the start, setting in and after
+
+
+def test_area_slowdown_leaves_other_detectors_and_other_hours_alone():
+    for scenario in slowdowns():
+        # The planner keeps an hour between two scenarios on one detector: the hour around is untouched.
+        for lo, hi in ((scenario.start - HOUR, scenario.start), (scenario.end, scenario.end + HOUR)):
+            assert all(usual == rained for usual, rained in paired(scenario, scenario.entities, lo, hi))
+        busy = {e for o in plan() if o.start < scenario.end and scenario.start < o.end for e in o.entities}
+        others = [s.id for s in CITY.sensors_of("traffic") if s.id not in busy]
+        assert others
+        assert all(
+            usual == rained for usual, rained in paired(scenario, others, scenario.start, scenario.end)
+        )
+
+
+def test_area_slowdown_leaves_readings_without_a_speed_as_they_are():
+    scenario = slowdowns()[0]
+    reading = next(e for e in baseline() if e.sensor_id == scenario.entities[0])
+    speedless = reading.model_copy(update={"average_vehicle_speed": None, "date_observed": scenario.end})
+    air = next(e for e in baseline() if e.feed == "air").model_copy(update={"date_observed": scenario.end})
+    for event in (speedless, air):
+        assert alter(event, scenario, {}, CITY) is event
 
 
 def test_same_seed_gives_byte_identical_events():
