@@ -26,7 +26,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import TopicAlreadyExistsError
 
-from ioc.feeds import FEEDS
+from ioc.feeds import FEEDS, REGISTRY
 from ioc.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -123,8 +123,10 @@ def pipeline_topics(settings: Settings) -> list[str]:
             *(settings.agg_topic(feed, spec.label) for spec in settings.windows_of(feed)),
         )
     ]
+    neighbours = [settings.neighbours_topic(feed) for feed in FEEDS if REGISTRY[feed].neighbourhood]
     return [
         *per_feed,
+        *neighbours,
         settings.dlq_topic,
         settings.anomalies_topic,
         settings.alerts_topic,

@@ -687,6 +687,10 @@ class Settings(BaseSettings):
         """``<prefix>.<feed>.agg.<window>``; the feed's shortest window when none is named."""
         return self.topic(f"{feed}.agg.{window or self.windows_of(feed)[0].label}")
 
+    def neighbours_topic(self, feed: str) -> str:
+        """A feed's sensors' deviations, keyed by each sensor that counts them as a neighbour."""
+        return self.topic(f"{feed}.neighbours")
+
     @property
     def anomalies_topic(self) -> str:
         return self.topic("anomalies")

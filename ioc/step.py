@@ -37,6 +37,8 @@ from pydantic import ValidationError
 from ioc.alerts.rules import RuleSet
 from ioc.city import City
 from ioc.detectors import clock
+from ioc.detectors.neighbourhood import Deviation, Neighbourhood
+from ioc.detectors.neighbourhood import new_state as new_neighbourhood
 from ioc.detectors.sensor import SensorDetector, identify_rejected, new_sensor_state
 from ioc.feeds import MODELS
 from ioc.ingest.edge import FUTURE, reading_identity, too_far_ahead
@@ -78,6 +80,8 @@ class StepResult:
     repeats: int = 0  # readings counted before (same identity), dropped
     sensors: dict[str, int] = field(default_factory=dict)  # sensor id → its partition
     clocks: set[int] = field(default_factory=set)  # partitions whose clock moved
+    # (receiving sensor, deviation) for the neighbourhood stage (``ioc.detectors.neighbourhood``)
+    neighbours: list[tuple[str, Deviation]] = field(default_factory=list)
 
 
 def new_sensor() -> dict[str, Any]:
@@ -168,6 +172,8 @@ class FeedStep:
         """Count ``records`` in order. ``sensor(id)`` and ``partition_clock(partition)`` give the state to
         update in place (the same object for the same key within a run)."""
         result = StepResult()
+        outbox = self.detector.outbox
+        outbox.clear()
         # The sensor's indices as of each window's latest event: set on the aggregate once, at the end.
         indices_at: dict[WindowKey, dict[str, Any]] = {}
         latest: dict[WindowKey, tuple[dict[str, Any], WindowSpec]] = {}
@@ -185,6 +191,10 @@ class FeedStep:
                 spec=spec,
                 indices=indices_at.get(window_key),
             )
+        hood = self.detector.neighbourhoods[self.feed]
+        for deviation in outbox:
+            result.neighbours.extend(hood.records(deviation))
+        outbox.clear()
         return result
 
     def _count(
@@ -309,7 +319,8 @@ def _received(record: SourceRecord) -> datetime:
 class OfflineRun:
     """Every feed's reading path in one process, over recorded events in their order (backtest, harness,
     tests): each event in the partition its key hashes to (``partition_of``), with that partition's next
-    offset, as the raw topics would hold them; state in dicts."""
+    offset, as the raw topics would hold them; state in dicts. The neighbourhood stage runs on each
+    step's deviations as they come, its anomalies added to the step's."""
 
     def __init__(self, settings: Settings, rules: RuleSet, city: City) -> None:
         detector = SensorDetector(rules, city)
@@ -326,6 +337,7 @@ class OfflineRun:
         }
         self.sensors: dict[str, dict[str, dict[str, Any]]] = {feed: {} for feed in MODELS}
         self.clocks: dict[str, dict[int, dict[str, Any]]] = {feed: {} for feed in MODELS}
+        self.neighbourhoods = {feed: NeighbourhoodRun(detector.neighbourhoods[feed]) for feed in MODELS}
         self._next_offset: dict[tuple[str, int], int] = {}
 
     def run(self, events: Iterable[RecordedEvent]) -> Iterator[tuple[str, StepResult]]:
@@ -363,7 +375,24 @@ class OfflineRun:
                 clocks[partition] = clock.new_clock()
             return clocks[partition]
 
-        return feed, self.steps[feed].run(records, sensor, partition_clock)
+        result = self.steps[feed].run(records, sensor, partition_clock)
+        result.anomalies += self.neighbourhoods[feed].run(result.neighbours)
+        return feed, result
+
+
+class NeighbourhoodRun:
+    """One feed's neighbourhood stage in one process, state in a dict (``OfflineRun``, tests)."""
+
+    def __init__(self, stage: Neighbourhood) -> None:
+        self.stage = stage
+        self.states: dict[str, dict[str, Any]] = {}
+
+    def run(self, records: Iterable[tuple[str, Deviation]]) -> list[Anomaly]:
+        found: list[Anomaly] = []
+        for receiver, record in records:
+            state = self.states.setdefault(receiver, new_neighbourhood())
+            found += self.stage.receive(state, receiver, record)
+        return found
 
 
 def partition_of(key: bytes, partitions: int) -> int:

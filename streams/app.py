@@ -7,10 +7,11 @@ import gc
 import faust
 
 from connectors.kafka import faust_broker_options
-from ioc.feeds import FEEDS
+from ioc.feeds import FEEDS, REGISTRY
 from ioc.settings import Settings
 from streams.alerts import register_alert_manager, register_incidents
 from streams.checkpointing import install_seek_safe_consumer
+from streams.neighbourhood import register_neighbourhood
 from streams.picture import register_picture_sinks
 from streams.pipeline import register_pipeline_agent
 
@@ -42,6 +43,8 @@ def create_app(settings: Settings) -> faust.App:
     install_seek_safe_consumer(app)  # before anything creates the app's consumer
     for feed in FEEDS:
         register_pipeline_agent(app, settings, feed)
+        if REGISTRY[feed].neighbourhood:
+            register_neighbourhood(app, settings, feed)
     register_alert_manager(app, settings)
     register_incidents(app, settings)
     register_picture_sinks(app, settings)

@@ -25,6 +25,7 @@ from connectors.sinks.redis_picture import RedisPicture, connect
 from ioc.alerts.rules import load_rules
 from ioc.city import load_city
 from ioc.detectors import clock
+from ioc.feeds import REGISTRY
 from ioc.settings import Settings
 from ioc.step import FeedStep, SourceRecord, WindowKey, clock_key, new_sensor, upgrade_sensor
 from ioc.windows import PublishedWindow
@@ -65,6 +66,9 @@ def register_pipeline_agent(app: faust.App, settings: Settings, feed: str) -> No
     declared += [
         app.topic(t, partitions=settings.partitions) for t in (settings.anomalies_topic, settings.dlq_topic)
     ]
+    neighbours = settings.neighbours_topic(feed)
+    if REGISTRY[feed].neighbourhood:
+        declared.append(app.topic(neighbours, partitions=settings.partitions))
     sensors = app.Table(f"{feed}-sensors", default=new_sensor, partitions=settings.partitions)
     # Per partition: the newest event time seen there, and its sensors, to find the silent ones.
     clocks = app.Table(f"{feed}-clocks", default=clock.new_clock, partitions=settings.partitions)
@@ -107,6 +111,8 @@ def register_pipeline_agent(app: faust.App, settings: Settings, feed: str) -> No
             batch.send(outputs[label], sensor_id.encode(), window.json)
         for anomaly in result.anomalies:
             batch.send(settings.anomalies_topic, anomaly.entity.encode(), anomaly.to_json())
+        for receiver, deviation in result.neighbours:
+            batch.send(neighbours, receiver.encode(), deviation.to_json())
         if result.aggregates:
             batch.after_outputs(lambda: to_picture(newest_windows(result.aggregates)))
         for sensor_id, partition in result.sensors.items():

@@ -33,7 +33,7 @@ from starlette.datastructures import State
 
 from connectors.kafka import aiokafka_options
 from connectors.sinks.redis_metrics import RedisMetrics, RedisSnapshot, empty_histogram
-from ioc.feeds import FEEDS
+from ioc.feeds import FEEDS, REGISTRY
 from ioc.history.sink import history_group, history_topics
 from ioc.models.anomaly import Severity
 from ioc.notify.runner import read_report
@@ -57,6 +57,8 @@ def topic_stages(settings: Settings) -> dict[str, str]:
     stages: dict[str, str] = {}
     for feed in FEEDS:
         stages[settings.raw_topic(feed)] = "pipeline"
+        if REGISTRY[feed].neighbourhood:
+            stages[settings.neighbours_topic(feed)] = "neighbourhood"
     for topic in (settings.anomalies_topic, settings.alert_commands_topic, settings.silences_topic):
         stages[topic] = "alerts"
     stages[settings.alerts_by_district_topic] = "incidents"

@@ -279,11 +279,16 @@ def expected(state: dict[str, Any], params: GeneralParams, moment: datetime | No
     slot is ready, else the slow level; None before the first point."""
     if state["n"] == 0:
         return None
-    if moment is not None:
-        samples, level, _ = _slot(state, params, moment)
-        if samples >= params.hour_min_samples:
-            return float(level)
-    return float(state["slow_level"])
+    hour = hour_normal(state, params, moment) if moment is not None else None
+    return hour if hour is not None else float(state["slow_level"])
+
+
+def hour_normal(state: dict[str, Any], params: GeneralParams, moment: datetime) -> float | None:
+    """The level of ``moment``'s hour slot once it is ready (of the day, or of the week); else None."""
+    if state["n"] == 0:
+        return None
+    samples, level, _ = _slot(state, params, moment)
+    return float(level) if samples >= params.hour_min_samples else None
 
 
 def score_with(

@@ -39,6 +39,7 @@ from ioc.city import City
 from ioc.detectors import baseline, general, health, hourly
 from ioc.detectors.condition import Condition, Subject, firing, upgrade_conditions
 from ioc.detectors.feed import FeedDetector, Metrics
+from ioc.detectors.neighbourhood import SILENT_AFTER, Deviation, Neighbourhood
 from ioc.feeds import REGISTRY
 from ioc.models import Event
 from ioc.models.anomaly import Anomaly
@@ -104,6 +105,10 @@ class SensorDetector:
         self._quiet = {metric: self.judge(metric, 0.0) for metric in HEALTH_METRICS}
         # feed → sensor → _Sensor
         self._sensors: dict[str, dict[str, _Sensor]] = {feed: {} for feed in REGISTRY}
+        # The rules that judge a sensor beside its registry neighbours (``ioc.detectors.neighbourhood``):
+        # the deviations they read are published by the reading path, taken from ``outbox``.
+        self.neighbourhoods = {feed: Neighbourhood(feed, rules, city) for feed in REGISTRY}
+        self.outbox: list[Deviation] = []
         # Each feed's own metrics, by its package's detector.
         self._feeds: dict[str, FeedDetector] = {name: feed.detect(self) for name, feed in REGISTRY.items()}
         self._index_names = {name: feed.index.name for name, feed in REGISTRY.items()}
@@ -137,8 +142,22 @@ class SensorDetector:
 
     def tick(self, state: dict[str, Any], feed: str, sensor_id: str, now: datetime) -> list[Anomaly]:
         upgrade_sensor_state(state)
-        metrics = self._feeds[feed].tick(state, sensor_id, now, now.timestamp())
+        epoch = now.timestamp()
+        shared = state.get("shared")
+        if shared is not None and epoch - shared > SILENT_AFTER:
+            # No reading scored lately: its neighbours must not wait for it (``ioc.detectors.neighbourhood``).
+            self.share(state, sensor_id, epoch - SILENT_AFTER, None)
+        metrics = self._feeds[feed].tick(state, sensor_id, now, epoch)
         return self._evaluate(state, feed, sensor_id, metrics) if metrics else []
+
+    def share(self, state: dict[str, Any], sensor_id: str, epoch: float, deviation: float | None) -> None:
+        """Publish a reading's deviation from its normal to the sensor's neighbours (``outbox``), each
+        later than the last (``state["shared"]``: a late reading after a "no news" is not news)."""
+        shared = state.get("shared")
+        if shared is not None and epoch <= shared:
+            return
+        state["shared"] = epoch
+        self.outbox.append(Deviation(sensor_id, epoch, deviation))
 
     # --- what every feed shares ---------------------------------------------------------------------
 

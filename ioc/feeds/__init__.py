@@ -138,6 +138,9 @@ class Feed:
     # asks: it builds on ``ioc.history.bands``), with ``measure_bands(measure, sensor)`` -> (standard,
     # bands lowest value first) or None for a measure without; None: no measure of the feed has bands.
     chart_bands: str | None = None
+    # Its sensors are also judged beside their registry neighbours (``ioc.detectors.neighbourhood``): the
+    # reading path publishes their deviations on ``<prefix>.<feed>.neighbours`` for a stage of its own.
+    neighbourhood: bool = False
 
     def detect(self, core: SensorDetector) -> FeedDetector:
         """The feed's detector metrics, for ``core``'s rules and registry."""

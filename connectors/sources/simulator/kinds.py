@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import time
+from datetime import time, timedelta
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -27,6 +27,9 @@ class FeedScenario:
     # The local hours it may start in, [first, last) (rain slows a full road, not an empty night one);
     # None: any time.
     starts: tuple[time, time] | None = None
+    # How far into a run it may start at the earliest: what must be learned first (an area's slow-down
+    # is told from a rush hour by each road's normal for that hour of the week, learned over a week).
+    after: timedelta = timedelta(0)
 
     def starts_at(self, local: time) -> bool:
         return self.starts is None or self.starts[0] <= local < self.starts[1]

@@ -234,7 +234,10 @@ def plan_scenarios(
     for kind in ordered + [k for k in chosen if k in FEED_KINDS]:
         # A feed kind draws from its own generator: one feed's new kind does not move another's plan.
         draw = random.Random(f"scenarios-{seed}-{kind}") if kind in FEED_KINDS else rng
-        found = [s for n in range(repeats) if (s := _place(plan, kind, n, repeats, draw)) is not None]
+        begin = plan.start + FEED_KINDS[kind].after if kind in FEED_KINDS else plan.start
+        if begin >= plan.end:
+            continue  # the run ends before what the kind needs learned is: none of it
+        found = [s for n in range(repeats) if (s := _place(plan, kind, n, repeats, draw, begin)) is not None]
         if not found:
             raise ValueError(f"cannot place a {kind} scenario in a run of {duration}: make it longer")
         placed += found
@@ -254,10 +257,12 @@ def plan_scenarios(
     ]
 
 
-def _place(plan: _Plan, kind: str, occurrence: int, repeats: int, rng: random.Random) -> Scenario | None:
-    """Try random windows in this occurrence's share of the run until one fits its entities."""
-    share = (plan.end - plan.start) / repeats
-    segment_start = plan.start + share * occurrence
+def _place(
+    plan: _Plan, kind: str, occurrence: int, repeats: int, rng: random.Random, begin: datetime
+) -> Scenario | None:
+    """Try random windows in this occurrence's share of the run from ``begin`` until one fits."""
+    share = (plan.end - begin) / repeats
+    segment_start = begin + share * occurrence
     for _ in range(PLACEMENT_ATTEMPTS):
         entities = _pick_entities(plan, kind, rng)
         if not entities:

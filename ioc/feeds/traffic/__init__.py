@@ -16,6 +16,7 @@ FEED = Feed(
     model=TrafficFlowObserved,
     windows=("5m", "1h"),  # detectors report every 5 minutes
     reading_interval_seconds=300,
+    neighbourhood=True,  # traffic.area_slowdown: a detector beside its neighbours
     label=("giao thông", "traffic"),
     index=Index(
         LEVEL_OF_SERVICE,

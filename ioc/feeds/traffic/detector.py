@@ -7,6 +7,7 @@ slow and fast levels, its usual one-step change and its own history of each hour
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,8 @@ class Detector(FeedDetector):
         # A field of every reading, scored by the general detector (traffic.incident: the speed).
         self._series_rules = series_rules(core.rules_by_feed[feed])
         self._params: dict[tuple[str, int], general.GeneralParams] = {}  # (rule id, cadence) → params
+        # The rules whose deviations the neighbourhood stage reads (traffic.area_slowdown's: the speed's).
+        self._shared = core.neighbourhoods[feed].shared_rules
 
     def measure(
         self,
@@ -64,9 +67,16 @@ class Detector(FeedDetector):
             key = rule.id if event.lane_id is None else f"{rule.id}/{event.lane_id}"
             params = self._params_of(rule.id, event.interval_seconds)
             condition = self.core.conditions[rule.id]
+            # The deviation its neighbours read is from the hour of the week's normal only: against the
+            # slow level of a first week, every rush hour would be an area-wide slow-down.
+            hour = None
+            if rule.id in self._shared and event.lane_id is None and (entry := kept.get(key)) is not None:
+                hour = general.hour_normal(entry[1], params, at.astimezone(self.zone))
             found = score_reading(kept, key, params, condition, at, value, event.interval_seconds, self.zone)
             if found is not None:
                 metrics[rule.metric] = found
+                if hour is not None:
+                    self.core.share(state, event.sensor_id, epoch, math.log1p(value) - hour)
 
     def _params_of(self, rule_id: str, cadence_seconds: int) -> general.GeneralParams:
         """The rule's detector at this counting interval (durations kept in time, ``general.for_cadence``),

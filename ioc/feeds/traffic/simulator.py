@@ -214,5 +214,7 @@ def _rained_on(event: Event, scenario: Scenario, city: City) -> Event | None:
 
 SCENARIOS = {
     # Heavy rain over part of the city for one and a half to three hours: a detector and its area slow.
-    "area_slowdown": FeedScenario(("traffic.area_slowdown",), (90, 180), _area, _rained_on, AREA_STARTS),
+    "area_slowdown": FeedScenario(
+        ("traffic.area_slowdown",), (90, 180), _area, _rained_on, AREA_STARTS, after=timedelta(days=7)
+    ),
 }
