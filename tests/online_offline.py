@@ -2,7 +2,9 @@
 
 ``streamed`` reads what the worker wrote (each window's last aggregate, each entity's anomalies in order,
 the pipeline's dead letters); ``offline`` reads the raw topics back — key, value, partition, offset and
-timestamp, exactly what the worker consumed — and runs ``ioc.step.FeedStep`` over them in one process.
+timestamp, exactly what the worker consumed — and runs ``ioc.step.FeedStep`` over them in one process,
+then the neighbourhood stage over the deviations they publish. Two agents write anomalies, so an
+entity's are kept per stage (``NEIGHBOURHOOD``): their interleaving is the broker's, not the data's.
 """
 
 from __future__ import annotations
@@ -20,12 +22,20 @@ from connectors.kafka import kafka_python_options
 from ioc.alerts.rules import load_rules
 from ioc.city import load_city
 from ioc.detectors import clock
+from ioc.detectors.neighbourhood import Deviation, Neighbourhood
+from ioc.feeds import REGISTRY
 from ioc.settings import Settings
-from ioc.step import FeedStep, SourceRecord, new_sensor
+from ioc.step import FeedStep, NeighbourhoodRun, SourceRecord, new_sensor
 from tests.processes import committed_offsets
 
 # (feed, window label, sensor id, window start): one window of one sensor.
 WindowKey = tuple[str, str, str, int]
+NEIGHBOURHOOD = " (neighbourhood)"  # after an entity: the neighbourhood stage's anomalies of it
+
+
+def neighbourhood_rules(settings: Settings) -> set[str]:
+    rules, city = load_rules(settings.rules), load_city(settings.city)
+    return {rule.id for feed in REGISTRY for rule in Neighbourhood(feed, rules, city).rules}
 
 
 @dataclass
@@ -93,8 +103,10 @@ def streamed(settings: Settings, feeds: list[str]) -> Outputs:
                 window = orjson.loads(record.value)
                 start = int(datetime.fromisoformat(window["windowStart"]).timestamp())
                 out.aggregates[(feed, spec.label, window["sensorId"], start)] = record.value
+    staged = neighbourhood_rules(settings)
     for record in records(settings, [settings.anomalies_topic]):
-        out.anomalies[record.key.decode()].append(record.value)
+        stage = NEIGHBOURHOOD if orjson.loads(record.value)["rule"] in staged else ""
+        out.anomalies[record.key.decode() + stage].append(record.value)
     raw = {settings.raw_topic(feed) for feed in feeds}
     for record in records(settings, [settings.dlq_topic]):
         if orjson.loads(record.value)["source"] in raw:  # the pipeline's, not the edge's
@@ -122,6 +134,7 @@ def offline(settings: Settings, feeds: list[str]) -> Outputs:
         by_partition = defaultdict(list)
         for record in batch:
             by_partition[record.partition].append(record)
+        deviations: list[tuple[str, Deviation]] = []
         for partition_records in by_partition.values():
             result = step.run(partition_records, sensors.__getitem__, clocks.__getitem__)
             for (label, sensor_id, start), window in result.aggregates.items():
@@ -129,6 +142,10 @@ def offline(settings: Settings, feeds: list[str]) -> Outputs:
             for anomaly in result.anomalies:
                 out.anomalies[anomaly.entity].append(anomaly.to_json())
             out.dead_letters.update(letter.to_json() for letter in result.dead_letters)
+            deviations += result.neighbours
+        # Partition after partition: the stage judges in event time, so any order of the senders will do.
+        for anomaly in NeighbourhoodRun(step.detector.neighbourhoods[feed]).run(deviations):
+            out.anomalies[anomaly.entity + NEIGHBOURHOOD].append(anomaly.to_json())
     return out
 
 
@@ -136,5 +153,6 @@ def settled(settings: Settings, feeds: list[str]) -> bool:
     """Whether the worker's consumer group has committed every record of the raw topics and of the
     anomalies (so the pipeline and the alert manager are done)."""
     topics = [settings.raw_topic(feed) for feed in feeds] + [settings.anomalies_topic]
+    topics += [settings.neighbours_topic(feed) for feed in feeds if REGISTRY[feed].neighbourhood]
     positions = committed_offsets(settings, settings.worker_id, topics)
     return all(end == 0 or (done or 0) >= end for done, end in positions.values())

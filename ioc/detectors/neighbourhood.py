@@ -17,8 +17,11 @@ any interleaving of the sensors gives the same judgements: online (catching up, 
 and offline alike. A record at or before its sensor's latest is a repeat (a republished batch) and is
 ignored. A neighbour that says nothing still moves on: when the pipeline's silence clock finds a
 sensor without a scored reading for ``SILENT_AFTER``, it publishes a deviation of None (no news) at
-that time. A sensor waits for at most ``MAX_PENDING`` readings; beyond, its oldest is dropped
-unjudged (a neighbour whose whole partition stopped must not grow the state).
+that time. A reading waits at most ``MAX_WAIT`` of the sensor's own event time, then is dropped
+unjudged, and a member's records are kept back that far at most (a neighbour whose whole partition
+stopped must not grow the state). Bounds in event time, not in counts: catching up, one partition's
+pipeline may run hours ahead of another's, and a count would cut records a judgement still needs. So
+online equals offline while the partitions stay within ``MAX_WAIT`` of each other.
 
 State per sensor (JSON): ``{"v": 1, "seen": {sensor: [[epoch, deviation or None], …]}, "pending":
 [[epoch, deviation], …], "conditions": {rule id: …}}`` — ``seen`` holds each member's latest records
@@ -41,7 +44,7 @@ from ioc.models.anomaly import Anomaly
 
 VERSION = 1
 SILENT_AFTER = 15 * 60.0  # seconds without a scored reading after which a sensor publishes "no news"
-MAX_PENDING = 48  # readings of a sensor waiting for its neighbours (4 hours at 5 minutes)
+MAX_WAIT = 2 * 86400.0  # seconds of its own event time a reading waits for its neighbours, at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,9 +141,10 @@ class Neighbourhood:
             return []  # a repeat: a batch published again after a restart
         seen.append([record.at, record.deviation])
         pending = state["pending"]
-        if record.sensor_id == sensor_id and record.deviation is not None:
-            pending.append([record.at, record.deviation])
-            if len(pending) > MAX_PENDING:
+        if record.sensor_id == sensor_id:
+            if record.deviation is not None:
+                pending.append([record.at, record.deviation])
+            while pending and pending[0][0] < record.at - MAX_WAIT:
                 del pending[0]
         found: list[Anomaly] = []
         while pending and all(self._latest(state, n) >= pending[0][0] for n in neighbours):
@@ -176,15 +180,17 @@ class Neighbourhood:
         return found
 
     def _forget(self, state: dict[str, Any], sensor_id: str) -> None:
-        """Keep of each member the records the oldest pending reading may still need, and its latest."""
+        """Keep of each member the records the oldest pending reading may still need (none older than
+        ``MAX_WAIT`` before the member's latest: a sensor yet to report has no reading to bound them),
+        and always its latest."""
         own = state["seen"].get(sensor_id)
         oldest = state["pending"][0][0] if state["pending"] else (own[-1][0] if own else None)
-        if oldest is None:
-            return
         horizon = max((p.horizon_minutes for p in self.params.values()), default=0) * 60
         for records in state["seen"].values():
-            keep = next((i for i, (t, _) in enumerate(records) if t >= oldest - horizon), len(records))
-            keep = min(keep, len(records) - 1)
+            cutoff = records[-1][0] - MAX_WAIT
+            if oldest is not None:
+                cutoff = max(cutoff, oldest - horizon)
+            keep = next((i for i, (t, _) in enumerate(records) if t >= cutoff), len(records) - 1)
             if keep > 0:
                 del records[:keep]
 
