@@ -143,7 +143,9 @@ def offline(settings: Settings, feeds: list[str]) -> Outputs:
                 out.anomalies[anomaly.entity].append(anomaly.to_json())
             out.dead_letters.update(letter.to_json() for letter in result.dead_letters)
             deviations += result.neighbours
-        # Partition after partition: the stage judges in event time, so any order of the senders will do.
+        # Merged in event time: the stage's judgements do not depend on the order of the senders while
+        # they stay within its MAX_WAIT of each other, and one partition after the other would not.
+        deviations.sort(key=lambda received: received[1].at)
         for anomaly in NeighbourhoodRun(step.detector.neighbourhoods[feed]).run(deviations):
             out.anomalies[anomaly.entity + NEIGHBOURHOOD].append(anomaly.to_json())
     return out

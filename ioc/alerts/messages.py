@@ -43,6 +43,10 @@ _METRICS: dict[str, tuple[str, str]] = {
     "nh4_n": ("amoni (N-NH4) {value}", "ammonium (N-NH4) {value}"),
     "do_score": ("oxy hoà tan thấp bất thường, điểm {value}", "unusually low oxygen, anomaly score {value}"),
     "speed_score": ("tốc độ thấp bất thường, điểm {value}", "unusually low speed, anomaly score {value}"),
+    "area_speed_ratio": (
+        "tốc độ cả khu vực bằng {value} mức bình thường",
+        "the area's speed at {value} of normal",
+    ),
     "taps_score": (
         "lượt quẹt thẻ cao bất thường, điểm {value}",
         "unusually many taps, anomaly score {value}",

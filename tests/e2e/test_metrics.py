@@ -209,7 +209,7 @@ def test_metrics_count_events_dead_letters_lag_latency_and_open_alerts(settings,
         assert by(m["ioc_late_events_total"], "feed") == {"air": 1} | {f: 0 for f in FEEDS if f != "air"}
         # The lag is per stage and topic: every topic the worker reads is there.
         stages = {stage for stage, _ in by(m["ioc_consumer_lag"], "stage", "topic")}
-        assert stages == {"pipeline", "alerts", "incidents", "picture", "dead-letters"}
+        assert stages == {"pipeline", "neighbourhood", "alerts", "incidents", "picture", "dead-letters"}
 
         # Latency: one observation per live aggregate the picture stored — as many as the stream of
         # changes reported (both are written only for a stored aggregate) but the backfilled sensor's —
