@@ -72,13 +72,13 @@ def test_traffic_alert_reads_the_score_as_a_number_and_gives_the_normal_speed():
 
 
 def test_area_slowdown_alert_reads_the_areas_speed_as_a_share_of_its_normal():
-    alert = opened(report("traffic.area_slowdown", "traffic-cau-giay", 0, 0.61, threshold=0.7))
+    alert = opened(report("traffic.area_slowdown", "traffic-cau-giay", 0, 0.61, threshold=0.65))
     assert alert.text.en == (
-        f"Area-wide slow-down at Nút giao Cầu Giấy: the area's speed at 61% of normal, below 70% {LOCAL_EN}."
+        f"Area-wide slow-down at Nút giao Cầu Giấy: the area's speed at 61% of normal, below 65% {LOCAL_EN}."
     )
     assert alert.text.vi == (
         "Ùn chậm diện rộng tại Nút giao Cầu Giấy: tốc độ cả khu vực bằng 61% mức bình thường, dưới ngưỡng"
-        f" 70% {LOCAL_VI}."
+        f" 65% {LOCAL_VI}."
     )
 
 
