@@ -5,7 +5,8 @@ Wiring only. Its input, ``<prefix>.<feed>.neighbours``, holds the deviations the
 publishes, each keyed by a sensor that counts its sender as a neighbour (and by the sender itself), so
 a sensor's whole neighbourhood meets on one partition, with one state. The stage judges in event time
 and ignores what it has seen (a batch a crashed pipeline published twice), so its anomalies are the same
-whatever the order the pipelines' partitions came in, and the same offline (``ioc.step.OfflineRun``).
+whatever the order the pipelines' partitions came in (within two days of event time of each other),
+and the same offline (``ioc.step.OfflineRun``).
 """
 
 from __future__ import annotations

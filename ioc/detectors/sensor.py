@@ -20,7 +20,8 @@ goes through every reading, so it is small and bounded::
      "health": ioc.detectors.health.new_health(),
      "conditions": {rule id: last judged | [last judged, since, clear since, peak, reported, severity]},
      "feed": {…: what the feed's detector keeps (its module's docstring says)},
-     "indices": {name: {"value": …, "band": …}}}
+     "indices": {name: {"value": …, "band": …}},
+     "shared": epoch of the last deviation published to its neighbours (``share``), if any}
 
 A state written by an earlier version is upgraded when the detector first meets it
 (``upgrade_sensor_state``), so a worker upgraded in place carries on from its table.
